@@ -1,0 +1,107 @@
+/*
+ * config: the immutable configuration every role reads. Built once by
+ * conf_load() (from a file) or conf_default() (the built-in default of
+ * DESIGN.md §6), validated, then only ever read through a const pointer.
+ */
+#ifndef RAVEN_CONFIG_H
+#define RAVEN_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "table.h"
+
+struct listener {
+	char *addr; /* numeric IPv4/IPv6 address as written, e.g. "127.0.0.1", "::1" */
+	uint16_t port;
+	int submission; /* "submission" flag */
+	int tls;        /* implicit TLS ("tls" flag) */
+};
+
+struct netmask {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+struct limits {
+	size_t message_size;       /* octets; default 35 MiB */
+	size_t recipients;         /* per message; default 100 */
+	size_t connections;        /* concurrent sessions; default 1000 */
+	size_t per_ip;             /* concurrent sessions per client IP; default 20 */
+	size_t command_line;       /* octets incl. CRLF; default 512 */
+	size_t text_line;          /* octets incl. CRLF; default 1000 */
+	size_t errors;             /* protocol errors per session before 421; default 10 */
+	size_t hops;               /* Received: headers before 554 5.4.6; default 100 */
+	unsigned timeout_command;  /* seconds; RFC 5321 §4.5.3.2: 300 */
+	unsigned timeout_data;     /* seconds between DATA chunks: 180 */
+	unsigned timeout_greeting; /* time the whole session may idle before the first command */
+};
+
+enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };
+
+struct action {
+	char *name;
+	enum action_kind kind;
+	char *path;                  /* maildir template, "%{user}" expanded */
+	const struct table *users;   /* NULL: every local part is a mailbox */
+	const struct table *aliases; /* NULL: none */
+	char *owner;                 /* user the deliveries run as; NULL: config->user */
+};
+
+enum match_from { FROM_ANY = 1, FROM_LOCAL, FROM_AUTH };
+enum match_for { FOR_ANY = 1, FOR_DOMAIN };
+
+struct match_rule {
+	enum match_from from;
+	enum match_for for_;
+	const struct table *domains; /* FOR_DOMAIN */
+	const struct action *action;
+	int line; /* in the config file, for logs */
+};
+
+struct config {
+	char *file; /* NULL for the built-in default */
+	char *hostname;
+	char *data_dir; /* absolute after conf_finish() */
+	char *user;     /* unprivileged user the roles run as when started as root */
+	struct listener *listeners;
+	size_t n_listeners;
+	struct netmask *local_nets;
+	size_t n_local_nets;
+	struct table **tables;
+	size_t n_tables;
+	struct action **actions;
+	size_t n_actions;
+	struct match_rule *rules;
+	size_t n_rules;
+	struct limits limits;
+	/* Spool retry for local deliveries (issue 3 extends this). */
+	unsigned retry_min;    /* seconds; default 60 */
+	unsigned retry_max;    /* seconds; default 3600 */
+	unsigned max_lifetime; /* seconds; default 5 days */
+};
+
+/*
+ * Parse and validate a configuration file. On error returns NULL and puts
+ * "file:line: message" in err (errlen bytes).
+ */
+struct config *conf_load(const char *path, char *err, size_t errlen);
+/* Parse from memory (tests, fuzzing); name is used in error messages. */
+struct config *conf_parse_string(const char *name, const char *text, size_t len, char *err,
+                                 size_t errlen);
+/* The built-in default of DESIGN.md §6. */
+struct config *conf_default(void);
+/* Make data_dir absolute (relative to the current directory). 0 or -1. */
+int conf_finish(struct config *c, char *err, size_t errlen);
+void conf_free(struct config *c);
+
+const struct action *conf_action(const struct config *c, const char *name);
+/* 1 if the address is inside one of the local networks. */
+int conf_is_local_net(const struct config *c, const struct sockaddr *sa);
+/* Expand the maildir template for a user into a fresh string. */
+char *conf_maildir_path(const struct config *c, const struct action *a, const char *user);
+
+#endif

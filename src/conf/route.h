@@ -1,0 +1,47 @@
+/*
+ * route: decides, at RCPT time, what happens to one recipient — the
+ * routing rules of the configuration, alias expansion, sub-addressing and
+ * recipient validation, so that unknown users are refused during the SMTP
+ * dialogue (no backscatter). Pure: no I/O beyond the already-loaded tables.
+ */
+#ifndef RAVEN_ROUTE_H
+#define RAVEN_ROUTE_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+enum route_verdict {
+	ROUTE_LOCAL = 1,    /* deliver to the mailboxes in users[] with action */
+	ROUTE_RELAY,        /* relay through action (later issues) */
+	ROUTE_UNKNOWN_USER, /* 550 5.1.1 */
+	ROUTE_RELAY_DENIED, /* 550 5.7.1 */
+	ROUTE_ERROR,        /* 550 5.3.0 (alias loop, too many, refused target) */
+	ROUTE_TEMP_ERROR,   /* 451 4.3.0 */
+};
+
+#define ROUTE_MAX_EXPANSION 1000 /* final mailboxes from one recipient */
+#define ROUTE_MAX_DEPTH     20   /* alias nesting */
+
+struct route_result {
+	enum route_verdict verdict;
+	const struct action *action;
+	char **users; /* ROUTE_LOCAL: final mailbox names (safe for paths) */
+	size_t n_users;
+	char reason[256]; /* human text for the reply when refused */
+};
+
+struct route_request {
+	const char *local;    /* local part, unquoted; "postmaster" without domain allowed */
+	const char *domain;   /* NULL or "" for <postmaster> */
+	enum match_from from; /* FROM_LOCAL if client is in local networks, else FROM_ANY */
+	int authenticated;
+};
+
+void route_resolve(const struct config *c, const struct route_request *rq,
+                   struct route_result *out);
+void route_result_free(struct route_result *r);
+/* 1 if name is safe as a mailbox directory name (no '/', no leading '.', ...). */
+int route_safe_mailbox(const char *name);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * table: a named lookup table, key -> optional value. Keys are compared
+ * case-insensitively (stored lowercased). Sources: an inline list
+ * { "a", "b" } or a file with one "key[: value]" entry a line ('#' comments,
+ * blank lines ignored; "key value" with whitespace also accepted) — the
+ * format of aliases(5), of users ("name:crypt-hash") and of plain lists.
+ */
+#ifndef RAVEN_TABLE_H
+#define RAVEN_TABLE_H
+
+#include <stddef.h>
+
+struct table;
+
+struct table *table_new(const char *name);
+void table_free(struct table *t);
+const char *table_name(const struct table *t);
+/* Add or replace; value may be NULL. */
+void table_put(struct table *t, const char *key, const char *value);
+/* Load a file. 0 or -1 with "path:line: reason" in err. */
+int table_load_file(struct table *t, const char *path, char *err, size_t errlen);
+/* Same, from memory (tests, fuzzing). */
+int table_load_string(struct table *t, const char *name, const char *text, size_t len, char *err,
+                      size_t errlen);
+/* 1 if present (value, possibly NULL, in *value when value != NULL). */
+int table_lookup(const struct table *t, const char *key, const char **value);
+size_t table_size(const struct table *t);
+
+#endif

@@ -1,0 +1,401 @@
+/* ipc: framed messages with fd passing over a socketpair (see ipc.h). */
+#include "ipc.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+#define IPC_FLAG_FD 1u
+
+struct fd_slot {
+	int fd;
+	size_t offset; /* out: byte offset of its frame in ch->out; in: unused */
+};
+
+struct ipc {
+	int sock;
+	struct event *rev, *wev;
+	struct ipc_handlers h;
+	struct buf in, out;
+	struct fd_slot out_fds[IPC_MAX_FDS];
+	size_t n_out_fds;
+	int in_fds[IPC_MAX_FDS];
+	size_t n_in_fds;
+	int dead;
+};
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void ipc_fail(struct ipc *ch)
+{
+	if (ch->dead)
+		return;
+	ch->dead = 1;
+	event_del(ch->rev);
+	event_del(ch->wev);
+	if (ch->h.on_close)
+		ch->h.on_close(ch, ch->h.arg);
+}
+
+/* Receive bytes and any fds; returns bytes read, 0 on EOF, -1 on error/EAGAIN. */
+static ssize_t recv_with_fds(int sock, void *p, size_t n, int *fds, size_t *nfds, size_t maxfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+	} cm;
+	struct iovec iov = {p, n};
+	struct msghdr mh = {0};
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (r <= 0)
+		return r;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *in = (int *)CMSG_DATA(c);
+		for (size_t i = 0; i < k; i++) {
+			if (*nfds < maxfds)
+				fds[(*nfds)++] = in[i];
+			else
+				close(in[i]);
+		}
+	}
+	return r;
+}
+
+static void ipc_dispatch(struct ipc *ch)
+{
+	size_t off = 0;
+	while (!ch->dead && ch->in.len - off >= IPC_HDR_LEN) {
+		const uint8_t *h = ch->in.data + off;
+		uint32_t type = get_u32(h), len = get_u32(h + 4), flags = get_u32(h + 8);
+		if (len > IPC_MAX_PAYLOAD || (flags & ~IPC_FLAG_FD)) {
+			log_warn("event=ipc-error reason=\"bad frame header\" type=%u len=%u", type,
+			         len);
+			ipc_fail(ch);
+			return;
+		}
+		if (ch->in.len - off - IPC_HDR_LEN < len)
+			break;
+		struct ipc_msg m = {type, h + IPC_HDR_LEN, len, -1};
+		if (flags & IPC_FLAG_FD) {
+			if (ch->n_in_fds == 0) {
+				log_warn(
+				    "event=ipc-error reason=\"fd announced but none received\"");
+				ipc_fail(ch);
+				return;
+			}
+			m.fd = ch->in_fds[0];
+			memmove(ch->in_fds, ch->in_fds + 1, (ch->n_in_fds - 1) * sizeof(int));
+			ch->n_in_fds--;
+		}
+		off += IPC_HDR_LEN + len;
+		ch->h.on_msg(ch, &m, ch->h.arg);
+	}
+	if (!ch->dead)
+		buf_consume(&ch->in, off);
+}
+
+static void ipc_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc *ch = arg;
+	(void)fd;
+	(void)what;
+	uint8_t tmp[65536];
+	for (;;) {
+		ssize_t r = recv_with_fds(ch->sock, tmp, sizeof(tmp), ch->in_fds, &ch->n_in_fds,
+		                          IPC_MAX_FDS);
+		if (r == 0) {
+			ipc_fail(ch);
+			return;
+		}
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			ipc_fail(ch);
+			return;
+		}
+		if (buf_append(&ch->in, tmp, (size_t)r) == -1) {
+			ipc_fail(ch);
+			return;
+		}
+		if ((size_t)r < sizeof(tmp))
+			break;
+	}
+	ipc_dispatch(ch);
+}
+
+/* Write queued bytes; the frame carrying an fd goes with sendmsg. 0 done, 1 more, -1 err. */
+static int ipc_write_some(struct ipc *ch)
+{
+	while (ch->out.len > 0) {
+		size_t n = ch->out.len;
+		int fd = -1;
+		if (ch->n_out_fds > 0) {
+			if (ch->out_fds[0].offset == 0) {
+				fd = ch->out_fds[0].fd;
+				if (ch->n_out_fds > 1)
+					n = ch->out_fds[1].offset;
+			} else {
+				n = ch->out_fds[0].offset;
+			}
+		}
+		struct iovec iov = {ch->out.data, n};
+		struct msghdr mh = {0};
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cm;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (fd != -1) {
+			memset(&cm, 0, sizeof(cm));
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		}
+		ssize_t w = sendmsg(ch->sock, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+		if (fd != -1) {
+			close(fd);
+			memmove(ch->out_fds, ch->out_fds + 1,
+			        (ch->n_out_fds - 1) * sizeof(struct fd_slot));
+			ch->n_out_fds--;
+		}
+		buf_consume(&ch->out, (size_t)w);
+		for (size_t i = 0; i < ch->n_out_fds; i++)
+			ch->out_fds[i].offset -= (size_t)w;
+	}
+	return 0;
+}
+
+static void ipc_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc *ch = arg;
+	(void)fd;
+	(void)what;
+	int rc = ipc_write_some(ch);
+	if (rc == -1)
+		ipc_fail(ch);
+	else if (rc == 1)
+		event_add(ch->wev, NULL);
+}
+
+struct ipc *ipc_new(struct event_base *base, int sock, const struct ipc_handlers *h)
+{
+	struct ipc *ch = xcalloc(1, sizeof(*ch));
+	ch->sock = sock;
+	ch->h = *h;
+	buf_init(&ch->in, IPC_MAX_PAYLOAD * 2 + IPC_HDR_LEN * 2);
+	buf_init(&ch->out, 0);
+	evutil_make_socket_nonblocking(sock);
+	ch->rev = event_new(base, sock, EV_READ | EV_PERSIST, ipc_read_cb, ch);
+	ch->wev = event_new(base, sock, EV_WRITE, ipc_write_cb, ch);
+	event_add(ch->rev, NULL);
+	return ch;
+}
+
+void ipc_free(struct ipc *ch)
+{
+	if (ch == NULL)
+		return;
+	event_free(ch->rev);
+	event_free(ch->wev);
+	for (size_t i = 0; i < ch->n_out_fds; i++)
+		close(ch->out_fds[i].fd);
+	for (size_t i = 0; i < ch->n_in_fds; i++)
+		close(ch->in_fds[i]);
+	buf_free(&ch->in);
+	buf_free(&ch->out);
+	close(ch->sock);
+	free(ch);
+}
+
+static void frame_header(uint8_t *h, uint32_t type, size_t len, int has_fd)
+{
+	put_u32(h, type);
+	put_u32(h + 4, (uint32_t)len);
+	put_u32(h + 8, has_fd ? IPC_FLAG_FD : 0);
+}
+
+void ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, int fd)
+{
+	if (ch->dead)
+		return;
+	if (len > IPC_MAX_PAYLOAD)
+		fatal("ipc: frame of %zu bytes exceeds the maximum", len);
+	if (fd != -1) {
+		if (ch->n_out_fds == IPC_MAX_FDS) {
+			log_warn("event=ipc-error reason=\"too many fds queued\"");
+			ipc_fail(ch);
+			return;
+		}
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (dup == -1)
+			fatalx("ipc: dup");
+		ch->out_fds[ch->n_out_fds].fd = dup;
+		ch->out_fds[ch->n_out_fds].offset = ch->out.len;
+		ch->n_out_fds++;
+	}
+	uint8_t h[IPC_HDR_LEN];
+	frame_header(h, type, len, fd != -1);
+	buf_append(&ch->out, h, sizeof(h));
+	buf_append(&ch->out, payload, len);
+	event_add(ch->wev, NULL);
+}
+
+size_t ipc_pending(const struct ipc *ch)
+{
+	return ch->out.len;
+}
+
+int ipc_flush_blocking(struct ipc *ch)
+{
+	int fl = fcntl(ch->sock, F_GETFL);
+	fcntl(ch->sock, F_SETFL, fl & ~O_NONBLOCK);
+	int rc = ipc_write_some(ch);
+	fcntl(ch->sock, F_SETFL, fl);
+	return rc == 0 ? 0 : -1;
+}
+
+int ipc_write_frame(int sock, uint32_t type, const void *payload, size_t len, int fd)
+{
+	uint8_t h[IPC_HDR_LEN];
+	if (len > IPC_MAX_PAYLOAD)
+		return -1;
+	frame_header(h, type, len, fd != -1);
+	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)payload, len}};
+	struct msghdr mh = {0};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = len ? 2 : 1;
+	if (fd != -1) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	size_t total = sizeof(h) + len, done = 0;
+	while (done < total) {
+		ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)w;
+		if (done >= total)
+			break;
+		/* Partial write: send the rest plainly (the fd went with the first byte). */
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		size_t skip = (size_t)w;
+		while (mh.msg_iovlen > 0 && skip >= mh.msg_iov[0].iov_len) {
+			skip -= mh.msg_iov[0].iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + skip;
+			mh.msg_iov[0].iov_len -= skip;
+		}
+	}
+	return 0;
+}
+
+static int read_full(int sock, uint8_t *p, size_t n, int *fds, size_t *nfds)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = recv_with_fds(sock, p + got, n - got, fds, nfds, 4);
+		if (r == 0)
+			return -1;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int ipc_read_frame(int sock, uint32_t *type, uint8_t **payload, size_t *len, int *fd)
+{
+	uint8_t h[IPC_HDR_LEN];
+	int fds[4];
+	size_t nfds = 0;
+	*fd = -1;
+	*payload = NULL;
+	if (read_full(sock, h, sizeof(h), fds, &nfds) == -1)
+		goto fail;
+	*type = get_u32(h);
+	*len = get_u32(h + 4);
+	uint32_t flags = get_u32(h + 8);
+	if (*len > IPC_MAX_PAYLOAD || (flags & ~IPC_FLAG_FD))
+		goto fail;
+	*payload = xmalloc(*len + 1);
+	if (read_full(sock, *payload, *len, fds, &nfds) == -1)
+		goto fail;
+	(*payload)[*len] = 0;
+	if (flags & IPC_FLAG_FD) {
+		if (nfds == 0)
+			goto fail;
+		*fd = fds[0];
+		for (size_t i = 1; i < nfds; i++)
+			close(fds[i]);
+	} else {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+	return 0;
+fail:
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	free(*payload);
+	*payload = NULL;
+	return -1;
+}

@@ -1,0 +1,138 @@
+/* log: key=value event lines on stderr, with escaping of untrusted text. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Set once by log_init() before any event; read-only afterwards. */
+static struct {
+	char role[16];
+	int verbose;
+} log_conf = {"raven", 0};
+
+void log_init(const char *role, int verbose)
+{
+	snprintf(log_conf.role, sizeof(log_conf.role), "%s", role);
+	log_conf.verbose = verbose;
+}
+
+static void log_line(const char *level, const char *fmt, va_list ap, const char *suffix)
+{
+	char line[4096];
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line),
+	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s: ", tm.tm_year + 1900,
+	                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	                 (int)(tv.tv_usec / 1000), log_conf.role, (int)getpid(), level);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	size_t len = (m < 0) ? (size_t)n : (size_t)n + (size_t)m;
+	if (len >= sizeof(line) - 1)
+		len = sizeof(line) - 2;
+	if (suffix) {
+		int k = snprintf(line + len, sizeof(line) - len, "%s", suffix);
+		if (k > 0)
+			len += (size_t)k;
+		if (len >= sizeof(line) - 1)
+			len = sizeof(line) - 2;
+	}
+	line[len++] = '\n';
+	/* One write per line so concurrent processes do not interleave. */
+	ssize_t w = write(STDERR_FILENO, line, len);
+	(void)w;
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("info", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("warn", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	if (!log_conf.verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("debug", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("fatal", fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+	char suffix[256];
+	snprintf(suffix, sizeof(suffix), ": %s", strerror(errno));
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("fatal", fmt, ap, suffix);
+	va_end(ap);
+	exit(1);
+}
+
+char *log_escape(char *dst, size_t dstlen, const void *srcv, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *src = srcv;
+	size_t o = 0;
+	if (dstlen == 0)
+		return dst;
+	for (size_t i = 0; i < srclen; i++) {
+		unsigned char c = src[i];
+		char tmp[4];
+		size_t k;
+		if (c == '"' || c == '\\') {
+			tmp[0] = '\\';
+			tmp[1] = (char)c;
+			k = 2;
+		} else if (c >= 0x20 && c < 0x7f) {
+			tmp[0] = (char)c;
+			k = 1;
+		} else {
+			tmp[0] = '\\';
+			tmp[1] = 'x';
+			tmp[2] = hex[c >> 4];
+			tmp[3] = hex[c & 15];
+			k = 4;
+		}
+		if (o + k + 4 > dstlen) { /* keep room for "..." and NUL */
+			if (dstlen >= 4) {
+				memcpy(dst + (o < dstlen - 4 ? o : dstlen - 4), "...", 3);
+				o = (o < dstlen - 4 ? o : dstlen - 4) + 3;
+			}
+			break;
+		}
+		memcpy(dst + o, tmp, k);
+		o += k;
+	}
+	dst[o < dstlen ? o : dstlen - 1] = '\0';
+	return dst;
+}

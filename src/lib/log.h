@@ -1,0 +1,30 @@
+/*
+ * log: one line per event, "key=value" pairs, to stderr (and so to whatever
+ * the parent's stderr is). Untrusted text must go through log_escape() or the
+ * %S-style helper log_esc() before it reaches a log line: a client controls
+ * what it sends, it must not control our logs.
+ *
+ * The only process-wide state is the role name and verbosity, set once at
+ * start-up by log_init() before any event is logged.
+ */
+#ifndef RAVEN_LOG_H
+#define RAVEN_LOG_H
+
+#include <stddef.h>
+
+void log_init(const char *role, int verbose);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* As fatal, with ": strerror(errno)" appended. */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Escape untrusted bytes into dst (always NUL-terminated, truncated with
+ * "..." if too long): printable ASCII stays, '"', '\\' and everything else
+ * become \" \\ \xHH. Returns dst. The result is safe inside a quoted value.
+ */
+char *log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
+
+#endif

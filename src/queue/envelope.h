@@ -1,0 +1,79 @@
+/*
+ * envelope: the spool's envelope record codec (docs/SPOOL.md). Pure: bytes
+ * in, struct out, bounded, and every record self-validating.
+ *
+ * File layout: magic "RAVENENV" + u32 version, then records. A record is
+ *   u8 type, u32 payload length, payload, u32 CRC-32 of (type, length, payload).
+ * The committed part is HEADER, SENDER, PARAMS, one RCPT per recipient and
+ * END (carrying the recipient count). A file without a valid END is
+ * incomplete by definition: envelope_decode() fails and the message is
+ * never delivered. After END, STATE records may be appended (one per
+ * delivery outcome); a torn final STATE record (short read) is ignored — it
+ * never happened — but a complete record with a bad CRC is corruption.
+ */
+#ifndef RAVEN_ENVELOPE_H
+#define RAVEN_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define ENVELOPE_VERSION   1
+#define ENVELOPE_MAX_RCPTS 100000
+#define ENVELOPE_MAX_STR   4096
+#define ENVELOPE_ID_MAX    32
+
+enum rcpt_state {
+	RCPT_PENDING = 0,
+	RCPT_DEFERRED, /* temporary failure, retried at next_try */
+	RCPT_HELD,
+	RCPT_DELIVERED,
+	RCPT_FAILED, /* permanent failure or expired */
+};
+
+struct envelope_rcpt {
+	char *addr;      /* envelope recipient as given at RCPT (canonical text) */
+	char *orcpt;     /* DSN ORCPT or NULL */
+	uint32_t notify; /* DSN NOTIFY bits, 0 if absent */
+	char *action;    /* name of the config action */
+	char *user;      /* final mailbox for local actions, NULL for relay */
+	/* delivery state, from the last STATE record (PENDING if none) */
+	uint8_t state;
+	uint32_t attempts;
+	int64_t next_try; /* unix seconds */
+	char *last_error; /* NULL if none */
+};
+
+struct envelope {
+	char id[ENVELOPE_ID_MAX + 1];
+	int64_t arrival; /* unix seconds */
+	uint64_t size;   /* octets in the data file */
+	char *sender;    /* "" for <> */
+	char *helo;
+	char *client; /* client address text */
+	char *envid;  /* DSN ENVID or NULL */
+	uint8_t ret;  /* DSN RET (enum dsn_ret values), 0 if absent */
+	uint8_t body; /* BODY= (enum body_type values) */
+	uint8_t smtputf8;
+	size_t n_rcpts;
+	struct envelope_rcpt *rcpts;
+};
+
+/* Encode the committed part (header .. END). 0, or -1 if a field is over a limit. */
+int envelope_encode(const struct envelope *e, struct buf *out);
+/* Encode one STATE record for recipient idx, to append after END. */
+int envelope_encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
+                          const char *last_error, struct buf *out);
+/*
+ * Decode a whole file image. 0 ok, or -1 with a reason in err. Applies the
+ * STATE records in order.
+ */
+int envelope_decode(const uint8_t *p, size_t n, struct envelope *e, char *err, size_t errlen);
+void envelope_free(struct envelope *e);
+/* Deep copy. */
+void envelope_copy(struct envelope *dst, const struct envelope *src);
+
+uint32_t crc32_update(uint32_t crc, const void *p, size_t n);
+
+#endif

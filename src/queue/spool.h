@@ -1,0 +1,65 @@
+/*
+ * spool: the queue role's on-disk store and its commit protocol
+ * (docs/SPOOL.md). Only the queue process calls this.
+ *
+ *   <queue>/data/<id>     message octets (written by smtp through a passed fd)
+ *   <queue>/tmp/<id>      envelope being written
+ *   <queue>/env/<id>      committed envelope (+ appended STATE records)
+ *   <queue>/corrupt/      damaged messages, moved aside, never delivered
+ *
+ * Commit point: rename(tmp/<id>, env/<id>) followed by fsync(env/). Before
+ * it, the data file and the envelope are fdatasync'ed and data/ is
+ * fsync'ed. spool_commit_batch() does this for many messages at once: one
+ * fsync of each directory per batch (group commit).
+ */
+#ifndef RAVEN_SPOOL_H
+#define RAVEN_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+
+struct spool;
+
+/* Open (creating the directories if needed). NULL with reason in err. */
+struct spool *spool_open(const char *queue_dir, char *err, size_t errlen);
+void spool_close(struct spool *s);
+
+/* Create data/<id> for writing; returns an O_RDWR fd or -1 (errno kept, e.g. ENOSPC). */
+int spool_create_data(struct spool *s, const char *id);
+/* Remove an uncommitted message's data file. */
+void spool_discard(struct spool *s, const char *id);
+
+struct spool_commit {
+	const struct envelope *env; /* env->size must equal the data file's size */
+	int data_fd;                /* the fd spool_create_data returned */
+	int result;                 /* out: 0 committed, -1 failed */
+	int error;                  /* out: errno on failure */
+	char reason[128];           /* out: on failure */
+};
+/* Make every item durable, then committed. Items fail individually. */
+void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n);
+
+/* Open data/<id> read-only; -1 if missing. */
+int spool_open_data(struct spool *s, const char *id);
+/* Append a STATE record to env/<id> and fdatasync it. 0 or -1. */
+int spool_append_state(struct spool *s, const char *id, uint32_t idx, uint8_t state,
+                       uint32_t attempts, int64_t next_try, const char *last_error);
+/* Every recipient final: remove env/<id> then data/<id>. */
+void spool_remove(struct spool *s, const char *id);
+/* Move env and data of <id> to corrupt/ (logged with reason). */
+void spool_quarantine(struct spool *s, const char *id, const char *reason);
+
+/*
+ * Start-up recovery: delete tmp/*, delete data files without an envelope
+ * (never acknowledged), quarantine undecodable envelopes or ones whose data
+ * file is missing or of the wrong size, and call cb for every good one.
+ * Returns the number recovered.
+ */
+size_t spool_recover(struct spool *s, void (*cb)(const struct envelope *e, void *arg), void *arg);
+
+/* Read and decode env/<id>. 0 or -1 with reason. */
+int spool_load(struct spool *s, const char *id, struct envelope *e, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * cmd_parse: pure SMTP command-line handling.
+ *
+ * 1. line_reader: resumable splitter of the client's byte stream into
+ *    command lines. Feed any number of bytes; it reports a complete line,
+ *    "need more", or a line over the limit (which it discards up to its end
+ *    and reports once, so the session can answer 500 5.5.2 and go on).
+ *    A line ends with CRLF; a bare LF is accepted as an end too (as Postfix
+ *    does for commands; DATA content is strict — see data_reader.h).
+ * 2. cmd_parse(): one line -> struct smtp_cmd, verb recognised
+ *    case-insensitively, arguments validated (RFC 5321 §4.1.1, 1870, 6152,
+ *    6531, 3461 parameters). Errors come back as a full smtp_reply
+ *    (500 5.5.1 unknown command, 501 5.5.4 bad arguments, 501 5.1.3/5.1.7
+ *    bad address, 555 5.5.4 unknown parameter, ...).
+ */
+#ifndef RAVEN_CMD_PARSE_H
+#define RAVEN_CMD_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "smtp_reply.h"
+
+enum line_result { LINE_MORE = 0, LINE_DONE, LINE_TOO_LONG };
+
+struct line_reader {
+	size_t max; /* octets including CRLF */
+	char *line; /* current line, NUL-terminated, without EOL; owned */
+	size_t len; /* length of line */
+	size_t cap;
+	int overflow; /* discarding the rest of an over-long line */
+	int last_cr;  /* previous octet was CR (pending) */
+};
+
+void line_reader_init(struct line_reader *lr, size_t max);
+void line_reader_free(struct line_reader *lr);
+/*
+ * Consume octets from in[0..n). Returns LINE_DONE with the line in lr->line
+ * (valid until the next call), LINE_TOO_LONG once the end of an over-long
+ * line has been consumed, or LINE_MORE when everything was consumed without
+ * completing a line. *consumed is how many octets were used.
+ */
+enum line_result line_reader_feed(struct line_reader *lr, const uint8_t *in, size_t n,
+                                  size_t *consumed);
+
+enum smtp_verb {
+	CMD_HELO = 1,
+	CMD_EHLO,
+	CMD_MAIL,
+	CMD_RCPT,
+	CMD_DATA,
+	CMD_BDAT,
+	CMD_RSET,
+	CMD_NOOP,
+	CMD_QUIT,
+	CMD_VRFY,
+	CMD_EXPN,
+	CMD_HELP,
+	CMD_STARTTLS,
+	CMD_AUTH,
+};
+
+enum body_type { BODY_NONE = 0, BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
+
+/* DSN NOTIFY bits (RFC 3461) */
+enum { NOTIFY_NEVER = 1, NOTIFY_SUCCESS = 2, NOTIFY_FAILURE = 4, NOTIFY_DELAY = 8 };
+enum dsn_ret { RET_NONE = 0, RET_FULL, RET_HDRS };
+
+struct smtp_cmd {
+	enum smtp_verb verb;
+	char arg[512];        /* HELO/EHLO domain, VRFY/HELP/AUTH argument (raw), "" if none */
+	struct mailaddr addr; /* MAIL/RCPT */
+	/* MAIL parameters */
+	uint64_t size; /* SIZE=, 0 if absent */
+	int has_size;
+	enum body_type body;
+	int smtputf8;
+	enum dsn_ret ret;
+	char envid[101]; /* xtext-decoded ENVID, "" if absent */
+	/* RCPT parameters */
+	unsigned notify; /* 0 if absent */
+	char orcpt[512]; /* ORCPT as given ("rfc822;addr"), "" if absent */
+};
+
+/*
+ * Parse one command line (without EOL). smtputf8_ok: whether SMTPUTF8 was
+ * advertised (UTF-8 in addresses is allowed only with the SMTPUTF8 MAIL
+ * parameter, which the session tracks and passes in via utf8_addrs for
+ * RCPT). Returns 0 or -1 with *err filled.
+ */
+int cmd_parse(const char *line, size_t len, int utf8_addrs, struct smtp_cmd *cmd,
+              struct smtp_reply *err);
+
+#endif
