@@ -19,11 +19,23 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "deps: installing ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+# The unprivileged user the roles drop to when ravend starts as root.
+ensure_user() {
+  id raven >/dev/null 2>&1 && return 0
+  echo "deps: creating system user raven" >&2
+  $SUDO useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin raven </dev/null
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  ensure_user
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 # Postfix is only a benchmark and test peer: never let its package start a
 # system instance or ask questions.
@@ -35,3 +47,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 $SUDO apt-get update -qq </dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+ensure_user

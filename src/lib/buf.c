@@ -116,14 +116,15 @@ int buf_put_u32(struct buf *b, uint32_t v)
 
 int buf_put_u64(struct buf *b, uint64_t v)
 {
-	if (buf_put_u32(b, (uint32_t)v) == -1)
+	if (b->max - b->len < 8 || buf_put_u32(b, (uint32_t)v) == -1) /* all or nothing */
 		return -1;
 	return buf_put_u32(b, (uint32_t)(v >> 32));
 }
 
 int buf_put_bytes(struct buf *b, const void *p, size_t n)
 {
-	if (n > UINT32_MAX || buf_put_u32(b, (uint32_t)n) == -1)
+	if (n > UINT32_MAX || n > b->max - b->len || b->max - b->len - n < 4 ||
+	    buf_put_u32(b, (uint32_t)n) == -1)
 		return -1;
 	return buf_append(b, p, n);
 }

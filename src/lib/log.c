@@ -22,6 +22,11 @@ void log_init(const char *role, int verbose)
 	log_conf.verbose = verbose;
 }
 
+int log_verbose_enabled(void)
+{
+	return log_conf.verbose;
+}
+
 static void log_line(const char *level, const char *fmt, va_list ap, const char *suffix)
 {
 	char line[4096];

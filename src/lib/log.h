@@ -13,6 +13,8 @@
 #include <stddef.h>
 
 void log_init(const char *role, int verbose);
+/* 1 when -v was given: lets callers skip building debug-only text. */
+int log_verbose_enabled(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

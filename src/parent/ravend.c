@@ -1,0 +1,200 @@
+/*
+ * ravend: the parent process. Reads the configuration (or the built-in
+ * default), prepares the data directory, binds the listening sockets while
+ * it may still be root, then forks and supervises the roles (roles.c).
+ *
+ *   ravend [-c FILE] [-d] [-n] [-v]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "roles.h"
+#include "xmalloc.h"
+
+#define LISTEN_BACKLOG 4096
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ravend [-c FILE] [-d] [-n] [-v]\n");
+	exit(2);
+}
+
+/* Bind one listener; -1 with errno when the address cannot be used. */
+static int listen_on(const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, l->addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(l->port);
+		sl = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, l->addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(l->port);
+		sl = sizeof(*in6);
+	} else {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void bind_listeners(struct parent *p)
+{
+	const struct config *c = p->conf;
+	p->listen = xcalloc(c->n_listeners, sizeof(*p->listen));
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct listener *l = &c->listeners[i];
+		int fd = listen_on(l);
+		if (fd == -1) {
+			/* A host without IPv6 still serves the built-in default on IPv4. */
+			if ((errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT) && c->file == NULL) {
+				log_warn("event=listen-skipped addr=%s port=%u error=\"%s\"",
+				         l->addr, l->port, strerror(errno));
+				continue;
+			}
+			fatalx("cannot listen on [%s]:%u", l->addr, l->port);
+		}
+		log_info("event=listening addr=%s port=%u submission=%d", l->addr, l->port,
+		         l->submission);
+		p->listen[p->n_listen].fd = fd;
+		p->listen[p->n_listen].l = l;
+		p->n_listen++;
+	}
+	if (p->n_listen == 0)
+		fatal("no listening socket could be opened");
+}
+
+static void make_dirs(struct parent *p)
+{
+	const char *d = p->conf->data_dir;
+	char *queue = xasprintf("%s/queue", d), *mail = xasprintf("%s/mail", d),
+	     *run = xasprintf("%s/run", d);
+	if (privsep_mkdir(&p->priv, d, 0755) == -1)
+		fatalx("cannot create data directory %s", d);
+	if (privsep_mkdir(&p->priv, queue, 0700) == -1)
+		fatalx("cannot create %s", queue);
+	if (privsep_mkdir(&p->priv, mail, 0755) == -1)
+		fatalx("cannot create %s", mail);
+	if (privsep_mkdir(&p->priv, run, 0755) == -1)
+		fatalx("cannot create %s", run);
+	free(queue);
+	free(mail);
+	free(run);
+}
+
+static void write_pidfile(struct parent *p)
+{
+	p->pidfile = xasprintf("%s/run/ravend.pid", p->conf->data_dir);
+	FILE *f = fopen(p->pidfile, "w");
+	if (f == NULL)
+		fatalx("cannot write %s", p->pidfile);
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+static void daemonize(void)
+{
+	pid_t pid = fork();
+	if (pid == -1)
+		fatalx("fork");
+	if (pid > 0)
+		exit(0);
+	setsid();
+	int fd = open("/dev/null", O_RDWR);
+	if (fd != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *file = NULL;
+	int foreground = 0, check = 0, verbose = 0, ch;
+	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'd':
+			foreground = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("parent", verbose);
+
+	char err[512];
+	struct config *conf = file ? conf_load(file, err, sizeof(err)) : conf_default();
+	if (conf == NULL || conf_finish(conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "ravend: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		fprintf(stderr, "ravend: configuration %s is valid\n", file ? file : "(built-in)");
+		return 0;
+	}
+
+	struct parent p;
+	memset(&p, 0, sizeof(p));
+	p.conf = conf;
+	p.verbose = verbose;
+	if (privsep_init(&p.priv, conf->user, err, sizeof(err)) == -1) {
+		fprintf(stderr, "ravend: %s\n", err);
+		return 1;
+	}
+	umask(077);
+	make_dirs(&p);
+	bind_listeners(&p);
+	if (!foreground)
+		daemonize();
+	write_pidfile(&p);
+	log_info("event=start config=%s data=%s user=%s hostname=%s", file ? file : "(built-in)",
+	         conf->data_dir, p.priv.root ? conf->user : "(unchanged)", conf->hostname);
+	p.base = event_base_new();
+	if (p.base == NULL)
+		fatal("event_base_new failed");
+	int rc = roles_run(&p);
+	unlink(p.pidfile);
+	log_info("event=stopped");
+	return rc;
+}

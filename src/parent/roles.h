@@ -1,0 +1,35 @@
+/*
+ * roles: the parent's supervision of the role processes — fork them with
+ * the right channels and identity, restart any that dies, and stop them
+ * all on shutdown. The queue is the hub: every (re)started smtp or local
+ * role gets a fresh socketpair whose other end the parent hands to the
+ * queue (PROTO_NEW_PEER).
+ */
+#ifndef RAVEN_ROLES_H
+#define RAVEN_ROLES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "privsep.h"
+#include "server.h"
+
+struct event_base;
+
+struct parent {
+	const struct config *conf;
+	struct privsep priv;
+	struct event_base *base;
+	struct listen_fd *listen;
+	size_t n_listen;
+	int verbose;
+	char *pidfile;
+};
+
+enum role_kind { ROLE_QUEUE = 0, ROLE_LOCAL, ROLE_SMTP, ROLE_COUNT };
+
+/* Start every role and supervise them until SIGTERM/SIGINT. Returns exit status. */
+int roles_run(struct parent *p);
+
+#endif

@@ -1,0 +1,193 @@
+/* proto: encoders and strict decoders of the inter-role messages (proto.h). */
+#include "proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+#define PROTO_STR_MAX 4096
+
+void proto_encode_req(struct buf *b, uint64_t req)
+{
+	buf_put_u64(b, req);
+}
+
+int proto_decode_req(const uint8_t *p, size_t n, uint64_t *req)
+{
+	struct reader r;
+	reader_init(&r, p, n);
+	reader_u64(&r, req);
+	return reader_done(&r);
+}
+
+void proto_encode_new_ok(struct buf *b, uint64_t req, const char *id)
+{
+	buf_put_u64(b, req);
+	buf_put_str(b, id);
+}
+
+int proto_decode_new_ok(const uint8_t *p, size_t n, struct proto_reply *out)
+{
+	struct reader r;
+	memset(out, 0, sizeof(*out));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &out->req) == 0)
+		reader_str(&r, &out->id, ENVELOPE_ID_MAX);
+	if (reader_done(&r) == -1) {
+		proto_reply_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void proto_encode_fail(struct buf *b, uint64_t req, uint32_t error, const char *reason)
+{
+	buf_put_u64(b, req);
+	buf_put_u32(b, error);
+	buf_put_str(b, reason);
+}
+
+int proto_decode_fail(const uint8_t *p, size_t n, struct proto_reply *out)
+{
+	struct reader r;
+	memset(out, 0, sizeof(*out));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &out->req) == 0 && reader_u32(&r, &out->error) == 0)
+		reader_str(&r, &out->reason, PROTO_STR_MAX);
+	if (reader_done(&r) == -1) {
+		proto_reply_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void proto_reply_free(struct proto_reply *r)
+{
+	free(r->reason);
+	free(r->id);
+	r->reason = r->id = NULL;
+}
+
+int proto_encode_commit(struct buf *b, uint64_t req, const struct envelope *e)
+{
+	struct buf env;
+	buf_init(&env, 0);
+	if (envelope_encode(e, &env) == -1) {
+		buf_free(&env);
+		return -1;
+	}
+	buf_put_u64(b, req);
+	buf_put_bytes(b, env.data, env.len);
+	buf_free(&env);
+	return 0;
+}
+
+int proto_decode_commit(const uint8_t *p, size_t n, struct proto_commit *c, char *err,
+                        size_t errlen)
+{
+	struct reader r;
+	const uint8_t *env;
+	size_t envlen;
+	memset(c, 0, sizeof(*c));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &c->req) == -1 || reader_bytes(&r, &env, &envlen, n) == -1 ||
+	    reader_done(&r) == -1) {
+		snprintf(err, errlen, "malformed commit frame");
+		return -1;
+	}
+	return envelope_decode(env, envlen, &c->env, err, errlen);
+}
+
+void proto_encode_id(struct buf *b, const char *id)
+{
+	buf_put_str(b, id);
+}
+
+int proto_decode_id(const uint8_t *p, size_t n, char *id, size_t idlen)
+{
+	struct reader r;
+	const uint8_t *s;
+	size_t len;
+	reader_init(&r, p, n);
+	if (reader_bytes(&r, &s, &len, ENVELOPE_ID_MAX) == -1 || reader_done(&r) == -1 ||
+	    len >= idlen || memchr(s, 0, len))
+		return -1;
+	memcpy(id, s, len);
+	id[len] = '\0';
+	return 0;
+}
+
+void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
+{
+	buf_put_u64(b, d->job);
+	buf_put_str(b, d->id);
+	buf_put_u32(b, d->idx);
+	buf_put_str(b, d->action);
+	buf_put_str(b, d->user);
+	buf_put_u64(b, (uint64_t)d->arrival);
+}
+
+int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
+{
+	struct reader r;
+	uint64_t arrival = 0;
+	memset(d, 0, sizeof(*d));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &d->job) == 0 && reader_str(&r, &d->id, ENVELOPE_ID_MAX) == 0 &&
+	    reader_u32(&r, &d->idx) == 0 && reader_str(&r, &d->action, PROTO_STR_MAX) == 0 &&
+	    reader_str(&r, &d->user, PROTO_STR_MAX) == 0)
+		reader_u64(&r, &arrival);
+	d->arrival = (int64_t)arrival;
+	if (reader_done(&r) == -1) {
+		proto_deliver_free(d);
+		return -1;
+	}
+	return 0;
+}
+
+void proto_deliver_free(struct proto_deliver *d)
+{
+	free(d->id);
+	free(d->action);
+	free(d->user);
+	d->id = d->action = d->user = NULL;
+}
+
+void proto_encode_result(struct buf *b, const struct proto_result *res)
+{
+	buf_put_u64(b, res->job);
+	buf_put_u8(b, res->status);
+	buf_put_str(b, res->text);
+}
+
+int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *res)
+{
+	struct reader r;
+	memset(res, 0, sizeof(*res));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &res->job) == 0 && reader_u8(&r, &res->status) == 0)
+		reader_str(&r, &res->text, PROTO_STR_MAX);
+	if (reader_done(&r) == -1 || res->status > DELIVER_PERM) {
+		free(res->text);
+		res->text = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void proto_encode_peer(struct buf *b, uint32_t kind)
+{
+	buf_put_u32(b, kind);
+}
+
+int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind)
+{
+	struct reader r;
+	reader_init(&r, p, n);
+	reader_u32(&r, kind);
+	if (reader_done(&r) == -1 || (*kind != PEER_SMTP && *kind != PEER_LOCAL))
+		return -1;
+	return 0;
+}

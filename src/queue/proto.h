@@ -1,0 +1,95 @@
+/*
+ * proto: the typed messages the roles exchange over ipc channels, and one
+ * encoder and one decoder per message. Every decoder fails on short input
+ * and on leftover bytes: a malformed frame is a broken peer, never guessed at.
+ *
+ *   smtp  -> queue   NEW_REQ      {req}
+ *   queue -> smtp    NEW_OK       {req, id} + fd of data/<id>
+ *   queue -> smtp    NEW_FAIL     {req, errno, reason}
+ *   smtp  -> queue   COMMIT_REQ   {req, id, envelope (envelope.h encoding)}
+ *   queue -> smtp    COMMIT_OK    {req}
+ *   queue -> smtp    COMMIT_FAIL  {req, errno, reason}
+ *   smtp  -> queue   ABORT        {id}
+ *   queue -> local   DELIVER_REQ  {job, id, idx, action, user, arrival} + fd (read-only data)
+ *   local -> queue   DELIVER_RES  {job, status, text}
+ *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
+ */
+#ifndef RAVEN_PROTO_H
+#define RAVEN_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "envelope.h"
+
+enum proto_type {
+	PROTO_NEW_REQ = 1,
+	PROTO_NEW_OK,
+	PROTO_NEW_FAIL,
+	PROTO_COMMIT_REQ,
+	PROTO_COMMIT_OK,
+	PROTO_COMMIT_FAIL,
+	PROTO_ABORT,
+	PROTO_DELIVER_REQ,
+	PROTO_DELIVER_RES,
+	PROTO_NEW_PEER,
+};
+
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL };
+enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
+
+/* {req} and {req, errno, reason} shapes are shared by several types. */
+struct proto_reply {
+	uint64_t req;
+	uint32_t error; /* errno, 0 if none */
+	char *reason;   /* NULL when absent */
+	char *id;       /* NEW_OK only */
+};
+
+struct proto_commit {
+	uint64_t req;
+	struct envelope env;
+};
+
+struct proto_deliver {
+	uint64_t job;
+	char *id;
+	uint32_t idx;
+	char *action;
+	char *user;
+	int64_t arrival;
+};
+
+struct proto_result {
+	uint64_t job;
+	uint8_t status;
+	char *text;
+};
+
+void proto_encode_req(struct buf *b, uint64_t req);
+int proto_decode_req(const uint8_t *p, size_t n, uint64_t *req);
+void proto_encode_new_ok(struct buf *b, uint64_t req, const char *id);
+int proto_decode_new_ok(const uint8_t *p, size_t n, struct proto_reply *r);
+void proto_encode_fail(struct buf *b, uint64_t req, uint32_t error, const char *reason);
+int proto_decode_fail(const uint8_t *p, size_t n, struct proto_reply *r);
+void proto_reply_free(struct proto_reply *r);
+
+int proto_encode_commit(struct buf *b, uint64_t req, const struct envelope *e);
+int proto_decode_commit(const uint8_t *p, size_t n, struct proto_commit *c, char *err,
+                        size_t errlen);
+
+void proto_encode_id(struct buf *b, const char *id);
+int proto_decode_id(const uint8_t *p, size_t n, char *id, size_t idlen);
+
+void proto_encode_deliver(struct buf *b, const struct proto_deliver *d);
+int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d);
+void proto_deliver_free(struct proto_deliver *d);
+
+void proto_encode_result(struct buf *b, const struct proto_result *r);
+int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *r);
+
+void proto_encode_peer(struct buf *b, uint32_t kind);
+int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind);
+
+#endif

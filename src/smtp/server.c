@@ -1,0 +1,275 @@
+/*
+ * server: the smtp role's main loop — accepts connections on the
+ * listening sockets inherited from the parent, enforces the connection
+ * limits, keeps the live sessions, and relays their spool requests to the
+ * queue role over one ipc channel.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "proto.h"
+#include "session.h"
+#include "xmalloc.h"
+
+/* One per listening socket: what accept_cb needs to know. */
+struct acceptor {
+	struct smtp_server *srv;
+	const struct listener *l;
+	struct event *ev;
+};
+
+struct smtp_server {
+	const struct config *conf;
+	struct event_base *base;
+	struct ipc *queue;
+	struct acceptor *acceptors;
+	size_t n_acceptors;
+	struct session *sessions;
+	size_t n_sessions;
+	uint64_t next_session;
+	uint64_t next_req;
+};
+
+struct event_base *smtp_server_base(struct smtp_server *srv)
+{
+	return srv->base;
+}
+
+static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return 1;
+}
+
+/* Refuse without creating a session: one non-blocking write, then close. */
+static void refuse_connection(int fd, const char *host, const char *why)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n", host, why);
+	ssize_t w = send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)w;
+	close(fd);
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	const struct acceptor *acc = arg;
+	struct smtp_server *srv = acc->srv;
+	(void)what;
+	for (int burst = 0; burst < 64; burst++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("event=accept-failed errno=%d", errno);
+			return;
+		}
+		const struct limits *lim = &srv->conf->limits;
+		if (srv->n_sessions >= lim->connections) {
+			log_info("event=connection-refused reason=\"too many connections\"");
+			refuse_connection(fd, srv->conf->hostname,
+			                  "Too many connections, try later");
+			continue;
+		}
+		size_t same = 0;
+		for (struct session *s = srv->sessions; s; s = s->next)
+			same += same_ip(&s->peer, &ss);
+		if (same >= lim->per_ip) {
+			log_info("event=connection-refused reason=\"too many connections from one "
+			         "address\"");
+			refuse_connection(fd, srv->conf->hostname,
+			                  "Too many connections from your address, try later");
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		smtp_server_adopt(srv, fd, (struct sockaddr *)&ss, sl, acc->l->submission);
+	}
+}
+
+struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct sockaddr *sa,
+                                  socklen_t salen, int submission)
+{
+	struct session *s =
+	    session_new(srv, srv->conf, ++srv->next_session, fd, sa, salen, submission);
+	s->next = srv->sessions;
+	srv->sessions = s;
+	srv->n_sessions++;
+	return s;
+}
+
+size_t smtp_server_sessions(const struct smtp_server *srv)
+{
+	return srv->n_sessions;
+}
+
+void smtp_server_forget(struct smtp_server *srv, struct session *s)
+{
+	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			srv->n_sessions--;
+			return;
+		}
+	}
+}
+
+static struct session *find_waiting(struct smtp_server *srv, uint64_t req)
+{
+	for (struct session *s = srv->sessions; s; s = s->next)
+		if (s->waiting && s->req == req)
+			return s;
+	return NULL;
+}
+
+void smtp_server_request_new(struct smtp_server *srv, struct session *s)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	s->req = ++srv->next_req;
+	proto_encode_req(&b, s->req);
+	ipc_send(srv->queue, PROTO_NEW_REQ, b.data, b.len, -1);
+	buf_free(&b);
+}
+
+void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
+                                const struct envelope *e)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	s->req = ++srv->next_req;
+	if (proto_encode_commit(&b, s->req, e) == -1) {
+		buf_free(&b);
+		session_data_commit_fail(s, EINVAL, "envelope over limits");
+		return;
+	}
+	ipc_send(srv->queue, PROTO_COMMIT_REQ, b.data, b.len, -1);
+	buf_free(&b);
+}
+
+void smtp_server_abort(struct smtp_server *srv, const char *id)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_id(&b, id);
+	ipc_send(srv->queue, PROTO_ABORT, b.data, b.len, -1);
+	buf_free(&b);
+}
+
+static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
+{
+	struct smtp_server *srv = arg;
+	struct proto_reply r;
+	uint64_t req;
+	struct session *s;
+	(void)ch;
+	switch (m->type) {
+	case PROTO_NEW_OK:
+		if (proto_decode_new_ok(m->data, m->len, &r) == -1 || m->fd == -1)
+			fatal("queue sent a malformed NEW_OK");
+		s = find_waiting(srv, r.req);
+		if (s)
+			session_data_new_ok(s, r.id, m->fd);
+		else {
+			/* The client left meanwhile. */
+			close(m->fd);
+			smtp_server_abort(srv, r.id);
+		}
+		proto_reply_free(&r);
+		return;
+	case PROTO_NEW_FAIL:
+	case PROTO_COMMIT_FAIL:
+		if (proto_decode_fail(m->data, m->len, &r) == -1)
+			fatal("queue sent a malformed failure");
+		s = find_waiting(srv, r.req);
+		if (s && m->type == PROTO_NEW_FAIL)
+			session_data_new_fail(s, r.error, r.reason);
+		else if (s)
+			session_data_commit_fail(s, r.error, r.reason);
+		proto_reply_free(&r);
+		break;
+	case PROTO_COMMIT_OK:
+		if (proto_decode_req(m->data, m->len, &req) == -1)
+			fatal("queue sent a malformed COMMIT_OK");
+		s = find_waiting(srv, req);
+		if (s)
+			session_data_commit_ok(s);
+		break;
+	default:
+		fatal("queue sent unexpected message type %u", m->type);
+	}
+	if (m->fd != -1)
+		close(m->fd);
+}
+
+static void queue_closed(struct ipc *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	/* Without the queue nothing can be accepted; the parent restarts us. */
+	fatal("event=queue-channel-closed");
+}
+
+struct smtp_server *smtp_server_new(const struct config *conf, struct event_base *base,
+                                    int queue_sock)
+{
+	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
+	srv->conf = conf;
+	srv->base = base;
+	struct ipc_handlers h = {queue_msg, queue_closed, srv};
+	srv->queue = ipc_new(base, queue_sock, &h);
+	return srv;
+}
+
+void smtp_server_listen(struct smtp_server *srv, const struct listen_fd *fds, size_t nfds)
+{
+	srv->acceptors = xcalloc(nfds, sizeof(*srv->acceptors));
+	srv->n_acceptors = nfds;
+	for (size_t i = 0; i < nfds; i++) {
+		struct acceptor *acc = &srv->acceptors[i];
+		acc->srv = srv;
+		acc->l = fds[i].l;
+		evutil_make_socket_nonblocking(fds[i].fd);
+		acc->ev = event_new(srv->base, fds[i].fd, EV_READ | EV_PERSIST, accept_cb, acc);
+		event_add(acc->ev, NULL);
+	}
+}
+
+void smtp_server_free(struct smtp_server *srv)
+{
+	while (srv->sessions)
+		session_free(srv->sessions);
+	for (size_t i = 0; i < srv->n_acceptors; i++)
+		event_free(srv->acceptors[i].ev);
+	free(srv->acceptors);
+	ipc_free(srv->queue);
+	free(srv);
+}
+
+void smtp_role_main(const struct config *conf, struct event_base *base, int queue_sock,
+                    const struct listen_fd *fds, size_t nfds)
+{
+	struct smtp_server *srv = smtp_server_new(conf, base, queue_sock);
+	smtp_server_listen(srv, fds, nfds);
+	log_info("event=smtp-ready listeners=%zu", nfds);
+	event_base_dispatch(base);
+	exit(0);
+}

@@ -1,0 +1,247 @@
+/*
+ * session: lifecycle and I/O of one SMTP session — greeting, the input
+ * loop that feeds the line reader or the data reader, replies, limits on
+ * errors and buffered bytes, timeouts, and closing.
+ */
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+#include "xmalloc.h"
+
+/* Stop reading while this much output is unsent (a client that pipelines
+ * without reading our replies must not grow our memory). */
+#define SESSION_MAX_OUTPUT (256 * 1024)
+/* Input buffered while we wait for the queue. */
+#define SESSION_MAX_INPUT (256 * 1024)
+
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_write_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], dst, (socklen_t)len);
+			return;
+		}
+		inet_ntop(AF_INET6, &in6->sin6_addr, dst, (socklen_t)len);
+	} else if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, dst,
+		          (socklen_t)len);
+	} else {
+		snprintf(dst, len, "local");
+	}
+}
+
+static void session_set_timeout(struct session *s)
+{
+	unsigned secs =
+	    s->state == S_DATA ? s->conf->limits.timeout_data : s->conf->limits.timeout_command;
+	struct timeval tv = {secs, 0};
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
+                            const struct sockaddr *sa, socklen_t salen, int submission)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+	s->srv = srv;
+	s->conf = conf;
+	s->id = id;
+	s->submission = submission;
+	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
+	peer_format(sa, s->peer_text, sizeof(s->peer_text));
+	s->state = S_CONNECTED;
+	s->tx.fd = -1;
+	buf_init(&s->tx.out, 0);
+	s->bev = bufferevent_socket_new(smtp_server_base(srv), fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_MAX_INPUT);
+	snprintf(s->idtext, sizeof(s->idtext), "S%llx", (unsigned long long)s->id);
+	s->peer_local = conf_is_local_net(s->conf, (const struct sockaddr *)&s->peer);
+	line_reader_init(&s->lines, s->conf->limits.command_line);
+	session_set_timeout(s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_info("event=connect session=%s client=%s local=%d submission=%d", s->idtext,
+	         s->peer_text, s->peer_local, s->submission);
+	session_reply(s, "220 %s ESMTP Raven", s->conf->hostname);
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	/* Never committed: the queue discards the data file. A commit already
+	 * requested is left to finish: the queue answers into the void. */
+	if (s->tx.id[0] && !s->waiting)
+		smtp_server_abort(s->srv, s->tx.id);
+	session_tx_reset(s);
+	buf_free(&s->tx.out);
+	line_reader_free(&s->lines);
+	log_info("event=disconnect session=%s client=%s", s->idtext, s->peer_text);
+	smtp_server_forget(s->srv, s);
+	bufferevent_free(s->bev);
+	free(s);
+}
+
+void session_tx_reset(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	for (size_t i = 0; i < tx->n_rcpts; i++) {
+		struct session_rcpt *r = &tx->rcpts[i];
+		free(r->orcpt);
+		for (size_t j = 0; j < r->n_users; j++)
+			free(r->users[j]);
+		free(r->users);
+	}
+	free(tx->rcpts);
+	if (tx->fd != -1)
+		close(tx->fd);
+	struct buf out = tx->out;
+	buf_reset(&out);
+	memset(tx, 0, sizeof(*tx));
+	tx->out = out;
+	tx->fd = -1;
+}
+
+static void session_vreply(struct session *s, const char *fmt, va_list ap)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char line[1024];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 2)
+		n = sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	evbuffer_add(out, line, (size_t)n);
+	if (log_verbose_enabled()) {
+		char esc[512];
+		log_debug("event=reply session=%s text=\"%s\"", s->idtext,
+		          log_escape(esc, sizeof(esc), line, (size_t)n - 2));
+	}
+}
+
+void session_reply(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	session_vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+void session_close(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	session_vreply(s, fmt, ap);
+	va_end(ap);
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	struct timeval tv = {10, 0}; /* a client that never reads must not hold us */
+	bufferevent_set_timeouts(s->bev, NULL, &tv);
+}
+
+void session_refuse(struct session *s, const struct smtp_reply *r)
+{
+	s->errors++;
+	if (s->errors > s->conf->limits.errors) {
+		log_info("event=too-many-errors session=%s client=%s errors=%u", s->idtext,
+		         s->peer_text, s->errors);
+		session_close(s, "421 4.7.0 %s Too many errors, closing connection",
+		              s->conf->hostname);
+		return;
+	}
+	session_reply(s, "%d %s %s", r->code, r->enh, r->text);
+}
+
+/* Feed buffered input to the reader of the current state, one command (or
+ * one DATA section) at a time, until we must wait or input runs out. */
+static void session_process(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	while (!s->waiting && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t used;
+		if (s->state == S_DATA) {
+			used = session_data_feed(s, v.iov_base, v.iov_len);
+			evbuffer_drain(in, used);
+			continue;
+		}
+		enum line_result lr = line_reader_feed(&s->lines, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (lr == LINE_TOO_LONG) {
+			struct smtp_reply r;
+			smtp_reply_set(&r, 500, "5.5.2", "Line too long");
+			session_refuse(s, &r);
+		} else if (lr == LINE_DONE) {
+			session_dispatch(s, s->lines.line, s->lines.len);
+		}
+	}
+	if (s->state == S_CLOSING)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_MAX_OUTPUT)
+		bufferevent_disable(s->bev, EV_READ);
+	else
+		session_set_timeout(s);
+}
+
+void session_resume(struct session *s)
+{
+	session_process(s);
+}
+
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	(void)bev;
+	session_process(s);
+}
+
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	if (s->state == S_CLOSING) {
+		session_free(s);
+		return;
+	}
+	/* Output drained: reading may resume if it was paused for backpressure. */
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		session_process(s);
+	}
+}
+
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)bev;
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != S_CLOSING) {
+		log_info("event=timeout session=%s client=%s state=%d", s->idtext, s->peer_text,
+		         (int)s->state);
+		session_close(s, "421 4.4.2 %s Error: timeout exceeded", s->conf->hostname);
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	if (what & BEV_EVENT_EOF && s->waiting) {
+		/* The client left; the outstanding queue answer is dropped by
+		 * the server when it finds no session for it. */
+	}
+	session_free(s);
+}

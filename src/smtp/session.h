@@ -1,0 +1,111 @@
+/*
+ * session: one SMTP server session (RFC 5321) — the state machine, the
+ * command table and the replies. The transport is a libevent bufferevent;
+ * the spool is reached only through the queue role (smtp_server_*).
+ *
+ * The session consumes input only while it is not waiting for the queue,
+ * so pipelined commands (RFC 2920) are answered strictly in order.
+ */
+#ifndef RAVEN_SESSION_H
+#define RAVEN_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "cmd_parse.h"
+#include "config.h"
+#include "data_reader.h"
+#include "envelope.h"
+#include "route.h"
+
+struct bufferevent;
+struct smtp_server;
+
+enum session_state {
+	S_CONNECTED = 1, /* greeted, no HELO/EHLO yet */
+	S_HELO = 2,      /* ready for MAIL */
+	S_MAIL = 4,      /* MAIL accepted, ready for RCPT */
+	S_RCPT = 8,      /* at least one RCPT accepted */
+	S_DATA = 16,     /* reading message content */
+	S_CLOSING = 32,  /* reply flushed then closed */
+};
+
+struct session_rcpt {
+	struct mailaddr addr;
+	unsigned notify;
+	char *orcpt;
+	const struct action *action;
+	char **users; /* final local mailboxes */
+	size_t n_users;
+};
+
+struct transaction {
+	struct mailaddr sender;
+	uint64_t size_param;
+	int body;
+	int smtputf8;
+	int ret;
+	char envid[101];
+	struct session_rcpt *rcpts;
+	size_t n_rcpts;
+	size_t n_deliveries; /* mailboxes after alias expansion */
+	/* DATA */
+	char id[ENVELOPE_ID_MAX + 1];
+	int fd;
+	uint64_t written;
+	int write_error; /* errno of a failed spool write */
+	struct buf out;
+};
+
+struct session {
+	uint64_t id;
+	char idtext[24];
+	struct smtp_server *srv;
+	const struct config *conf;
+	struct bufferevent *bev;
+	struct sockaddr_storage peer;
+	char peer_text[64];
+	int peer_local; /* inside local networks */
+	int submission;
+	enum session_state state;
+	int esmtp;
+	char helo[256];
+	unsigned errors;
+	int waiting;  /* a queue request is outstanding */
+	uint64_t req; /* its number */
+	struct line_reader lines;
+	struct data_reader data;
+	struct transaction tx;
+	struct session *next;
+};
+
+/* A new session on an accepted socket; it greets the client at once. */
+struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
+                            const struct sockaddr *sa, socklen_t salen, int submission);
+void session_free(struct session *s);
+
+/* Send one reply line ("250 2.0.0 Ok") with CRLF appended. */
+void session_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Send a reply from a parser/check refusal, and count it as a client error. */
+void session_refuse(struct session *s, const struct smtp_reply *r);
+/* Reply and close the connection once the reply is written. */
+void session_close(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Continue consuming buffered input (after a queue answer arrived). */
+void session_resume(struct session *s);
+void session_tx_reset(struct session *s);
+
+/* The command table (session_cmds.c). */
+void session_dispatch(struct session *s, const char *line, size_t len);
+
+/* DATA (session_data.c). */
+void session_data_start(struct session *s);
+void session_data_new_ok(struct session *s, const char *id, int fd);
+void session_data_new_fail(struct session *s, uint32_t error, const char *reason);
+size_t session_data_feed(struct session *s, const uint8_t *p, size_t n);
+void session_data_commit_ok(struct session *s);
+void session_data_commit_fail(struct session *s, uint32_t error, const char *reason);
+
+#endif

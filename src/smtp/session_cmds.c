@@ -1,0 +1,261 @@
+/*
+ * session_cmds: the SMTP command table. One row per verb: the states it is
+ * allowed in, the reply when it is not, and the proceed step. Syntax is
+ * checked before by cmd_parse(); policy (routing, limits) in the proceed
+ * step. Adding an extension is adding rows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "session.h"
+#include "xmalloc.h"
+
+struct smtp_command {
+	enum smtp_verb verb;
+	unsigned states;
+	void (*proceed)(struct session *s, const struct smtp_cmd *c);
+};
+
+#define ANY_STATE (S_CONNECTED | S_HELO | S_MAIL | S_RCPT)
+
+static void cmd_helo(struct session *s, const struct smtp_cmd *c)
+{
+	session_tx_reset(s);
+	snprintf(s->helo, sizeof(s->helo), "%s", c->arg);
+	s->esmtp = c->verb == CMD_EHLO;
+	s->state = S_HELO;
+	if (!s->esmtp) {
+		session_reply(s, "250 %s", s->conf->hostname);
+		return;
+	}
+	session_reply(s, "250-%s", s->conf->hostname);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %zu", s->conf->limits.message_size);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-SMTPUTF8");
+	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void cmd_mail(struct session *s, const struct smtp_cmd *c)
+{
+	if (!s->esmtp && (c->has_size || c->body || c->smtputf8 || c->ret || c->envid[0])) {
+		struct smtp_reply r;
+		smtp_reply_set(&r, 555, "5.5.4", "MAIL parameters require EHLO");
+		session_refuse(s, &r);
+		return;
+	}
+	if (c->has_size && c->size > s->conf->limits.message_size) {
+		session_reply(s, "552 5.3.4 Message size exceeds fixed limit of %zu octets",
+		              s->conf->limits.message_size);
+		return;
+	}
+	session_tx_reset(s);
+	struct transaction *tx = &s->tx;
+	tx->sender = c->addr;
+	tx->size_param = c->size;
+	tx->body = c->body;
+	tx->smtputf8 = c->smtputf8;
+	tx->ret = c->ret;
+	snprintf(tx->envid, sizeof(tx->envid), "%s", c->envid);
+	s->state = S_MAIL;
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+static int rcpt_duplicate(const struct transaction *tx, const struct mailaddr *a)
+{
+	for (size_t i = 0; i < tx->n_rcpts; i++)
+		if (strcasecmp(tx->rcpts[i].addr.text, a->text) == 0)
+			return 1;
+	return 0;
+}
+
+static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
+{
+	struct transaction *tx = &s->tx;
+	char esc[600];
+	log_escape(esc, sizeof(esc), c->addr.text, strlen(c->addr.text));
+	if (rcpt_duplicate(tx, &c->addr)) {
+		session_reply(s, "250 2.1.5 Ok");
+		return;
+	}
+	if (tx->n_rcpts >= s->conf->limits.recipients) {
+		session_reply(s, "452 4.5.3 Too many recipients (limit %zu per message)",
+		              s->conf->limits.recipients);
+		return;
+	}
+	struct route_request rq = {
+	    .local = c->addr.local,
+	    .domain = c->addr.domain,
+	    .from = s->peer_local ? FROM_LOCAL : FROM_ANY,
+	    .authenticated = 0,
+	};
+	struct route_result rr;
+	struct smtp_reply r;
+	route_resolve(s->conf, &rq, &rr);
+	switch (rr.verdict) {
+	case ROUTE_LOCAL:
+		break;
+	case ROUTE_UNKNOWN_USER:
+		snprintf(r.text, sizeof(r.text), "<%.60s>: Recipient address rejected: %.80s",
+		         c->addr.text, rr.reason[0] ? rr.reason : "No such user here");
+		r.code = 550;
+		snprintf(r.enh, sizeof(r.enh), "5.1.1");
+		break;
+	case ROUTE_TEMP_ERROR:
+		snprintf(r.text, sizeof(r.text), "<%.60s>: Temporary lookup failure: %.80s",
+		         c->addr.text, rr.reason);
+		r.code = 451;
+		snprintf(r.enh, sizeof(r.enh), "4.3.0");
+		break;
+	case ROUTE_ERROR:
+		snprintf(r.text, sizeof(r.text), "<%.60s>: %.80s", c->addr.text, rr.reason);
+		r.code = 550;
+		snprintf(r.enh, sizeof(r.enh), "5.3.0");
+		break;
+	case ROUTE_RELAY:
+	case ROUTE_RELAY_DENIED:
+	default:
+		snprintf(r.text, sizeof(r.text), "<%.60s>: Relay access denied", c->addr.text);
+		r.code = 550;
+		snprintf(r.enh, sizeof(r.enh), "5.7.1");
+		break;
+	}
+	if (rr.verdict != ROUTE_LOCAL) {
+		log_info("event=rcpt-refused session=%s rcpt=\"%s\" code=%d reason=\"%s\"",
+		         s->idtext, esc, r.code, rr.reason);
+		route_result_free(&rr);
+		session_refuse(s, &r);
+		return;
+	}
+	tx->rcpts = xreallocarray(tx->rcpts, tx->n_rcpts + 1, sizeof(*tx->rcpts));
+	struct session_rcpt *sr = &tx->rcpts[tx->n_rcpts++];
+	memset(sr, 0, sizeof(*sr));
+	sr->addr = c->addr;
+	sr->notify = c->notify;
+	sr->orcpt = c->orcpt[0] ? xstrdup(c->orcpt) : NULL;
+	sr->action = rr.action;
+	sr->users = rr.users; /* ownership moves to the transaction */
+	sr->n_users = rr.n_users;
+	tx->n_deliveries += rr.n_users;
+	rr.users = NULL;
+	rr.n_users = 0;
+	route_result_free(&rr);
+	s->state = S_RCPT;
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+static void cmd_data(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	session_data_start(s);
+}
+
+static void cmd_rset(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	session_tx_reset(s);
+	if (s->state != S_CONNECTED)
+		s->state = S_HELO;
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_quit(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	session_close(s, "221 2.0.0 %s Bye", s->conf->hostname);
+}
+
+static void cmd_vrfy(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	/* No user enumeration (RFC 5321 §3.5.3 permits 252). */
+	session_reply(s,
+	              "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_help(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	session_reply(s, "214-2.0.0 Raven SMTP server. Commands:");
+	session_reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	session_reply(s, "214 2.0.0 See RFC 5321");
+}
+
+static void cmd_not_implemented(struct session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	struct smtp_reply r;
+	smtp_reply_set(&r, 502, "5.5.1", "Command not implemented");
+	session_refuse(s, &r);
+}
+
+static const struct smtp_command command_table[] = {
+    {CMD_HELO, ANY_STATE, cmd_helo},
+    {CMD_EHLO, ANY_STATE, cmd_helo},
+    {CMD_MAIL, S_HELO, cmd_mail},
+    {CMD_RCPT, S_MAIL | S_RCPT, cmd_rcpt},
+    {CMD_DATA, S_RCPT, cmd_data},
+    {CMD_RSET, ANY_STATE, cmd_rset},
+    {CMD_NOOP, ANY_STATE, cmd_noop},
+    {CMD_QUIT, ANY_STATE, cmd_quit},
+    {CMD_VRFY, ANY_STATE, cmd_vrfy},
+    {CMD_HELP, ANY_STATE, cmd_help},
+    {CMD_EXPN, ANY_STATE, cmd_not_implemented},
+    {CMD_BDAT, ANY_STATE, cmd_not_implemented},
+    {CMD_STARTTLS, ANY_STATE, cmd_not_implemented},
+    {CMD_AUTH, ANY_STATE, cmd_not_implemented},
+};
+
+/* Why a verb is refused in the current state (RFC 5321 §4.1.4). */
+static const char *wrong_state_text(const struct session *s, enum smtp_verb v)
+{
+	if (s->state == S_CONNECTED)
+		return "Send HELO/EHLO first";
+	switch (v) {
+	case CMD_MAIL:
+		return "Nested MAIL command";
+	case CMD_RCPT:
+		return "Need MAIL command first";
+	case CMD_DATA:
+		return s->state == S_MAIL ? "No valid recipients" : "Need MAIL command first";
+	default:
+		return "Bad sequence of commands";
+	}
+}
+
+void session_dispatch(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd cmd;
+	struct smtp_reply err;
+	if (log_verbose_enabled()) {
+		char esc[600];
+		log_debug("event=command session=%s text=\"%s\"", s->idtext,
+		          log_escape(esc, sizeof(esc), line, len));
+	}
+	if (cmd_parse(line, len, s->tx.smtputf8, &cmd, &err) == -1) {
+		session_refuse(s, &err);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(command_table) / sizeof(command_table[0]); i++) {
+		const struct smtp_command *row = &command_table[i];
+		if (row->verb != cmd.verb)
+			continue;
+		if (!(row->states & s->state)) {
+			smtp_reply_set(&err, 503, "5.5.1", wrong_state_text(s, cmd.verb));
+			session_refuse(s, &err);
+			return;
+		}
+		row->proceed(s, &cmd);
+		return;
+	}
+	smtp_reply_set(&err, 500, "5.5.1", "Command unrecognized");
+	session_refuse(s, &err);
+}

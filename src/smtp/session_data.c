@@ -1,0 +1,200 @@
+/*
+ * session_data: the DATA command — ask the queue for a spool file, stream
+ * the dot-unstuffed content into it with our Received: header first, and
+ * reply 250 only after the queue has made message and envelope durable.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "xmalloc.h"
+
+/* Spool writes are batched to this size: fewer syscalls per message. */
+#define DATA_FLUSH_AT (64 * 1024)
+
+void session_data_start(struct session *s)
+{
+	s->waiting = 1;
+	smtp_server_request_new(s->srv, s);
+}
+
+static int spool_write(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	size_t off = 0;
+	while (off < tx->out.len && !tx->write_error) {
+		ssize_t w = write(tx->fd, tx->out.data + off, tx->out.len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			tx->write_error = errno;
+			break;
+		}
+		off += (size_t)w;
+		tx->written += (uint64_t)w;
+	}
+	buf_reset(&tx->out);
+	return tx->write_error ? -1 : 0;
+}
+
+static void received_header(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	/* RFC 3848 protocol names. */
+	const char *with = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(&tx->out, "Received: from %s ([%s])\r\n\tby %s (Raven) with %s id %s", s->helo,
+	           s->peer_text, s->conf->hostname, with, tx->id);
+	if (tx->n_rcpts == 1)
+		buf_printf(&tx->out, "\r\n\tfor <%s>", tx->rcpts[0].addr.text);
+	buf_printf(&tx->out, ";\r\n\t%s\r\n", date);
+}
+
+void session_data_new_ok(struct session *s, const char *id, int fd)
+{
+	struct transaction *tx = &s->tx;
+	s->waiting = 0;
+	snprintf(tx->id, sizeof(tx->id), "%s", id);
+	tx->fd = fd;
+	tx->written = 0;
+	tx->write_error = 0;
+	buf_reset(&tx->out);
+	received_header(s);
+	data_reader_init(&s->data, s->conf->limits.message_size, s->conf->limits.text_line);
+	s->state = S_DATA;
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	session_resume(s);
+}
+
+static void reply_storage_error(struct session *s, uint32_t error)
+{
+	if (error == ENOSPC || error == EDQUOT)
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+	else
+		session_reply(s, "451 4.3.0 Local error in processing; try again later");
+}
+
+void session_data_new_fail(struct session *s, uint32_t error, const char *reason)
+{
+	s->waiting = 0;
+	log_warn("event=spool-refused session=%s errno=%u reason=\"%s\"", s->idtext, error,
+	         reason ? reason : "");
+	reply_storage_error(s, error);
+	session_resume(s);
+}
+
+static void data_finish_refused(struct session *s, int code, const char *enh, const char *text)
+{
+	log_info("event=message-refused session=%s id=%s code=%d reason=\"%s\"", s->idtext,
+	         s->tx.id, code, text);
+	smtp_server_abort(s->srv, s->tx.id);
+	s->tx.id[0] = '\0';
+	session_tx_reset(s);
+	s->state = S_HELO;
+	session_reply(s, "%d %s %s", code, enh, text);
+}
+
+static void fill_envelope(struct session *s, struct envelope *e)
+{
+	struct transaction *tx = &s->tx;
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", tx->id);
+	e->arrival = (int64_t)time(NULL);
+	e->size = tx->written;
+	e->sender = tx->sender.text;
+	e->helo = s->helo;
+	e->client = s->peer_text;
+	e->envid = tx->envid[0] ? tx->envid : NULL;
+	e->ret = (uint8_t)tx->ret;
+	e->body = (uint8_t)tx->body;
+	e->smtputf8 = (uint8_t)tx->smtputf8;
+	e->n_rcpts = tx->n_deliveries;
+	e->rcpts = xcalloc(tx->n_deliveries, sizeof(*e->rcpts));
+	size_t k = 0;
+	for (size_t i = 0; i < tx->n_rcpts; i++) {
+		const struct session_rcpt *r = &tx->rcpts[i];
+		for (size_t j = 0; j < r->n_users; j++, k++) {
+			e->rcpts[k].addr = (char *)r->addr.text;
+			e->rcpts[k].orcpt = r->orcpt;
+			e->rcpts[k].notify = r->notify;
+			e->rcpts[k].action = r->action->name;
+			e->rcpts[k].user = r->users[j];
+		}
+	}
+}
+
+static void data_finish(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	struct smtp_reply r;
+	spool_write(s);
+	close(tx->fd); /* the queue holds its own descriptor */
+	tx->fd = -1;
+	if (data_reader_verdict(&s->data, s->conf->limits.hops, &r) == -1) {
+		data_finish_refused(s, r.code, r.enh, r.text);
+		return;
+	}
+	if (tx->write_error) {
+		int err = tx->write_error;
+		log_warn("event=spool-write-failed session=%s id=%s errno=%d", s->idtext, tx->id,
+		         err);
+		smtp_server_abort(s->srv, tx->id);
+		tx->id[0] = '\0';
+		session_tx_reset(s);
+		s->state = S_HELO;
+		reply_storage_error(s, (uint32_t)err);
+		return;
+	}
+	struct envelope e;
+	fill_envelope(s, &e);
+	s->waiting = 1;
+	s->state = S_HELO; /* input after the end marker is the next command */
+	smtp_server_request_commit(s->srv, s, &e);
+	free(e.rcpts); /* strings are borrowed from the transaction */
+}
+
+size_t session_data_feed(struct session *s, const uint8_t *p, size_t n)
+{
+	size_t used = 0;
+	enum data_result r = data_reader_feed(&s->data, p, n, &used, &s->tx.out);
+	if (s->tx.out.len >= DATA_FLUSH_AT)
+		spool_write(s);
+	if (r == DATA_DONE)
+		data_finish(s);
+	return used;
+}
+
+void session_data_commit_ok(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	char esc[600];
+	s->waiting = 0;
+	log_escape(esc, sizeof(esc), tx->sender.text, strlen(tx->sender.text));
+	log_info("event=queued session=%s id=%s from=\"%s\" rcpts=%zu size=%llu", s->idtext, tx->id,
+	         esc, tx->n_deliveries, (unsigned long long)tx->written);
+	session_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+	tx->id[0] = '\0';
+	session_tx_reset(s);
+	session_resume(s);
+}
+
+void session_data_commit_fail(struct session *s, uint32_t error, const char *reason)
+{
+	s->waiting = 0;
+	log_warn("event=commit-failed session=%s id=%s errno=%u reason=\"%s\"", s->idtext, s->tx.id,
+	         error, reason ? reason : "");
+	s->tx.id[0] = '\0'; /* the queue already discarded it */
+	session_tx_reset(s);
+	reply_storage_error(s, error);
+	session_resume(s);
+}
