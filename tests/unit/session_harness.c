@@ -1,0 +1,170 @@
+/* session_harness: in-process smtp server with a fake queue (see .h). */
+#include "session_harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "xmalloc.h"
+
+static void fake_queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
+{
+	struct harness *h = arg;
+	struct buf b;
+	buf_init(&b, 0);
+	if (m->type == PROTO_NEW_REQ) {
+		uint64_t req;
+		if (proto_decode_req(m->data, m->len, &req) == -1)
+			abort();
+		char id[32];
+		snprintf(id, sizeof(id), "T%06zu", ++h->news);
+		int fd = memfd_create("spool", MFD_CLOEXEC);
+		if (fd == -1)
+			abort();
+		/* Sessions run one transaction at a time: the newest file is the
+		 * one the next COMMIT describes. */
+		if (h->last_fd != -1)
+			close(h->last_fd);
+		h->last_fd = fd;
+		proto_encode_new_ok(&b, req, id);
+		ipc_send(ch, PROTO_NEW_OK, b.data, b.len, fd);
+	} else if (m->type == PROTO_COMMIT_REQ) {
+		struct proto_commit c;
+		char err[128];
+		if (proto_decode_commit(m->data, m->len, &c, err, sizeof(err)) == -1)
+			abort();
+		/* The data the session wrote: read it back through our copy. */
+		int fd = h->last_fd;
+		buf_reset(&h->last_data);
+		if (fd != -1) {
+			char tmp[65536];
+			off_t off = 0;
+			ssize_t r;
+			while ((r = pread(fd, tmp, sizeof(tmp), off)) > 0) {
+				buf_append(&h->last_data, tmp, (size_t)r);
+				off += r;
+			}
+		}
+		if (h->last_data.len != c.env.size)
+			abort(); /* the envelope must describe the data exactly */
+		snprintf(h->last_sender, sizeof(h->last_sender), "%s", c.env.sender);
+		h->last_rcpts = c.env.n_rcpts;
+		h->commits++;
+		proto_encode_req(&b, c.req);
+		ipc_send(ch, PROTO_COMMIT_OK, b.data, b.len, -1);
+		envelope_free(&c.env);
+	} else if (m->type == PROTO_ABORT) {
+		h->aborts++;
+	} else {
+		abort();
+	}
+	buf_free(&b);
+	if (m->fd != -1)
+		close(m->fd);
+}
+
+static void fake_queue_closed(struct ipc *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+}
+
+struct harness *harness_new(struct config *conf)
+{
+	struct harness *h = xcalloc(1, sizeof(*h));
+	h->conf = conf ? conf : conf_default();
+	h->base = event_base_new();
+	h->last_fd = -1;
+	buf_init(&h->replies, 0);
+	buf_init(&h->last_data, 0);
+	int qp[2], cp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qp) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) == -1)
+		abort();
+	h->srv = smtp_server_new(h->conf, h->base, qp[0]);
+	struct ipc_handlers fq = {fake_queue_msg, fake_queue_closed, h};
+	h->fake_queue = ipc_new(h->base, qp[1], &fq);
+	struct sockaddr_in sin = {0};
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	evutil_make_socket_nonblocking(cp[0]);
+	evutil_make_socket_nonblocking(cp[1]);
+	h->client = cp[1];
+	smtp_server_adopt(h->srv, cp[0], (struct sockaddr *)&sin, sizeof(sin), 0);
+	harness_settle(h);
+	return h;
+}
+
+static int harness_drain(struct harness *h)
+{
+	char tmp[65536];
+	int got = 0;
+	for (;;) {
+		ssize_t r = recv(h->client, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (r <= 0)
+			break;
+		buf_append(&h->replies, tmp, (size_t)r);
+		got = 1;
+	}
+	return got;
+}
+
+void harness_settle(struct harness *h)
+{
+	/* Several quiet rounds in a row mean nothing is moving any more. */
+	for (int quiet = 0, rounds = 0; quiet < 4 && rounds < 10000; rounds++) {
+		event_base_loop(h->base, EVLOOP_NONBLOCK);
+		quiet = harness_drain(h) ? 0 : quiet + 1;
+	}
+}
+
+void harness_send(struct harness *h, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = send(h->client, c, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				harness_settle(h);
+				continue;
+			}
+			return; /* server closed */
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	harness_settle(h);
+}
+
+int harness_closed(struct harness *h)
+{
+	char c;
+	ssize_t r = recv(h->client, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+	return r == 0;
+}
+
+void harness_free(struct harness *h)
+{
+	smtp_server_free(h->srv);
+	ipc_free(h->fake_queue);
+	close(h->client);
+	if (h->last_fd != -1)
+		close(h->last_fd);
+	event_base_free(h->base);
+	buf_free(&h->replies);
+	buf_free(&h->last_data);
+	conf_free(h->conf);
+	free(h);
+}

@@ -1,0 +1,42 @@
+/*
+ * session_harness: runs the real smtp server code in-process on one event
+ * base, with a client socket to write to and a fake queue that answers
+ * NEW with a memfd and records every COMMIT. Used by the session unit test
+ * (golden transcripts) and the whole-session fuzzer.
+ */
+#ifndef RAVEN_SESSION_HARNESS_H
+#define RAVEN_SESSION_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct harness {
+	struct config *conf;
+	struct event_base *base;
+	struct smtp_server *srv;
+	struct ipc *fake_queue;
+	int client;         /* our end of the session's socket */
+	struct buf replies; /* everything the server sent so far */
+	size_t commits;     /* COMMIT requests answered OK */
+	size_t aborts;
+	struct buf last_data; /* content of the last committed message */
+	char last_sender[600];
+	size_t last_rcpts;
+	size_t news; /* NEW requests answered */
+	int last_fd; /* memfd of the newest NEW */
+};
+
+/* conf may be NULL for the built-in default (not finished: no data dir needed). */
+struct harness *harness_new(struct config *conf);
+void harness_free(struct harness *h);
+/* Write bytes as the client, then run the loop until nothing moves. */
+void harness_send(struct harness *h, const void *p, size_t n);
+/* Run the loop until nothing moves. */
+void harness_settle(struct harness *h);
+/* 1 if the server has closed its end. */
+int harness_closed(struct harness *h);
+
+#endif

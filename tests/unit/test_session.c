@@ -1,0 +1,190 @@
+/*
+ * Session tests: golden transcripts (tests/unit/transcripts/ *.txt files) replayed
+ * against the real smtp server code with a fake queue — once a line at a
+ * time, once as one pipelined stream fed a byte at a time — and both must
+ * give exactly the expected replies.
+ *
+ * Transcript format: "> text" client line (CRLF added); "raw> text" client
+ * bytes with \r \n \\ escapes and no CRLF added; "< prefix" the next reply
+ * line starts with prefix; "= commits N", "= aborts N", "= closed" checked
+ * at the end; '#' comments.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_harness.h"
+#include "unit_util.h"
+#include "xmalloc.h"
+
+struct transcript {
+	struct buf client;  /* all client bytes */
+	size_t *chunk_ends; /* end offset of each client line */
+	size_t n_chunks;
+	char **expect;
+	size_t n_expect;
+	long commits, aborts;
+	int closed;
+};
+
+static void unescape_into(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' && s[1]) {
+			s++;
+			buf_append_byte(b, *s == 'r' ? '\r' : *s == 'n' ? '\n' : (uint8_t)*s);
+		} else {
+			buf_append_byte(b, (uint8_t)*s);
+		}
+	}
+}
+
+static void transcript_load(const char *path, struct transcript *t)
+{
+	size_t len;
+	char *text = unit_read_file(path, &len);
+	assert_non_null(text);
+	memset(t, 0, sizeof(*t));
+	buf_init(&t->client, 0);
+	t->commits = t->aborts = -1;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		if (strcmp(line, ">") == 0 || strncmp(line, "> ", 2) == 0) {
+			buf_append_str(&t->client,
+			               line[1] ? line + 2 : ""); /* ">" alone: empty line */
+			buf_append_str(&t->client, "\r\n");
+		} else if (strncmp(line, "raw> ", 5) == 0) {
+			unescape_into(&t->client, line + 5);
+		} else if (strncmp(line, "< ", 2) == 0) {
+			t->expect = xreallocarray(t->expect, t->n_expect + 1, sizeof(char *));
+			t->expect[t->n_expect++] = xstrdup(line + 2);
+			continue;
+		} else if (sscanf(line, "= commits %ld", &t->commits) == 1 ||
+		           sscanf(line, "= aborts %ld", &t->aborts) == 1) {
+			continue;
+		} else if (strcmp(line, "= closed") == 0) {
+			t->closed = 1;
+			continue;
+		} else {
+			fail_msg("%s: bad transcript line: %s", path, line);
+		}
+		t->chunk_ends = xreallocarray(t->chunk_ends, t->n_chunks + 1, sizeof(size_t));
+		t->chunk_ends[t->n_chunks++] = t->client.len;
+	}
+	free(text);
+}
+
+static void transcript_free(struct transcript *t)
+{
+	for (size_t i = 0; i < t->n_expect; i++)
+		free(t->expect[i]);
+	free(t->expect);
+	free(t->chunk_ends);
+	buf_free(&t->client);
+}
+
+static void check_replies(const char *path, const char *mode, struct harness *h,
+                          const struct transcript *t)
+{
+	char *all = buf_strdup(&h->replies);
+	char *save = NULL;
+	size_t i = 0;
+	for (char *line = strtok_r(all, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), i++) {
+		size_t n = strlen(line);
+		if (n == 0 || line[n - 1] != '\r')
+			fail_msg("%s (%s): reply without CRLF: %s", path, mode, line);
+		line[n - 1] = '\0';
+		if (i >= t->n_expect)
+			fail_msg("%s (%s): unexpected extra reply: %s", path, mode, line);
+		if (strncmp(line, t->expect[i], strlen(t->expect[i])) != 0)
+			fail_msg("%s (%s): reply %zu is \"%s\", expected \"%s...\"", path, mode,
+			         i + 1, line, t->expect[i]);
+	}
+	if (i != t->n_expect)
+		fail_msg("%s (%s): %zu replies, expected %zu (next: %s)", path, mode, i,
+		         t->n_expect, t->expect[i]);
+	free(all);
+	if (t->commits >= 0 && (long)h->commits != t->commits)
+		fail_msg("%s (%s): %zu commits, expected %ld", path, mode, h->commits, t->commits);
+	if (t->aborts >= 0 && (long)h->aborts != t->aborts)
+		fail_msg("%s (%s): %zu aborts, expected %ld", path, mode, h->aborts, t->aborts);
+	if (t->closed && !harness_closed(h))
+		fail_msg("%s (%s): connection still open", path, mode);
+}
+
+static void replay(const char *path)
+{
+	struct transcript t;
+	transcript_load(path, &t);
+	/* Line at a time, as an interactive client. */
+	struct harness *h = harness_new(NULL);
+	size_t start = 0;
+	for (size_t i = 0; i < t.n_chunks; i++) {
+		harness_send(h, t.client.data + start, t.chunk_ends[i] - start);
+		start = t.chunk_ends[i];
+	}
+	check_replies(path, "line at a time", h, &t);
+	harness_free(h);
+	/* Everything pipelined, arriving a byte at a time. */
+	h = harness_new(NULL);
+	for (size_t i = 0; i < t.client.len; i++)
+		harness_send(h, t.client.data + i, 1);
+	check_replies(path, "byte at a time", h, &t);
+	harness_free(h);
+	transcript_free(&t);
+}
+
+static void test_transcripts(void **state)
+{
+	(void)state;
+	const char *dir = UNIT_SOURCE_DIR "/transcripts";
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t n = 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len < 5 || strcmp(de->d_name + len - 4, ".txt") != 0)
+			continue;
+		char *path = xasprintf("%s/%s", dir, de->d_name);
+		print_message("transcript %s\n", de->d_name);
+		replay(path);
+		free(path);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 5);
+}
+
+static void test_data_reaches_spool(void **state)
+{
+	(void)state;
+	struct harness *h = harness_new(NULL);
+	const char *s = "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<alice@localhost>\r\n"
+	                "DATA\r\nSubject: x\r\n\r\n..dot\r\nbody\r\n.\r\n";
+	harness_send(h, s, strlen(s));
+	assert_int_equal(h->commits, 1);
+	assert_string_equal(h->last_sender, "a@b.example");
+	assert_int_equal(h->last_rcpts, 1);
+	char *data = buf_strdup(&h->last_data);
+	/* Our Received: header first, then the message unstuffed, CRLF kept. */
+	assert_true(strncmp(data, "Received: from c.example ([127.0.0.1])\r\n", 40) == 0);
+	assert_non_null(strstr(data, "\r\nSubject: x\r\n\r\n.dot\r\nbody\r\n"));
+	assert_null(strstr(data, "\r\n.\r\n"));
+	assert_non_null(strstr(data, " id T000001\r\n\tfor <alice@localhost>;"));
+	free(data);
+	harness_free(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_transcripts),
+	    cmocka_unit_test(test_data_reaches_spool),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
