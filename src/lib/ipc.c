@@ -126,29 +126,31 @@ static void ipc_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	uint8_t tmp[65536];
-	for (;;) {
+	/* Dispatch after every read, and give the loop back after a few: a
+	 * busy peer can neither starve others nor grow our input buffer. */
+	for (int rounds = 0; rounds < 16 && !ch->dead; rounds++) {
 		ssize_t r = recv_with_fds(ch->sock, tmp, sizeof(tmp), ch->in_fds, &ch->n_in_fds,
 		                          IPC_MAX_FDS);
 		if (r == 0) {
+			ipc_dispatch(ch); /* frames that arrived just before the end */
 			ipc_fail(ch);
 			return;
 		}
 		if (r < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
 			if (errno == EINTR)
 				continue;
-			ipc_fail(ch);
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				ipc_fail(ch);
 			return;
 		}
 		if (buf_append(&ch->in, tmp, (size_t)r) == -1) {
 			ipc_fail(ch);
 			return;
 		}
+		ipc_dispatch(ch);
 		if ((size_t)r < sizeof(tmp))
-			break;
+			return;
 	}
-	ipc_dispatch(ch);
 }
 
 /* Write queued bytes; the frame carrying an fd goes with sendmsg. 0 done, 1 more, -1 err. */

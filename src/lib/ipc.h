@@ -9,8 +9,8 @@
  *
  * The channel is driven by libevent: writes are queued and flushed when the
  * socket is writable; every complete frame received is handed to the
- * callback. A peer that closes, sends a frame over IPC_MAX_PAYLOAD, or an fd
- * where none was announced makes the channel fail (on_close is called).
+ * callback (which must not free the channel; on_close may). A peer that closes, sends a frame over
+ * IPC_MAX_PAYLOAD, or an fd where none was announced makes the channel fail (on_close is called).
  */
 #ifndef RAVEN_IPC_H
 #define RAVEN_IPC_H

@@ -107,7 +107,8 @@ char *log_escape(char *dst, size_t dstlen, const void *srcv, size_t srclen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *src = srcv;
-	size_t o = 0;
+	/* mark: the longest output so far that still leaves room for "...". */
+	size_t o = 0, mark = 0;
 	if (dstlen == 0)
 		return dst;
 	for (size_t i = 0; i < srclen; i++) {
@@ -128,16 +129,19 @@ char *log_escape(char *dst, size_t dstlen, const void *srcv, size_t srclen)
 			tmp[3] = hex[c & 15];
 			k = 4;
 		}
-		if (o + k + 4 > dstlen) { /* keep room for "..." and NUL */
+		if (o + k + 1 > dstlen) { /* does not fit: cut back to mark and say so */
+			o = 0;
 			if (dstlen >= 4) {
-				memcpy(dst + (o < dstlen - 4 ? o : dstlen - 4), "...", 3);
-				o = (o < dstlen - 4 ? o : dstlen - 4) + 3;
+				memcpy(dst + mark, "...", 3);
+				o = mark + 3;
 			}
 			break;
 		}
 		memcpy(dst + o, tmp, k);
 		o += k;
+		if (o + 4 <= dstlen)
+			mark = o;
 	}
-	dst[o < dstlen ? o : dstlen - 1] = '\0';
+	dst[o] = '\0';
 	return dst;
 }

@@ -151,7 +151,7 @@ static void test_transcripts(void **state)
 		if (len < 5 || strcmp(de->d_name + len - 4, ".txt") != 0)
 			continue;
 		char *path = xasprintf("%s/%s", dir, de->d_name);
-		print_message("transcript %s\n", de->d_name);
+		print_message("# transcript %s\n", de->d_name);
 		replay(path);
 		free(path);
 		n++;

@@ -1,0 +1,444 @@
+/*
+ * maildir: one message into one Maildir, durably and idempotently (see
+ * maildir.h and https://cr.yp.to/proto/maildir.html).
+ *
+ * The commit point is link(tmp/<name>, new/<name>) followed by an fsync of
+ * new/: before it the message does not exist for the mail reader, after it
+ * it does, whole. Everything else (tmp/ leftovers, directories created on
+ * the way) is either harmless or cleaned up by the next attempt.
+ *
+ * "Already delivered" check. The name is deterministic per (message,
+ * recipient), so a retry after a crash in the window between our link and
+ * the queue recording success must not make a second copy. The copy may
+ * still be in new/<name>, or the mail reader may have moved it to
+ * cur/<name> or cur/<name>:2,<flags>. The first two are one stat each.
+ * The flags are any subset of the letters DFPRST, so the last form is only
+ * found for sure by reading cur/. We read cur/ only while it is small
+ * (MAILDIR_SCAN_MAX bytes of directory, a few thousand entries on ext4):
+ * that costs a few microseconds next to the two fsyncs every delivery pays
+ * anyway. For a larger cur/ we stat the two forms readers leave most often,
+ * ":2," and ":2,S", and accept the (crash + reader-moved-it + exotic flags)
+ * duplicate as the price of not reading a huge directory on every delivery.
+ */
+#include "maildir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xmalloc.h"
+
+#define MAILDIR_CHUNK       (64 * 1024)
+#define MAILDIR_SCAN_MAX    (256 * 1024)
+#define MAILDIR_SCAN_LIMIT  1000000 /* entries; a bound, not a policy */
+#define MAILDIR_MKDIR_DEPTH 64
+#define MAILDIR_SUBPATH     (NAME_MAX + 16)
+
+/*
+ * The spec's escapes for the characters that cannot appear in the name.
+ * Returns the bytes written; *cut is set when s did not fit whole.
+ */
+static size_t name_escape(char *dst, size_t room, const char *s, int *cut)
+{
+	*cut = 0;
+	size_t o = 0;
+	for (; s && *s; s++) {
+		const char *rep = NULL;
+		if (*s == '/')
+			rep = "\\057";
+		else if (*s == ':')
+			rep = "\\072";
+		size_t k = rep ? 4 : 1;
+		/* Never cut an escape in half: a partial one would still be unique
+		 * but would read as garbage. */
+		if (o + k >= room) {
+			*cut = 1;
+			break;
+		}
+		if (rep)
+			memcpy(dst + o, rep, 4);
+		else
+			dst[o] = *s;
+		o += k;
+	}
+	return o;
+}
+
+void maildir_name(char *dst, size_t dstlen, int64_t arrival, const char *msgid, uint32_t idx,
+                  const char *host)
+{
+	if (dstlen == 0)
+		return;
+	int n = snprintf(dst, dstlen, "%" PRId64 ".R", arrival);
+	if (n < 0 || (size_t)n >= dstlen) {
+		dst[dstlen - 1] = '\0';
+		return;
+	}
+	size_t o = (size_t)n;
+	/* The id is ours, but escaping it too means no '/' can ever turn the
+	 * name into a path. */
+	int cut;
+	o += name_escape(dst + o, dstlen - o, msgid, &cut);
+	if (cut) {
+		dst[o] = '\0';
+		return;
+	}
+	n = snprintf(dst + o, dstlen - o, "_%" PRIu32 ".", idx);
+	if (n < 0 || (size_t)n >= dstlen - o) {
+		dst[dstlen - 1] = '\0';
+		return;
+	}
+	o += (size_t)n;
+	o += name_escape(dst + o, dstlen - o, host, &cut);
+	dst[o] = '\0';
+}
+
+/* ENOTDIR will not fix itself: a file sits where the mailbox should be. */
+static enum maildir_result fail(char *err, size_t errlen, int e, const char *what, const char *dir,
+                                const char *sub)
+{
+	snprintf(err, errlen, "maildir: %s %s%s%s: %s", what, dir, sub ? "/" : "", sub ? sub : "",
+	         strerror(e));
+	return (e == ENOTDIR || e == ENAMETOOLONG) ? MAILDIR_PERM : MAILDIR_TEMP;
+}
+
+/* Make a new directory entry durable. */
+static int fsync_dir_at(int dfd, const char *path)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/*
+ * mkdir -p for path (modified in place, restored on return). Ancestors get
+ * 0755 so that one user's delivery does not lock others out of a shared
+ * parent such as var/mail; ravend normally creates those at start-up. The
+ * leaf gets mode. Each directory made is fsynced into its parent.
+ */
+static int mkdir_p(char *path, mode_t mode, int depth)
+{
+	if (mkdir(path, mode) == 0)
+		goto made;
+	if (errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || depth >= MAILDIR_MKDIR_DEPTH)
+		return -1;
+	char *slash = strrchr(path, '/');
+	while (slash && slash > path && slash[-1] == '/')
+		slash--;
+	if (slash == NULL || slash == path)
+		return -1; /* "x" or "/x" with ENOENT: nothing above to create */
+	*slash = '\0';
+	int rc = mkdir_p(path, 0755, depth + 1);
+	*slash = '/';
+	if (rc == -1)
+		return -1;
+	if (mkdir(path, mode) == -1)
+		return errno == EEXIST ? 0 : -1;
+made:;
+	char *last = strrchr(path, '/');
+	if (last == NULL)
+		return fsync_dir_at(AT_FDCWD, ".");
+	if (last == path)
+		return fsync_dir_at(AT_FDCWD, "/");
+	*last = '\0';
+	int r = fsync_dir_at(AT_FDCWD, path);
+	int e = errno;
+	*last = '/';
+	errno = e;
+	return r;
+}
+
+/* Open the maildir, creating it and tmp/, new/, cur/ as needed. */
+static enum maildir_result maildir_open(const char *dir, int *dfd, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		size_t len = strlen(dir);
+		if (len == 0 || len >= PATH_MAX)
+			return fail(err, errlen, len ? ENAMETOOLONG : ENOENT, "open", dir, NULL);
+		char path[PATH_MAX];
+		memcpy(path, dir, len + 1);
+		while (len > 1 && path[len - 1] == '/')
+			path[--len] = '\0';
+		if (mkdir_p(path, 0700, 0) == -1)
+			return fail(err, errlen, errno, "mkdir", dir, NULL);
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd == -1)
+		return fail(err, errlen, errno, "open", dir, NULL);
+	static const char *const subs[] = {"tmp", "new", "cur"};
+	int made = 0;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (mkdirat(fd, subs[i], 0700) == 0)
+			made = 1;
+		else if (errno != EEXIST) {
+			enum maildir_result r = fail(err, errlen, errno, "mkdir", dir, subs[i]);
+			close(fd);
+			return r;
+		}
+	}
+	if (made && fsync(fd) == -1) {
+		enum maildir_result r = fail(err, errlen, errno, "fsync", dir, NULL);
+		close(fd);
+		return r;
+	}
+	*dfd = fd;
+	return MAILDIR_OK;
+}
+
+/* 1 if path exists under dfd, 0 if not, -1 on error (errno set). */
+static int exists_at(int dfd, const char *path)
+{
+	struct stat st;
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
+}
+
+/* Does cur/ hold "<name>:2,<anything>"? 1, 0, or -1 (errno set). */
+static int cur_has_flagged(int dfd, const char *name)
+{
+	char p[MAILDIR_SUBPATH];
+	int fd = openat(dfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (st.st_size > MAILDIR_SCAN_MAX) {
+		close(fd);
+		static const char *const common[] = {":2,", ":2,S"};
+		for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
+			snprintf(p, sizeof(p), "cur/%s%s", name, common[i]);
+			int r = exists_at(dfd, p);
+			if (r != 0)
+				return r;
+		}
+		return 0;
+	}
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	size_t nlen = strlen(name);
+	int found = 0;
+	struct dirent *de;
+	for (long n = 0; n < MAILDIR_SCAN_LIMIT && (de = readdir(d)) != NULL; n++) {
+		if (strncmp(de->d_name, name, nlen) == 0 &&
+		    strncmp(de->d_name + nlen, ":2,", 3) == 0) {
+			found = 1;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* 1 if the message is already in the maildir, 0 if not, -1 on error. */
+static int already_delivered(int dfd, const char *name)
+{
+	char p[MAILDIR_SUBPATH];
+	snprintf(p, sizeof(p), "new/%s", name);
+	int r = exists_at(dfd, p);
+	if (r != 0)
+		return r;
+	snprintf(p, sizeof(p), "cur/%s", name);
+	r = exists_at(dfd, p);
+	if (r != 0)
+		return r;
+	return cur_has_flagged(dfd, name);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Copy data_fd to out with CRLF turned into LF. A CR at the end of a chunk
+ * is held back until the next byte shows whether it starts a CRLF. The
+ * output of one chunk is never longer than the chunk plus that held CR.
+ * Returns 0, or -1 with errno and *what set.
+ */
+static int copy_lf(int data_fd, int out, const char **what)
+{
+	uint8_t *in = xmalloc(MAILDIR_CHUNK);
+	uint8_t *ob = xmalloc(MAILDIR_CHUNK + 1);
+	off_t off = 0;
+	int held_cr = 0, rc = -1;
+	for (;;) {
+		ssize_t r = pread(data_fd, in, MAILDIR_CHUNK, off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			*what = "read spool data for";
+			goto out;
+		}
+		if (r == 0)
+			break;
+		off += r;
+		size_t o = 0;
+		for (size_t i = 0; i < (size_t)r; i++) {
+			if (held_cr) {
+				held_cr = 0;
+				if (in[i] != '\n')
+					ob[o++] = '\r';
+			}
+			if (in[i] == '\r')
+				held_cr = 1;
+			else
+				ob[o++] = in[i];
+		}
+		if (write_all(out, ob, o) == -1) {
+			*what = "write";
+			goto out;
+		}
+	}
+	if (held_cr && write_all(out, (const uint8_t *)"\r", 1) == -1) {
+		*what = "write";
+		goto out;
+	}
+	rc = 0;
+out:;
+	int e = errno;
+	free(in);
+	free(ob);
+	errno = e;
+	return rc;
+}
+
+/* Create tmp/<name>; a leftover from a crashed attempt is replaced once. */
+static int create_tmp(int dfd, const char *tmp)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST || attempt == 1)
+			return fd;
+		if (unlinkat(dfd, tmp, 0) == -1 && errno != ENOENT)
+			return -1;
+	}
+	return -1;
+}
+
+/* Room is left for the ":2,<flags>" a reader appends when it moves the
+ * file to cur/. */
+static int name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n <= NAME_MAX - 16 && strchr(name, '/') == NULL && strcmp(name, ".") &&
+	       strcmp(name, "..");
+}
+
+enum maildir_result maildir_deliver(const char *dir, const char *name, int data_fd, char *err,
+                                    size_t errlen)
+{
+	if (errlen)
+		err[0] = '\0';
+	if (!name_ok(name)) {
+		snprintf(err, errlen, "maildir: invalid file name for %s", dir);
+		return MAILDIR_PERM;
+	}
+	int dfd;
+	enum maildir_result res = maildir_open(dir, &dfd, err, errlen);
+	if (res != MAILDIR_OK)
+		return res;
+
+	char tmp[MAILDIR_SUBPATH], new[MAILDIR_SUBPATH];
+	snprintf(tmp, sizeof(tmp), "tmp/%s", name);
+	snprintf(new, sizeof(new), "new/%s", name);
+
+	int r = already_delivered(dfd, name);
+	if (r == -1) {
+		res = fail(err, errlen, errno, "check", dir, name);
+		close(dfd);
+		return res;
+	}
+	if (r == 1) {
+		/* An earlier attempt may have linked but failed (or crashed)
+		 * before its directory fsync: make that copy durable now. */
+		if (fsync_dir_at(dfd, "new") == -1)
+			res = fail(err, errlen, errno, "fsync", dir, "new");
+		close(dfd);
+		return res;
+	}
+
+	int fd = create_tmp(dfd, tmp);
+	if (fd == -1) {
+		res = fail(err, errlen, errno, "create", dir, tmp);
+		close(dfd);
+		return res;
+	}
+	const char *what = NULL;
+	if (copy_lf(data_fd, fd, &what) == -1) {
+		res = fail(err, errlen, errno, what, dir, tmp);
+		goto drop;
+	}
+	if (fsync(fd) == -1) {
+		res = fail(err, errlen, errno, "fsync", dir, tmp);
+		goto drop;
+	}
+	/* close() can report a deferred write error (NFS): then the copy is bad. */
+	int c = close(fd);
+	fd = -1;
+	if (c == -1) {
+		res = fail(err, errlen, errno, "close", dir, tmp);
+		goto drop;
+	}
+	/* The commit point. EEXIST: a racing or earlier attempt got there first
+	 * with the same message, which is what we wanted. */
+	if (linkat(dfd, tmp, dfd, new, 0) == -1 && errno != EEXIST) {
+		res = fail(err, errlen, errno, "link", dir, new);
+		goto drop;
+	}
+	unlinkat(dfd, tmp, 0);
+	if (fsync_dir_at(dfd, "new") == -1) {
+		/* The file is in new/ but may not survive a crash. A retry finds
+		 * new/<name> and repeats only the directory fsync. */
+		res = fail(err, errlen, errno, "fsync", dir, "new");
+		close(dfd);
+		return res;
+	}
+	close(dfd);
+	return MAILDIR_OK;
+drop:
+	if (fd != -1)
+		close(fd);
+	unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return res;
+}
