@@ -37,7 +37,8 @@ struct limits {
 	size_t hops;               /* Received: headers before 554 5.4.6; default 100 */
 	unsigned timeout_command;  /* seconds; RFC 5321 §4.5.3.2: 300 */
 	unsigned timeout_data;     /* seconds between DATA chunks: 180 */
-	unsigned timeout_greeting; /* time the whole session may idle before the first command */
+	unsigned timeout_greeting; /* time the whole session may idle before the first command;
+	                            * default 300 */
 };
 
 enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };
@@ -45,7 +46,8 @@ enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };
 struct action {
 	char *name;
 	enum action_kind kind;
-	char *path;                  /* maildir template, "%{user}" expanded */
+	char *path;                  /* maildir template, "%{user}" expanded; absolute after
+	                              * conf_finish() */
 	const struct table *users;   /* NULL: every local part is a mailbox */
 	const struct table *aliases; /* NULL: none */
 	char *owner;                 /* user the deliveries run as; NULL: config->user */
@@ -65,8 +67,9 @@ struct match_rule {
 struct config {
 	char *file; /* NULL for the built-in default */
 	char *hostname;
-	char *data_dir; /* absolute after conf_finish() */
-	char *user;     /* unprivileged user the roles run as when started as root */
+	int hostname_auto; /* 1: from gethostname(), qualified by conf_finish() */
+	char *data_dir;    /* absolute after conf_finish() */
+	char *user;        /* unprivileged user the roles run as when started as root */
 	struct listener *listeners;
 	size_t n_listeners;
 	struct netmask *local_nets;
@@ -94,14 +97,20 @@ struct config *conf_parse_string(const char *name, const char *text, size_t len,
                                  size_t errlen);
 /* The built-in default of DESIGN.md §6. */
 struct config *conf_default(void);
-/* Make data_dir absolute (relative to the current directory). 0 or -1. */
+/*
+ * Make data_dir and the maildir templates absolute (relative to the current
+ * directory) and qualify a hostname taken from gethostname(). 0 or -1.
+ */
 int conf_finish(struct config *c, char *err, size_t errlen);
 void conf_free(struct config *c);
 
 const struct action *conf_action(const struct config *c, const char *name);
 /* 1 if the address is inside one of the local networks. */
 int conf_is_local_net(const struct config *c, const struct sockaddr *sa);
-/* Expand the maildir template for a user into a fresh string. */
+/*
+ * Expand the maildir template for a user into a fresh string. NULL if the
+ * action is not a maildir action or the user is not route_safe_mailbox().
+ */
 char *conf_maildir_path(const struct config *c, const struct action *a, const char *user);
 
 #endif

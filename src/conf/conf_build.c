@@ -1,0 +1,563 @@
+/*
+ * conf_build: turns the statements the grammar recognised into the fields of
+ * struct config, checking each value where it is written so that every
+ * message names the line at fault. Only the first error (by line) is kept:
+ * later ones are often consequences of it.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf_int.h"
+#include "log.h"
+#include "xmalloc.h"
+
+void conf_error(struct conf_parser *p, int line, const char *fmt, ...)
+{
+	if (p->has_err && p->err_line <= line)
+		return;
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->has_err = 1;
+	p->err_line = line;
+	snprintf(p->err, sizeof(p->err), "%s:%d: %s", p->name, line, msg);
+}
+
+void conf_unsupported(struct conf_parser *p, int line, const char *what)
+{
+	conf_error(p, line, "%s is not supported yet", what);
+}
+
+const char *conf_quote(char *buf, size_t buflen, const char *s)
+{
+	return log_escape(buf, buflen, s, strlen(s));
+}
+
+struct conf_list *conf_list_new(void)
+{
+	return xcalloc(1, sizeof(struct conf_list));
+}
+
+void conf_list_add(struct conf_list *l, int line, char *key, char *value)
+{
+	if (l->n == 0)
+		l->line = line;
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n].key = key;
+	l->v[l->n].value = value;
+	l->n++;
+}
+
+void conf_list_free(struct conf_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	free(l);
+}
+
+void conf_scratch_clear(struct conf_scratch *s)
+{
+	free(s->users);
+	free(s->aliases);
+	free(s->owner);
+	free(s->host);
+	free(s->for_table);
+	conf_list_free(s->for_list);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Numbers: plain, sizes (K, M, G: powers of 1024) and durations (s, m, h, d). */
+static int num_value(struct conf_parser *p, int line, const char *what, struct conf_num n, int kind,
+                     uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t mult = 1;
+	switch (kind == 0 ? (n.unit ? -1 : 0) : n.unit) {
+	case 0:
+		break;
+	case 'K':
+	case 'k':
+		mult = kind == 's' ? 1024 : 0;
+		break;
+	case 'M':
+	case 'G':
+	case 'g':
+		mult = kind == 's' ? (uint64_t)1 << (n.unit == 'M' ? 20 : 30) : 0;
+		break;
+	case 'm':
+		mult = kind == 's' ? (uint64_t)1 << 20 : 60;
+		break;
+	case 's':
+		mult = kind == 'd' ? 1 : 0;
+		break;
+	case 'h':
+		mult = kind == 'd' ? 3600 : 0;
+		break;
+	case 'd':
+		mult = kind == 'd' ? 86400 : 0;
+		break;
+	default:
+		mult = 0;
+		break;
+	}
+	if (mult == 0) {
+		conf_error(p, line, "%s: invalid unit '%c'%s", what, n.unit,
+		           kind == 's'   ? " (use K, M or G)"
+		           : kind == 'd' ? " (use s, m, h or d)"
+		                         : " (a plain number is expected)");
+		return -1;
+	}
+	if (n.n > UINT64_MAX / mult || n.n * mult < min || n.n * mult > max) {
+		conf_error(p, line, "%s: out of range (%llu to %llu%s)", what,
+		           (unsigned long long)min, (unsigned long long)max,
+		           kind == 'd' ? " seconds" : "");
+		return -1;
+	}
+	*out = n.n * mult;
+	return 0;
+}
+
+void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, struct conf_num n)
+{
+	static const struct {
+		const char *name;
+		int kind; /* 0 plain, 's' size, 'd' duration */
+		uint64_t min, max;
+	} lim[] = {
+	    [LIM_MESSAGE_SIZE] = {"message-size", 's', 1024, (uint64_t)1 << 40},
+	    [LIM_RECIPIENTS] = {"recipients", 0, 1, 1000000},
+	    [LIM_CONNECTIONS] = {"connections", 0, 1, 1000000},
+	    [LIM_PER_IP] = {"per-ip", 0, 1, 1000000},
+	    /* RFC 5321 §4.5.3.1.4 and §4.5.3.1.6 minima; our parsers need a cap. */
+	    [LIM_COMMAND_LINE] = {"command-line", 0, 512, 65536},
+	    [LIM_TEXT_LINE] = {"text-line", 0, 1000, 65536},
+	    [LIM_ERRORS] = {"errors", 0, 1, 1000000},
+	    [LIM_HOPS] = {"hops", 0, 1, 1000},
+	    [LIM_TIMEOUT_COMMAND] = {"timeout command", 'd', 1, 86400},
+	    [LIM_TIMEOUT_DATA] = {"timeout data", 'd', 1, 86400},
+	    [LIM_TIMEOUT_GREETING] = {"timeout greeting", 'd', 1, 86400},
+	    [LIM_RETRY_MIN] = {"retry-min", 'd', 1, 86400 * 30},
+	    [LIM_RETRY_MAX] = {"retry-max", 'd', 1, 86400 * 30},
+	    [LIM_LIFETIME] = {"lifetime", 'd', 60, 86400 * 365},
+	};
+	uint64_t v;
+	if (num_value(p, line, lim[k].name, n, lim[k].kind, lim[k].min, lim[k].max, &v) == -1)
+		return;
+	struct config *c = p->c;
+	switch (k) {
+	case LIM_MESSAGE_SIZE:
+		c->limits.message_size = (size_t)v;
+		break;
+	case LIM_RECIPIENTS:
+		c->limits.recipients = (size_t)v;
+		break;
+	case LIM_CONNECTIONS:
+		c->limits.connections = (size_t)v;
+		break;
+	case LIM_PER_IP:
+		c->limits.per_ip = (size_t)v;
+		break;
+	case LIM_COMMAND_LINE:
+		c->limits.command_line = (size_t)v;
+		break;
+	case LIM_TEXT_LINE:
+		c->limits.text_line = (size_t)v;
+		break;
+	case LIM_ERRORS:
+		c->limits.errors = (size_t)v;
+		break;
+	case LIM_HOPS:
+		c->limits.hops = (size_t)v;
+		break;
+	case LIM_TIMEOUT_COMMAND:
+		c->limits.timeout_command = (unsigned)v;
+		break;
+	case LIM_TIMEOUT_DATA:
+		c->limits.timeout_data = (unsigned)v;
+		break;
+	case LIM_TIMEOUT_GREETING:
+		c->limits.timeout_greeting = (unsigned)v;
+		break;
+	case LIM_RETRY_MIN:
+		c->retry_min = (unsigned)v;
+		p->queue_line = line;
+		break;
+	case LIM_RETRY_MAX:
+		c->retry_max = (unsigned)v;
+		p->queue_line = line;
+		break;
+	case LIM_LIFETIME:
+		c->max_lifetime = (unsigned)v;
+		break;
+	}
+}
+
+static int once(struct conf_parser *p, int line, int *seen, const char *what)
+{
+	if (*seen != 0) {
+		conf_error(p, line, "%s already set on line %d", what, *seen);
+		return -1;
+	}
+	*seen = line;
+	return 0;
+}
+
+void conf_set_hostname(struct conf_parser *p, int line, char *s)
+{
+	char q[300];
+	size_t n = strlen(s);
+	if (n > 1 && s[n - 1] == '.')
+		s[n - 1] = '\0';
+	if (once(p, line, &p->hostname_line, "hostname") == 0) {
+		if (!conf_valid_hostname(s)) {
+			conf_error(p, line, "hostname \"%s\" is not a valid domain name",
+			           conf_quote(q, sizeof(q), s));
+		} else {
+			free(p->c->hostname);
+			p->c->hostname = s;
+			p->c->hostname_auto = 0;
+			return;
+		}
+	}
+	free(s);
+}
+
+void conf_set_data(struct conf_parser *p, int line, char *s)
+{
+	if (once(p, line, &p->data_line, "data") == 0) {
+		if (*s == '\0') {
+			conf_error(p, line, "data: empty path");
+		} else {
+			free(p->c->data_dir);
+			p->c->data_dir = s;
+			return;
+		}
+	}
+	free(s);
+}
+
+void conf_set_user(struct conf_parser *p, int line, char *s)
+{
+	char q[300];
+	if (once(p, line, &p->user_line, "user") == 0) {
+		if (!conf_valid_username(s)) {
+			conf_error(p, line, "user \"%s\" is not a valid user name",
+			           conf_quote(q, sizeof(q), s));
+		} else {
+			free(p->c->user);
+			p->c->user = s;
+			return;
+		}
+	}
+	free(s);
+}
+
+void conf_listen_port(struct conf_parser *p, int line, struct conf_num n)
+{
+	uint64_t v;
+	if (p->s.port_set) {
+		conf_error(p, line, "duplicate option \"port\"");
+		return;
+	}
+	p->s.port_set = 1;
+	if (num_value(p, line, "port", n, 0, 1, 65535, &v) == 0)
+		p->s.port = (uint16_t)v;
+}
+
+static void listener_add(struct conf_parser *p, int line, const char *addr, uint16_t port)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		if (c->listeners[i].port == port && strcmp(c->listeners[i].addr, addr) == 0) {
+			conf_error(p, line, "duplicate listener %s port %u", addr, port);
+			return;
+		}
+	}
+	c->listeners = xreallocarray(c->listeners, c->n_listeners + 1, sizeof(*c->listeners));
+	struct listener *l = &c->listeners[c->n_listeners++];
+	l->addr = xstrdup(addr);
+	l->port = port;
+	l->submission = p->s.submission > 0;
+	l->tls = p->s.tls > 0;
+}
+
+void conf_add_listen(struct conf_parser *p, int line, char *addr)
+{
+	char q[300];
+	if (p->s.submission > 1)
+		conf_error(p, line, "duplicate option \"submission\"");
+	if (p->s.tls > 1)
+		conf_error(p, line, "duplicate option \"tls\"");
+	if (p->s.tls)
+		conf_unsupported(p, line, "listen ... tls (implicit TLS)");
+	uint16_t port = p->s.port_set ? p->s.port : p->s.tls ? 465 : p->s.submission ? 587 : 25;
+	if (p->s.port_set && p->s.port == 0) {
+		/* out of range, already reported */
+	} else if (strcmp(addr, "localhost") == 0) {
+		listener_add(p, line, "127.0.0.1", port);
+		listener_add(p, line, "::1", port);
+	} else {
+		/* store the canonical form so that duplicates are found */
+		char tmp[64];
+		char canon[INET6_ADDRSTRLEN];
+		size_t n = strlen(addr);
+		const char *a = addr;
+		if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+			a = tmp;
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)(n - 2 < 63 ? n - 2 : 63),
+			         addr + 1);
+		}
+		unsigned char bin[16];
+		if (n < sizeof(tmp) && inet_pton(AF_INET, a, bin) == 1) {
+			inet_ntop(AF_INET, bin, canon, sizeof(canon));
+			listener_add(p, line, canon, port);
+		} else if (n < sizeof(tmp) && inet_pton(AF_INET6, a, bin) == 1) {
+			inet_ntop(AF_INET6, bin, canon, sizeof(canon));
+			listener_add(p, line, canon, port);
+		} else {
+			conf_error(p, line,
+			           "listen on \"%s\": not a numeric IPv4 or IPv6 address "
+			           "(or localhost)",
+			           conf_quote(q, sizeof(q), addr));
+		}
+	}
+	free(addr);
+	conf_scratch_clear(&p->s);
+}
+
+void conf_set_local_networks(struct conf_parser *p, int line, struct conf_list *l)
+{
+	char q[300];
+	struct config *c = p->c;
+	if (once(p, line, &p->nets_line, "local networks") == -1)
+		goto out;
+	if (l->n == 0) {
+		conf_error(p, line, "local networks: empty list");
+		goto out;
+	}
+	struct netmask *m = xcalloc(l->n, sizeof(*m));
+	for (size_t i = 0; i < l->n; i++) {
+		const char *why;
+		if (l->v[i].value != NULL) {
+			conf_error(p, line, "local networks: unexpected \"= value\"");
+		} else if (conf_parse_netmask(l->v[i].key, &m[i], &why) == -1) {
+			conf_error(p, line, "local networks: \"%s\": %s",
+			           conf_quote(q, sizeof(q), l->v[i].key), why);
+		}
+	}
+	free(c->local_nets);
+	c->local_nets = m;
+	c->n_local_nets = l->n;
+out:
+	conf_list_free(l);
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CONF_MAX_NAME)
+		return 0;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static struct table *find_table(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_tables; i++)
+		if (strcmp(table_name(c->tables[i]), name) == 0)
+			return c->tables[i];
+	return NULL;
+}
+
+static struct table *table_add(struct conf_parser *p, int line, const char *name)
+{
+	char q[300];
+	struct config *c = p->c;
+	if (!valid_name(name)) {
+		conf_error(p, line, "invalid table name \"%s\" (letters, digits, '_', '-', '.')",
+		           conf_quote(q, sizeof(q), name));
+		return NULL;
+	}
+	if (find_table(c, name) != NULL) {
+		conf_error(p, line, "duplicate table \"%s\"", name);
+		return NULL;
+	}
+	struct table *t = table_new(name);
+	c->tables = xreallocarray(c->tables, c->n_tables + 1, sizeof(*c->tables));
+	c->tables[c->n_tables++] = t;
+	return t;
+}
+
+static void table_fill(struct conf_parser *p, int line, struct table *t, struct conf_list *l,
+                       int values)
+{
+	char q[300];
+	for (size_t i = 0; i < l->n; i++) {
+		const char *k = l->v[i].key;
+		if (*k == '\0') {
+			conf_error(p, line, "table %s: empty key", table_name(t));
+			return;
+		}
+		if (!values && l->v[i].value != NULL) {
+			conf_error(p, line, "table %s: unexpected \"= value\"", table_name(t));
+			return;
+		}
+		if (table_lookup(t, k, NULL)) {
+			conf_error(p, line, "table %s: duplicate key \"%s\"", table_name(t),
+			           conf_quote(q, sizeof(q), k));
+			return;
+		}
+		table_put(t, k, l->v[i].value);
+	}
+}
+
+void conf_add_table_list(struct conf_parser *p, int line, char *name, struct conf_list *l)
+{
+	struct table *t = table_add(p, line, name);
+	if (t != NULL)
+		table_fill(p, line, t, l, 1);
+	free(name);
+	conf_list_free(l);
+}
+
+void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path)
+{
+	struct table *t = table_add(p, line, name);
+	char err[300];
+	if (t != NULL && table_load_file(t, path, err, sizeof(err)) == -1)
+		conf_error(p, line, "table %s: %s", name, err);
+	free(name);
+	free(path);
+}
+
+static const struct table *table_ref(struct conf_parser *p, int line, const char *name)
+{
+	char q[300];
+	const struct table *t = find_table(p->c, name);
+	if (t == NULL)
+		conf_error(p, line, "unknown table <%s> (tables must be defined before use)",
+		           conf_quote(q, sizeof(q), name));
+	return t;
+}
+
+static struct action *action_add(struct conf_parser *p, int line, char *name, enum action_kind kind)
+{
+	char q[300];
+	struct config *c = p->c;
+	if (*name == '\0' || strlen(name) > CONF_MAX_NAME) {
+		conf_error(p, line, "action name must have 1 to %d characters", CONF_MAX_NAME);
+		free(name);
+		return NULL;
+	}
+	if (conf_action(c, name) != NULL) {
+		conf_error(p, line, "duplicate action \"%s\"", conf_quote(q, sizeof(q), name));
+		free(name);
+		return NULL;
+	}
+	struct action *a = xcalloc(1, sizeof(*a));
+	a->name = name;
+	a->kind = kind;
+	c->actions = xreallocarray(c->actions, c->n_actions + 1, sizeof(*c->actions));
+	c->actions[c->n_actions++] = a;
+	return a;
+}
+
+/* Only %{user} is known; anything else with '%' is a typo worth reporting. */
+static int valid_template(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (const char *pc = strchr(s, '%'); pc != NULL; pc = strchr(pc + 1, '%')) {
+		if (strncmp(pc, "%{user}", 7) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path)
+{
+	char q[300];
+	struct action *a = action_add(p, line, name, ACTION_MAILDIR);
+	if (a != NULL) {
+		if (!valid_template(path))
+			conf_error(p, line,
+			           "maildir \"%s\": empty path or unknown %%-sequence "
+			           "(only %%{user} is known)",
+			           conf_quote(q, sizeof(q), path));
+		a->path = path;
+		path = NULL;
+		if (p->s.users != NULL)
+			a->users = table_ref(p, p->s.users_line, p->s.users);
+		if (p->s.aliases != NULL)
+			a->aliases = table_ref(p, p->s.aliases_line, p->s.aliases);
+		if (p->s.owner != NULL) {
+			if (!conf_valid_username(p->s.owner))
+				conf_error(p, line, "owner \"%s\" is not a valid user name",
+				           conf_quote(q, sizeof(q), p->s.owner));
+			a->owner = p->s.owner;
+			p->s.owner = NULL;
+		}
+	}
+	free(path);
+	conf_scratch_clear(&p->s);
+}
+
+void conf_add_relay(struct conf_parser *p, int line, char *name)
+{
+	/* Kept in the configuration so that matches naming it resolve. */
+	conf_unsupported(p, line, "relay action");
+	action_add(p, line, name, ACTION_RELAY);
+	conf_scratch_clear(&p->s);
+}
+
+void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action)
+{
+	char q[300];
+	struct config *c = p->c;
+	const struct action *a = conf_action(c, action);
+	const struct table *domains = NULL;
+	if (a == NULL) {
+		conf_error(p, line, "unknown action \"%s\" (actions must be defined before use)",
+		           conf_quote(q, sizeof(q), action));
+	} else if (a->kind == ACTION_RELAY) {
+		conf_error(p, line, "match with relay action \"%s\": relaying is not supported yet",
+		           conf_quote(q, sizeof(q), action));
+	}
+	if (p->s.for_ == FOR_DOMAIN && p->s.for_table != NULL) {
+		domains = table_ref(p, line, p->s.for_table);
+	} else if (p->s.for_ == FOR_DOMAIN && p->s.for_list != NULL) {
+		/* A literal list becomes a table no statement can name (a space). */
+		char name[32];
+		snprintf(name, sizeof(name), "match line %d", line);
+		struct table *t = table_new(name);
+		c->tables = xreallocarray(c->tables, c->n_tables + 1, sizeof(*c->tables));
+		c->tables[c->n_tables++] = t;
+		table_fill(p, line, t, p->s.for_list, 0);
+		if (p->s.for_list->n == 0)
+			conf_error(p, line, "match: empty domain list");
+		domains = t;
+	}
+	c->rules = xreallocarray(c->rules, c->n_rules + 1, sizeof(*c->rules));
+	struct match_rule *r = &c->rules[c->n_rules++];
+	r->from = from;
+	r->for_ = p->s.for_;
+	r->domains = domains;
+	r->action = a;
+	r->line = line;
+	free(action);
+	conf_scratch_clear(&p->s);
+}

@@ -1,0 +1,135 @@
+/*
+ * conf_int: what the grammar (parse.y), the lexer (lex.c) and the statement
+ * builders (conf_build.c) share while one configuration text is parsed.
+ * Not part of the configuration's public interface (config.h).
+ */
+#ifndef RAVEN_CONF_INT_H
+#define RAVEN_CONF_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define CONF_MAX_TEXT   ((size_t)1 << 20) /* a configuration file */
+#define CONF_MAX_STRING 4096              /* a quoted string */
+#define CONF_MAX_WORD   255               /* an unquoted word or number */
+#define CONF_MAX_NAME   64                /* table and action names */
+
+/* A number as written: digits and an optional one-letter unit. */
+struct conf_num {
+	uint64_t n;
+	char unit; /* '\0' when none */
+};
+
+/* Items of a { ... } list: "key" or "key" = "value". */
+struct conf_item {
+	char *key;
+	char *value; /* NULL when not given */
+};
+
+struct conf_list {
+	struct conf_item *v;
+	size_t n;
+	int line; /* of the first item, for messages */
+};
+
+/* Options of the statement being parsed, consumed by its builder. */
+struct conf_scratch {
+	int port_set;
+	uint16_t port;
+	int submission;
+	int tls;
+	int auth_set;
+	char *users; /* table names */
+	int users_line;
+	char *aliases;
+	int aliases_line;
+	char *owner;
+	char *host;
+	enum match_for for_;
+	char *for_table;            /* FOR_DOMAIN: a <table> ... */
+	struct conf_list *for_list; /* ... or literal domains */
+};
+
+struct conf_parser {
+	const char *name; /* file name for messages */
+	struct config *c;
+
+	/* lexer */
+	const char *text;
+	size_t len;
+	size_t pos;
+	int line;
+	int brace_depth;
+	int last_tok;  /* previous token, 0 at the start */
+	int eof_lines; /* end-of-line tokens emitted at end of input */
+
+	/* the first error, by line */
+	int has_err;
+	int err_line;
+	char err[512];
+
+	/* statements seen, for "duplicate" messages (0: not seen) */
+	int hostname_line;
+	int data_line;
+	int user_line;
+	int nets_line;
+	int queue_line;
+
+	struct conf_scratch s;
+};
+
+/* lex.c */
+void conf_lex_init(struct conf_parser *p, const char *text, size_t len);
+
+/* conf_build.c: errors, lists and the statement builders used by parse.y */
+void conf_error(struct conf_parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Quote untrusted text for a message into buf. */
+const char *conf_quote(char *buf, size_t buflen, const char *s);
+
+struct conf_list *conf_list_new(void);
+void conf_list_add(struct conf_list *l, int line, char *key, char *value);
+void conf_list_free(struct conf_list *l);
+void conf_scratch_clear(struct conf_scratch *s);
+
+enum conf_limit_kind {
+	LIM_MESSAGE_SIZE,
+	LIM_RECIPIENTS,
+	LIM_CONNECTIONS,
+	LIM_PER_IP,
+	LIM_COMMAND_LINE,
+	LIM_TEXT_LINE,
+	LIM_ERRORS,
+	LIM_HOPS,
+	LIM_TIMEOUT_COMMAND,
+	LIM_TIMEOUT_DATA,
+	LIM_TIMEOUT_GREETING,
+	LIM_RETRY_MIN,
+	LIM_RETRY_MAX,
+	LIM_LIFETIME,
+};
+
+void conf_set_hostname(struct conf_parser *p, int line, char *s);
+void conf_set_data(struct conf_parser *p, int line, char *s);
+void conf_set_user(struct conf_parser *p, int line, char *s);
+void conf_listen_port(struct conf_parser *p, int line, struct conf_num n);
+void conf_add_listen(struct conf_parser *p, int line, char *addr);
+void conf_set_local_networks(struct conf_parser *p, int line, struct conf_list *l);
+void conf_add_table_list(struct conf_parser *p, int line, char *name, struct conf_list *l);
+void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path);
+void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, struct conf_num n);
+void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path);
+void conf_add_relay(struct conf_parser *p, int line, char *name);
+void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);
+void conf_unsupported(struct conf_parser *p, int line, const char *what);
+
+/* config.c */
+struct config *conf_new(void);
+int conf_valid_hostname(const char *s);
+int conf_valid_username(const char *s);
+/* Parse "addr[/prefix]"; 0 or -1 with a reason. */
+int conf_parse_netmask(const char *s, struct netmask *m, const char **why);
+
+#endif

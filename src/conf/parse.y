@@ -1,0 +1,206 @@
+/*
+ * parse.y: the grammar of raven.conf (docs/raven.conf.5.md). One statement
+ * a line. The actions only collect values; checking and building happen in
+ * conf_build.c so that this file stays a readable picture of the language.
+ * Statements of features that are not implemented yet parse here and are
+ * refused with "not supported yet", so that a configuration written for a
+ * later version fails loudly instead of being half-understood.
+ */
+
+%code requires {
+#include "conf_int.h"
+}
+
+%code provides {
+int conf_yylex(CONF_YYSTYPE *lval, CONF_YYLTYPE *lloc, struct conf_parser *p);
+void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
+}
+
+%code {
+#include <stdlib.h>
+}
+
+%define api.prefix {conf_yy}
+%define api.pure full
+%define parse.error verbose
+%locations
+%expect 0
+%parse-param {struct conf_parser *p}
+%lex-param {struct conf_parser *p}
+
+%union {
+	char *str;
+	struct conf_num num;
+	struct conf_list *list;
+	int i;
+}
+
+%token NEWLINE "end of line"
+%token ACTION "action" ALIAS "alias" ANY "any" AUTH "auth" CERTIFICATE "certificate"
+%token COMMAND "command" COMMAND_LINE "command-line" CONNECTIONS "connections" DATA "data"
+%token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
+%token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
+%token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" MAILDIR "maildir"
+%token MATCH "match" MESSAGE_SIZE "message-size" NETWORKS "networks" ON "on" OWNER "owner"
+%token PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
+%token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
+%token SIGN "sign" SUBMISSION "submission" TABLE "table" TEXT_LINE "text-line"
+%token TIMEOUT "timeout" TLS "tls" USER "user" USERS "users" VERIFY "verify"
+%token <str> STRING "quoted string" WORD "word" TABLEREF "<table>"
+%token <num> NUMBER "number"
+
+%type <str> str
+%type <list> list items
+%type <i> from
+
+%destructor { free($$); } <str>
+%destructor { conf_list_free($$); } <list>
+
+%%
+
+grammar	: %empty
+	| grammar NEWLINE
+	| grammar stmt NEWLINE
+	;
+
+str	: STRING
+	| WORD
+	;
+
+stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
+	| DATA str			{ conf_set_data(p, @1.first_line, $2); }
+	| USER str			{ conf_set_user(p, @1.first_line, $2); }
+	| LISTEN ON str listen_opts	{ conf_add_listen(p, @1.first_line, $3); }
+	| LOCAL NETWORKS list		{ conf_set_local_networks(p, @1.first_line, $3); }
+	| TABLE WORD list		{ conf_add_table_list(p, @1.first_line, $2, $3); }
+	| TABLE WORD FILE_ str		{ conf_add_table_file(p, @1.first_line, $2, $4); }
+	| LIMITS limit_opts
+	| TIMEOUT timeout_opts
+	| QUEUE queue_opts
+	| ACTION str MAILDIR str maildir_opts	{ conf_add_maildir(p, @1.first_line, $2, $4); }
+	| ACTION str RELAY relay_opts	{ conf_add_relay(p, @1.first_line, $2); }
+	| MATCH FROM from FOR for_ ACTION str	{ conf_add_match(p, @1.first_line, $3, $7); }
+	| TLS CERTIFICATE str KEY str	{
+		free($3);
+		free($5);
+		conf_unsupported(p, @1.first_line, "tls certificate");
+	}
+	| RESOLVER str resolver_opts	{ free($2); conf_unsupported(p, @1.first_line, "resolver"); }
+	| DNSBL str			{ free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
+	| DNSBL list			{ conf_list_free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
+	| DKIM dkim_opts		{ conf_unsupported(p, @1.first_line, "dkim"); }
+	;
+
+list	: '{' items '}'			{ $$ = $2; }
+	;
+
+items	: %empty			{ $$ = conf_list_new(); }
+	| items str			{ $$ = $1; conf_list_add($$, @2.first_line, $2, NULL); }
+	| items str '=' str		{ $$ = $1; conf_list_add($$, @2.first_line, $2, $4); }
+	| items ','			{ $$ = $1; }
+	;
+
+listen_opts : %empty
+	| listen_opts PORT NUMBER	{ conf_listen_port(p, @2.first_line, $3); }
+	| listen_opts SUBMISSION	{ p->s.submission++; }
+	| listen_opts TLS		{ p->s.tls++; }
+	;
+
+limit_opts : limit_opt
+	| limit_opts limit_opt
+	;
+
+limit_opt : MESSAGE_SIZE NUMBER	{ conf_set_limit(p, @1.first_line, LIM_MESSAGE_SIZE, $2); }
+	| RECIPIENTS NUMBER		{ conf_set_limit(p, @1.first_line, LIM_RECIPIENTS, $2); }
+	| CONNECTIONS NUMBER		{ conf_set_limit(p, @1.first_line, LIM_CONNECTIONS, $2); }
+	| PER_IP NUMBER			{ conf_set_limit(p, @1.first_line, LIM_PER_IP, $2); }
+	| COMMAND_LINE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_COMMAND_LINE, $2); }
+	| TEXT_LINE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TEXT_LINE, $2); }
+	| ERRORS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_ERRORS, $2); }
+	| HOPS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_HOPS, $2); }
+	;
+
+timeout_opts : timeout_opt
+	| timeout_opts timeout_opt
+	;
+
+timeout_opt : COMMAND NUMBER	{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_COMMAND, $2); }
+	| DATA NUMBER			{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_DATA, $2); }
+	| GREETING NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_GREETING, $2); }
+	;
+
+queue_opts : queue_opt
+	| queue_opts queue_opt
+	;
+
+queue_opt : RETRY_MIN NUMBER	{ conf_set_limit(p, @1.first_line, LIM_RETRY_MIN, $2); }
+	| RETRY_MAX NUMBER		{ conf_set_limit(p, @1.first_line, LIM_RETRY_MAX, $2); }
+	| LIFETIME NUMBER		{ conf_set_limit(p, @1.first_line, LIM_LIFETIME, $2); }
+	;
+
+maildir_opts : %empty
+	| maildir_opts USERS TABLEREF	{
+		if (p->s.users != NULL)
+			conf_error(p, @2.first_line, "duplicate option \"users\"");
+		free(p->s.users);
+		p->s.users = $3;
+		p->s.users_line = @3.first_line;
+	}
+	| maildir_opts ALIAS TABLEREF	{
+		if (p->s.aliases != NULL)
+			conf_error(p, @2.first_line, "duplicate option \"alias\"");
+		free(p->s.aliases);
+		p->s.aliases = $3;
+		p->s.aliases_line = @3.first_line;
+	}
+	| maildir_opts OWNER str	{
+		if (p->s.owner != NULL)
+			conf_error(p, @2.first_line, "duplicate option \"owner\"");
+		free(p->s.owner);
+		p->s.owner = $3;
+	}
+	;
+
+relay_opts : %empty
+	| relay_opts HOST str		{ free(p->s.host); p->s.host = $3; }
+	| relay_opts PORT NUMBER	{ conf_listen_port(p, @2.first_line, $3); }
+	| relay_opts TLS		{ p->s.tls++; }
+	| relay_opts AUTH TABLEREF	{ free($3); p->s.auth_set = 1; }
+	;
+
+from	: ANY				{ $$ = FROM_ANY; }
+	| LOCAL				{ $$ = FROM_LOCAL; }
+	| AUTH				{ $$ = FROM_AUTH; }
+	;
+
+for_	: ANY				{ p->s.for_ = FOR_ANY; }
+	| DOMAIN TABLEREF		{ p->s.for_ = FOR_DOMAIN; p->s.for_table = $2; }
+	| DOMAIN str			{
+		p->s.for_ = FOR_DOMAIN;
+		p->s.for_list = conf_list_new();
+		conf_list_add(p->s.for_list, @2.first_line, $2, NULL);
+	}
+	| DOMAIN list			{ p->s.for_ = FOR_DOMAIN; p->s.for_list = $2; }
+	;
+
+resolver_opts : %empty
+	| PORT NUMBER			{ (void)$2; }
+	;
+
+dkim_opts : dkim_opt
+	| dkim_opts dkim_opt
+	;
+
+dkim_opt : SIGN
+	| VERIFY
+	| DOMAIN str			{ free($2); }
+	| SELECTOR str			{ free($2); }
+	| KEY str			{ free($2); }
+	;
+
+%%
+
+void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg)
+{
+	conf_error(p, lloc->first_line, "%s", msg);
+}

@@ -1,0 +1,336 @@
+/*
+ * route: what happens to one recipient (see route.h). The match rules pick
+ * an action; for a maildir action the local part is normalised (lowercase,
+ * "+tag" removed), expanded through the action's aliases(5) table and each
+ * final mailbox checked against the users table, all at RCPT time so that an
+ * unknown user is refused in the dialogue instead of bounced later.
+ *
+ * Expansion is bounded three ways: nesting depth (ROUTE_MAX_DEPTH), final
+ * mailboxes (ROUTE_MAX_EXPANSION) and total alias visits, which stops a
+ * table where every alias names the next one many times from costing
+ * exponential work even though it has no loop.
+ */
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xmalloc.h"
+
+#define ROUTE_MAX_VISITS (ROUTE_MAX_EXPANSION * 10)
+#define ROUTE_MAX_LOCAL  255 /* longer local parts are nobody's mailbox */
+
+struct expand {
+	const struct config *c;
+	const struct route_request *rq;
+	const struct action *action;
+	struct route_result *out;
+	const char *chain[ROUTE_MAX_DEPTH + 1]; /* aliases being expanded, for loops */
+	size_t visits;
+	int failed;
+};
+
+static void set_verdict(struct route_result *out, enum route_verdict v, const char *reason)
+{
+	out->verdict = v;
+	snprintf(out->reason, sizeof(out->reason), "%s", reason);
+}
+
+static void fail(struct expand *e, enum route_verdict v, const char *reason)
+{
+	if (e->failed)
+		return;
+	e->failed = 1;
+	set_verdict(e->out, v, reason);
+}
+
+static char *lower_dup(const char *s, size_t n)
+{
+	char *r = xstrndup(s, n);
+	for (char *p = r; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return r;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+	if (n == 0 || p[0] >= 0xf5)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0; /* overlong, surrogate or beyond U+10FFFF */
+	return n;
+}
+
+int route_safe_mailbox(const char *name)
+{
+	size_t n = strnlen(name, 65);
+	if (n == 0 || n > 64 || name[0] == '.')
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0';) {
+		/* graphic ASCII or well-formed UTF-8 (SMTPUTF8 mailboxes); no '/',
+		 * no controls, no spaces */
+		if (*p >= 0x80) {
+			size_t k = utf8_seq(p);
+			if (k == 0)
+				return 0;
+			p += k;
+			continue;
+		}
+		if (*p <= 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return 0;
+		p++;
+	}
+	return 1;
+}
+
+static const struct match_rule *route_match(const struct config *c, const struct route_request *rq,
+                                            const char *domain)
+{
+	for (size_t i = 0; i < c->n_rules; i++) {
+		const struct match_rule *r = &c->rules[i];
+		int from = r->from == FROM_ANY ||
+		           (r->from == FROM_LOCAL && rq->from == FROM_LOCAL) ||
+		           (r->from == FROM_AUTH && rq->authenticated);
+		if (!from)
+			continue;
+		if (r->for_ == FOR_ANY ||
+		    (r->domains != NULL && table_lookup(r->domains, domain, NULL)))
+			return r;
+	}
+	return NULL;
+}
+
+/* lowercase; "user+tag" -> "user" unless "user+tag" is itself known. */
+static char *normalize(const struct action *a, const char *local)
+{
+	char *name = lower_dup(local, strlen(local));
+	char *plus = strchr(name, '+');
+	if (plus == NULL || plus == name)
+		return name;
+	if (table_lookup(a->aliases, name, NULL) || table_lookup(a->users, name, NULL))
+		return name;
+	*plus = '\0';
+	return name;
+}
+
+static void add_mailbox(struct expand *e, const char *name)
+{
+	struct route_result *out = e->out;
+	for (size_t i = 0; i < out->n_users; i++)
+		if (strcmp(out->users[i], name) == 0)
+			return;
+	if (out->n_users >= ROUTE_MAX_EXPANSION) {
+		fail(e, ROUTE_ERROR, "Alias expands to too many recipients");
+		return;
+	}
+	out->users = xreallocarray(out->users, out->n_users + 1, sizeof(*out->users));
+	out->users[out->n_users++] = xstrdup(name);
+}
+
+static void expand_name(struct expand *e, const char *name, size_t depth);
+
+static void expand_target(struct expand *e, const char *parent, const char *t, size_t n,
+                          size_t depth)
+{
+	if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
+		t++;
+		n -= 2;
+	}
+	if (n == 0)
+		return;
+	if (t[0] == '|') {
+		fail(e, ROUTE_ERROR, "Alias to a command: delivery to commands is not supported");
+		return;
+	}
+	if (t[0] == '/') {
+		fail(e, ROUTE_ERROR, "Alias to a file: delivery to files is not supported");
+		return;
+	}
+	if (n >= 9 && strncmp(t, ":include:", 9) == 0) {
+		fail(e, ROUTE_ERROR, "Alias with :include: is not supported");
+		return;
+	}
+	if (t[0] == '\\') {
+		/* aliases(5): "\user" is delivered as is, never expanded again */
+		char *m = lower_dup(t + 1, n - 1);
+		add_mailbox(e, m);
+		free(m);
+		return;
+	}
+	const char *at = memchr(t, '@', n);
+	if (at != NULL) {
+		char *domain = xstrndup(at + 1, n - (size_t)(at + 1 - t));
+		const struct match_rule *r = route_match(e->c, e->rq, domain);
+		free(domain);
+		if (r == NULL || r->action == NULL || r->action->kind != ACTION_MAILDIR) {
+			fail(e, ROUTE_ERROR, "Forwarding to remote addresses is not supported yet");
+			return;
+		}
+		if (r->action != e->action) {
+			fail(e, ROUTE_ERROR,
+			     "Forwarding to another local delivery action is not supported yet");
+			return;
+		}
+		n = (size_t)(at - t);
+		if (n == 0) {
+			fail(e, ROUTE_ERROR, "Alias target without a local part");
+			return;
+		}
+	}
+	char *lname = lower_dup(t, n);
+	if (strcmp(lname, parent) == 0) {
+		/* "root: root, backup" (Postfix): the alias names its own mailbox */
+		add_mailbox(e, lname);
+		free(lname);
+		return;
+	}
+	char *name = normalize(e->action, lname);
+	free(lname);
+	expand_name(e, name, depth);
+	free(name);
+}
+
+static void expand_name(struct expand *e, const char *name, size_t depth)
+{
+	const char *value = NULL;
+	if (e->failed)
+		return;
+	if (++e->visits > ROUTE_MAX_VISITS) {
+		fail(e, ROUTE_ERROR, "Alias expansion too large");
+		return;
+	}
+	if (!table_lookup(e->action->aliases, name, &value) || value == NULL) {
+		add_mailbox(e, name);
+		return;
+	}
+	for (size_t i = 0; i < depth; i++) {
+		if (strcmp(e->chain[i], name) == 0) {
+			fail(e, ROUTE_ERROR, "Alias loop");
+			return;
+		}
+	}
+	if (depth >= ROUTE_MAX_DEPTH) {
+		fail(e, ROUTE_ERROR, "Aliases nested too deeply");
+		return;
+	}
+	e->chain[depth] = name;
+	const char *s = value;
+	while (*s != '\0' && !e->failed) {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		const char *end = s;
+		int quoted = 0;
+		while (*end != '\0' && (quoted || *end != ',')) {
+			if (*end == '"')
+				quoted = !quoted;
+			end++;
+		}
+		size_t n = (size_t)(end - s);
+		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		expand_target(e, name, s, n, depth + 1);
+		s = end;
+	}
+}
+
+/* Local delivery: expansion, then every final mailbox must be acceptable. */
+static void route_local(const struct config *c, const struct route_request *rq,
+                        const struct action *a, struct route_result *out)
+{
+	struct expand e;
+	memset(&e, 0, sizeof(e));
+	e.c = c;
+	e.rq = rq;
+	e.action = a;
+	e.out = out;
+	out->action = a;
+	char *name = normalize(a, rq->local);
+	expand_name(&e, name, 0);
+	for (size_t i = 0; i < out->n_users && !e.failed; i++) {
+		const char *m = out->users[i];
+		if (!route_safe_mailbox(m))
+			fail(&e, ROUTE_UNKNOWN_USER, "Mailbox name not allowed");
+		else if (a->users != NULL && strcmp(m, "postmaster") != 0 &&
+		         !table_lookup(a->users, m, NULL))
+			fail(&e, ROUTE_UNKNOWN_USER, "No such user here");
+	}
+	if (e.failed && strcmp(name, "postmaster") == 0) {
+		/* RFC 5321 §4.5.1: postmaster must work even if its alias is broken. */
+		route_result_free(out);
+		out->action = a;
+		out->users = xcalloc(1, sizeof(*out->users));
+		out->users[0] = xstrdup("postmaster");
+		out->n_users = 1;
+		e.failed = 0;
+	}
+	free(name);
+	if (e.failed) {
+		enum route_verdict v = out->verdict;
+		char reason[sizeof(out->reason)];
+		memcpy(reason, out->reason, sizeof(reason));
+		route_result_free(out);
+		out->verdict = v;
+		memcpy(out->reason, reason, sizeof(reason));
+		return;
+	}
+	out->verdict = ROUTE_LOCAL;
+}
+
+void route_resolve(const struct config *c, const struct route_request *rq, struct route_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	const char *local = rq->local != NULL ? rq->local : "";
+	if (*local == '\0' || strnlen(local, ROUTE_MAX_LOCAL + 1) > ROUTE_MAX_LOCAL) {
+		set_verdict(out, ROUTE_UNKNOWN_USER, "No such user here");
+		return;
+	}
+	const struct match_rule *r;
+	if (rq->domain == NULL || rq->domain[0] == '\0') {
+		/* <postmaster> (RFC 5321 §4.1.1.3): the postmaster of this host */
+		if (strcasecmp(local, "postmaster") != 0) {
+			set_verdict(out, ROUTE_UNKNOWN_USER, "Recipient address needs a domain");
+			return;
+		}
+		r = route_match(c, rq, c->hostname);
+		if (r == NULL || r->action == NULL || r->action->kind != ACTION_MAILDIR) {
+			r = NULL;
+			for (size_t i = 0; i < c->n_rules && r == NULL; i++)
+				if (c->rules[i].action != NULL &&
+				    c->rules[i].action->kind == ACTION_MAILDIR)
+					r = &c->rules[i];
+		}
+	} else {
+		r = route_match(c, rq, rq->domain);
+	}
+	if (r == NULL || r->action == NULL) {
+		set_verdict(out, ROUTE_RELAY_DENIED, "Relaying denied");
+		return;
+	}
+	if (r->action->kind == ACTION_RELAY) {
+		out->verdict = ROUTE_RELAY;
+		out->action = r->action;
+		return;
+	}
+	route_local(c, rq, r->action, out);
+}
+
+void route_result_free(struct route_result *r)
+{
+	for (size_t i = 0; i < r->n_users; i++)
+		free(r->users[i]);
+	free(r->users);
+	r->users = NULL;
+	r->n_users = 0;
+	r->action = NULL;
+	r->verdict = 0;
+	r->reason[0] = '\0';
+}

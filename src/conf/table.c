@@ -1,0 +1,284 @@
+/*
+ * table: named key -> value lookup tables (see table.h). An open-addressing
+ * hash map with lowercased keys; the file loader is bounded in line length,
+ * file size and entry count so that a damaged or hostile file cannot make a
+ * role run out of memory at start-up.
+ */
+#include "table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+#define TABLE_MAX_LINE    4096
+#define TABLE_MAX_ENTRIES 1000000
+#define TABLE_MAX_FILE    ((size_t)64 << 20)
+
+struct table_entry {
+	char *key; /* NULL: empty slot */
+	char *value;
+};
+
+struct table {
+	char *name;
+	struct table_entry *slots;
+	size_t cap; /* power of two, or 0 */
+	size_t n;
+};
+
+static unsigned char ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* FNV-1a over the lowercased key, so lookups need not copy the key. */
+static uint64_t table_hash(const char *key)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+		h ^= ascii_lower(*p);
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int key_equal(const char *stored, const char *key)
+{
+	const unsigned char *a = (const unsigned char *)stored;
+	const unsigned char *b = (const unsigned char *)key;
+	for (; *a != '\0' && *b != '\0'; a++, b++)
+		if (*a != ascii_lower(*b))
+			return 0;
+	return *a == *b;
+}
+
+struct table *table_new(const char *name)
+{
+	struct table *t = xcalloc(1, sizeof(*t));
+	t->name = xstrdup(name);
+	return t;
+}
+
+void table_free(struct table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->cap; i++) {
+		free(t->slots[i].key);
+		free(t->slots[i].value);
+	}
+	free(t->slots);
+	free(t->name);
+	free(t);
+}
+
+const char *table_name(const struct table *t)
+{
+	return t->name;
+}
+
+size_t table_size(const struct table *t)
+{
+	return t->n;
+}
+
+static struct table_entry *table_slot(const struct table *t, const char *key)
+{
+	size_t mask = t->cap - 1;
+	size_t i = (size_t)table_hash(key) & mask;
+	/* The load factor stays at most 1/2, so an empty slot always exists. */
+	while (t->slots[i].key != NULL && !key_equal(t->slots[i].key, key))
+		i = (i + 1) & mask;
+	return &t->slots[i];
+}
+
+static void table_grow(struct table *t)
+{
+	size_t ncap = t->cap ? t->cap : 16;
+	while (ncap / 2 <= t->n + 1) {
+		if (ncap > SIZE_MAX / 2)
+			fatal("table %s: too large", t->name);
+		ncap *= 2;
+	}
+	if (ncap == t->cap)
+		return;
+	struct table old = *t;
+	t->slots = xcalloc(ncap, sizeof(*t->slots));
+	t->cap = ncap;
+	for (size_t i = 0; i < old.cap; i++) {
+		if (old.slots[i].key != NULL)
+			*table_slot(t, old.slots[i].key) = old.slots[i];
+	}
+	free(old.slots);
+}
+
+void table_put(struct table *t, const char *key, const char *value)
+{
+	if (t->cap == 0 || t->cap / 2 <= t->n + 1)
+		table_grow(t);
+	struct table_entry *e = table_slot(t, key);
+	if (e->key != NULL) {
+		free(e->value);
+		e->value = value ? xstrdup(value) : NULL;
+		return;
+	}
+	e->key = xstrdup(key);
+	for (char *p = e->key; *p != '\0'; p++)
+		*p = (char)ascii_lower((unsigned char)*p);
+	e->value = value ? xstrdup(value) : NULL;
+	t->n++;
+}
+
+int table_lookup(const struct table *t, const char *key, const char **value)
+{
+	if (t == NULL || t->cap == 0)
+		return 0;
+	const struct table_entry *e = table_slot(t, key);
+	if (e->key == NULL)
+		return 0;
+	if (value != NULL)
+		*value = e->value;
+	return 1;
+}
+
+static int table_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int table_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err != NULL && errlen > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/*
+ * One line, NUL-terminated in place: "key", "key: value", "key value"
+ * (or "key : value"). Blank lines and '#' comment lines are skipped.
+ */
+static int table_parse_line(struct table *t, const char *name, size_t lineno, char *s, char *err,
+                            size_t errlen)
+{
+	while (is_space(*s))
+		s++;
+	char *end = s + strlen(s);
+	while (end > s && is_space(end[-1]))
+		*--end = '\0';
+	if (*s == '\0' || *s == '#')
+		return 0;
+	char *key = s;
+	while (*s != '\0' && *s != ':' && !is_space(*s))
+		s++;
+	if (s == key)
+		return table_err(err, errlen, "%s:%zu: empty key", name, lineno);
+	char *value = NULL;
+	if (*s != '\0') {
+		int colon = *s == ':';
+		*s++ = '\0';
+		while (is_space(*s))
+			s++;
+		if (!colon && *s == ':') {
+			s++;
+			while (is_space(*s))
+				s++;
+		}
+		if (*s != '\0')
+			value = s;
+	}
+	if (table_lookup(t, key, NULL)) {
+		char esc[128];
+		log_escape(esc, sizeof(esc), key, strlen(key));
+		return table_err(err, errlen, "%s:%zu: duplicate key \"%s\"", name, lineno, esc);
+	}
+	if (t->n >= TABLE_MAX_ENTRIES)
+		return table_err(err, errlen, "%s:%zu: too many entries (at most %d)", name, lineno,
+		                 TABLE_MAX_ENTRIES);
+	table_put(t, key, value);
+	return 0;
+}
+
+int table_load_string(struct table *t, const char *name, const char *text, size_t len, char *err,
+                      size_t errlen)
+{
+	char line[TABLE_MAX_LINE + 1];
+	size_t lineno = 0;
+	size_t pos = 0;
+	while (pos < len) {
+		lineno++;
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		if (n > TABLE_MAX_LINE)
+			return table_err(err, errlen, "%s:%zu: line too long (more than %d bytes)",
+			                 name, lineno, TABLE_MAX_LINE);
+		if (memchr(text + pos, '\0', n) != NULL)
+			return table_err(err, errlen, "%s:%zu: NUL byte", name, lineno);
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		if (table_parse_line(t, name, lineno, line, err, errlen) == -1)
+			return -1;
+		pos += n + (nl != NULL);
+	}
+	return 0;
+}
+
+int table_load_file(struct table *t, const char *path, char *err, size_t errlen)
+{
+	/* O_NONBLOCK and the S_ISREG check: a FIFO or device must not hang us. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		return table_err(err, errlen, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) == -1) {
+		int e = errno;
+		close(fd);
+		return table_err(err, errlen, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return table_err(err, errlen, "%s: not a regular file", path);
+	}
+	if ((uintmax_t)st.st_size > TABLE_MAX_FILE) {
+		close(fd);
+		return table_err(err, errlen, "%s: too large (more than %zu bytes)", path,
+		                 TABLE_MAX_FILE);
+	}
+	size_t size = (size_t)st.st_size;
+	char *text = xmalloc(size + 1);
+	size_t got = 0;
+	/* The file may change under us: read at most what was stat'ed. */
+	while (got < size) {
+		ssize_t r = read(fd, text + got, size - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			int e = errno;
+			free(text);
+			close(fd);
+			return table_err(err, errlen, "%s: %s", path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	int rc = table_load_string(t, path, text, got, err, errlen);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,616 @@
+/*
+ * Unit tests for the configuration language (src/conf/config.c, parse.y,
+ * lex.c, conf_build.c): every statement, every error message with its
+ * file:line, the built-in default, conf_finish() and the helpers.
+ */
+#include "unit_util.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "xmalloc.h"
+
+static struct config *parse(const char *text, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	return conf_parse_string("t.conf", text, strlen(text), err, errlen);
+}
+
+static struct config *parse_ok(const char *text)
+{
+	char err[512];
+	struct config *c = parse(text, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("unexpected error: %s\n--- text:\n%s", err, text);
+	return c;
+}
+
+static void expect_err(const char *text, const char *want)
+{
+	char err[512];
+	struct config *c = parse(text, err, sizeof(err));
+	if (c != NULL) {
+		conf_free(c);
+		fail_msg("expected error \"%s\", got success\n--- text:\n%s", want, text);
+	}
+	if (strcmp(err, want) != 0)
+		fail_msg("expected error \"%s\"\n             got \"%s\"\n--- text:\n%s", want, err,
+		         text);
+}
+
+#define MIN_TAIL                                                                                   \
+	"listen on 127.0.0.1 port 2525\n"                                                          \
+	"table domains { \"example.org\" }\n"                                                      \
+	"action \"local\" maildir \"/m/%{user}\"\n"                                                \
+	"match from any for domain <domains> action \"local\"\n"
+
+static void test_design_example(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	char *aliases = xasprintf("%s/aliases", dir);
+	char *users = xasprintf("%s/users", dir);
+	FILE *f = fopen(aliases, "w");
+	assert_non_null(f);
+	fputs("# aliases\npostmaster: root\nroot: alice\n", f);
+	fclose(f);
+	f = fopen(users, "w");
+	assert_non_null(f);
+	fputs("alice:$6$salt$hash\nbob:$6$x$y\n", f);
+	fclose(f);
+	char *text = xasprintf(
+	    "hostname \"mx.example.org\"\n"
+	    "data \"/var/lib/raven\"\n"
+	    "listen on 127.0.0.1 port 25\n"
+	    "listen on 0.0.0.0 port 587 submission            # AUTH required to relay\n"
+	    "local networks { \"127.0.0.1/32\", \"::1/128\" }    # who \"from local\" is\n"
+	    "table domains { \"example.org\", \"example.net\" }\n"
+	    "table aliases file \"%s\"          # aliases(5) format\n"
+	    "table users   file \"%s\"            # name:crypt-hash, one a line\n"
+	    "limits message-size 35M recipients 100 connections 1000 per-ip 20\n"
+	    "action \"mailbox\" maildir \"/var/mail/%%{user}\" users <users> alias <aliases>\n"
+	    "match from any  for domain <domains> action \"mailbox\"\n"
+	    "# anything not matched: 550 5.7.1 relaying denied\n",
+	    aliases, users);
+	struct config *c = parse_ok(text);
+	assert_string_equal(c->file, "t.conf");
+	assert_string_equal(c->hostname, "mx.example.org");
+	assert_int_equal(c->hostname_auto, 0);
+	assert_string_equal(c->data_dir, "/var/lib/raven");
+	assert_string_equal(c->user, "raven");
+	assert_int_equal(c->n_listeners, 2);
+	assert_string_equal(c->listeners[0].addr, "127.0.0.1");
+	assert_int_equal(c->listeners[0].port, 25);
+	assert_int_equal(c->listeners[0].submission, 0);
+	assert_string_equal(c->listeners[1].addr, "0.0.0.0");
+	assert_int_equal(c->listeners[1].port, 587);
+	assert_int_equal(c->listeners[1].submission, 1);
+	assert_int_equal(c->listeners[1].tls, 0);
+	assert_int_equal(c->n_local_nets, 2);
+	assert_int_equal(c->local_nets[0].family, AF_INET);
+	assert_int_equal(c->local_nets[0].prefix, 32);
+	assert_int_equal(c->local_nets[1].family, AF_INET6);
+	assert_int_equal(c->n_tables, 3);
+	assert_int_equal(c->limits.message_size, 35u << 20);
+	assert_int_equal(c->limits.recipients, 100);
+	assert_int_equal(c->limits.connections, 1000);
+	assert_int_equal(c->limits.per_ip, 20);
+	const struct action *a = conf_action(c, "mailbox");
+	assert_non_null(a);
+	assert_int_equal(a->kind, ACTION_MAILDIR);
+	assert_string_equal(a->path, "/var/mail/%{user}");
+	assert_non_null(a->users);
+	assert_string_equal(table_name(a->users), "users");
+	assert_int_equal(table_size(a->users), 2);
+	assert_non_null(a->aliases);
+	const char *v = NULL;
+	assert_true(table_lookup(a->aliases, "ROOT", &v));
+	assert_string_equal(v, "alice");
+	assert_null(a->owner);
+	assert_int_equal(c->n_rules, 1);
+	assert_int_equal(c->rules[0].from, FROM_ANY);
+	assert_int_equal(c->rules[0].for_, FOR_DOMAIN);
+	assert_ptr_equal(c->rules[0].action, a);
+	assert_int_equal(c->rules[0].line, 11);
+	assert_true(table_lookup(c->rules[0].domains, "Example.NET", NULL));
+	assert_null(conf_action(c, "nope"));
+	conf_free(c);
+
+	/* the same file through conf_load */
+	char *path = xasprintf("%s/raven.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	char err[512];
+	c = conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->file, path);
+	conf_free(c);
+
+	/* errors carry the real path */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("hostname \"a\"\nbogus\n", f);
+	fclose(f);
+	assert_null(conf_load(path, err, sizeof(err)));
+	char *want = xasprintf("%s:2: syntax error, unexpected word", path);
+	assert_string_equal(err, want);
+	free(want);
+	char *missing = xasprintf("%s/missing.conf", dir);
+	assert_null(conf_load(missing, err, sizeof(err)));
+	want = xasprintf("%s: No such file or directory", missing);
+	assert_string_equal(err, want);
+	free(want);
+	free(missing);
+	assert_null(conf_load(dir, err, sizeof(err)));
+
+	free(path);
+	free(text);
+	free(aliases);
+	free(users);
+	unit_rmtree(dir);
+	free(dir);
+}
+
+static void test_statements(void **state)
+{
+	(void)state;
+	struct config *c = parse_ok("hostname mx.example.org.\n"
+	                            "data var/spool\n"
+	                            "user _raven\n"
+	                            "listen on localhost port 25\n"
+	                            "listen on [::1] port 26 submission\n"
+	                            "listen on \"2001:DB8::1\" submission\n"
+	                            "listen on 192.0.2.1\n"
+	                            "local networks {\n"
+	                            "  \"10.0.0.0/8\",\n"
+	                            "  \"fd00::/8\"   # comment in a list\n"
+	                            "  \"192.0.2.7\"\n"
+	                            "}\n"
+	                            "limits command-line 1024 text-line 2000 errors 5 hops 50\n"
+	                            "limits message-size 512K\n"
+	                            "timeout command 5m data 2m greeting 30\n"
+	                            "queue retry-min 30s retry-max 2h lifetime 3d\n"
+	                            "table kv { \"A\" = \"1\", \"b\" = \"2\" \"c\" }\n"
+	                            "table users { \"alice\" }\n"
+	                            "action \"x\" maildir \"m/%{user}/Maildir\" owner \"vmail\" "
+	                            "alias <kv>\n"
+	                            "match from local for any action \"x\"\n"
+	                            "match from auth for domain \"Example.COM\" action \"x\"\n"
+	                            "match from any for domain { \"a.example\", \"b.example\" } "
+	                            "action \"x\"\n"
+	                            "\n\n# done\n");
+	assert_string_equal(c->hostname, "mx.example.org");
+	assert_string_equal(c->data_dir, "var/spool");
+	assert_string_equal(c->user, "_raven");
+	assert_int_equal(c->n_listeners, 5);
+	assert_string_equal(c->listeners[0].addr, "127.0.0.1");
+	assert_string_equal(c->listeners[1].addr, "::1");
+	assert_int_equal(c->listeners[1].port, 25);
+	assert_string_equal(c->listeners[2].addr, "::1");
+	assert_int_equal(c->listeners[2].port, 26);
+	assert_int_equal(c->listeners[2].submission, 1);
+	assert_string_equal(c->listeners[3].addr, "2001:db8::1");
+	assert_int_equal(c->listeners[3].port, 587);
+	assert_string_equal(c->listeners[4].addr, "192.0.2.1");
+	assert_int_equal(c->listeners[4].port, 25);
+	assert_int_equal(c->n_local_nets, 3);
+	assert_int_equal(c->local_nets[2].prefix, 32);
+	assert_int_equal(c->limits.command_line, 1024);
+	assert_int_equal(c->limits.text_line, 2000);
+	assert_int_equal(c->limits.errors, 5);
+	assert_int_equal(c->limits.hops, 50);
+	assert_int_equal(c->limits.message_size, 512 * 1024);
+	assert_int_equal(c->limits.recipients, 100);
+	assert_int_equal(c->limits.timeout_command, 300);
+	assert_int_equal(c->limits.timeout_data, 120);
+	assert_int_equal(c->limits.timeout_greeting, 30);
+	assert_int_equal(c->retry_min, 30);
+	assert_int_equal(c->retry_max, 7200);
+	assert_int_equal(c->max_lifetime, 3 * 86400);
+	const struct action *a = conf_action(c, "x");
+	assert_non_null(a);
+	assert_string_equal(a->owner, "vmail");
+	assert_null(a->users);
+	const char *v;
+	assert_true(table_lookup(a->aliases, "a", &v));
+	assert_string_equal(v, "1");
+	assert_true(table_lookup(a->aliases, "c", &v));
+	assert_null(v);
+	assert_int_equal(c->n_rules, 3);
+	assert_int_equal(c->rules[0].from, FROM_LOCAL);
+	assert_int_equal(c->rules[0].for_, FOR_ANY);
+	assert_null(c->rules[0].domains);
+	assert_int_equal(c->rules[1].from, FROM_AUTH);
+	assert_true(table_lookup(c->rules[1].domains, "example.com", NULL));
+	assert_int_equal(c->rules[2].line, 22);
+	assert_true(table_lookup(c->rules[2].domains, "B.example", NULL));
+	assert_false(table_lookup(c->rules[2].domains, "c.example", NULL));
+
+	/* conf_finish makes the paths absolute */
+	char cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	char err[256];
+	assert_int_equal(conf_finish(c, err, sizeof(err)), 0);
+	char *want = xasprintf("%s/var/spool", cwd);
+	assert_string_equal(c->data_dir, want);
+	free(want);
+	want = xasprintf("%s/m/%%{user}/Maildir", cwd);
+	assert_string_equal(a->path, want);
+	free(want);
+	char *p = conf_maildir_path(c, a, "bob");
+	want = xasprintf("%s/m/bob/Maildir", cwd);
+	assert_string_equal(p, want);
+	free(want);
+	free(p);
+	assert_null(conf_maildir_path(c, a, "../etc"));
+	assert_null(conf_maildir_path(c, a, ""));
+	assert_null(conf_maildir_path(c, NULL, "bob"));
+	conf_free(c);
+
+	/* a last line without newline; CRLF line ends; a continuation line */
+	c = parse_ok("listen on 127.0.0.1\r\ntable d { \"x\" }\r\n"
+	             "action \"l\" maildir \\\n \"/m\"\nmatch from any for any action \"l\"");
+	assert_string_equal(conf_action(c, "l")->path, "/m");
+	conf_free(c);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct config *c = parse_ok(MIN_TAIL);
+	assert_non_null(c->hostname);
+	assert_int_equal(c->hostname_auto, 1);
+	assert_string_equal(c->data_dir, "./var");
+	assert_string_equal(c->user, "raven");
+	assert_int_equal(c->limits.message_size, 35 * 1024 * 1024);
+	assert_int_equal(c->limits.recipients, 100);
+	assert_int_equal(c->limits.connections, 1000);
+	assert_int_equal(c->limits.per_ip, 20);
+	assert_int_equal(c->limits.command_line, 512);
+	assert_int_equal(c->limits.text_line, 1000);
+	assert_int_equal(c->limits.errors, 10);
+	assert_int_equal(c->limits.hops, 100);
+	assert_int_equal(c->limits.timeout_command, 300);
+	assert_int_equal(c->limits.timeout_data, 180);
+	assert_int_equal(c->limits.timeout_greeting, 300);
+	assert_int_equal(c->retry_min, 60);
+	assert_int_equal(c->retry_max, 3600);
+	assert_int_equal(c->max_lifetime, 5 * 86400);
+	assert_int_equal(c->n_local_nets, 2);
+
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+	inet_pton(AF_INET, "127.1.2.3", &sin.sin_addr);
+	assert_true(conf_is_local_net(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "128.0.0.1", &sin.sin_addr);
+	assert_false(conf_is_local_net(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
+	assert_true(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	inet_pton(AF_INET6, "::2", &sin6.sin6_addr);
+	assert_false(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	inet_pton(AF_INET6, "::ffff:127.0.0.9", &sin6.sin6_addr);
+	assert_true(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	inet_pton(AF_INET6, "::ffff:10.0.0.9", &sin6.sin6_addr);
+	assert_false(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	assert_false(conf_is_local_net(c, NULL));
+	conf_free(c);
+
+	c = parse_ok(
+	    "local networks { \"10.1.0.0/17\", \"2001:db8::/33\", \"::ffff:0:0/96\" }\n" MIN_TAIL);
+	inet_pton(AF_INET, "10.1.127.255", &sin.sin_addr);
+	assert_true(conf_is_local_net(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "10.1.128.0", &sin.sin_addr);
+	assert_false(conf_is_local_net(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	assert_false(conf_is_local_net(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET6, "2001:db8:7fff::1", &sin6.sin6_addr);
+	assert_true(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	inet_pton(AF_INET6, "2001:db8:8000::1", &sin6.sin6_addr);
+	assert_false(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	/* a mapped address matches an IPv6 network written for it */
+	inet_pton(AF_INET6, "::ffff:192.0.2.1", &sin6.sin6_addr);
+	assert_true(conf_is_local_net(c, (struct sockaddr *)&sin6));
+	conf_free(c);
+}
+
+static void test_builtin_default(void **state)
+{
+	(void)state;
+	struct config *c = conf_default();
+	assert_null(c->file);
+	assert_string_equal(c->data_dir, "./var");
+	assert_int_equal(c->n_listeners, 3);
+	assert_string_equal(c->listeners[0].addr, "127.0.0.1");
+	assert_int_equal(c->listeners[0].port, 2525);
+	assert_int_equal(c->listeners[0].submission, 0);
+	assert_string_equal(c->listeners[1].addr, "::1");
+	assert_int_equal(c->listeners[1].port, 2525);
+	assert_string_equal(c->listeners[2].addr, "127.0.0.1");
+	assert_int_equal(c->listeners[2].port, 2587);
+	assert_int_equal(c->listeners[2].submission, 1);
+	const struct action *a = conf_action(c, "local");
+	assert_non_null(a);
+	assert_int_equal(a->kind, ACTION_MAILDIR);
+	assert_null(a->users);
+	assert_null(a->aliases);
+	assert_int_equal(c->n_rules, 1);
+	assert_int_equal(c->rules[0].from, FROM_ANY);
+	assert_int_equal(c->rules[0].for_, FOR_DOMAIN);
+	assert_string_equal(table_name(c->rules[0].domains), "domains");
+	assert_true(table_lookup(c->rules[0].domains, "LOCALHOST", NULL));
+	assert_ptr_equal(c->rules[0].action, a);
+	assert_non_null(c->hostname);
+
+	char cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	char err[256];
+	assert_int_equal(conf_finish(c, err, sizeof(err)), 0);
+	assert_int_equal(c->hostname_auto, 0);
+	char *want = xasprintf("%s/var", cwd);
+	assert_string_equal(c->data_dir, want);
+	free(want);
+	want = xasprintf("%s/var/mail/%%{user}", cwd);
+	assert_string_equal(a->path, want);
+	free(want);
+	/* idempotent */
+	assert_int_equal(conf_finish(c, err, sizeof(err)), 0);
+	want = xasprintf("%s/var/mail/alice", cwd);
+	char *p = conf_maildir_path(c, a, "alice");
+	assert_string_equal(p, want);
+	free(p);
+	free(want);
+	conf_free(c);
+}
+
+static void test_unsupported(void **state)
+{
+	(void)state;
+	expect_err("tls certificate \"/c.pem\" key \"/k.pem\"\n" MIN_TAIL,
+	           "t.conf:1: tls certificate is not supported yet");
+	expect_err(MIN_TAIL "resolver \"127.0.0.1\" port 5353\n",
+	           "t.conf:5: resolver is not supported yet");
+	expect_err(MIN_TAIL "resolver \"127.0.0.1\"\n", "t.conf:5: resolver is not supported yet");
+	expect_err(MIN_TAIL "listen on 0.0.0.0 port 465 tls submission\n",
+	           "t.conf:5: listen ... tls (implicit TLS) is not supported yet");
+	expect_err(MIN_TAIL "action \"outbound\" relay\n",
+	           "t.conf:5: relay action is not supported yet");
+	expect_err(MIN_TAIL "action \"isp\" relay host \"smtp.isp.net\" port 587 tls auth <isp>\n",
+	           "t.conf:5: relay action is not supported yet");
+	expect_err(MIN_TAIL "action \"o\" relay port 2526\nmatch from local for any action \"o\"\n",
+	           "t.conf:5: relay action is not supported yet");
+	expect_err(MIN_TAIL "dnsbl \"zen.spamhaus.org\"\n", "t.conf:5: dnsbl is not supported yet");
+	expect_err(MIN_TAIL "dnsbl { \"a.example\", \"b.example\" }\n",
+	           "t.conf:5: dnsbl is not supported yet");
+	expect_err(MIN_TAIL "dkim sign domain \"example.org\" selector \"s1\" key \"/k\"\n",
+	           "t.conf:5: dkim is not supported yet");
+	expect_err(MIN_TAIL "dkim verify\n", "t.conf:5: dkim is not supported yet");
+	/* plain submission is accepted */
+	struct config *c = parse_ok("listen on 127.0.0.1 port 587 submission\n" MIN_TAIL);
+	conf_free(c);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	/* syntax */
+	expect_err("bogus\n", "t.conf:1: syntax error, unexpected word");
+	expect_err(MIN_TAIL "hostname\n",
+	           "t.conf:5: syntax error, unexpected end of line, expecting quoted string or "
+	           "word");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port\n",
+	           "t.conf:5: syntax error, unexpected end of line, expecting number");
+	expect_err(MIN_TAIL "limits\n", "t.conf:5: syntax error, unexpected end of line");
+	expect_err("match from nowhere for any action \"x\"\n" MIN_TAIL,
+	           "t.conf:1: syntax error, unexpected word, expecting any or auth or local");
+	expect_err("table x { \"a\" \n" MIN_TAIL,
+	           "t.conf:2: syntax error, unexpected listen, expecting quoted string or word or "
+	           "'}' or ','");
+	expect_err("table x { \"a\" = }\n", "t.conf:1: syntax error, unexpected '}', expecting "
+	                                    "quoted string or word");
+	/* lexical */
+	expect_err(MIN_TAIL "hostname \"abc\n", "t.conf:5: unterminated string");
+	expect_err(MIN_TAIL "hostname \"abc", "t.conf:5: unterminated string");
+	expect_err("hostname \"a\\nb\"\n",
+	           "t.conf:1: invalid escape in string (only \\\" and \\\\)");
+	expect_err("hostname \"a\tb\x01\"\n", "t.conf:1: control character in string");
+	expect_err("\n\nhostname $x\n", "t.conf:3: unexpected character '$'");
+	expect_err("hostname \xc3\xa9\n", "t.conf:1: unexpected byte 0xc3");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/x\" users <>\n",
+	           "t.conf:5: invalid table reference (expected <name>)");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/x\" users <u\n",
+	           "t.conf:5: invalid table reference (expected <name>)");
+	expect_err("limits recipients 99999999999999999999999\n", "t.conf:1: number too large");
+	char longstr[4096 + 10];
+	memset(longstr, 'a', sizeof(longstr));
+	memcpy(longstr, "data \"", 6);
+	longstr[sizeof(longstr) - 2] = '"';
+	longstr[sizeof(longstr) - 1] = '\0';
+	expect_err(longstr, "t.conf:1: string too long (more than 4096 bytes)");
+	char longword[400];
+	memset(longword, 'a', sizeof(longword));
+	memcpy(longword, "data ", 5);
+	longword[sizeof(longword) - 1] = '\0';
+	expect_err(longword, "t.conf:1: word too long (more than 255 bytes)");
+	/* values */
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 0\n",
+	           "t.conf:5: port: out of range (1 to 65535)");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 65536\n",
+	           "t.conf:5: port: out of range (1 to 65535)");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 25k\n",
+	           "t.conf:5: port: invalid unit 'k' (a plain number is expected)");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 25 port 26\n",
+	           "t.conf:5: duplicate option \"port\"");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 submission submission\n",
+	           "t.conf:5: duplicate option \"submission\"");
+	expect_err(MIN_TAIL "listen on mx.example.org port 25\n",
+	           "t.conf:5: listen on \"mx.example.org\": not a numeric IPv4 or IPv6 address "
+	           "(or localhost)");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 2525\n",
+	           "t.conf:5: duplicate listener 127.0.0.1 port 2525");
+	expect_err(MIN_TAIL "listen on ::1 port 25\nlisten on localhost port 25\n",
+	           "t.conf:6: duplicate listener ::1 port 25");
+	expect_err("hostname \"-bad.example\"\n" MIN_TAIL,
+	           "t.conf:1: hostname \"-bad.example\" is not a valid domain name");
+	expect_err("hostname \"a..b\"\n" MIN_TAIL,
+	           "t.conf:1: hostname \"a..b\" is not a valid domain name");
+	expect_err("hostname \"a_b.example\"\n" MIN_TAIL,
+	           "t.conf:1: hostname \"a_b.example\" is not a valid domain name");
+	expect_err("hostname \"a.example\"\nhostname \"b.example\"\n" MIN_TAIL,
+	           "t.conf:2: hostname already set on line 1");
+	expect_err("data \"\"\n" MIN_TAIL, "t.conf:1: data: empty path");
+	expect_err("data \"/a\"\n\ndata \"/b\"\n" MIN_TAIL, "t.conf:3: data already set on line 1");
+	expect_err("user \"ro ot\"\n" MIN_TAIL,
+	           "t.conf:1: user \"ro ot\" is not a valid user name");
+	expect_err("user \"-x\"\n" MIN_TAIL, "t.conf:1: user \"-x\" is not a valid user name");
+	expect_err("user a\nuser b\n" MIN_TAIL, "t.conf:2: user already set on line 1");
+	expect_err("local networks { }\n" MIN_TAIL, "t.conf:1: local networks: empty list");
+	expect_err("local networks { \"10.0.0.1/8\" }\n" MIN_TAIL,
+	           "t.conf:1: local networks: \"10.0.0.1/8\": address has bits set beyond the "
+	           "prefix length");
+	expect_err("local networks { \"10.0.0.0/33\" }\n" MIN_TAIL,
+	           "t.conf:1: local networks: \"10.0.0.0/33\": prefix length too large");
+	expect_err("local networks { \"10.0.0.0/\" }\n" MIN_TAIL,
+	           "t.conf:1: local networks: \"10.0.0.0/\": invalid prefix length");
+	expect_err("local networks { \"10.0.0.0/8x\" }\n" MIN_TAIL,
+	           "t.conf:1: local networks: \"10.0.0.0/8x\": invalid prefix length");
+	expect_err("local networks { \"localhost\" }\n" MIN_TAIL,
+	           "t.conf:1: local networks: \"localhost\": not an IPv4 or IPv6 address");
+	expect_err("local networks { \"::1\" = \"x\" }\n" MIN_TAIL,
+	           "t.conf:1: local networks: unexpected \"= value\"");
+	expect_err("local networks { \"::1\" }\nlocal networks { \"::1\" }\n" MIN_TAIL,
+	           "t.conf:2: local networks already set on line 1");
+	/* limits, timeouts, queue */
+	expect_err("limits message-size 35X\n" MIN_TAIL,
+	           "t.conf:1: message-size: invalid unit 'X' (use K, M or G)");
+	expect_err("limits message-size 1\n" MIN_TAIL,
+	           "t.conf:1: message-size: out of range (1024 to 1099511627776)");
+	expect_err("limits message-size 17179869184G\n" MIN_TAIL,
+	           "t.conf:1: message-size: out of range (1024 to 1099511627776)");
+	expect_err("limits recipients 0\n" MIN_TAIL,
+	           "t.conf:1: recipients: out of range (1 to 1000000)");
+	expect_err("limits recipients 10M\n" MIN_TAIL,
+	           "t.conf:1: recipients: invalid unit 'M' (a plain number is expected)");
+	expect_err("limits command-line 511\n" MIN_TAIL,
+	           "t.conf:1: command-line: out of range (512 to 65536)");
+	expect_err("limits text-line 999\n" MIN_TAIL,
+	           "t.conf:1: text-line: out of range (1000 to 65536)");
+	expect_err("timeout command 0\n" MIN_TAIL,
+	           "t.conf:1: timeout command: out of range (1 to 86400 seconds)");
+	expect_err("timeout data 5y\n" MIN_TAIL,
+	           "t.conf:1: timeout data: invalid unit 'y' (use s, m, h or d)");
+	expect_err("timeout greeting 5M\n" MIN_TAIL,
+	           "t.conf:1: timeout greeting: invalid unit 'M' (use s, m, h or d)");
+	expect_err("queue retry-min 2h\nqueue retry-max 1h\n" MIN_TAIL,
+	           "t.conf:2: queue: retry-min (7200) is larger than retry-max (3600)");
+	expect_err("queue lifetime 10\n" MIN_TAIL,
+	           "t.conf:1: lifetime: out of range (60 to 31536000 seconds)");
+	/* tables */
+	expect_err("table a { \"x\" }\ntable a { \"y\" }\n" MIN_TAIL,
+	           "t.conf:2: duplicate table \"a\"");
+	expect_err("table a:b { \"x\" }\n" MIN_TAIL,
+	           "t.conf:1: invalid table name \"a:b\" (letters, digits, '_', '-', '.')");
+	expect_err("table a { \"x\", \"X\" }\n" MIN_TAIL, "t.conf:1: table a: duplicate key \"X\"");
+	expect_err("table a { \"\" }\n" MIN_TAIL, "t.conf:1: table a: empty key");
+	expect_err("table a file \"/nonexistent/raven\"\n" MIN_TAIL,
+	           "t.conf:1: table a: /nonexistent/raven: No such file or directory");
+	expect_err("table a file \"/dev/null\"\n" MIN_TAIL,
+	           "t.conf:1: table a: /dev/null: not a regular file");
+	/* actions */
+	expect_err(MIN_TAIL "action \"local\" maildir \"/y\"\n",
+	           "t.conf:5: duplicate action \"local\"");
+	expect_err(MIN_TAIL "action \"\" maildir \"/y\"\n",
+	           "t.conf:5: action name must have 1 to 64 characters");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/y/%{usr}\"\n",
+	           "t.conf:5: maildir \"/y/%{usr}\": empty path or unknown %-sequence (only "
+	           "%{user} is known)");
+	expect_err(MIN_TAIL "action \"a\" maildir \"\"\n",
+	           "t.conf:5: maildir \"\": empty path or unknown %-sequence (only %{user} is "
+	           "known)");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" users <nope>\n",
+	           "t.conf:5: unknown table <nope> (tables must be defined before use)");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" alias <nope>\n",
+	           "t.conf:5: unknown table <nope> (tables must be defined before use)");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" alias <domains> alias <domains>\n",
+	           "t.conf:5: duplicate option \"alias\"");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" users <domains> users <domains>\n",
+	           "t.conf:5: duplicate option \"users\"");
+	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" owner \"x y\"\n",
+	           "t.conf:5: owner \"x y\" is not a valid user name");
+	/* matches */
+	expect_err(MIN_TAIL "match from any for any action \"nope\"\n",
+	           "t.conf:5: unknown action \"nope\" (actions must be defined before use)");
+	expect_err("match from any for any action \"local\"\n" MIN_TAIL,
+	           "t.conf:1: unknown action \"local\" (actions must be defined before use)");
+	expect_err(MIN_TAIL "match from any for domain <nope> action \"local\"\n",
+	           "t.conf:5: unknown table <nope> (tables must be defined before use)");
+	expect_err(MIN_TAIL "match from any for domain { } action \"local\"\n",
+	           "t.conf:5: match: empty domain list");
+	/* whole file */
+	expect_err("", "t.conf:1: no listen statement (at least one listener is required)");
+	expect_err("# nothing\n\n", "t.conf:2: no listen statement (at least one listener is "
+	                            "required)");
+	expect_err("listen on ::1\n", "t.conf:1: no match rule (no mail would be accepted)");
+	/* the first error by line wins, whatever the order of discovery */
+	expect_err("user \"bad user\"\nlisten on ::1 port 0\n", "t.conf:1: user \"bad user\" is "
+	                                                        "not a valid user name");
+	expect_err("hostname \"a\"\nhostname \"b\"\nfoo\n", "t.conf:2: hostname already set on "
+	                                                    "line 1");
+	/* error buffers: NULL and tiny are fine */
+	assert_null(conf_parse_string("t.conf", "x", 1, NULL, 0));
+	char tiny[8];
+	assert_null(conf_parse_string("t.conf", "x", 1, tiny, sizeof(tiny)));
+	assert_string_equal(tiny, "t.conf:");
+	/* embedded NUL */
+	assert_null(conf_parse_string("t.conf", "data \"a\0b\"\n", 11, tiny, sizeof(tiny)));
+}
+
+/*
+ * Every prefix of a valid file must parse without crashing, and only the
+ * whole text may succeed (the text is built so that no shorter prefix is a
+ * complete configuration).
+ */
+static void test_prefixes(void **state)
+{
+	(void)state;
+	const char *text = "# prefixes\n"
+	                   "hostname \"mx.example.org\"\n"
+	                   "limits message-size 10M recipients 50\n"
+	                   "timeout command 5m\n"
+	                   "local networks { \"10.0.0.0/8\", \"::1/128\" }\n"
+	                   "listen on 127.0.0.1 port 2525 submission\n"
+	                   "table t { \"k\" = \"v\", \"example.org\" }\n"
+	                   "action \"local\" maildir \"/m/%{user}\" alias <t>\n"
+	                   "match from any for domain <t> action \"local\"";
+	size_t len = strlen(text);
+	for (size_t i = 0; i <= len; i++) {
+		char err[512];
+		char *copy = xmemdup(text, i); /* exact length: ASan catches overreads */
+		struct config *c = conf_parse_string("p.conf", copy, i, err, sizeof(err));
+		if (i < len && c != NULL)
+			fail_msg("prefix of %zu bytes parsed", i);
+		if (i == len && c == NULL)
+			fail_msg("full text failed: %s", err);
+		if (c == NULL)
+			assert_int_equal(strncmp(err, "p.conf:", 7), 0);
+		conf_free(c);
+		free(copy);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_design_example), cmocka_unit_test(test_statements),
+	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_builtin_default),
+	    cmocka_unit_test(test_unsupported),    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_prefixes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
