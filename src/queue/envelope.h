@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "crc32.h" /* crc32_update(), declared here before it moved */
 
 #define ENVELOPE_VERSION   1
 #define ENVELOPE_MAX_RCPTS 100000
@@ -60,20 +61,36 @@ struct envelope {
 	struct envelope_rcpt *rcpts;
 };
 
-/* Encode the committed part (header .. END). 0, or -1 if a field is over a limit. */
+/*
+ * Encode the committed part (header .. END), appended to out. A recipient
+ * whose delivery state is not the initial one (PENDING, 0 attempts, no
+ * next_try, no error) is followed after END by one STATE record, so that
+ * encode(decode(x)) is a faithful, compacted copy of x. 0, or -1 (out
+ * unchanged) if a field is over a limit or invalid (bad id, bad enum value,
+ * no recipients) or out's maximum is reached.
+ */
 int envelope_encode(const struct envelope *e, struct buf *out);
 /* Encode one STATE record for recipient idx, to append after END. */
 int envelope_encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
                           const char *last_error, struct buf *out);
 /*
  * Decode a whole file image. 0 ok, or -1 with a reason in err. Applies the
- * STATE records in order.
+ * STATE records in order. On failure e is left empty (nothing to free); on
+ * success the caller releases it with envelope_free().
  */
 int envelope_decode(const uint8_t *p, size_t n, struct envelope *e, char *err, size_t errlen);
+/*
+ * As envelope_decode(), and *used gets the number of octets that decoded:
+ * less than n exactly when a torn trailing STATE record was ignored. The
+ * spool cuts the file back to *used before appending after it.
+ */
+int envelope_decode_prefix(const uint8_t *p, size_t n, struct envelope *e, size_t *used, char *err,
+                           size_t errlen);
 void envelope_free(struct envelope *e);
-/* Deep copy. */
+/* Deep copy; dst is overwritten, not freed first. */
 void envelope_copy(struct envelope *dst, const struct envelope *src);
 
-uint32_t crc32_update(uint32_t crc, const void *p, size_t n);
+/* A message id: 1..ENVELOPE_ID_MAX characters, each [0-9A-Za-z]. 1 if valid. */
+int envelope_id_valid(const char *id);
 
 #endif

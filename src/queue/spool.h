@@ -26,6 +26,12 @@ struct spool;
 struct spool *spool_open(const char *queue_dir, char *err, size_t errlen);
 void spool_close(struct spool *s);
 
+/*
+ * Message ids are chosen by the caller; every function that builds a path
+ * rejects an id that is not envelope_id_valid() (errno EINVAL, or a no-op
+ * for the void ones).
+ */
+
 /* Create data/<id> for writing; returns an O_RDWR fd or -1 (errno kept, e.g. ENOSPC). */
 int spool_create_data(struct spool *s, const char *id);
 /* Remove an uncommitted message's data file. */
@@ -38,28 +44,50 @@ struct spool_commit {
 	int error;                  /* out: errno on failure */
 	char reason[128];           /* out: on failure */
 };
-/* Make every item durable, then committed. Items fail individually. */
+/*
+ * Make every item durable, then committed. Items fail individually: a
+ * failed item leaves nothing in tmp/ or env/; its data file and data_fd are
+ * left alone (never closed here), and the caller decides: spool_discard()
+ * it and answer 451/452, or retry. ENOSPC (and any other errno of the
+ * failing step) is reported in error, so the smtp side can answer
+ * 452 4.3.1. A committed item's data_fd is also still the caller's to close.
+ */
 void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n);
 
 /* Open data/<id> read-only; -1 if missing. */
 int spool_open_data(struct spool *s, const char *id);
-/* Append a STATE record to env/<id> and fdatasync it. 0 or -1. */
+/*
+ * Append a STATE record to env/<id> and fdatasync it. 0 or -1 (errno set;
+ * the file is cut back, so the outcome is not saved). idx must be below the
+ * envelope's recipient count: the decoder treats a STATE record for a
+ * recipient that does not exist as corruption.
+ */
 int spool_append_state(struct spool *s, const char *id, uint32_t idx, uint8_t state,
                        uint32_t attempts, int64_t next_try, const char *last_error);
-/* Every recipient final: remove env/<id> then data/<id>. */
+/*
+ * Every recipient final: remove env/<id> then data/<id>. Not synced: a
+ * crash may bring the envelope back, and recovery then finishes the removal
+ * (all recipients final, data missing) instead of quarantining it.
+ */
 void spool_remove(struct spool *s, const char *id);
-/* Move env and data of <id> to corrupt/ (logged with reason). */
+/* Move env and data of <id> to corrupt/<id>.env and corrupt/<id>.data
+ * (<id>.N.env/.data if taken), logged as event=spool-corrupt with reason. */
 void spool_quarantine(struct spool *s, const char *id, const char *reason);
 
 /*
- * Start-up recovery: delete tmp/*, delete data files without an envelope
+ * Start-up recovery: delete everything in tmp/, delete data files without an envelope
  * (never acknowledged), quarantine undecodable envelopes or ones whose data
  * file is missing or of the wrong size, and call cb for every good one.
- * Returns the number recovered.
+ * Returns the number recovered. The envelope passed to cb is freed when cb
+ * returns (envelope_copy() it to keep it). Names in env/ and data/ that are
+ * not message ids are skipped and logged, never deleted or quarantined; an
+ * envelope that cannot be read (I/O error) is skipped for this run. A torn
+ * trailing STATE record is cut off the file. Every action is logged.
  */
 size_t spool_recover(struct spool *s, void (*cb)(const struct envelope *e, void *arg), void *arg);
 
-/* Read and decode env/<id>. 0 or -1 with reason. */
+/* Read and decode env/<id> (which must name <id>). 0 or -1 with reason;
+ * on success free e with envelope_free(). */
 int spool_load(struct spool *s, const char *id, struct envelope *e, char *err, size_t errlen);
 
 #endif

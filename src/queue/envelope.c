@@ -1,0 +1,585 @@
+/*
+ * envelope: encoder and decoder of the spool's envelope files (byte layout
+ * in docs/SPOOL.md). The decoder treats its input as hostile: a file may
+ * have been torn by a crash, damaged by the disk, or edited by hand, and the
+ * one thing it must never do is hand back a half-valid envelope that the
+ * scheduler would then half-deliver. So every record carries its own length
+ * and CRC, records come in one fixed order, and any surprise is an error.
+ */
+#include "envelope.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+static const uint8_t env_magic[8] = {'R', 'A', 'V', 'E', 'N', 'E', 'N', 'V'};
+#define ENV_PREAMBLE 12u /* magic + u32 version */
+
+enum rec_type {
+	REC_HEADER = 1,
+	REC_SENDER = 2,
+	REC_PARAMS = 3,
+	REC_RCPT = 4,
+	REC_END = 5,
+	REC_STATE = 6,
+};
+
+/* type u8 + length u32 before the payload, CRC u32 after it */
+#define REC_HEAD     5u
+#define REC_OVERHEAD 9u
+/* The largest payload any record can legitimately have: RCPT with four
+ * strings at their limit. Anything longer is corruption, not a big record. */
+#define REC_MAX_PAYLOAD   (4u * (4u + ENVELOPE_MAX_STR) + 16u)
+#define STATE_MAX_PAYLOAD (4u + 1u + 4u + 8u + 1u + 4u + ENVELOPE_MAX_STR)
+
+/*
+ * Accepted ranges of the SMTP parameters, mirroring enum dsn_ret, enum
+ * body_type and the NOTIFY_* bits of src/smtp/cmd_parse.h; the queue does
+ * not link the smtp area, and a value outside them means a damaged file.
+ */
+#define ENV_RET_MAX    2u
+#define ENV_BODY_MAX   3u
+#define ENV_NOTIFY_ALL 0x0fu
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int envelope_id_valid(const char *id)
+{
+	if (id == NULL)
+		return 0;
+	size_t i;
+	for (i = 0; i <= ENVELOPE_ID_MAX && id[i] != '\0'; i++) {
+		char c = id[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+			return 0;
+	}
+	return i >= 1 && i <= ENVELOPE_ID_MAX && id[i] == '\0';
+}
+
+static int64_t u64_to_i64(uint64_t v)
+{
+	/* Two's complement without relying on implementation-defined casts. */
+	if (v <= (uint64_t)INT64_MAX)
+		return (int64_t)v;
+	return -(int64_t)(~v) - 1;
+}
+
+/* ---- encoding ---- */
+
+static void put_le32_at(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Start a record: type and a length placeholder; returns its offset. */
+static int rec_begin(struct buf *out, uint8_t type, size_t *off)
+{
+	*off = out->len;
+	if (buf_put_u8(out, type) == -1 || buf_put_u32(out, 0) == -1)
+		return -1;
+	return 0;
+}
+
+/* Patch the length in and append the CRC of type, length and payload. */
+static int rec_end(struct buf *out, size_t off)
+{
+	size_t plen = out->len - off - REC_HEAD;
+	if (plen > REC_MAX_PAYLOAD)
+		return -1;
+	put_le32_at(out->data + off + 1, (uint32_t)plen);
+	return buf_put_u32(out, crc32_update(0, out->data + off, out->len - off));
+}
+
+static int str_ok(const char *s)
+{
+	return s == NULL || strlen(s) <= ENVELOPE_MAX_STR;
+}
+
+static int put_opt_str(struct buf *out, const char *s)
+{
+	if (s == NULL)
+		return buf_put_u8(out, 0);
+	if (buf_put_u8(out, 1) == -1)
+		return -1;
+	return buf_put_str(out, s);
+}
+
+static int rcpt_has_state(const struct envelope_rcpt *r)
+{
+	return r->state != RCPT_PENDING || r->attempts != 0 || r->next_try != 0 ||
+	       r->last_error != NULL;
+}
+
+static int envelope_check(const struct envelope *e)
+{
+	if (!envelope_id_valid(e->id))
+		return -1;
+	if (!str_ok(e->sender) || !str_ok(e->helo) || !str_ok(e->client) || !str_ok(e->envid))
+		return -1;
+	if (e->ret > ENV_RET_MAX || e->body > ENV_BODY_MAX || e->smtputf8 > 1)
+		return -1;
+	if (e->n_rcpts == 0 || e->n_rcpts > ENVELOPE_MAX_RCPTS || e->rcpts == NULL)
+		return -1;
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+		if (!str_ok(r->addr) || !str_ok(r->orcpt) || !str_ok(r->action) ||
+		    !str_ok(r->user) || !str_ok(r->last_error))
+			return -1;
+		if ((r->notify & ~ENV_NOTIFY_ALL) != 0 || r->state > RCPT_FAILED)
+			return -1;
+	}
+	return 0;
+}
+
+static int encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
+                        const char *last_error, struct buf *out)
+{
+	size_t off;
+	if (rec_begin(out, REC_STATE, &off) == -1 || buf_put_u32(out, idx) == -1 ||
+	    buf_put_u8(out, state) == -1 || buf_put_u32(out, attempts) == -1 ||
+	    buf_put_u64(out, (uint64_t)next_try) == -1 || put_opt_str(out, last_error) == -1)
+		return -1;
+	return rec_end(out, off);
+}
+
+static int encode_all(const struct envelope *e, struct buf *out)
+{
+	size_t off;
+	if (buf_append(out, env_magic, sizeof(env_magic)) == -1 ||
+	    buf_put_u32(out, ENVELOPE_VERSION) == -1)
+		return -1;
+
+	if (rec_begin(out, REC_HEADER, &off) == -1 || buf_put_str(out, e->id) == -1 ||
+	    buf_put_u64(out, (uint64_t)e->arrival) == -1 || buf_put_u64(out, e->size) == -1 ||
+	    rec_end(out, off) == -1)
+		return -1;
+
+	if (rec_begin(out, REC_SENDER, &off) == -1 || buf_put_str(out, e->sender) == -1 ||
+	    buf_put_str(out, e->helo) == -1 || buf_put_str(out, e->client) == -1 ||
+	    rec_end(out, off) == -1)
+		return -1;
+
+	if (rec_begin(out, REC_PARAMS, &off) == -1 || put_opt_str(out, e->envid) == -1 ||
+	    buf_put_u8(out, e->ret) == -1 || buf_put_u8(out, e->body) == -1 ||
+	    buf_put_u8(out, e->smtputf8) == -1 || rec_end(out, off) == -1)
+		return -1;
+
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+		if (rec_begin(out, REC_RCPT, &off) == -1 || buf_put_str(out, r->addr) == -1 ||
+		    put_opt_str(out, r->orcpt) == -1 || buf_put_u32(out, r->notify) == -1 ||
+		    buf_put_str(out, r->action) == -1 || put_opt_str(out, r->user) == -1 ||
+		    rec_end(out, off) == -1)
+			return -1;
+	}
+
+	if (rec_begin(out, REC_END, &off) == -1 || buf_put_u32(out, (uint32_t)e->n_rcpts) == -1 ||
+	    rec_end(out, off) == -1)
+		return -1;
+
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+		if (rcpt_has_state(r) && encode_state((uint32_t)i, r->state, r->attempts,
+		                                      r->next_try, r->last_error, out) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int envelope_encode(const struct envelope *e, struct buf *out)
+{
+	if (envelope_check(e) == -1)
+		return -1;
+	size_t start = out->len;
+	if (encode_all(e, out) == -1) {
+		out->len = start;
+		return -1;
+	}
+	return 0;
+}
+
+int envelope_encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
+                          const char *last_error, struct buf *out)
+{
+	if (state > RCPT_FAILED || idx >= ENVELOPE_MAX_RCPTS || !str_ok(last_error))
+		return -1;
+	size_t start = out->len;
+	if (encode_state(idx, state, attempts, next_try, last_error, out) == -1) {
+		out->len = start;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- decoding ---- */
+
+static const char *rec_name(uint8_t type)
+{
+	switch (type) {
+	case REC_HEADER:
+		return "HEADER";
+	case REC_SENDER:
+		return "SENDER";
+	case REC_PARAMS:
+		return "PARAMS";
+	case REC_RCPT:
+		return "RCPT";
+	case REC_END:
+		return "END";
+	case REC_STATE:
+		return "STATE";
+	default:
+		return "?";
+	}
+}
+
+static int get_opt_str(struct reader *r, char **s)
+{
+	uint8_t present;
+	*s = NULL;
+	if (reader_u8(r, &present) == -1)
+		return -1;
+	if (present > 1) {
+		r->err = 1;
+		return -1;
+	}
+	if (present == 0)
+		return 0;
+	return reader_str(r, s, ENVELOPE_MAX_STR);
+}
+
+static int decode_header(struct reader *r, struct envelope *e)
+{
+	const uint8_t *id;
+	size_t idlen;
+	uint64_t arrival;
+	if (reader_bytes(r, &id, &idlen, ENVELOPE_ID_MAX) == -1 || reader_u64(r, &arrival) == -1 ||
+	    reader_u64(r, &e->size) == -1)
+		return -1;
+	memcpy(e->id, id, idlen);
+	e->id[idlen] = '\0';
+	e->arrival = u64_to_i64(arrival);
+	/* also catches an embedded NUL: the string would come out shorter */
+	if (strlen(e->id) != idlen || !envelope_id_valid(e->id))
+		return -1;
+	return 0;
+}
+
+static int decode_sender(struct reader *r, struct envelope *e)
+{
+	if (reader_str(r, &e->sender, ENVELOPE_MAX_STR) == -1 ||
+	    reader_str(r, &e->helo, ENVELOPE_MAX_STR) == -1 ||
+	    reader_str(r, &e->client, ENVELOPE_MAX_STR) == -1)
+		return -1;
+	return 0;
+}
+
+static int decode_params(struct reader *r, struct envelope *e)
+{
+	if (get_opt_str(r, &e->envid) == -1 || reader_u8(r, &e->ret) == -1 ||
+	    reader_u8(r, &e->body) == -1 || reader_u8(r, &e->smtputf8) == -1)
+		return -1;
+	if (e->ret > ENV_RET_MAX || e->body > ENV_BODY_MAX || e->smtputf8 > 1)
+		return -1;
+	return 0;
+}
+
+static int decode_rcpt(struct reader *r, struct envelope *e, size_t *cap)
+{
+	if (e->n_rcpts >= ENVELOPE_MAX_RCPTS)
+		return -1;
+	if (e->n_rcpts == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 4;
+		if (ncap > ENVELOPE_MAX_RCPTS)
+			ncap = ENVELOPE_MAX_RCPTS;
+		e->rcpts = xreallocarray(e->rcpts, ncap, sizeof(*e->rcpts));
+		*cap = ncap;
+	}
+	struct envelope_rcpt *rc = &e->rcpts[e->n_rcpts];
+	memset(rc, 0, sizeof(*rc));
+	/* counted before parsing so envelope_free() releases a half-filled one */
+	e->n_rcpts++;
+	if (reader_str(r, &rc->addr, ENVELOPE_MAX_STR) == -1 || get_opt_str(r, &rc->orcpt) == -1 ||
+	    reader_u32(r, &rc->notify) == -1 ||
+	    reader_str(r, &rc->action, ENVELOPE_MAX_STR) == -1 || get_opt_str(r, &rc->user) == -1)
+		return -1;
+	if ((rc->notify & ~ENV_NOTIFY_ALL) != 0)
+		return -1;
+	return 0;
+}
+
+static int decode_state(struct reader *r, struct envelope *e, char *err, size_t errlen)
+{
+	uint32_t idx, attempts;
+	uint8_t state;
+	uint64_t next_try;
+	char *last_error = NULL;
+	if (reader_u32(r, &idx) == -1 || reader_u8(r, &state) == -1 ||
+	    reader_u32(r, &attempts) == -1 || reader_u64(r, &next_try) == -1 ||
+	    get_opt_str(r, &last_error) == -1 || reader_done(r) == -1) {
+		free(last_error);
+		set_err(err, errlen, "malformed STATE record");
+		return -1;
+	}
+	if (idx >= e->n_rcpts || state > RCPT_FAILED) {
+		free(last_error);
+		if (idx >= e->n_rcpts)
+			set_err(err, errlen, "STATE index %u out of range", idx);
+		else
+			set_err(err, errlen, "STATE record with bad state %u", state);
+		return -1;
+	}
+	struct envelope_rcpt *rc = &e->rcpts[idx];
+	free(rc->last_error);
+	rc->last_error = last_error;
+	rc->state = state;
+	rc->attempts = attempts;
+	rc->next_try = u64_to_i64(next_try);
+	return 0;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Whether a STATE record cut short by the end of the file can be a torn
+ * append rather than damage. An append writes a whole record, so only the
+ * last one can be torn, and what survived of it must agree with itself:
+ * the STATE payload is 18 octets, or 22 plus the error text, which lets a
+ * corrupted length field (which would otherwise make a good record, or
+ * several, look torn) be told apart from a genuine tear.
+ */
+static int torn_state_plausible(const uint8_t *rec, size_t left, size_t n_rcpts)
+{
+	if (left < REC_HEAD)
+		return 1;
+	uint32_t plen = le32(rec + 1);
+	const uint8_t *pl = rec + REC_HEAD;
+	size_t have = left - REC_HEAD;
+	if (plen != 18 && plen < 22)
+		return 0;
+	if (have >= 4 && le32(pl) >= n_rcpts)
+		return 0;
+	if (have >= 5 && pl[4] > RCPT_FAILED)
+		return 0;
+	if (have >= 18) {
+		if (pl[17] > 1 || (pl[17] == 0) != (plen == 18))
+			return 0;
+	}
+	if (have >= 22 && pl[17] == 1 && (uint64_t)le32(pl + 18) + 22 != plen)
+		return 0;
+	return 1;
+}
+
+static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *used, char *err,
+                      size_t errlen)
+{
+	if (n < ENV_PREAMBLE || memcmp(p, env_magic, sizeof(env_magic)) != 0) {
+		set_err(err, errlen, "not an envelope file (bad magic)");
+		return -1;
+	}
+	uint32_t version = le32(p + sizeof(env_magic));
+	if (version != ENVELOPE_VERSION) {
+		set_err(err, errlen, "unsupported envelope version %u", version);
+		return -1;
+	}
+
+	/* Records must come in exactly this order; "next" is the one expected. */
+	uint8_t next = REC_HEADER;
+	size_t cap = 0;
+	size_t off = ENV_PREAMBLE;
+	while (off < n) {
+		size_t left = n - off;
+		uint8_t type = p[off];
+		if (type < REC_HEADER || type > REC_STATE) {
+			set_err(err, errlen, "unknown record type %u at offset %zu", type, off);
+			return -1;
+		}
+		uint32_t plen = left >= REC_HEAD ? le32(p + off + 1) : 0;
+		size_t maxlen = type == REC_STATE ? STATE_MAX_PAYLOAD : REC_MAX_PAYLOAD;
+		if (plen > maxlen) {
+			set_err(err, errlen, "%s record length %u over limit at offset %zu",
+			        rec_name(type), plen, off);
+			return -1;
+		}
+		if (left < REC_HEAD || left - REC_HEAD < (size_t)plen + 4) {
+			/*
+			 * A crash in the middle of an append tears the last STATE
+			 * record: that outcome was never saved, so it never happened.
+			 * Any other record cut short means the file is incomplete.
+			 */
+			if (type == REC_STATE && next == REC_STATE &&
+			    torn_state_plausible(p + off, left, e->n_rcpts))
+				break;
+			set_err(err, errlen, "truncated %s record at offset %zu", rec_name(type),
+			        off);
+			return -1;
+		}
+		const uint8_t *payload = p + off + REC_HEAD;
+		uint32_t crc = le32(payload + plen);
+		if (crc != crc32_update(0, p + off, REC_HEAD + (size_t)plen)) {
+			set_err(err, errlen, "%s record at offset %zu: bad checksum",
+			        rec_name(type), off);
+			return -1;
+		}
+
+		if (type != next && !(type == REC_END && next == REC_RCPT)) {
+			if (type < next)
+				set_err(err, errlen,
+				        "duplicate or misplaced %s record at offset %zu",
+				        rec_name(type), off);
+			else
+				set_err(err, errlen, "missing %s record before %s at offset %zu",
+				        next == REC_RCPT ? "END" : rec_name(next), rec_name(type),
+				        off);
+			return -1;
+		}
+
+		struct reader r;
+		reader_init(&r, payload, plen);
+		int rc = 0;
+		switch (type) {
+		case REC_HEADER:
+			rc = decode_header(&r, e);
+			next = REC_SENDER;
+			break;
+		case REC_SENDER:
+			rc = decode_sender(&r, e);
+			next = REC_PARAMS;
+			break;
+		case REC_PARAMS:
+			rc = decode_params(&r, e);
+			next = REC_RCPT;
+			break;
+		case REC_RCPT:
+			rc = decode_rcpt(&r, e, &cap);
+			break;
+		case REC_END: {
+			uint32_t count;
+			if (reader_u32(&r, &count) == -1 || reader_done(&r) == -1) {
+				set_err(err, errlen, "malformed END record at offset %zu", off);
+				return -1;
+			}
+			if (e->n_rcpts == 0) {
+				set_err(err, errlen, "no RCPT records");
+				return -1;
+			}
+			if (count != e->n_rcpts) {
+				set_err(err, errlen, "END says %u recipients, file has %zu", count,
+				        e->n_rcpts);
+				return -1;
+			}
+			next = REC_STATE;
+			break;
+		}
+		case REC_STATE:
+			if (decode_state(&r, e, err, errlen) == -1)
+				return -1;
+			break;
+		}
+		if (rc == -1 || reader_done(&r) == -1) {
+			set_err(err, errlen, "malformed %s record at offset %zu", rec_name(type),
+			        off);
+			return -1;
+		}
+		off += REC_OVERHEAD + (size_t)plen;
+	}
+	if (next != REC_STATE) {
+		set_err(err, errlen, "incomplete envelope: no END record");
+		return -1;
+	}
+	*used = off;
+	return 0;
+}
+
+int envelope_decode_prefix(const uint8_t *p, size_t n, struct envelope *e, size_t *used, char *err,
+                           size_t errlen)
+{
+	memset(e, 0, sizeof(*e));
+	size_t u = 0;
+	if (p == NULL && n != 0) {
+		set_err(err, errlen, "no input");
+		return -1;
+	}
+	if (decode_all(p, n, e, &u, err, errlen) == -1) {
+		envelope_free(e);
+		return -1;
+	}
+	if (used)
+		*used = u;
+	return 0;
+}
+
+int envelope_decode(const uint8_t *p, size_t n, struct envelope *e, char *err, size_t errlen)
+{
+	return envelope_decode_prefix(p, n, e, NULL, err, errlen);
+}
+
+void envelope_free(struct envelope *e)
+{
+	if (e == NULL)
+		return;
+	free(e->sender);
+	free(e->helo);
+	free(e->client);
+	free(e->envid);
+	for (size_t i = 0; i < e->n_rcpts && e->rcpts; i++) {
+		struct envelope_rcpt *r = &e->rcpts[i];
+		free(r->addr);
+		free(r->orcpt);
+		free(r->action);
+		free(r->user);
+		free(r->last_error);
+	}
+	free(e->rcpts);
+	memset(e, 0, sizeof(*e));
+}
+
+static char *dup_opt(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void envelope_copy(struct envelope *dst, const struct envelope *src)
+{
+	*dst = *src;
+	dst->sender = dup_opt(src->sender);
+	dst->helo = dup_opt(src->helo);
+	dst->client = dup_opt(src->client);
+	dst->envid = dup_opt(src->envid);
+	dst->rcpts = NULL;
+	if (src->n_rcpts && src->rcpts) {
+		dst->rcpts = xcalloc(src->n_rcpts, sizeof(*dst->rcpts));
+		for (size_t i = 0; i < src->n_rcpts; i++) {
+			const struct envelope_rcpt *s = &src->rcpts[i];
+			struct envelope_rcpt *d = &dst->rcpts[i];
+			*d = *s;
+			d->addr = dup_opt(s->addr);
+			d->orcpt = dup_opt(s->orcpt);
+			d->action = dup_opt(s->action);
+			d->user = dup_opt(s->user);
+			d->last_error = dup_opt(s->last_error);
+		}
+	} else {
+		dst->n_rcpts = 0;
+	}
+}
