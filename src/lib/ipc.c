@@ -249,6 +249,11 @@ void ipc_free(struct ipc *ch)
 	free(ch);
 }
 
+int ipc_fd(const struct ipc *ch)
+{
+	return ch->sock;
+}
+
 static void frame_header(uint8_t *h, uint32_t type, size_t len, int has_fd)
 {
 	put_u32(h, type);

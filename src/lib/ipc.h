@@ -43,6 +43,9 @@ struct ipc_handlers {
 /* Takes ownership of sock (made non-blocking). */
 struct ipc *ipc_new(struct event_base *base, int sock, const struct ipc_handlers *h);
 void ipc_free(struct ipc *ch);
+/* The socket, e.g. for a forked child to close without touching the
+ * parent's event registrations (the epoll set is shared across fork). */
+int ipc_fd(const struct ipc *ch);
 /* Queue a frame; fd (or -1) is dup'ed, so the caller keeps its own. */
 void ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, int fd);
 /* Bytes queued and not yet written. */

@@ -122,8 +122,10 @@ static void start_role(struct supervisor *sv, enum role_kind kind)
 		fatalx("fork");
 	if (pid == 0) {
 		close(sp[0]);
+		/* The child must not hold the queue's channel, and must not
+		 * event_del() it either: that would edit the parent's epoll set. */
 		if (sv->queue)
-			ipc_free(sv->queue); /* the child must not hold the queue's channel */
+			close(ipc_fd(sv->queue));
 		role_child(sv, kind, sp[1]);
 	}
 	close(sp[1]);
