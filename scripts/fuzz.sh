@@ -9,6 +9,8 @@ FUZZ_TIME=${FUZZ_TIME:-10}
 if [ ! -f "$FUZZ_BUILD/build.ninja" ]; then
   CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true -Dtests=false \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+else
+  meson setup --reconfigure "$FUZZ_BUILD" >/dev/null  # picks up new targets
 fi
 ninja -C "$FUZZ_BUILD" >/dev/null
 scratch=$(mktemp -d)

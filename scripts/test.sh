@@ -32,7 +32,9 @@ add_pytest() { # parse pytest's final "N passed, M failed, K skipped" line
 stage() { echo; echo "=== $* ==="; }
 
 stage "build"
-if [ ! -f "$BUILD/build.ninja" ]; then meson setup "$BUILD" >/dev/null || exit 1; fi
+# (Re)configure so test programs added since the last setup are picked up.
+if [ ! -f "$BUILD/build.ninja" ]; then meson setup "$BUILD" >/dev/null || exit 1
+else meson setup --reconfigure "$BUILD" >/dev/null || exit 1; fi
 ninja -C "$BUILD" || { echo "0 passed, 1 failed"; exit 1; }
 
 stage "unit tests (cmocka)"
@@ -53,6 +55,8 @@ passed=$((passed + ${f_ok:-0})); failed=$((failed + ${f_bad:-0}))
 stage "ASan+UBSan build: unit + integration"
 if [ ! -f "$ASAN_BUILD/build.ninja" ]; then
   meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null
+else
+  meson setup --reconfigure "$ASAN_BUILD" >/dev/null
 fi
 if ninja -C "$ASAN_BUILD" >"$log/asan-build" 2>&1; then
   export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1

@@ -249,6 +249,14 @@ static int rcpt_final(uint8_t state)
 	return state == RCPT_DELIVERED || state == RCPT_FAILED;
 }
 
+static int envelope_all_final(const struct envelope *e)
+{
+	for (size_t i = 0; i < e->n_rcpts; i++)
+		if (!rcpt_final(e->rcpts[i].state))
+			return 0;
+	return 1;
+}
+
 static int64_t retry_delay(const struct config *c, uint32_t attempts)
 {
 	int64_t d = c->retry_min ? c->retry_min : 1;
@@ -300,9 +308,8 @@ static void record_outcome(struct queue_role *q, struct qmsg *msg, uint32_t idx,
 	                       r->last_error) == -1)
 		log_warn("event=state-write-failed id=%s rcpt=%u errno=%d", msg->env.id, idx,
 		         errno);
-	for (size_t i = 0; i < msg->env.n_rcpts; i++)
-		if (!rcpt_final(msg->env.rcpts[i].state))
-			return;
+	if (!envelope_all_final(&msg->env))
+		return;
 	log_info("event=removed id=%s reason=\"all recipients final\"", msg->env.id);
 	spool_remove(q->spool, msg->env.id);
 	qmsg_remove(q, msg);
@@ -505,6 +512,12 @@ static void parent_closed(struct ipc *ch, void *arg)
 static void recovered(const struct envelope *e, void *arg)
 {
 	struct queue_role *q = arg;
+	if (envelope_all_final(e)) {
+		/* Crashed between the last outcome and the removal. */
+		log_info("event=removed id=%s reason=\"all recipients final\"", e->id);
+		spool_remove(q->spool, e->id);
+		return;
+	}
 	qmsg_add(q, e);
 	/* A restart keeps deferrals; only never-tried recipients are due now. */
 	log_info("event=recovered id=%s rcpts=%zu", e->id, e->n_rcpts);

@@ -32,17 +32,20 @@ struct mailaddr {
 	int is_literal;                     /* domain is an address literal */
 	int has_utf8;                       /* non-ASCII octets present */
 	char local[ADDR_LOCAL_MAX * 2 + 1]; /* unquoted local part (quoted-pairs resolved) */
-	char domain[ADDR_DOMAIN_MAX +
-	            1]; /* as written, without brackets for literals? no: with [] */
-	char text[ADDR_PATH_MAX * 2 +
-	          3]; /* canonical "local@domain" (local re-quoted if needed), "" for <> */
+	char domain[ADDR_DOMAIN_MAX + 1];   /* as written; literals keep their [] */
+	/* canonical "local@domain" (local re-quoted only if needed), "" for <>,
+	 * "postmaster" for <postmaster> */
+	char text[ADDR_PATH_MAX * 2 + 3];
 };
 
 /*
  * Parse a path "<...>" at the start of s (len octets). On success returns 0,
  * fills *a and sets *consumed to the octets used (up to and including '>').
- * On failure returns -1 with a 501 5.1.3/5.1.7/5.1.8... reply in *err
- * (which address part was wrong and why).
+ * On failure returns -1 with a reply in *err saying which part was wrong
+ * and why: 501 5.1.3 for syntax and length errors (a caller parsing a
+ * sender turns it into 5.1.7, as cmd_parse does), 553 5.6.7 for non-ASCII
+ * without ADDR_ALLOW_UTF8. <postmaster> gives local "postmaster" (lower
+ * case) and domain "".
  */
 int addr_parse_path(const char *s, size_t len, unsigned flags, struct mailaddr *a, size_t *consumed,
                     struct smtp_reply *err);

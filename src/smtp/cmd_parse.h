@@ -29,8 +29,9 @@ struct line_reader {
 	char *line; /* current line, NUL-terminated, without EOL; owned */
 	size_t len; /* length of line */
 	size_t cap;
-	int overflow; /* discarding the rest of an over-long line */
-	int last_cr;  /* previous octet was CR (pending) */
+	int overflow;  /* discarding the rest of an over-long line */
+	int last_cr;   /* previous octet was CR (pending) */
+	int have_line; /* line holds a finished line, dropped on the next feed */
 };
 
 void line_reader_init(struct line_reader *lr, size_t max);
@@ -81,13 +82,23 @@ struct smtp_cmd {
 	/* RCPT parameters */
 	unsigned notify; /* 0 if absent */
 	char orcpt[512]; /* ORCPT as given ("rfc822;addr"), "" if absent */
+	/* MAIL AUTH= (RFC 4954 §5), xtext-decoded: a mailbox or "<>" */
+	int has_auth;
+	char auth[ADDR_PATH_MAX + 1];
+	/* BDAT (RFC 3030): "BDAT" SP chunk-size [SP "LAST"] */
+	uint64_t chunk_size;
+	int last_chunk;
 };
 
 /*
- * Parse one command line (without EOL). smtputf8_ok: whether SMTPUTF8 was
- * advertised (UTF-8 in addresses is allowed only with the SMTPUTF8 MAIL
- * parameter, which the session tracks and passes in via utf8_addrs for
- * RCPT). Returns 0 or -1 with *err filled.
+ * Parse one command line (without EOL). UTF-8 in addresses is allowed only
+ * within a transaction whose MAIL carried the SMTPUTF8 parameter (RFC 6531):
+ * for MAIL that parameter on the same line decides; for RCPT the session
+ * passes utf8_addrs = 1 when the current MAIL had it (ignored for other
+ * verbs). The parser does not know what was advertised: the session must
+ * still refuse SMTPUTF8, BODY=8BITMIME/BINARYMIME, SIZE, RET/ENVID/NOTIFY/
+ * ORCPT, AUTH= and BDAT when the matching extension was not offered.
+ * Returns 0 or -1 with *err filled.
  */
 int cmd_parse(const char *line, size_t len, int utf8_addrs, struct smtp_cmd *cmd,
               struct smtp_reply *err);

@@ -39,12 +39,16 @@ struct data_reader {
 	int in_header;
 	char hdr_prefix[10]; /* first octets of the current header line */
 	size_t hdr_prefix_len;
+	int hdr_match; /* progress through "Received" *WSP ":" on this line */
 };
 
+/* A limit of 0 means "no limit" (as Postfix's message_size_limit = 0). */
 void data_reader_init(struct data_reader *dr, size_t max_size, size_t max_line);
 /*
  * Consume octets; unstuffed output is appended to out (which the caller
- * may drain between calls). Returns DATA_DONE when the end marker has been
+ * may drain between calls; NULL discards the output, e.g. once the message
+ * is known to be refused). If appending to out fails (its own cap), the
+ * message counts as too big. Returns DATA_DONE when the end marker has been
  * consumed (*consumed stops right after it; later octets are the next
  * command), otherwise DATA_MORE with *consumed == n.
  */
@@ -52,8 +56,9 @@ enum data_result data_reader_feed(struct data_reader *dr, const uint8_t *in, siz
                                   size_t *consumed, struct buf *out);
 /*
  * After DATA_DONE: 0 if the message is acceptable, or -1 with the reply
- * to give (552 5.3.4 too big, 550 5.6.0 bare CR/LF or line too long,
- * 554 5.4.6 too many hops) in *err. max_hops is the configured limit.
+ * to give in *err, the first that applies of: 550 5.6.0 bare CR/LF, 552
+ * 5.3.4 too big, 550 5.6.0 line too long, 554 5.4.6 too many hops. max_hops is
+ * the largest acceptable number of Received: fields (0: no limit).
  */
 int data_reader_verdict(const struct data_reader *dr, size_t max_hops, struct smtp_reply *err);
 

@@ -46,6 +46,14 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 		session_refuse(s, &r);
 		return;
 	}
+	if (c->body == BODY_BINARYMIME || c->has_auth) {
+		struct smtp_reply r;
+		smtp_reply_set(&r, 555, "5.5.4",
+			       c->has_auth ? "AUTH= parameter is not supported (AUTH not offered)"
+					   : "BODY=BINARYMIME requires CHUNKING, which is not offered");
+		session_refuse(s, &r);
+		return;
+	}
 	if (c->has_size && c->size > s->conf->limits.message_size) {
 		session_reply(s, "552 5.3.4 Message size exceeds fixed limit of %zu octets",
 		              s->conf->limits.message_size);
