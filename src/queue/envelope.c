@@ -33,7 +33,10 @@ enum rec_type {
 /* The largest payload any record can legitimately have: RCPT with four
  * strings at their limit. Anything longer is corruption, not a big record. */
 #define REC_MAX_PAYLOAD   (4u * (4u + ENVELOPE_MAX_STR) + 16u)
-#define STATE_MAX_PAYLOAD (4u + 1u + 4u + 8u + 1u + 4u + ENVELOPE_MAX_STR)
+/* STATE: idx u32, state u8, attempts u32, next_try u64, notified u32,
+ * last_attempt u64, then the optional error text (flag u8 [+ string]). */
+#define STATE_FIXED       29u
+#define STATE_MAX_PAYLOAD (STATE_FIXED + 1u + 4u + ENVELOPE_MAX_STR)
 
 /*
  * Accepted ranges of the SMTP parameters, mirroring enum dsn_ret, enum
@@ -124,7 +127,7 @@ static int put_opt_str(struct buf *out, const char *s)
 static int rcpt_has_state(const struct envelope_rcpt *r)
 {
 	return r->state != RCPT_PENDING || r->attempts != 0 || r->next_try != 0 ||
-	       r->last_error != NULL;
+	       r->last_error != NULL || r->notified != 0 || r->last_attempt != 0;
 }
 
 static int envelope_check(const struct envelope *e)
@@ -148,13 +151,14 @@ static int envelope_check(const struct envelope *e)
 	return 0;
 }
 
-static int encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
-                        const char *last_error, struct buf *out)
+static int encode_state(uint32_t idx, const struct envelope_rcpt *r, struct buf *out)
 {
 	size_t off;
 	if (rec_begin(out, REC_STATE, &off) == -1 || buf_put_u32(out, idx) == -1 ||
-	    buf_put_u8(out, state) == -1 || buf_put_u32(out, attempts) == -1 ||
-	    buf_put_u64(out, (uint64_t)next_try) == -1 || put_opt_str(out, last_error) == -1)
+	    buf_put_u8(out, r->state) == -1 || buf_put_u32(out, r->attempts) == -1 ||
+	    buf_put_u64(out, (uint64_t)r->next_try) == -1 || buf_put_u32(out, r->notified) == -1 ||
+	    buf_put_u64(out, (uint64_t)r->last_attempt) == -1 ||
+	    put_opt_str(out, r->last_error) == -1)
 		return -1;
 	return rec_end(out, off);
 }
@@ -196,8 +200,7 @@ static int encode_all(const struct envelope *e, struct buf *out)
 
 	for (size_t i = 0; i < e->n_rcpts; i++) {
 		const struct envelope_rcpt *r = &e->rcpts[i];
-		if (rcpt_has_state(r) && encode_state((uint32_t)i, r->state, r->attempts,
-		                                      r->next_try, r->last_error, out) == -1)
+		if (rcpt_has_state(r) && encode_state((uint32_t)i, r, out) == -1)
 			return -1;
 	}
 	return 0;
@@ -215,17 +218,27 @@ int envelope_encode(const struct envelope *e, struct buf *out)
 	return 0;
 }
 
-int envelope_encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
-                          const char *last_error, struct buf *out)
+int envelope_encode_rcpt_state(uint32_t idx, const struct envelope_rcpt *r, struct buf *out)
 {
-	if (state > RCPT_FAILED || idx >= ENVELOPE_MAX_RCPTS || !str_ok(last_error))
+	if (r->state > RCPT_FAILED || idx >= ENVELOPE_MAX_RCPTS || !str_ok(r->last_error))
 		return -1;
 	size_t start = out->len;
-	if (encode_state(idx, state, attempts, next_try, last_error, out) == -1) {
+	if (encode_state(idx, r, out) == -1) {
 		out->len = start;
 		return -1;
 	}
 	return 0;
+}
+
+int envelope_encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
+                          const char *last_error, struct buf *out)
+{
+	struct envelope_rcpt r = {0};
+	r.state = state;
+	r.attempts = attempts;
+	r.next_try = next_try;
+	r.last_error = (char *)last_error;
+	return envelope_encode_rcpt_state(idx, &r, out);
 }
 
 /* ---- decoding ---- */
@@ -327,12 +340,13 @@ static int decode_rcpt(struct reader *r, struct envelope *e, size_t *cap)
 
 static int decode_state(struct reader *r, struct envelope *e, char *err, size_t errlen)
 {
-	uint32_t idx, attempts;
+	uint32_t idx, attempts, notified;
 	uint8_t state;
-	uint64_t next_try;
+	uint64_t next_try, last_attempt;
 	char *last_error = NULL;
 	if (reader_u32(r, &idx) == -1 || reader_u8(r, &state) == -1 ||
 	    reader_u32(r, &attempts) == -1 || reader_u64(r, &next_try) == -1 ||
+	    reader_u32(r, &notified) == -1 || reader_u64(r, &last_attempt) == -1 ||
 	    get_opt_str(r, &last_error) == -1 || reader_done(r) == -1) {
 		free(last_error);
 		set_err(err, errlen, "malformed STATE record");
@@ -352,6 +366,8 @@ static int decode_state(struct reader *r, struct envelope *e, char *err, size_t 
 	rc->state = state;
 	rc->attempts = attempts;
 	rc->next_try = u64_to_i64(next_try);
+	rc->notified = notified;
+	rc->last_attempt = u64_to_i64(last_attempt);
 	return 0;
 }
 
@@ -364,7 +380,8 @@ static uint32_t le32(const uint8_t *p)
  * Whether a STATE record cut short by the end of the file can be a torn
  * append rather than damage. An append writes a whole record, so only the
  * last one can be torn, and what survived of it must agree with itself:
- * the STATE payload is 18 octets, or 22 plus the error text, which lets a
+ * the STATE payload is STATE_FIXED + 1 octets, or STATE_FIXED + 5 plus the
+ * error text, which lets a
  * corrupted length field (which would otherwise make a good record, or
  * several, look torn) be told apart from a genuine tear.
  */
@@ -375,17 +392,19 @@ static int torn_state_plausible(const uint8_t *rec, size_t left, size_t n_rcpts)
 	uint32_t plen = le32(rec + 1);
 	const uint8_t *pl = rec + REC_HEAD;
 	size_t have = left - REC_HEAD;
-	if (plen != 18 && plen < 22)
+	if (plen != STATE_FIXED + 1 && plen < STATE_FIXED + 5)
 		return 0;
 	if (have >= 4 && le32(pl) >= n_rcpts)
 		return 0;
 	if (have >= 5 && pl[4] > RCPT_FAILED)
 		return 0;
-	if (have >= 18) {
-		if (pl[17] > 1 || (pl[17] == 0) != (plen == 18))
+	if (have >= STATE_FIXED + 1) {
+		uint8_t flag = pl[STATE_FIXED];
+		if (flag > 1 || (flag == 0) != (plen == STATE_FIXED + 1))
 			return 0;
 	}
-	if (have >= 22 && pl[17] == 1 && (uint64_t)le32(pl + 18) + 22 != plen)
+	if (have >= STATE_FIXED + 5 && pl[STATE_FIXED] == 1 &&
+	    (uint64_t)le32(pl + STATE_FIXED + 1) + STATE_FIXED + 5 != plen)
 		return 0;
 	return 1;
 }

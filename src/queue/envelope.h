@@ -44,7 +44,13 @@ struct envelope_rcpt {
 	uint32_t attempts;
 	int64_t next_try; /* unix seconds */
 	char *last_error; /* NULL if none */
+	uint32_t notified;    /* DSNs already sent for it (ENVELOPE_NOTIFIED_* bits + delay count) */
+	int64_t last_attempt; /* unix seconds, 0 if never tried */
 };
+
+/* envelope_rcpt.notified: what was already reported to the sender. */
+#define ENVELOPE_NOTIFIED_FINAL 1u        /* failure or success DSN sent */
+#define ENVELOPE_NOTIFIED_DELAY_SHIFT 8u  /* delay warnings sent, in the bits above */
 
 struct envelope {
 	char id[ENVELOPE_ID_MAX + 1];
@@ -70,7 +76,9 @@ struct envelope {
  * no recipients) or out's maximum is reached.
  */
 int envelope_encode(const struct envelope *e, struct buf *out);
-/* Encode one STATE record for recipient idx, to append after END. */
+/* Encode one STATE record with recipient idx's whole delivery state. */
+int envelope_encode_rcpt_state(uint32_t idx, const struct envelope_rcpt *r, struct buf *out);
+/* The same from loose fields (notified and last_attempt 0). */
 int envelope_encode_state(uint32_t idx, uint8_t state, uint32_t attempts, int64_t next_try,
                           const char *last_error, struct buf *out);
 /*

@@ -427,13 +427,24 @@ int spool_open_data(struct spool *s, const char *id)
 int spool_append_state(struct spool *s, const char *id, uint32_t idx, uint8_t state,
                        uint32_t attempts, int64_t next_try, const char *last_error)
 {
+	struct envelope_rcpt r = {0};
+	r.state = state;
+	r.attempts = attempts;
+	r.next_try = next_try;
+	r.last_error = (char *)last_error;
+	return spool_append_rcpt_state(s, id, idx, &r);
+}
+
+int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
+                            const struct envelope_rcpt *r)
+{
 	if (!envelope_id_valid(id)) {
 		errno = EINVAL;
 		return -1;
 	}
 	struct buf rec;
 	buf_init(&rec, 0);
-	if (envelope_encode_state(idx, state, attempts, next_try, last_error, &rec) == -1) {
+	if (envelope_encode_rcpt_state(idx, r, &rec) == -1) {
 		buf_free(&rec);
 		errno = EINVAL;
 		return -1;

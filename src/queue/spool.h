@@ -62,6 +62,9 @@ int spool_open_data(struct spool *s, const char *id);
  * envelope's recipient count: the decoder treats a STATE record for a
  * recipient that does not exist as corruption.
  */
+/* The same with the recipient's whole delivery state (notified, last attempt). */
+int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
+                            const struct envelope_rcpt *r);
 int spool_append_state(struct spool *s, const char *id, uint32_t idx, uint8_t state,
                        uint32_t attempts, int64_t next_try, const char *last_error);
 /*

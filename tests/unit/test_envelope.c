@@ -198,9 +198,11 @@ static void rec_state(struct buf *b, uint32_t idx, uint8_t state)
 	buf_init(&p, 0);
 	buf_put_u32(&p, idx);
 	buf_put_u8(&p, state);
-	buf_put_u32(&p, 1);
-	buf_put_u64(&p, 2);
-	buf_put_u8(&p, 0);
+	buf_put_u32(&p, 1); /* attempts */
+	buf_put_u64(&p, 2); /* next try */
+	buf_put_u32(&p, 0); /* notified */
+	buf_put_u64(&p, 3); /* last attempt */
+	buf_put_u8(&p, 0);  /* no error text */
 	rec(b, T_STATE, &p);
 	buf_free(&p);
 }
@@ -822,6 +824,44 @@ static void test_structural_errors(void **state)
 	buf_free(&b);
 }
 
+/* Every field of the recipient's delivery state survives an append. */
+static void test_rcpt_state_fields(void **state)
+{
+	(void)state;
+	struct buf b;
+	good_file(&b, 2);
+	struct envelope_rcpt r = {0};
+	r.state = RCPT_DEFERRED;
+	r.attempts = 7;
+	r.next_try = 1800000000;
+	r.notified = ENVELOPE_NOTIFIED_FINAL | (2u << ENVELOPE_NOTIFIED_DELAY_SHIFT);
+	r.last_attempt = 1799999000;
+	r.last_error = "451 4.2.0 mailbox busy";
+	assert_int_equal(envelope_encode_rcpt_state(1, &r, &b), 0);
+	struct envelope d;
+	char err[128];
+	assert_int_equal(envelope_decode(b.data, b.len, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.rcpts[1].state, RCPT_DEFERRED);
+	assert_int_equal(d.rcpts[1].attempts, 7);
+	assert_int_equal(d.rcpts[1].next_try, 1800000000);
+	assert_int_equal(d.rcpts[1].notified, r.notified);
+	assert_int_equal(d.rcpts[1].last_attempt, 1799999000);
+	assert_string_equal(d.rcpts[1].last_error, "451 4.2.0 mailbox busy");
+	assert_int_equal(d.rcpts[0].state, RCPT_PENDING);
+	/* and a re-encoding keeps them */
+	struct buf again;
+	buf_init(&again, 0);
+	assert_int_equal(envelope_encode(&d, &again), 0);
+	struct envelope d2;
+	assert_int_equal(envelope_decode(again.data, again.len, &d2, err, sizeof(err)), 0);
+	assert_int_equal(d2.rcpts[1].notified, r.notified);
+	assert_int_equal(d2.rcpts[1].last_attempt, 1799999000);
+	envelope_free(&d);
+	envelope_free(&d2);
+	buf_free(&again);
+	buf_free(&b);
+}
+
 static void test_state_errors(void **state)
 {
 	(void)state;
@@ -888,7 +928,7 @@ static void test_state_errors(void **state)
 	committed = b.len;
 	rec_state(&b, 0, RCPT_DELIVERED);
 	rec_state(&b, 1, RCPT_DELIVERED);
-	b.data[committed + 1] = 60; /* first STATE's length: 18 -> 60 */
+	b.data[committed + 1] = 60; /* first STATE's length: 30 -> 60 */
 	assert_true(decode_fails(b.data, b.len));
 	buf_free(&b);
 
@@ -907,6 +947,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crc32),
+	    cmocka_unit_test(test_rcpt_state_fields),
 	    cmocka_unit_test(test_id_valid),
 	    cmocka_unit_test(test_roundtrip_many),
 	    cmocka_unit_test(test_roundtrip_random),
