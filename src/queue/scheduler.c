@@ -1,0 +1,535 @@
+/* scheduler: due recipients, jobs, limits, backoff, hold (see scheduler.h). */
+#include "scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+#define HASH_BUCKETS 4096
+
+enum where { W_NONE = 0, W_READY, W_BLOCKED };
+
+struct dest_slot {
+	char name[SCHED_DEST_MAX + 1];
+	size_t jobs;
+	struct dest_slot *next;
+};
+
+struct msg_list {
+	struct sched_msg *head, *tail;
+};
+
+struct sched {
+	struct sched_params p;
+	struct sched_msg *hash[HASH_BUCKETS];
+	size_t n_msgs;
+	struct msg_list ready, blocked;
+	struct sched_msg **heap; /* by earliest next try */
+	size_t heap_len, heap_cap;
+	struct dest_slot *dests;
+	size_t jobs;
+	uint64_t next_job;
+	uint64_t rng;
+};
+
+static unsigned hash_id(const char *id)
+{
+	unsigned h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % HASH_BUCKETS;
+}
+
+/* xorshift64*: jitter only, not security. */
+static uint64_t rng_next(struct sched *s)
+{
+	uint64_t x = s->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	s->rng = x;
+	return x * 2685821657736338717ull;
+}
+
+static int rcpt_final(uint8_t st)
+{
+	return st == RCPT_DELIVERED || st == RCPT_FAILED;
+}
+
+/* ---- lists ---- */
+
+static void list_push(struct msg_list *l, struct sched_msg *m)
+{
+	m->prev = l->tail;
+	m->next = NULL;
+	if (l->tail)
+		l->tail->next = m;
+	else
+		l->head = m;
+	l->tail = m;
+}
+
+static void list_unlink(struct msg_list *l, struct sched_msg *m)
+{
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		l->head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	else
+		l->tail = m->prev;
+	m->prev = m->next = NULL;
+}
+
+/* ---- heap ---- */
+
+static int64_t msg_next_try(const struct sched_msg *m)
+{
+	int64_t t = INT64_MAX;
+	for (size_t i = 0; i < m->env.n_rcpts; i++) {
+		const struct envelope_rcpt *r = &m->env.rcpts[i];
+		if (!rcpt_final(r->state) && r->state != RCPT_HELD && !m->inflight[i] &&
+		    r->next_try < t)
+			t = r->next_try;
+	}
+	return t;
+}
+
+static void heap_swap(struct sched *s, size_t a, size_t b)
+{
+	struct sched_msg *t = s->heap[a];
+	s->heap[a] = s->heap[b];
+	s->heap[b] = t;
+	s->heap[a]->heap_pos = a + 1;
+	s->heap[b]->heap_pos = b + 1;
+}
+
+static int heap_less(const struct sched *s, size_t a, size_t b)
+{
+	return s->heap[a]->key < s->heap[b]->key;
+}
+
+static void heap_up(struct sched *s, size_t i)
+{
+	while (i > 0 && heap_less(s, i, (i - 1) / 2)) {
+		heap_swap(s, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(struct sched *s, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < s->heap_len && heap_less(s, l, m))
+			m = l;
+		if (r < s->heap_len && heap_less(s, r, m))
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(s, i, m);
+		i = m;
+	}
+}
+
+static void heap_insert(struct sched *s, struct sched_msg *m)
+{
+	if (s->heap_len == s->heap_cap) {
+		s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 64;
+		s->heap = xreallocarray(s->heap, s->heap_cap, sizeof(*s->heap));
+	}
+	m->key = msg_next_try(m); /* fixed while in the heap: every change goes through place() */
+	s->heap[s->heap_len] = m;
+	m->heap_pos = ++s->heap_len;
+	heap_up(s, s->heap_len - 1);
+}
+
+static void heap_delete(struct sched *s, struct sched_msg *m)
+{
+	size_t i = m->heap_pos - 1;
+	m->heap_pos = 0;
+	s->heap_len--;
+	if (i == s->heap_len)
+		return;
+	s->heap[i] = s->heap[s->heap_len];
+	s->heap[i]->heap_pos = i + 1;
+	heap_up(s, i);
+	heap_down(s, s->heap[i]->heap_pos - 1);
+}
+
+/* ---- placement: every message is on exactly one of ready, blocked, heap, or none ---- */
+
+static void detach(struct sched *s, struct sched_msg *m)
+{
+	if (m->where == W_READY)
+		list_unlink(&s->ready, m);
+	else if (m->where == W_BLOCKED)
+		list_unlink(&s->blocked, m);
+	m->where = W_NONE;
+	if (m->heap_pos)
+		heap_delete(s, m);
+}
+
+/* Put m where it belongs at time now. */
+static void place(struct sched *s, struct sched_msg *m, int64_t now)
+{
+	detach(s, m);
+	int64_t t = msg_next_try(m);
+	if (t == INT64_MAX)
+		return; /* all final, held or in flight */
+	if (t <= now) {
+		m->where = W_READY;
+		list_push(&s->ready, m);
+	} else {
+		heap_insert(s, m);
+	}
+}
+
+/* Move messages whose time has come from the heap to the ready FIFO. */
+static void promote_due(struct sched *s, int64_t now)
+{
+	while (s->heap_len > 0 && s->heap[0]->key <= now) {
+		struct sched_msg *m = s->heap[0];
+		heap_delete(s, m);
+		m->where = W_READY;
+		list_push(&s->ready, m);
+	}
+}
+
+/* ---- destinations ---- */
+
+static struct dest_slot *dest_get(struct sched *s, const char *name)
+{
+	for (struct dest_slot *d = s->dests; d; d = d->next)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	struct dest_slot *d = xcalloc(1, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->next = s->dests;
+	s->dests = d;
+	return d;
+}
+
+/* ---- API ---- */
+
+struct sched *sched_new(const struct sched_params *p)
+{
+	struct sched *s = xcalloc(1, sizeof(*s));
+	s->p = *p;
+	if (s->p.max_jobs == 0)
+		s->p.max_jobs = 1;
+	if (s->p.max_jobs_per_dest == 0)
+		s->p.max_jobs_per_dest = s->p.max_jobs;
+	s->rng = p->seed ? p->seed : 0x9e3779b97f4a7c15ull;
+	return s;
+}
+
+static void msg_free(struct sched_msg *m)
+{
+	envelope_free(&m->env);
+	free(m->inflight);
+	free(m);
+}
+
+void sched_free(struct sched *s)
+{
+	for (size_t b = 0; b < HASH_BUCKETS; b++) {
+		for (struct sched_msg *m = s->hash[b], *nx; m; m = nx) {
+			nx = m->hnext;
+			msg_free(m);
+		}
+	}
+	for (struct dest_slot *d = s->dests, *nx; d; d = nx) {
+		nx = d->next;
+		free(d);
+	}
+	free(s->heap);
+	free(s);
+}
+
+struct sched_msg *sched_find(struct sched *s, const char *id)
+{
+	for (struct sched_msg *m = s->hash[hash_id(id)]; m; m = m->hnext)
+		if (strcmp(m->env.id, id) == 0)
+			return m;
+	return NULL;
+}
+
+struct sched_msg *sched_add(struct sched *s, const struct envelope *e, int64_t now)
+{
+	if (sched_find(s, e->id) != NULL)
+		return NULL;
+	struct sched_msg *m = xcalloc(1, sizeof(*m));
+	envelope_copy(&m->env, e);
+	m->inflight = xcalloc(e->n_rcpts ? e->n_rcpts : 1, 1);
+	unsigned h = hash_id(e->id);
+	m->hnext = s->hash[h];
+	s->hash[h] = m;
+	s->n_msgs++;
+	place(s, m, now);
+	return m;
+}
+
+void sched_remove(struct sched *s, struct sched_msg *m)
+{
+	detach(s, m);
+	for (struct sched_msg **pp = &s->hash[hash_id(m->env.id)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
+	}
+	s->n_msgs--;
+	msg_free(m);
+}
+
+/*
+ * Build a job from m's due recipients for the first destination with a
+ * free slot. NULL if every due destination is busy.
+ */
+static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t now)
+{
+	const char *dest = NULL;
+	struct dest_slot *slot = NULL;
+	struct sched_job *j = NULL;
+	for (uint32_t i = 0; i < m->env.n_rcpts; i++) {
+		const struct envelope_rcpt *r = &m->env.rcpts[i];
+		if (rcpt_final(r->state) || r->state == RCPT_HELD || m->inflight[i] ||
+		    r->next_try > now)
+			continue;
+		if (dest == NULL) {
+			struct dest_slot *d = dest_get(s, r->action);
+			if (d->jobs >= s->p.max_jobs_per_dest)
+				continue;
+			dest = r->action;
+			slot = d;
+			j = xcalloc(1, sizeof(*j));
+			j->idx = xcalloc(m->env.n_rcpts, sizeof(*j->idx));
+		} else if (strcmp(dest, r->action) != 0) {
+			continue;
+		}
+		if (j->n == SCHED_JOB_MAX)
+			break;
+		j->idx[j->n++] = i;
+		m->inflight[i] = 1;
+		m->n_inflight++;
+	}
+	if (j == NULL)
+		return NULL;
+	j->id = ++s->next_job;
+	j->msg = m;
+	snprintf(j->dest, sizeof(j->dest), "%s", dest);
+	slot->jobs++;
+	s->jobs++;
+	return j;
+}
+
+struct sched_job *sched_next_job(struct sched *s, int64_t now)
+{
+	promote_due(s, now);
+	while (s->jobs < s->p.max_jobs && s->ready.head != NULL) {
+		struct sched_msg *m = s->ready.head;
+		struct sched_job *j = job_from(s, m, now);
+		if (j == NULL) {
+			/* Due, but every destination it needs is busy. */
+			list_unlink(&s->ready, m);
+			m->where = W_BLOCKED;
+			list_push(&s->blocked, m);
+			continue;
+		}
+		place(s, m, now); /* more due recipients (other destinations) stay ready */
+		return j;
+	}
+	return NULL;
+}
+
+unsigned sched_backoff(const struct sched_params *p, uint32_t attempts)
+{
+	uint64_t d = p->retry_min ? p->retry_min : 1;
+	for (uint32_t i = 1; i < attempts && d < p->retry_max; i++)
+		d *= 2;
+	return (unsigned)(d > p->retry_max ? p->retry_max : d);
+}
+
+uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum sched_status status,
+                      const char *text, int64_t now)
+{
+	struct sched_msg *m = j->msg;
+	struct envelope_rcpt *r = &m->env.rcpts[idx];
+	r->attempts++;
+	r->last_attempt = now;
+	free(r->last_error);
+	r->last_error = text && *text ? xstrndup(text, ENVELOPE_MAX_STR - 1) : NULL;
+	if (status == SCHED_OK) {
+		r->state = RCPT_DELIVERED;
+	} else if (status == SCHED_PERM || now - m->env.arrival >= (int64_t)s->p.lifetime) {
+		r->state = RCPT_FAILED;
+	} else {
+		/* Exponential backoff with +-10% jitter so retries spread out. */
+		unsigned d = sched_backoff(&s->p, r->attempts);
+		int64_t spread = d / 10;
+		int64_t jitter =
+		    spread ? (int64_t)(rng_next(s) % (uint64_t)(2 * spread + 1)) - spread : 0;
+		r->state = RCPT_DEFERRED;
+		r->next_try = now + d + jitter;
+		/* Never retry past the lifetime without a last attempt at its end. */
+		int64_t end = m->env.arrival + (int64_t)s->p.lifetime;
+		if (r->next_try > end)
+			r->next_try = end > now ? end : now + 1;
+	}
+	return r->state;
+}
+
+void sched_job_done(struct sched *s, struct sched_job *j, int64_t now)
+{
+	struct sched_msg *m = j->msg;
+	for (size_t k = 0; k < j->n; k++) {
+		if (m->inflight[j->idx[k]]) {
+			m->inflight[j->idx[k]] = 0;
+			m->n_inflight--;
+		}
+	}
+	struct dest_slot *d = dest_get(s, j->dest);
+	d->jobs--;
+	s->jobs--;
+	/* A slot came free: blocked messages get another chance. */
+	while (s->blocked.head) {
+		struct sched_msg *b = s->blocked.head;
+		list_unlink(&s->blocked, b);
+		b->where = W_NONE;
+		place(s, b, now);
+	}
+	place(s, m, now);
+	free(j->idx);
+	free(j);
+}
+
+int64_t sched_next_wakeup(const struct sched *s)
+{
+	if (s->ready.head)
+		return 0;
+	return s->heap_len ? s->heap[0]->key : INT64_MAX;
+}
+
+int sched_msg_final(const struct sched_msg *m)
+{
+	for (size_t i = 0; i < m->env.n_rcpts; i++)
+		if (!rcpt_final(m->env.rcpts[i].state))
+			return 0;
+	return 1;
+}
+
+int sched_delay_due(const struct sched *s, const struct sched_msg *m, uint32_t idx, int64_t now)
+{
+	const struct envelope_rcpt *r = &m->env.rcpts[idx];
+	/* NOTIFY_DELAY = 8, NOTIFY_NEVER = 1 (RFC 3461; cmd_parse.h). */
+	if (s->p.delay_warning == 0 || rcpt_final(r->state) || m->env.sender[0] == '\0')
+		return 0;
+	if (r->notify != 0 && !(r->notify & 8u))
+		return 0;
+	uint64_t sent = r->notified >> ENVELOPE_NOTIFIED_DELAY_SHIFT;
+	return now - m->env.arrival >= (int64_t)((sent + 1) * s->p.delay_warning);
+}
+
+size_t sched_hold(struct sched *s, struct sched_msg *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->env.n_rcpts; i++) {
+		struct envelope_rcpt *r = &m->env.rcpts[i];
+		if (!rcpt_final(r->state) && r->state != RCPT_HELD) {
+			r->state = RCPT_HELD;
+			n++;
+		}
+	}
+	detach(s, m);
+	return n;
+}
+
+size_t sched_release(struct sched *s, struct sched_msg *m, int64_t now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->env.n_rcpts; i++) {
+		struct envelope_rcpt *r = &m->env.rcpts[i];
+		if (r->state == RCPT_HELD) {
+			r->state = r->attempts ? RCPT_DEFERRED : RCPT_PENDING;
+			r->next_try = now;
+			n++;
+		}
+	}
+	place(s, m, now);
+	return n;
+}
+
+static size_t flush_one(struct sched *s, struct sched_msg *m, int64_t now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->env.n_rcpts; i++) {
+		struct envelope_rcpt *r = &m->env.rcpts[i];
+		if ((r->state == RCPT_DEFERRED || r->state == RCPT_PENDING) && r->next_try > now) {
+			r->next_try = now;
+			n++;
+		}
+	}
+	if (m->where == W_NONE && m->heap_pos == 0 && n == 0)
+		return 0;
+	place(s, m, now);
+	return n;
+}
+
+size_t sched_flush(struct sched *s, struct sched_msg *m, int64_t now)
+{
+	if (m)
+		return flush_one(s, m, now);
+	size_t n = 0;
+	for (size_t b = 0; b < HASH_BUCKETS; b++)
+		for (struct sched_msg *x = s->hash[b]; x; x = x->hnext)
+			n += flush_one(s, x, now);
+	return n;
+}
+
+void sched_update(struct sched *s, struct sched_msg *m, int64_t now)
+{
+	place(s, m, now);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct sched_msg *x = *(struct sched_msg *const *)a,
+	                       *y = *(struct sched_msg *const *)b;
+	return strcmp(x->env.id, y->env.id);
+}
+
+void sched_foreach(struct sched *s, void (*cb)(struct sched_msg *m, void *arg), void *arg)
+{
+	struct sched_msg **all = xcalloc(s->n_msgs ? s->n_msgs : 1, sizeof(*all));
+	size_t n = 0;
+	for (size_t b = 0; b < HASH_BUCKETS; b++)
+		for (struct sched_msg *m = s->hash[b]; m && n < s->n_msgs; m = m->hnext)
+			all[n++] = m;
+	qsort(all, n, sizeof(*all), by_id);
+	for (size_t i = 0; i < n; i++)
+		cb(all[i], arg);
+	free(all);
+}
+
+void sched_stats(const struct sched *s, struct sched_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->messages = s->n_msgs;
+	st->jobs_in_flight = s->jobs;
+	for (size_t b = 0; b < HASH_BUCKETS; b++) {
+		for (const struct sched_msg *m = s->hash[b]; m; m = m->hnext) {
+			st->recipients += m->env.n_rcpts;
+			for (size_t i = 0; i < m->env.n_rcpts; i++)
+				st->by_state[m->env.rcpts[i].state]++;
+		}
+	}
+}
+
+const struct sched_params *sched_params(const struct sched *s)
+{
+	return &s->p;
+}

@@ -1,0 +1,317 @@
+/* Scheduler tests with a fake clock: grouping, limits, backoff, expiry, hold. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scheduler.h"
+#include "unit_util.h"
+#include "xmalloc.h"
+
+#define T0 1800000000
+
+static struct sched_params params(void)
+{
+	struct sched_params p = {
+	    .retry_min = 60,
+	    .retry_max = 3600,
+	    .lifetime = 5 * 86400,
+	    .delay_warning = 4 * 3600,
+	    .max_jobs = 100,
+	    .max_jobs_per_dest = 100,
+	    .seed = 42,
+	};
+	return p;
+}
+
+/* An envelope with recipients "u<i>" going to actions[i]. */
+static void make_env(struct envelope *e, const char *id, const char *const *actions, size_t n)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->arrival = T0;
+	e->size = 100;
+	e->sender = "s@example.org";
+	e->helo = "h";
+	e->client = "127.0.0.1";
+	e->n_rcpts = n;
+	e->rcpts = xcalloc(n, sizeof(*e->rcpts));
+	for (size_t i = 0; i < n; i++) {
+		e->rcpts[i].addr = xasprintf("u%zu@example.org", i);
+		e->rcpts[i].action = (char *)actions[i];
+		e->rcpts[i].user = xasprintf("u%zu", i);
+	}
+}
+
+static void free_env(struct envelope *e)
+{
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		free(e->rcpts[i].addr);
+		free(e->rcpts[i].user);
+	}
+	free(e->rcpts);
+}
+
+static struct sched_msg *add(struct sched *s, const char *id, const char *const *actions, size_t n,
+                             int64_t now)
+{
+	struct envelope e;
+	make_env(&e, id, actions, n);
+	struct sched_msg *m = sched_add(s, &e, now);
+	free_env(&e);
+	return m;
+}
+
+static void test_grouping_by_destination(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *acts[] = {"local", "other", "local"};
+	assert_non_null(add(s, "A1", acts, 3, T0));
+	assert_null(add(s, "A1", acts, 3, T0)); /* same id twice */
+	struct sched_job *j1 = sched_next_job(s, T0);
+	assert_non_null(j1);
+	assert_string_equal(j1->dest, "local");
+	assert_int_equal(j1->n, 2);
+	assert_int_equal(j1->idx[0], 0);
+	assert_int_equal(j1->idx[1], 2);
+	struct sched_job *j2 = sched_next_job(s, T0);
+	assert_non_null(j2);
+	assert_string_equal(j2->dest, "other");
+	assert_int_equal(j2->n, 1);
+	assert_null(sched_next_job(s, T0)); /* all in flight */
+	for (size_t k = 0; k < j1->n; k++)
+		assert_int_equal(sched_outcome(s, j1, j1->idx[k], SCHED_OK, "ok", T0),
+		                 RCPT_DELIVERED);
+	sched_job_done(s, j1, T0);
+	assert_int_equal(sched_outcome(s, j2, 1, SCHED_PERM, "550 no", T0), RCPT_FAILED);
+	sched_job_done(s, j2, T0);
+	struct sched_msg *m = sched_find(s, "A1");
+	assert_true(sched_msg_final(m));
+	assert_string_equal(m->env.rcpts[1].last_error, "550 no");
+	assert_int_equal(m->env.rcpts[1].last_attempt, T0);
+	assert_null(sched_next_job(s, T0 + 100000));
+	assert_int_equal(sched_next_wakeup(s), INT64_MAX);
+	sched_remove(s, m);
+	assert_null(sched_find(s, "A1"));
+	sched_free(s);
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	p.max_jobs = 3;
+	p.max_jobs_per_dest = 2;
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"}, *o[] = {"other"};
+	add(s, "B1", l, 1, T0);
+	add(s, "B2", l, 1, T0);
+	add(s, "B3", l, 1, T0);
+	add(s, "B4", o, 1, T0);
+	add(s, "B5", o, 1, T0);
+	struct sched_job *a = sched_next_job(s, T0), *b = sched_next_job(s, T0);
+	assert_string_equal(a->dest, "local");
+	assert_string_equal(b->dest, "local");
+	/* B3 is blocked on "local"; B4 may go: global 3 */
+	struct sched_job *c = sched_next_job(s, T0);
+	assert_non_null(c);
+	assert_string_equal(c->dest, "other");
+	assert_string_equal(c->msg->env.id, "B4");
+	assert_null(sched_next_job(s, T0)); /* global limit */
+	struct sched_stats st;
+	sched_stats(s, &st);
+	assert_int_equal(st.jobs_in_flight, 3);
+	sched_outcome(s, a, 0, SCHED_OK, NULL, T0);
+	sched_job_done(s, a, T0);
+	/* a local slot is free again: B3 (blocked) or B5 comes next, both may */
+	struct sched_job *d = sched_next_job(s, T0);
+	assert_non_null(d);
+	struct sched_job *e = sched_next_job(s, T0);
+	assert_null(e); /* global limit again */
+	sched_job_done(s, b, T0);
+	sched_job_done(s, c, T0);
+	sched_job_done(s, d, T0);
+	/* everything not delivered is due again (outcome never recorded = no change) */
+	size_t jobs = 0;
+	struct sched_job *x;
+	while ((x = sched_next_job(s, T0)) != NULL) {
+		sched_outcome(s, x, x->idx[0], SCHED_OK, NULL, T0);
+		sched_job_done(s, x, T0);
+		jobs++;
+	}
+	assert_int_equal(jobs, 4);
+	sched_free(s);
+}
+
+static void test_backoff_and_expiry(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"};
+	add(s, "C1", l, 1, T0);
+	int64_t now = T0;
+	unsigned expect[] = {60, 120, 240, 480, 960, 1920, 3600, 3600};
+	for (size_t k = 0; k < sizeof(expect) / sizeof(expect[0]); k++) {
+		struct sched_job *j = sched_next_job(s, now);
+		assert_non_null(j);
+		assert_int_equal(sched_outcome(s, j, 0, SCHED_TEMP, "451 busy", now),
+		                 RCPT_DEFERRED);
+		sched_job_done(s, j, now);
+		const struct envelope_rcpt *r = &sched_find(s, "C1")->env.rcpts[0];
+		int64_t d = r->next_try - now;
+		/* +-10% jitter around the exponential schedule */
+		assert_true(d >= (int64_t)(expect[k] - expect[k] / 10));
+		assert_true(d <= (int64_t)(expect[k] + expect[k] / 10));
+		assert_int_equal(sched_backoff(&p, (uint32_t)k + 1), expect[k]);
+		assert_null(sched_next_job(s, r->next_try - 1)); /* not before its time */
+		assert_int_equal(sched_next_wakeup(s), r->next_try);
+		now = r->next_try;
+	}
+	/* past the lifetime a temporary failure is final */
+	now = T0 + p.lifetime;
+	struct sched_job *j = sched_next_job(s, now);
+	assert_non_null(j);
+	assert_int_equal(sched_outcome(s, j, 0, SCHED_TEMP, "451 busy", now), RCPT_FAILED);
+	sched_job_done(s, j, now);
+	assert_true(sched_msg_final(sched_find(s, "C1")));
+	sched_free(s);
+}
+
+static void test_last_retry_at_lifetime(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	p.lifetime = 100;
+	p.retry_min = 80;
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"};
+	add(s, "D1", l, 1, T0);
+	struct sched_job *j = sched_next_job(s, T0 + 50);
+	sched_outcome(s, j, 0, SCHED_TEMP, "x", T0 + 50);
+	sched_job_done(s, j, T0 + 50);
+	/* backoff would say T0+130; the lifetime ends at T0+100: one last try there */
+	assert_int_equal(sched_find(s, "D1")->env.rcpts[0].next_try, T0 + 100);
+	sched_free(s);
+}
+
+static void test_hold_release_flush(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local", "local"};
+	struct sched_msg *m = add(s, "E1", l, 2, T0);
+	assert_int_equal(sched_hold(s, m), 2);
+	assert_null(sched_next_job(s, T0 + 999999));
+	assert_int_equal(sched_release(s, m, T0 + 10), 2);
+	struct sched_job *j = sched_next_job(s, T0 + 10);
+	assert_non_null(j);
+	assert_int_equal(j->n, 2);
+	sched_outcome(s, j, 0, SCHED_TEMP, "later", T0 + 10);
+	sched_outcome(s, j, 1, SCHED_OK, NULL, T0 + 10);
+	sched_job_done(s, j, T0 + 10);
+	assert_null(sched_next_job(s, T0 + 11));
+	assert_int_equal(sched_flush(s, NULL, T0 + 11), 1);
+	j = sched_next_job(s, T0 + 11);
+	assert_non_null(j);
+	assert_int_equal(j->n, 1);
+	assert_int_equal(j->idx[0], 0);
+	/* holding a message with a recipient in flight keeps it held afterwards */
+	sched_hold(s, m);
+	sched_outcome(s, j, 0, SCHED_TEMP, "again", T0 + 11);
+	m->env.rcpts[0].state = RCPT_HELD; /* the queue role re-applies a hold after outcomes */
+	sched_job_done(s, j, T0 + 11);
+	assert_null(sched_next_job(s, T0 + 999999));
+	sched_free(s);
+}
+
+static void test_delay_warning(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local", "local", "local"};
+	struct sched_msg *m = add(s, "F1", l, 3, T0);
+	m->env.rcpts[1].notify = 2 | 4; /* SUCCESS,FAILURE: no DELAY */
+	m->env.rcpts[2].notify = 8;     /* DELAY */
+	assert_false(sched_delay_due(s, m, 0, T0 + 4 * 3600 - 1));
+	assert_true(sched_delay_due(s, m, 0, T0 + 4 * 3600));
+	assert_false(sched_delay_due(s, m, 1, T0 + 4 * 3600));
+	assert_true(sched_delay_due(s, m, 2, T0 + 4 * 3600));
+	m->env.rcpts[0].notified = 1u << ENVELOPE_NOTIFIED_DELAY_SHIFT; /* one sent */
+	assert_false(sched_delay_due(s, m, 0, T0 + 8 * 3600 - 1));
+	assert_true(sched_delay_due(s, m, 0, T0 + 8 * 3600));
+	m->env.rcpts[0].state = RCPT_DELIVERED;
+	assert_false(sched_delay_due(s, m, 0, T0 + 99 * 3600));
+	sched_free(s);
+}
+
+static void collect(struct sched_msg *m, void *arg)
+{
+	struct buf *b = arg;
+	buf_append_str(b, m->env.id);
+	buf_append_str(b, ",");
+}
+
+static void test_many_messages_order(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"};
+	/* deferred to decreasing times: the heap must hand them out by time */
+	for (int i = 0; i < 200; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "M%03d", i);
+		add(s, id, l, 1, T0);
+	}
+	for (int i = 0; i < 200; i++) {
+		struct sched_job *j = sched_next_job(s, T0);
+		assert_non_null(j);
+		j->msg->env.rcpts[0].state = RCPT_DEFERRED;
+		sched_job_done(s, j, T0);
+	}
+	/* set next tries by hand, then let the scheduler re-place them */
+	for (int i = 0; i < 200; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "M%03d", i);
+		struct sched_msg *m = sched_find(s, id);
+		m->env.rcpts[0].next_try = T0 + 1000 - i;
+		sched_update(s, m, T0);
+	}
+	assert_int_equal(sched_next_wakeup(s), T0 + 801);
+	int64_t last = 0;
+	for (int i = 0; i < 200; i++) {
+		int64_t w = sched_next_wakeup(s);
+		assert_true(w >= last);
+		last = w;
+		struct sched_job *j = sched_next_job(s, w);
+		assert_non_null(j);
+		assert_int_equal(j->msg->env.rcpts[0].next_try, w);
+		sched_outcome(s, j, 0, SCHED_OK, NULL, w);
+		sched_job_done(s, j, w);
+	}
+	struct buf b;
+	buf_init(&b, 0);
+	sched_foreach(s, collect, &b);
+	assert_int_equal(b.len, 200 * 5);
+	assert_true(memcmp(b.data, "M000,M001,", 10) == 0);
+	buf_free(&b);
+	sched_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_grouping_by_destination),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_backoff_and_expiry),
+	    cmocka_unit_test(test_last_retry_at_lifetime),
+	    cmocka_unit_test(test_hold_release_flush),
+	    cmocka_unit_test(test_delay_warning),
+	    cmocka_unit_test(test_many_messages_order),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
