@@ -147,7 +147,12 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_TIMEOUT_GREETING] = {"timeout greeting", 'd', 1, 86400},
 	    [LIM_RETRY_MIN] = {"retry-min", 'd', 1, 86400 * 30},
 	    [LIM_RETRY_MAX] = {"retry-max", 'd', 1, 86400 * 30},
-	    [LIM_LIFETIME] = {"lifetime", 'd', 60, 86400 * 365},
+	    /* short lifetimes and retries exist for tests of expiry */
+	    [LIM_LIFETIME] = {"lifetime", 'd', 1, 86400 * 365},
+	    [LIM_DELAY_WARNING] = {"delay-warning", 'd', 1, 86400 * 365},
+	    [LIM_CONCURRENCY] = {"concurrency", 0, 1, 10000},
+	    [LIM_PER_DESTINATION] = {"per-destination", 0, 1, 10000},
+	    [LIM_BOUNCE_SIZE] = {"bounce-size", 's', 0, (uint64_t)1 << 40},
 	};
 	uint64_t v;
 	if (num_value(p, line, lim[k].name, n, lim[k].kind, lim[k].min, lim[k].max, &v) == -1)
@@ -198,7 +203,24 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	case LIM_LIFETIME:
 		c->max_lifetime = (unsigned)v;
 		break;
+	case LIM_DELAY_WARNING:
+		c->delay_warning = (unsigned)v;
+		break;
+	case LIM_CONCURRENCY:
+		c->queue_concurrency = (size_t)v;
+		break;
+	case LIM_PER_DESTINATION:
+		c->queue_per_destination = (size_t)v;
+		break;
+	case LIM_BOUNCE_SIZE:
+		c->bounce_size = (uint64_t)v;
+		break;
 	}
+}
+
+void conf_delay_warning_off(struct conf_parser *p)
+{
+	p->c->delay_warning = 0;
 }
 
 static int once(struct conf_parser *p, int line, int *seen, const char *what)

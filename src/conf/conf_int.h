@@ -109,6 +109,10 @@ enum conf_limit_kind {
 	LIM_RETRY_MIN,
 	LIM_RETRY_MAX,
 	LIM_LIFETIME,
+	LIM_DELAY_WARNING,
+	LIM_CONCURRENCY,
+	LIM_PER_DESTINATION,
+	LIM_BOUNCE_SIZE,
 };
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s);
@@ -120,6 +124,7 @@ void conf_set_local_networks(struct conf_parser *p, int line, struct conf_list *
 void conf_add_table_list(struct conf_parser *p, int line, char *name, struct conf_list *l);
 void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path);
 void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, struct conf_num n);
+void conf_delay_warning_off(struct conf_parser *p);
 void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path);
 void conf_add_relay(struct conf_parser *p, int line, char *name);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);

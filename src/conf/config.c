@@ -159,6 +159,10 @@ struct config *conf_new(void)
 	c->retry_min = 60;
 	c->retry_max = 3600;
 	c->max_lifetime = 5 * 86400;
+	c->delay_warning = 4 * 3600;
+	c->queue_concurrency = 100;
+	c->queue_per_destination = 20;
+	c->bounce_size = 10u * 1024 * 1024;
 	c->local_nets = xcalloc(2, sizeof(*c->local_nets));
 	c->n_local_nets = 2;
 	c->local_nets[0].family = AF_INET;

@@ -81,10 +81,14 @@ struct config {
 	struct match_rule *rules;
 	size_t n_rules;
 	struct limits limits;
-	/* Spool retry for local deliveries (issue 3 extends this). */
-	unsigned retry_min;    /* seconds; default 60 */
-	unsigned retry_max;    /* seconds; default 3600 */
-	unsigned max_lifetime; /* seconds; default 5 days */
+	/* The queue (statement "queue"). */
+	unsigned retry_min;           /* seconds; default 60 */
+	unsigned retry_max;           /* seconds; default 3600 */
+	unsigned max_lifetime;        /* seconds; default 5 days */
+	unsigned delay_warning;       /* seconds between delay DSNs; 0 off; default 4 h */
+	size_t queue_concurrency;     /* deliveries in flight; default 100 */
+	size_t queue_per_destination; /* deliveries in flight per destination; default 20 */
+	uint64_t bounce_size;         /* largest original attached whole to a DSN; default 10 MiB */
 };
 
 /*

@@ -37,12 +37,13 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 
 %token NEWLINE "end of line"
 %token ACTION "action" ALIAS "alias" ANY "any" AUTH "auth" CERTIFICATE "certificate"
-%token COMMAND "command" COMMAND_LINE "command-line" CONNECTIONS "connections" DATA "data"
+%token BOUNCE_SIZE "bounce-size" COMMAND "command" COMMAND_LINE "command-line"
+%token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DELAY_WARNING "delay-warning"
 %token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
 %token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
 %token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" MAILDIR "maildir"
-%token MATCH "match" MESSAGE_SIZE "message-size" NETWORKS "networks" ON "on" OWNER "owner"
-%token PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
+%token MATCH "match" MESSAGE_SIZE "message-size" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
+%token PER_DESTINATION "per-destination" PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
 %token SIGN "sign" SUBMISSION "submission" TABLE "table" TEXT_LINE "text-line"
 %token TIMEOUT "timeout" TLS "tls" USER "user" USERS "users" VERIFY "verify"
@@ -136,6 +137,11 @@ queue_opts : queue_opt
 queue_opt : RETRY_MIN NUMBER	{ conf_set_limit(p, @1.first_line, LIM_RETRY_MIN, $2); }
 	| RETRY_MAX NUMBER		{ conf_set_limit(p, @1.first_line, LIM_RETRY_MAX, $2); }
 	| LIFETIME NUMBER		{ conf_set_limit(p, @1.first_line, LIM_LIFETIME, $2); }
+	| DELAY_WARNING NUMBER		{ conf_set_limit(p, @1.first_line, LIM_DELAY_WARNING, $2); }
+	| DELAY_WARNING OFF		{ conf_delay_warning_off(p); }
+	| CONCURRENCY NUMBER		{ conf_set_limit(p, @1.first_line, LIM_CONCURRENCY, $2); }
+	| PER_DESTINATION NUMBER	{ conf_set_limit(p, @1.first_line, LIM_PER_DESTINATION, $2); }
+	| BOUNCE_SIZE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_BOUNCE_SIZE, $2); }
 	;
 
 maildir_opts : %empty

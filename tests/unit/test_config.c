@@ -49,6 +49,35 @@ static void expect_err(const char *text, const char *want)
 	"action \"local\" maildir \"/m/%{user}\"\n"                                                \
 	"match from any for domain <domains> action \"local\"\n"
 
+static void test_queue_options(void **state)
+{
+	(void)state;
+	char err[512];
+	struct config *c = parse(
+	    "queue retry-min 1s retry-max 2m lifetime 30s\n"
+	    "queue delay-warning 1h concurrency 7 per-destination 3 bounce-size 1M\n" MIN_TAIL,
+	    err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->retry_min, 1);
+	assert_int_equal(c->retry_max, 120);
+	assert_int_equal(c->max_lifetime, 30);
+	assert_int_equal(c->delay_warning, 3600);
+	assert_int_equal(c->queue_concurrency, 7);
+	assert_int_equal(c->queue_per_destination, 3);
+	assert_int_equal(c->bounce_size, 1024 * 1024);
+	conf_free(c);
+	c = parse("queue delay-warning off\n" MIN_TAIL, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->delay_warning, 0);
+	conf_free(c);
+	c = parse(MIN_TAIL, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->delay_warning, 4 * 3600);
+	assert_int_equal(c->queue_concurrency, 100);
+	assert_int_equal(c->queue_per_destination, 20);
+	conf_free(c);
+}
+
 static void test_design_example(void **state)
 {
 	(void)state;
@@ -509,8 +538,11 @@ static void test_errors(void **state)
 	           "t.conf:1: timeout greeting: invalid unit 'M' (use s, m, h or d)");
 	expect_err("queue retry-min 2h\nqueue retry-max 1h\n" MIN_TAIL,
 	           "t.conf:2: queue: retry-min (7200) is larger than retry-max (3600)");
-	expect_err("queue lifetime 10\n" MIN_TAIL,
-	           "t.conf:1: lifetime: out of range (60 to 31536000 seconds)");
+	expect_err("queue lifetime 0\n" MIN_TAIL,
+	           "t.conf:1: lifetime: out of range (1 to 31536000 seconds)");
+	expect_err("queue concurrency 0\n" MIN_TAIL,
+	           "t.conf:1: concurrency: out of range (1 to 10000)");
+
 	/* tables */
 	expect_err("table a { \"x\" }\ntable a { \"y\" }\n" MIN_TAIL,
 	           "t.conf:2: duplicate table \"a\"");
@@ -607,10 +639,10 @@ static void test_prefixes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_design_example), cmocka_unit_test(test_statements),
-	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_builtin_default),
-	    cmocka_unit_test(test_unsupported),    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_design_example),  cmocka_unit_test(test_queue_options),
+	    cmocka_unit_test(test_statements),      cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_builtin_default), cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_errors),          cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
