@@ -52,20 +52,21 @@ static void become_root_again(void)
 }
 
 static enum deliver_status deliver_one(const struct local_role *lr, const struct proto_deliver *d,
-                                       int fd, char *text, size_t textlen)
+                                       size_t k, int fd, char *text, size_t textlen)
 {
 	const struct action *a = conf_action(lr->conf, d->action);
 	if (a == NULL || a->kind != ACTION_MAILDIR) {
 		snprintf(text, textlen, "action %s is not a local mailbox action", d->action);
 		return DELIVER_TEMP; /* a reload may bring it back */
 	}
-	if (!route_safe_mailbox(d->user)) {
+	const char *user = d->user[k];
+	if (!route_safe_mailbox(user)) {
 		snprintf(text, textlen, "unsafe mailbox name");
 		return DELIVER_PERM;
 	}
-	char *dir = conf_maildir_path(lr->conf, a, d->user);
+	char *dir = conf_maildir_path(lr->conf, a, user);
 	char name[512];
-	maildir_name(name, sizeof(name), d->arrival, d->id, d->idx, lr->conf->hostname);
+	maildir_name(name, sizeof(name), d->arrival, d->id, d->idx[k], lr->conf->hostname);
 	uid_t uid = 0;
 	gid_t gid = 0;
 	enum deliver_status st;
@@ -89,15 +90,23 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	if (m->type != PROTO_DELIVER_REQ || m->fd == -1 ||
 	    proto_decode_deliver(m->data, m->len, &d) == -1)
 		fatal("queue sent a malformed delivery request");
-	char text[512] = "";
-	struct proto_result res = {d.job, (uint8_t)deliver_one(lr, &d, m->fd, text, sizeof(text)),
-	                           text};
+	struct proto_result res = {d.job, d.n, d.idx, xcalloc(d.n, 1),
+	                           xcalloc(d.n, sizeof(char *))};
+	for (size_t k = 0; k < d.n; k++) {
+		char text[512] = "";
+		res.status[k] = (uint8_t)deliver_one(lr, &d, k, m->fd, text, sizeof(text));
+		res.text[k] = xstrdup(text);
+	}
 	close(m->fd);
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_result(&b, &res);
 	ipc_send(ch, PROTO_DELIVER_RES, b.data, b.len, -1);
 	buf_free(&b);
+	for (size_t k = 0; k < d.n; k++)
+		free(res.text[k]);
+	free(res.text);
+	free(res.status);
 	proto_deliver_free(&d);
 }
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -371,7 +372,7 @@ static void put_addr_field(struct out *o, const char *name, const char *type, co
 	char *a = clean_text(addr, ADDR_MAX, global);
 	char *t = clean_text(type, 64, 0);
 	int utf8 = global && str_is_8bit(a);
-	char *v = xasprintf("%s; %s", utf8 && strcmp(t, "rfc822") == 0 ? "utf-8" : t, a);
+	char *v = xasprintf("%s; %s", utf8 && strcasecmp(t, "rfc822") == 0 ? "utf-8" : t, a);
 	put_field(o, name, v);
 	free(v);
 	free(a);

@@ -48,6 +48,14 @@ struct envelope_rcpt {
 	int64_t last_attempt; /* unix seconds, 0 if never tried */
 };
 
+/* envelope_rcpt.notify: RFC 3461 NOTIFY, the values of cmd_parse.h's NOTIFY_*. */
+enum {
+	ENVELOPE_NOTIFY_NEVER = 1,
+	ENVELOPE_NOTIFY_SUCCESS = 2,
+	ENVELOPE_NOTIFY_FAILURE = 4,
+	ENVELOPE_NOTIFY_DELAY = 8,
+};
+
 /* envelope_rcpt.notified: what was already reported to the sender. */
 #define ENVELOPE_NOTIFIED_FINAL 1u        /* failure or success DSN sent */
 #define ENVELOPE_NOTIFIED_DELAY_SHIFT 8u  /* delay warnings sent, in the bits above */

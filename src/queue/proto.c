@@ -123,24 +123,34 @@ void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
 {
 	buf_put_u64(b, d->job);
 	buf_put_str(b, d->id);
-	buf_put_u32(b, d->idx);
 	buf_put_str(b, d->action);
-	buf_put_str(b, d->user);
 	buf_put_u64(b, (uint64_t)d->arrival);
+	buf_put_u32(b, (uint32_t)d->n);
+	for (size_t i = 0; i < d->n; i++) {
+		buf_put_u32(b, d->idx[i]);
+		buf_put_str(b, d->user[i]);
+	}
 }
 
 int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 {
 	struct reader r;
 	uint64_t arrival = 0;
+	uint32_t count = 0;
 	memset(d, 0, sizeof(*d));
 	reader_init(&r, p, n);
 	if (reader_u64(&r, &d->job) == 0 && reader_str(&r, &d->id, ENVELOPE_ID_MAX) == 0 &&
-	    reader_u32(&r, &d->idx) == 0 && reader_str(&r, &d->action, PROTO_STR_MAX) == 0 &&
-	    reader_str(&r, &d->user, PROTO_STR_MAX) == 0)
-		reader_u64(&r, &arrival);
+	    reader_str(&r, &d->action, PROTO_STR_MAX) == 0 && reader_u64(&r, &arrival) == 0 &&
+	    reader_u32(&r, &count) == 0 && count >= 1 && count <= PROTO_MAX_JOB_RCPTS) {
+		d->idx = xcalloc(count, sizeof(*d->idx));
+		d->user = xcalloc(count, sizeof(*d->user));
+		for (; d->n < count; d->n++)
+			if (reader_u32(&r, &d->idx[d->n]) == -1 ||
+			    reader_str(&r, &d->user[d->n], PROTO_STR_MAX) == -1)
+				break;
+	}
 	d->arrival = (int64_t)arrival;
-	if (reader_done(&r) == -1) {
+	if (reader_done(&r) == -1 || d->n == 0 || d->n != count) {
 		proto_deliver_free(d);
 		return -1;
 	}
@@ -149,32 +159,61 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 
 void proto_deliver_free(struct proto_deliver *d)
 {
+	for (size_t i = 0; i < d->n; i++)
+		free(d->user[i]);
+	free(d->user);
+	free(d->idx);
 	free(d->id);
 	free(d->action);
-	free(d->user);
-	d->id = d->action = d->user = NULL;
+	memset(d, 0, sizeof(*d));
 }
 
 void proto_encode_result(struct buf *b, const struct proto_result *res)
 {
 	buf_put_u64(b, res->job);
-	buf_put_u8(b, res->status);
-	buf_put_str(b, res->text);
+	buf_put_u32(b, (uint32_t)res->n);
+	for (size_t i = 0; i < res->n; i++) {
+		buf_put_u32(b, res->idx[i]);
+		buf_put_u8(b, res->status[i]);
+		buf_put_str(b, res->text[i]);
+	}
 }
 
 int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *res)
 {
 	struct reader r;
+	uint32_t count = 0;
+	int bad = 0;
 	memset(res, 0, sizeof(*res));
 	reader_init(&r, p, n);
-	if (reader_u64(&r, &res->job) == 0 && reader_u8(&r, &res->status) == 0)
-		reader_str(&r, &res->text, PROTO_STR_MAX);
-	if (reader_done(&r) == -1 || res->status > DELIVER_PERM) {
-		free(res->text);
-		res->text = NULL;
+	if (reader_u64(&r, &res->job) == 0 && reader_u32(&r, &count) == 0 && count >= 1 &&
+	    count <= PROTO_MAX_JOB_RCPTS) {
+		res->idx = xcalloc(count, sizeof(*res->idx));
+		res->status = xcalloc(count, 1);
+		res->text = xcalloc(count, sizeof(*res->text));
+		for (; res->n < count; res->n++) {
+			if (reader_u32(&r, &res->idx[res->n]) == -1 ||
+			    reader_u8(&r, &res->status[res->n]) == -1 ||
+			    reader_str(&r, &res->text[res->n], PROTO_STR_MAX) == -1)
+				break;
+			bad |= res->status[res->n] > DELIVER_PERM;
+		}
+	}
+	if (reader_done(&r) == -1 || bad || res->n == 0 || res->n != count) {
+		proto_result_free(res);
 		return -1;
 	}
 	return 0;
+}
+
+void proto_result_free(struct proto_result *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->text[i]);
+	free(r->text);
+	free(r->idx);
+	free(r->status);
+	memset(r, 0, sizeof(*r));
 }
 
 void proto_encode_peer(struct buf *b, uint32_t kind)

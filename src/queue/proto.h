@@ -10,8 +10,9 @@
  *   queue -> smtp    COMMIT_OK    {req}
  *   queue -> smtp    COMMIT_FAIL  {req, errno, reason}
  *   smtp  -> queue   ABORT        {id}
- *   queue -> local   DELIVER_REQ  {job, id, idx, action, user, arrival} + fd (read-only data)
- *   local -> queue   DELIVER_RES  {job, status, text}
+ *   queue -> local   DELIVER_REQ  {job, id, action, arrival, n, n x {idx, user}} + fd
+ *                                 (read-only data; one message, one action, n mailboxes)
+ *   local -> queue   DELIVER_RES  {job, n, n x {idx, status, text}}
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
  */
 #ifndef RAVEN_PROTO_H
@@ -52,19 +53,24 @@ struct proto_commit {
 	struct envelope env;
 };
 
+#define PROTO_MAX_JOB_RCPTS 1000
+
 struct proto_deliver {
 	uint64_t job;
 	char *id;
-	uint32_t idx;
 	char *action;
-	char *user;
 	int64_t arrival;
+	size_t n;
+	uint32_t *idx;
+	char **user;
 };
 
 struct proto_result {
 	uint64_t job;
-	uint8_t status;
-	char *text;
+	size_t n;
+	uint32_t *idx;
+	uint8_t *status;
+	char **text;
 };
 
 void proto_encode_req(struct buf *b, uint64_t req);
@@ -88,6 +94,7 @@ void proto_deliver_free(struct proto_deliver *d);
 
 void proto_encode_result(struct buf *b, const struct proto_result *r);
 int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *r);
+void proto_result_free(struct proto_result *r);
 
 void proto_encode_peer(struct buf *b, uint32_t kind);
 int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind);

@@ -18,76 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "envelope.h"
-#include "ipc.h"
+#include "control.h"
 #include "log.h"
-#include "proto.h"
-#include "spool.h"
+#include "queue_int.h"
 #include "xmalloc.h"
-
-#define MAX_INFLIGHT 64
-
-struct peer {
-	struct queue_role *q;
-	struct ipc *ch; /* NULL once closed */
-	enum peer_kind kind;
-	struct peer *next;
-};
-
-/* A spool file handed to smtp and not committed yet. */
-struct incoming {
-	char id[ENVELOPE_ID_MAX + 1];
-	int fd;
-	struct peer *owner;
-	struct incoming *next;
-};
-
-struct pending_commit {
-	struct peer *from;
-	uint64_t req;
-	struct envelope env;
-	struct incoming *in;
-};
-
-struct qmsg {
-	struct envelope env;
-	uint8_t *inflight; /* per recipient */
-	size_t n_inflight;
-	struct qmsg *next;
-};
-
-struct job {
-	uint64_t id;
-	struct qmsg *msg;
-	uint32_t idx;
-	struct peer *local;
-	struct job *next;
-};
-
-struct queue_role {
-	const struct config *conf;
-	struct event_base *base;
-	struct spool *spool;
-	struct ipc *parent;
-	struct peer *peers;
-	struct incoming *incoming;
-	struct pending_commit *batch;
-	size_t n_batch, cap_batch;
-	struct event *batch_ev;
-	struct event *timer;
-	struct event *gc_ev;
-	struct qmsg *msgs;
-	struct job *jobs;
-	size_t n_jobs;
-	uint64_t next_job;
-	uint64_t last_id_us;
-};
-
-static void schedule_run(struct queue_role *q);
 
 /* Queue ids: 16 hex digits of a strictly increasing microsecond clock, so
  * they sort by arrival and never repeat across restarts. */
-static void queue_new_id(struct queue_role *q, char *id, size_t len)
+void queue_new_id(struct queue_role *q, char *id, size_t len)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -182,15 +120,6 @@ static void handle_commit(struct queue_role *q, struct peer *p, const struct ipc
 	event_active(q->batch_ev, EV_TIMEOUT, 0);
 }
 
-static void qmsg_add(struct queue_role *q, const struct envelope *e)
-{
-	struct qmsg *msg = xcalloc(1, sizeof(*msg));
-	envelope_copy(&msg->env, e);
-	msg->inflight = xcalloc(e->n_rcpts ? e->n_rcpts : 1, 1);
-	msg->next = q->msgs;
-	q->msgs = msg;
-}
-
 static void batch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue_role *q = arg;
@@ -205,6 +134,8 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 		items[i].data_fd = q->batch[i].in->fd;
 	}
 	spool_commit_batch(q->spool, items, n);
+	q->counters.batches++;
+	int64_t now = (int64_t)time(NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct pending_commit *pc = &q->batch[i];
 		struct buf b;
@@ -212,7 +143,8 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 		if (items[i].result == 0) {
 			log_info("event=committed id=%s rcpts=%zu size=%llu batch=%zu", pc->env.id,
 			         pc->env.n_rcpts, (unsigned long long)pc->env.size, n);
-			qmsg_add(q, &pc->env);
+			q->counters.committed++;
+			sched_add(q->sched, &pc->env, now);
 			proto_encode_req(&b, pc->req);
 			peer_send(pc->from, PROTO_COMMIT_OK, &b, -1);
 			close(pc->in->fd);
@@ -229,7 +161,56 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	free(items);
 	q->n_batch = 0;
-	schedule_run(q);
+	queue_schedule(q);
+}
+
+int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *data)
+{
+	queue_new_id(q, e->id, sizeof(e->id));
+	int fd = spool_create_data(q->spool, e->id);
+	if (fd == -1) {
+		log_warn("event=inject-failed id=%s errno=%d", e->id, errno);
+		return -1;
+	}
+	size_t off = 0;
+	while (off < data->len) {
+		ssize_t w = write(fd, data->data + off, data->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_warn("event=inject-failed id=%s errno=%d", e->id, errno);
+			close(fd);
+			spool_discard(q->spool, e->id);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	e->size = data->len;
+	struct spool_commit item = {.env = e, .data_fd = fd};
+	spool_commit_batch(q->spool, &item, 1);
+	close(fd);
+	if (item.result != 0) {
+		log_warn("event=inject-failed id=%s errno=%d reason=\"%s\"", e->id, item.error,
+		         item.reason);
+		spool_discard(q->spool, e->id);
+		return -1;
+	}
+	q->counters.committed++;
+	sched_add(q->sched, e, (int64_t)time(NULL));
+	return 0;
+}
+
+void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx)
+{
+	if (spool_append_rcpt_state(q->spool, m->env.id, idx, &m->env.rcpts[idx]) == -1)
+		log_warn("event=state-write-failed id=%s rcpt=%u errno=%d", m->env.id, idx, errno);
+}
+
+void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why)
+{
+	log_info("event=removed id=%s reason=\"%s\"", m->env.id, why);
+	spool_remove(q->spool, m->env.id);
+	sched_remove(q->sched, m);
 }
 
 static void handle_abort(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
@@ -244,179 +225,6 @@ static void handle_abort(struct queue_role *q, struct peer *p, const struct ipc_
 	}
 }
 
-static int rcpt_final(uint8_t state)
-{
-	return state == RCPT_DELIVERED || state == RCPT_FAILED;
-}
-
-static int envelope_all_final(const struct envelope *e)
-{
-	for (size_t i = 0; i < e->n_rcpts; i++)
-		if (!rcpt_final(e->rcpts[i].state))
-			return 0;
-	return 1;
-}
-
-static int64_t retry_delay(const struct config *c, uint32_t attempts)
-{
-	int64_t d = c->retry_min ? c->retry_min : 1;
-	for (uint32_t i = 1; i < attempts && d < (int64_t)c->retry_max; i++)
-		d *= 2;
-	return d > (int64_t)c->retry_max ? (int64_t)c->retry_max : d;
-}
-
-static void qmsg_remove(struct queue_role *q, struct qmsg *msg)
-{
-	for (struct qmsg **pp = &q->msgs; *pp; pp = &(*pp)->next) {
-		if (*pp == msg) {
-			*pp = msg->next;
-			break;
-		}
-	}
-	envelope_free(&msg->env);
-	free(msg->inflight);
-	free(msg);
-}
-
-/* Record an outcome durably, then drop the message when all are final. */
-static void record_outcome(struct queue_role *q, struct qmsg *msg, uint32_t idx, int status,
-                           const char *text)
-{
-	struct envelope_rcpt *r = &msg->env.rcpts[idx];
-	int64_t now = (int64_t)time(NULL);
-	r->attempts++;
-	if (status == DELIVER_OK) {
-		r->state = RCPT_DELIVERED;
-	} else if (status == DELIVER_PERM) {
-		r->state = RCPT_FAILED;
-	} else if (now - msg->env.arrival >= (int64_t)q->conf->max_lifetime) {
-		r->state = RCPT_FAILED;
-	} else {
-		r->state = RCPT_DEFERRED;
-		r->next_try = now + retry_delay(q->conf, r->attempts);
-	}
-	free(r->last_error);
-	r->last_error = text && *text ? xstrdup(text) : NULL;
-	static const char *const names[] = {"pending", "deferred", "held", "delivered", "failed"};
-	char esc[512];
-	log_escape(esc, sizeof(esc), text ? text : "", text ? strlen(text) : 0);
-	log_info("event=%s id=%s rcpt=%u user=%s attempts=%u%s%s text=\"%s\"", names[r->state],
-	         msg->env.id, idx, r->user ? r->user : "", r->attempts,
-	         r->state == RCPT_DEFERRED ? " retry_in=" : "",
-	         r->state == RCPT_DEFERRED ? "s" : "", esc);
-	if (spool_append_state(q->spool, msg->env.id, idx, r->state, r->attempts, r->next_try,
-	                       r->last_error) == -1)
-		log_warn("event=state-write-failed id=%s rcpt=%u errno=%d", msg->env.id, idx,
-		         errno);
-	if (!envelope_all_final(&msg->env))
-		return;
-	log_info("event=removed id=%s reason=\"all recipients final\"", msg->env.id);
-	spool_remove(q->spool, msg->env.id);
-	qmsg_remove(q, msg);
-}
-
-static struct peer *local_peer(struct queue_role *q)
-{
-	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == PEER_LOCAL && p->ch)
-			return p;
-	return NULL;
-}
-
-static int dispatch_local(struct queue_role *q, struct peer *lp, struct qmsg *msg, uint32_t idx)
-{
-	const struct envelope_rcpt *r = &msg->env.rcpts[idx];
-	int fd = spool_open_data(q->spool, msg->env.id);
-	if (fd == -1) {
-		spool_quarantine(q->spool, msg->env.id, "data file vanished");
-		return -1;
-	}
-	struct job *j = xcalloc(1, sizeof(*j));
-	j->id = ++q->next_job;
-	j->msg = msg;
-	j->idx = idx;
-	j->local = lp;
-	j->next = q->jobs;
-	q->jobs = j;
-	q->n_jobs++;
-	msg->inflight[idx] = 1;
-	msg->n_inflight++;
-	struct proto_deliver d = {
-	    j->id, msg->env.id, idx, r->action, r->user ? r->user : "", msg->env.arrival};
-	struct buf b;
-	buf_init(&b, 0);
-	proto_encode_deliver(&b, &d);
-	peer_send(lp, PROTO_DELIVER_REQ, &b, fd);
-	buf_free(&b);
-	close(fd);
-	return 0;
-}
-
-static void schedule_run(struct queue_role *q)
-{
-	int64_t now = (int64_t)time(NULL), next = INT64_MAX;
-	struct peer *lp = local_peer(q);
-	for (struct qmsg *msg = q->msgs, *nx; msg; msg = nx) {
-		nx = msg->next;
-		for (uint32_t i = 0; i < msg->env.n_rcpts; i++) {
-			const struct envelope_rcpt *r = &msg->env.rcpts[i];
-			if (rcpt_final(r->state) || r->state == RCPT_HELD || msg->inflight[i])
-				continue;
-			if (r->next_try > now) {
-				if (r->next_try < next)
-					next = r->next_try;
-				continue;
-			}
-			if (lp == NULL || q->n_jobs >= MAX_INFLIGHT)
-				break;
-			if (dispatch_local(q, lp, msg, i) == -1) {
-				qmsg_remove(q, msg);
-				break;
-			}
-		}
-	}
-	if (next != INT64_MAX) {
-		struct timeval tv = {next - now, 0};
-		evtimer_add(q->timer, &tv);
-	}
-}
-
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	schedule_run(arg);
-}
-
-static struct job *job_take(struct queue_role *q, uint64_t id)
-{
-	for (struct job **pp = &q->jobs; *pp; pp = &(*pp)->next) {
-		struct job *j = *pp;
-		if (j->id == id) {
-			*pp = j->next;
-			q->n_jobs--;
-			j->msg->inflight[j->idx] = 0;
-			j->msg->n_inflight--;
-			return j;
-		}
-	}
-	return NULL;
-}
-
-static void handle_result(struct queue_role *q, const struct ipc_msg *m)
-{
-	struct proto_result res;
-	if (proto_decode_result(m->data, m->len, &res) == -1)
-		fatal("local sent a malformed DELIVER_RES");
-	struct job *j = job_take(q, res.job);
-	if (j) {
-		record_outcome(q, j->msg, j->idx, res.status, res.text);
-		free(j);
-	}
-	free(res.text);
-	schedule_run(q);
-}
-
 static void peer_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
 	struct peer *p = arg;
@@ -429,7 +237,7 @@ static void peer_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	else if (p->kind == PEER_SMTP && m->type == PROTO_ABORT)
 		handle_abort(q, p, m);
 	else if (p->kind == PEER_LOCAL && m->type == PROTO_DELIVER_RES)
-		handle_result(q, m);
+		queue_handle_result(q, p, m);
 	else
 		fatal("peer sent unexpected message type %u", m->type);
 	if (m->fd != -1)
@@ -451,27 +259,17 @@ static void peer_closed(struct ipc *ch, void *arg)
 	p->ch = NULL;
 	/* Freed after this callback returns: the channel is still on the stack. */
 	event_base_once(q->base, -1, EV_TIMEOUT, free_ipc_later, ch, NULL);
-	if (p->kind == PEER_SMTP) {
-		for (struct incoming **pp = &q->incoming; *pp;) {
-			struct incoming *in = *pp;
-			if (in->owner == p) {
-				*pp = in->next;
-				incoming_discard(q, in);
-			} else {
-				pp = &in->next;
-			}
-		}
+	if (p->kind == PEER_LOCAL) {
+		queue_peer_lost(q, p);
 		return;
 	}
-	/* Deliveries in flight on a dead local role are retried. */
-	for (struct job *j = q->jobs, *nx; j; j = nx) {
-		nx = j->next;
-		if (j->local == p) {
-			uint64_t id = j->id;
-			struct job *taken = job_take(q, id);
-			record_outcome(q, taken->msg, taken->idx, DELIVER_TEMP,
-			               "local delivery process died");
-			free(taken);
+	for (struct incoming **pp = &q->incoming; *pp;) {
+		struct incoming *in = *pp;
+		if (in->owner == p) {
+			*pp = in->next;
+			incoming_discard(q, in);
+		} else {
+			pp = &in->next;
 		}
 	}
 }
@@ -487,7 +285,7 @@ static void add_peer(struct queue_role *q, uint32_t kind, int fd)
 	q->peers = p;
 	log_info("event=peer-added kind=%s", kind == PEER_SMTP ? "smtp" : "local");
 	if (kind == PEER_LOCAL)
-		schedule_run(q);
+		queue_schedule(q);
 }
 
 static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
@@ -512,15 +310,21 @@ static void parent_closed(struct ipc *ch, void *arg)
 static void recovered(const struct envelope *e, void *arg)
 {
 	struct queue_role *q = arg;
-	if (envelope_all_final(e)) {
-		/* Crashed between the last outcome and the removal. */
-		log_info("event=removed id=%s reason=\"all recipients final\"", e->id);
-		spool_remove(q->spool, e->id);
+	int64_t now = (int64_t)time(NULL);
+	struct sched_msg *m = sched_add(q->sched, e, now);
+	if (m == NULL)
 		return;
-	}
-	qmsg_add(q, e);
-	/* A restart keeps deferrals; only never-tried recipients are due now. */
+	/* A restart keeps deferrals and holds; only due recipients go now. */
 	log_info("event=recovered id=%s rcpts=%zu", e->id, e->n_rcpts);
+	if (sched_msg_final(m))
+		queue_finish(q, m, "all recipients final"); /* crashed before the removal */
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_schedule(arg);
 }
 
 void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock)
@@ -529,6 +333,17 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	char err[256], *qdir = xasprintf("%s/queue", conf->data_dir);
 	q.conf = conf;
 	q.base = base;
+	q.counters.started = (uint64_t)time(NULL);
+	struct sched_params sp = {
+	    .retry_min = conf->retry_min,
+	    .retry_max = conf->retry_max,
+	    .lifetime = conf->max_lifetime,
+	    .delay_warning = conf->delay_warning,
+	    .max_jobs = conf->queue_concurrency,
+	    .max_jobs_per_dest = conf->queue_per_destination,
+	    .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32),
+	};
+	q.sched = sched_new(&sp);
 	q.spool = spool_open(qdir, err, sizeof(err));
 	if (q.spool == NULL)
 		fatal("event=spool-open-failed dir=%s reason=\"%s\"", qdir, err);
@@ -537,9 +352,14 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	log_info("event=queue-ready recovered=%zu", n);
 	q.batch_ev = event_new(base, -1, 0, batch_cb, &q);
 	q.timer = evtimer_new(base, timer_cb, &q);
+	char *sock = xasprintf("%s/run/ravenctl.sock", conf->data_dir);
+	q.control = control_new(base, sock, geteuid(), &q, err, sizeof(err));
+	if (q.control == NULL)
+		log_warn("event=control-unavailable path=%s reason=\"%s\"", sock, err);
+	free(sock);
 	struct ipc_handlers h = {parent_msg, parent_closed, &q};
 	q.parent = ipc_new(base, parent_sock, &h);
-	schedule_run(&q);
+	queue_schedule(&q);
 	event_base_dispatch(base);
 	exit(0);
 }

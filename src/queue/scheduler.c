@@ -425,10 +425,9 @@ int sched_msg_final(const struct sched_msg *m)
 int sched_delay_due(const struct sched *s, const struct sched_msg *m, uint32_t idx, int64_t now)
 {
 	const struct envelope_rcpt *r = &m->env.rcpts[idx];
-	/* NOTIFY_DELAY = 8, NOTIFY_NEVER = 1 (RFC 3461; cmd_parse.h). */
 	if (s->p.delay_warning == 0 || rcpt_final(r->state) || m->env.sender[0] == '\0')
 		return 0;
-	if (r->notify != 0 && !(r->notify & 8u))
+	if (r->notify != 0 && !(r->notify & ENVELOPE_NOTIFY_DELAY))
 		return 0;
 	uint64_t sent = r->notified >> ENVELOPE_NOTIFIED_DELAY_SHIFT;
 	return now - m->env.arrival >= (int64_t)((sent + 1) * s->p.delay_warning);

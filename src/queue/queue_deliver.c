@@ -1,0 +1,211 @@
+/*
+ * queue_deliver: hand due jobs to the delivery peers, and turn their
+ * results into recorded outcomes, notices to the sender, and removal of
+ * finished messages.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue_int.h"
+#include "xmalloc.h"
+
+static struct peer *local_peer(struct queue_role *q)
+{
+	for (struct peer *p = q->peers; p; p = p->next)
+		if (p->kind == PEER_LOCAL && p->ch)
+			return p;
+	return NULL;
+}
+
+static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
+{
+	struct sched_msg *m = j->msg;
+	struct proto_deliver d = {0};
+	d.job = j->id;
+	d.id = m->env.id;
+	d.action = j->dest;
+	d.arrival = m->env.arrival;
+	d.n = j->n;
+	d.idx = j->idx;
+	d.user = xcalloc(j->n, sizeof(*d.user));
+	for (size_t k = 0; k < j->n; k++)
+		d.user[k] = m->env.rcpts[j->idx[k]].user ? m->env.rcpts[j->idx[k]].user : "";
+	int fd = spool_open_data(q->spool, m->env.id);
+	struct inflight *f = xcalloc(1, sizeof(*f));
+	f->job = j;
+	f->peer = lp;
+	f->next = q->inflight;
+	q->inflight = f;
+	if (fd == -1) {
+		/* Cannot happen to a committed message; the result handler
+		 * sees the job fail like any other. */
+		log_warn("event=data-missing id=%s errno=%d", m->env.id, errno);
+		free(d.user);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_deliver(&b, &d);
+	ipc_send(lp->ch, PROTO_DELIVER_REQ, b.data, b.len, fd);
+	buf_free(&b);
+	close(fd);
+	free(d.user);
+}
+
+void queue_schedule(struct queue_role *q)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct peer *lp = local_peer(q);
+	struct sched_job *j;
+	while (lp != NULL && (j = sched_next_job(q->sched, now)) != NULL)
+		dispatch(q, lp, j);
+	int64_t next = sched_next_wakeup(q->sched);
+	evtimer_del(q->timer);
+	if (next != INT64_MAX) {
+		struct timeval tv = {next > now ? next - now : (lp ? 0 : 1), 0};
+		evtimer_add(q->timer, &tv);
+	}
+}
+
+static struct inflight *inflight_take(struct queue_role *q, uint64_t job)
+{
+	for (struct inflight **pp = &q->inflight; *pp; pp = &(*pp)->next) {
+		if ((*pp)->job->id == job) {
+			struct inflight *f = *pp;
+			*pp = f->next;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+/* The status a failure DSN reports (RFC 3463). */
+static const char *failure_status(enum sched_status st)
+{
+	return st == SCHED_TEMP ? "4.4.7" /* delivery time expired */ : "5.0.0";
+}
+
+/* RFC 3461 §4.1: without NOTIFY, failures (and delays) are reported. */
+static int wants(uint32_t notify, uint32_t bit, int by_default)
+{
+	return notify == 0 ? by_default : (notify & bit) != 0;
+}
+
+/* Apply a whole job's outcomes, send the notices they call for, then
+ * persist: a notice is committed before the state that says it was sent. */
+static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_t *status,
+                         char *const *text)
+{
+	struct sched_msg *m = j->msg;
+	int64_t now = (int64_t)time(NULL);
+	int held = 0;
+	for (size_t k = 0; k < m->env.n_rcpts; k++)
+		held |= m->env.rcpts[k].state == RCPT_HELD;
+	uint32_t *fail = xcalloc(j->n, sizeof(*fail)), *ok = xcalloc(j->n, sizeof(*ok)),
+	         *delay = xcalloc(j->n, sizeof(*delay));
+	const char **fail_st = xcalloc(j->n, sizeof(*fail_st));
+	size_t nf = 0, nok = 0, nd = 0;
+	for (size_t k = 0; k < j->n; k++) {
+		uint32_t idx = j->idx[k];
+		enum sched_status st = status[k] == DELIVER_OK     ? SCHED_OK
+		                       : status[k] == DELIVER_PERM ? SCHED_PERM
+		                                                   : SCHED_TEMP;
+		uint8_t state = sched_outcome(q->sched, j, idx, st, text[k], now);
+		struct envelope_rcpt *r = &m->env.rcpts[idx];
+		char esc[600];
+		log_escape(esc, sizeof(esc), text[k], strlen(text[k]));
+		static const char *const names[] = {"pending", "deferred", "held", "delivered",
+		                                    "failed"};
+		log_info("event=%s id=%s rcpt=%u to=%s user=%s attempts=%u next_try=%lld "
+		         "text=\"%s\"",
+		         names[state], m->env.id, idx, r->addr, r->user ? r->user : "", r->attempts,
+		         state == RCPT_DEFERRED ? (long long)(r->next_try - now) : 0LL, esc);
+		if (state == RCPT_DELIVERED) {
+			q->counters.delivered++;
+			if (wants(r->notify, ENVELOPE_NOTIFY_SUCCESS, 0))
+				ok[nok++] = idx;
+		} else if (state == RCPT_FAILED) {
+			q->counters.failed++;
+			fail_st[nf] = failure_status(st);
+			if (wants(r->notify, ENVELOPE_NOTIFY_FAILURE, 1))
+				fail[nf++] = idx;
+		} else {
+			q->counters.deferred++;
+			if (held)
+				r->state =
+				    RCPT_HELD; /* an administrator's hold outlives the attempt */
+			else if (sched_delay_due(q->sched, m, idx, now))
+				delay[nd++] = idx;
+		}
+	}
+	if (nf && queue_dsn(q, m, DSN_FAILURE, fail, fail_st, nf) == 0)
+		for (size_t k = 0; k < nf; k++)
+			m->env.rcpts[fail[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
+	if (nok && queue_dsn(q, m, DSN_SUCCESS, ok, NULL, nok) == 0)
+		for (size_t k = 0; k < nok; k++)
+			m->env.rcpts[ok[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
+	if (nd && queue_dsn(q, m, DSN_DELAY, delay, NULL, nd) == 0)
+		for (size_t k = 0; k < nd; k++)
+			m->env.rcpts[delay[k]].notified += 1u << ENVELOPE_NOTIFIED_DELAY_SHIFT;
+	for (size_t k = 0; k < j->n; k++)
+		queue_persist(q, m, j->idx[k]);
+	free(fail);
+	free(ok);
+	free(delay);
+	free(fail_st);
+}
+
+static void job_finished(struct queue_role *q, struct inflight *f)
+{
+	struct sched_msg *m = f->job->msg;
+	sched_job_done(q->sched, f->job, (int64_t)time(NULL));
+	free(f);
+	if (sched_msg_final(m) && m->n_inflight == 0)
+		queue_finish(q, m, "all recipients final");
+}
+
+void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
+{
+	struct proto_result res;
+	if (proto_decode_result(m->data, m->len, &res) == -1)
+		fatal("local sent a malformed DELIVER_RES");
+	struct inflight *f = inflight_take(q, res.job);
+	if (f == NULL || f->peer != p || res.n != f->job->n)
+		fatal("local answered a job it was not given (%llu)", (unsigned long long)res.job);
+	for (size_t k = 0; k < res.n; k++)
+		if (res.idx[k] != f->job->idx[k])
+			fatal("local answered for the wrong recipients of job %llu",
+			      (unsigned long long)res.job);
+	job_outcomes(q, f->job, res.status, res.text);
+	job_finished(q, f);
+	proto_result_free(&res);
+	queue_schedule(q);
+}
+
+void queue_peer_lost(struct queue_role *q, struct peer *p)
+{
+	/* Deliveries in flight on a dead peer are retried like any temporary failure. */
+	for (struct inflight **pp = &q->inflight; *pp;) {
+		struct inflight *f = *pp;
+		if (f->peer != p) {
+			pp = &f->next;
+			continue;
+		}
+		*pp = f->next;
+		uint8_t *st = xcalloc(f->job->n, 1);
+		char **text = xcalloc(f->job->n, sizeof(*text));
+		for (size_t k = 0; k < f->job->n; k++) {
+			st[k] = DELIVER_TEMP;
+			text[k] = "local delivery process died";
+		}
+		job_outcomes(q, f->job, st, text);
+		job_finished(q, f);
+		free(st);
+		free(text);
+	}
+}

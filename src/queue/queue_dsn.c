@@ -1,0 +1,128 @@
+/*
+ * queue_dsn: delivery status notifications to the envelope sender —
+ * failures, delays and (when asked with NOTIFY=SUCCESS) successes. The DSN
+ * is built by bounce.c and committed to the spool like any message, from
+ * the null sender <>, so a DSN that cannot be delivered is never bounced.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "cmd_parse.h"
+#include "log.h"
+#include "queue_int.h"
+#include "route.h"
+#include "xmalloc.h"
+
+static const char *kind_name(enum dsn_kind k)
+{
+	return k == DSN_FAILURE ? "failure" : k == DSN_DELAY ? "delay" : "success";
+}
+
+/* Where a DSN to the sender goes: its local mailboxes, or nowhere yet. */
+static int route_sender(struct queue_role *q, const char *sender, struct route_result *rr,
+                        char *why, size_t whylen)
+{
+	struct mailaddr a;
+	struct smtp_reply err;
+	if (addr_parse_mailbox(sender, strlen(sender), ADDR_ALLOW_UTF8, &a, &err) == -1) {
+		snprintf(why, whylen, "sender address does not parse: %s", err.text);
+		return -1;
+	}
+	struct route_request rq = {a.local, a.domain, FROM_LOCAL, 0};
+	route_resolve(q->conf, &rq, rr);
+	if (rr->verdict == ROUTE_LOCAL)
+		return 0;
+	snprintf(why, whylen, "%s",
+	         rr->verdict == ROUTE_RELAY || rr->verdict == ROUTE_RELAY_DENIED
+	             ? "the sender is not local and outbound relay is not supported yet"
+	             : rr->reason);
+	route_result_free(rr);
+	return -1;
+}
+
+int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
+              const char *const *status, size_t n)
+{
+	const struct envelope *e = &m->env;
+	char why[256];
+	if (e->sender[0] == '\0') {
+		/* A bounce never bounces (RFC 5321 §6.1, RFC 3461 §6.2). */
+		log_info("event=dsn-dropped id=%s kind=%s reason=\"null sender\"", e->id,
+		         kind_name(kind));
+		return 0;
+	}
+	struct route_result rr;
+	if (route_sender(q, e->sender, &rr, why, sizeof(why)) == -1) {
+		log_warn("event=dsn-undeliverable id=%s kind=%s reason=\"%s\"", e->id,
+		         kind_name(kind), why);
+		return 0; /* retrying will not help; do not try again */
+	}
+	int64_t now = (int64_t)time(NULL);
+	struct dsn_rcpt *dr = xcalloc(n, sizeof(*dr));
+	for (size_t k = 0; k < n; k++) {
+		const struct envelope_rcpt *r = &e->rcpts[idx[k]];
+		dr[k].addr = r->addr;
+		dr[k].orcpt = r->orcpt;
+		dr[k].status = status ? status[k] : kind == DSN_DELAY ? "4.0.0" : "2.0.0";
+		dr[k].diagnostic = kind == DSN_SUCCESS ? NULL : r->last_error;
+		dr[k].last_attempt = r->last_attempt;
+		dr[k].retry_until =
+		    kind == DSN_DELAY ? e->arrival + (int64_t)q->conf->max_lifetime : 0;
+	}
+	struct dsn_request rq = {
+	    .kind = kind,
+	    .reporting_mta = q->conf->hostname,
+	    .queue_id = e->id,
+	    .envid = e->envid,
+	    .ret = e->ret,
+	    .sender = e->sender,
+	    .arrival = e->arrival,
+	    .now = now,
+	    .rcpts = dr,
+	    .n_rcpts = n,
+	};
+	struct buf out;
+	buf_init(&out, 0);
+	int rc = -1, fd = spool_open_data(q->spool, e->id);
+	if (fd == -1)
+		snprintf(why, sizeof(why), "cannot open the message: %s", strerror(errno));
+	else if (bounce_build(&rq, fd, e->size, q->conf->bounce_size, &out, why, sizeof(why)) == 0)
+		rc = 0;
+	if (fd != -1)
+		close(fd);
+	free(dr);
+	if (rc == -1) {
+		log_warn("event=dsn-failed id=%s kind=%s reason=\"%s\"", e->id, kind_name(kind),
+		         why);
+		route_result_free(&rr);
+		buf_free(&out);
+		return -1;
+	}
+	struct envelope dsn = {0};
+	dsn.arrival = now;
+	dsn.sender = "";
+	dsn.helo = q->conf->hostname;
+	dsn.client = "localhost";
+	dsn.body = bounce_is_8bit(out.data, out.len) ? BODY_8BITMIME : BODY_7BIT;
+	dsn.n_rcpts = rr.n_users;
+	dsn.rcpts = xcalloc(rr.n_users, sizeof(*dsn.rcpts));
+	for (size_t k = 0; k < rr.n_users; k++) {
+		dsn.rcpts[k].addr = e->sender;
+		dsn.rcpts[k].action = rr.action->name;
+		dsn.rcpts[k].user = rr.users[k];
+	}
+	rc = queue_inject(q, &dsn, &out);
+	if (rc == 0) {
+		q->counters.bounces++;
+		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=%s rcpts=%zu", e->id,
+		         kind_name(kind), dsn.id, e->sender, n);
+	}
+	free(dsn.rcpts);
+	route_result_free(&rr);
+	buf_free(&out);
+	return rc;
+}

@@ -1,0 +1,86 @@
+/*
+ * queue_int: the queue role's state, shared by its files — queue_role.c
+ * (peers, group commit, recovery), queue_deliver.c (jobs and outcomes),
+ * queue_dsn.c (bounces and notices), queue_admin.c (ravenctl operations).
+ */
+#ifndef RAVEN_QUEUE_INT_H
+#define RAVEN_QUEUE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bounce.h"
+#include "config.h"
+#include "envelope.h"
+#include "ipc.h"
+#include "proto.h"
+#include "queue_admin.h"
+#include "scheduler.h"
+#include "spool.h"
+
+struct peer {
+	struct queue_role *q;
+	struct ipc *ch; /* NULL once closed */
+	enum peer_kind kind;
+	struct peer *next;
+};
+
+/* A spool file handed to smtp and not committed yet. */
+struct incoming {
+	char id[ENVELOPE_ID_MAX + 1];
+	int fd;
+	struct peer *owner;
+	struct incoming *next;
+};
+
+struct pending_commit {
+	struct peer *from;
+	uint64_t req;
+	struct envelope env;
+	struct incoming *in;
+};
+
+/* A job handed to a delivery peer. */
+struct inflight {
+	struct sched_job *job;
+	struct peer *peer;
+	struct inflight *next;
+};
+
+struct queue_role {
+	const struct config *conf;
+	struct event_base *base;
+	struct spool *spool;
+	struct sched *sched;
+	struct ipc *parent;
+	struct peer *peers;
+	struct incoming *incoming;
+	struct pending_commit *batch;
+	size_t n_batch, cap_batch;
+	struct event *batch_ev;
+	struct event *timer;
+	struct inflight *inflight;
+	uint64_t last_id_us;
+	struct queue_counters counters;
+	struct control *control;
+};
+
+/* queue_role.c */
+void queue_new_id(struct queue_role *q, char *id, size_t len);
+/* Commit one message made by the queue itself (a DSN). 0 or -1 (logged). */
+int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *data);
+/* Persist recipient idx's state; logs a failure. */
+void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx);
+/* Remove a message whose recipients are all final. */
+void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
+
+/* queue_deliver.c */
+void queue_schedule(struct queue_role *q);
+void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+void queue_peer_lost(struct queue_role *q, struct peer *p);
+
+/* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m. 0 sent, -1 not. */
+int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
+              const char *const *status, size_t n);
+
+#endif

@@ -1,0 +1,93 @@
+"""pytest fixtures for Raven's integration tests: every test gets ravend
+instances in their own temp directories and ports; a failing test shows the
+tail of each daemon's log. RAVEN_KEEP=1 keeps the temp directories."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import raven as rv  # noqa: E402
+
+KEEP = os.environ.get("RAVEN_KEEP") == "1"
+
+
+def pytest_sessionstart(session):
+    if not os.access(rv.RAVEND, os.X_OK):
+        pytest.exit("ravend not built: %s is missing (build it, or set RAVEND)" % rv.RAVEND,
+                    returncode=1)
+
+
+def pytest_report_header(config):
+    return "ravend: %s; euid %d; unprivileged user for root runs: %s" % (
+        rv.RAVEND, os.geteuid(), rv.run_user())
+
+
+class Factory:
+    """Creates Raven instances and tears them all down."""
+
+    def __init__(self):
+        self.instances = []
+
+    def __call__(self, start=True, **opts):
+        r = rv.Raven(**opts)
+        self.instances.append(r)
+        if start:
+            r.start()
+        return r
+
+    def teardown(self):
+        for r in self.instances:
+            try:
+                r.cleanup(keep=KEEP)
+            except Exception as e:  # keep tearing the others down
+                print("teardown of %s failed: %s" % (r.root, e))
+
+
+def _instances(item):
+    out = []
+    for v in getattr(item, "funcargs", {}).values():
+        if isinstance(v, rv.Raven):
+            out.append(v)
+        elif isinstance(v, Factory):
+            out.extend(v.instances)
+    return out
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and call.when in ("setup", "call"):
+        seen = set()
+        for r in _instances(item):
+            if id(r) in seen:
+                continue
+            seen.add(id(r))
+            rep.sections.append(("ravend log " + r.root, r.log_tail(80)))
+
+
+@pytest.fixture
+def factory():
+    f = Factory()
+    yield f
+    f.teardown()
+
+
+@pytest.fixture
+def raven(factory):
+    """A started ravend with the default test configuration."""
+    return factory()
+
+
+@pytest.fixture(scope="module")
+def shared_raven():
+    """One ravend for a whole module of tests that only need the defaults."""
+    f = Factory()
+    # generous connection limits: sessions of consecutive tests may overlap
+    # for a moment while the daemon notices the previous close
+    r = f(per_ip=50, connections=100)
+    yield r
+    f.teardown()

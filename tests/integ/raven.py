@@ -1,0 +1,630 @@
+"""Harness for Raven's integration tests: start the real ravend in a temp
+directory with its own port and spool, talk to it over real sockets, find its
+processes through /proc and wait for deliveries with a deadline.
+
+Every configuration the tests use is built here (make_config), so that a
+keyword of the configuration language changes in one spot only.
+"""
+
+import errno
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RAVEND = os.environ.get("RAVEND", str(REPO / "build" / "src" / "parent" / "ravend"))
+HOSTNAME = "mx.test.example"
+LOCAL_DOMAINS = ("example.org", "localhost")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "jöran")
+ALIASES = {
+    "team": ("alice", "bob"),
+    "postmaster": ("bob",),
+    "nested": ("team", "carol@localhost"),
+    "loop1": ("loop2",),
+    "loop2": ("loop1",),
+    # targets a maildir-only MTA must never act on ({root}: the test's temp dir)
+    "pipe": ('"|/usr/bin/touch {root}/pwned-pipe"',),
+    "file": ("{root}/pwned-file",),
+    "include": (":include:{root}/users",),
+}
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+DELIVERY_TIMEOUT = 10.0
+
+# --- configuration language (docs/raven.conf.5.md) -------------------------
+# The keywords below are the only places the tests spell the grammar.
+CONF_LIMITS = "limits message-size {message_size} recipients {recipients} " \
+    "connections {connections} per-ip {per_ip}"
+# Protocol errors per session before 421, and the idle timeouts in seconds
+# (docs/raven.conf.5.md: "limits errors N", "timeout command 2s data 2s ...").
+CONF_ERRORS = "limits errors {errors}"
+CONF_TIMEOUT = "timeout command {timeout}s data {timeout}s greeting {timeout}s"
+
+DEFAULTS = dict(
+    message_size="100K",
+    recipients=5,
+    connections=10,
+    per_ip=3,
+    errors=None,   # None: keep the daemon's default
+    timeout=None,  # None: keep the daemon's default
+)
+
+
+def run_user():
+    """The unprivileged user ravend drops to when started as root.
+
+    "raven" is the contract's user; a machine without it (the test user is
+    never created here) falls back to "nobody" so that the suite still runs
+    as root. RAVEN_TEST_USER overrides both.
+    """
+    name = os.environ.get("RAVEN_TEST_USER")
+    if name:
+        return name
+    try:
+        pwd.getpwnam("raven")
+        return "raven"
+    except KeyError:
+        return "nobody"
+
+
+def make_config(root, port, **opts):
+    """Return the text of a test configuration rooted at directory root."""
+    o = dict(DEFAULTS)
+    o.update(opts)
+    data = os.path.join(root, "var")
+    lines = [
+        '# raven integration test configuration',
+        'hostname "%s"' % HOSTNAME,
+        'data "%s"' % data,
+        'user "%s"' % run_user(),
+        'listen on 127.0.0.1 port %d' % port,
+        'table domains { %s }' % ", ".join('"%s"' % d for d in LOCAL_DOMAINS),
+        'table users file "%s"' % os.path.join(root, "users"),
+        'table aliases file "%s"' % os.path.join(root, "aliases"),
+        CONF_LIMITS.format(**o),
+    ]
+    if o["errors"] is not None:
+        lines.append(CONF_ERRORS.format(**o))
+    if o["timeout"] is not None:
+        lines.append(CONF_TIMEOUT.format(**o))
+    lines += [
+        'action "mailbox" maildir "%s/mail/%%{user}" users <users> alias <aliases>' % data,
+        'match from any for domain <domains> action "mailbox"',
+    ]
+    lines += list(opts.get("extra", ()))
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(root):
+    with open(os.path.join(root, "users"), "w", encoding="utf-8") as f:
+        for u in USERS:
+            f.write(u + "\n")
+    with open(os.path.join(root, "aliases"), "w", encoding="utf-8") as f:
+        for name, targets in ALIASES.items():
+            f.write("%s: %s\n" % (name, ", ".join(t.format(root=root) for t in targets)))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_root(prefix="raven-integ-"):
+    """A temp dir that the unprivileged daemon user can traverse (0755)."""
+    root = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(root, 0o755)
+    return root
+
+
+# --- /proc ------------------------------------------------------------------
+
+def proc_stat(pid):
+    """(comm, state, ppid) of pid, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            raw = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lp, rp = raw.index("("), raw.rindex(")")
+    comm = raw[lp + 1:rp]
+    rest = raw[rp + 2:].split()
+    return comm, rest[0], int(rest[1])
+
+
+def alive(pid):
+    st = proc_stat(pid)
+    return st is not None and st[1] not in ("Z", "X")
+
+
+def all_pids():
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            out.append(int(d))
+    return out
+
+
+def children(ppid):
+    """Live direct children of ppid as [(pid, comm)]."""
+    out = []
+    for pid in all_pids():
+        st = proc_stat(pid)
+        if st and st[2] == ppid and st[1] not in ("Z", "X"):
+            out.append((pid, st[0]))
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c, _ in children(p):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def proc_ids(pid):
+    """{'uid': (real, eff, saved, fs), 'gid': (...)} from /proc/PID/status."""
+    ids = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                ids["uid"] = tuple(int(x) for x in line.split()[1:5])
+            elif line.startswith("Gid:"):
+                ids["gid"] = tuple(int(x) for x in line.split()[1:5])
+    return ids
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# --- the daemon -------------------------------------------------------------
+
+class Raven:
+    """One ravend instance in its own directory."""
+
+    def __init__(self, root=None, port=None, **opts):
+        self.root = root or make_root()
+        self.port = port or free_port()
+        self.opts = opts
+        self.data = os.path.join(self.root, "var")
+        self.queue = os.path.join(self.data, "queue")
+        self.conf = os.path.join(self.root, "raven.conf")
+        self.log = os.path.join(self.root, "ravend.log")
+        self.proc = None
+        self.known_pids = set()
+        self.starts = 0
+        self.popen_kw = {}
+        write_tables(self.root)
+        self.write_config()
+
+    def write_config(self, **more):
+        self.opts.update(more)
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write(make_config(self.root, self.port, **self.opts))
+
+    # lifecycle
+    def start(self, wait=True):
+        if not os.path.exists(RAVEND):
+            raise AssertionError("ravend binary not found at %s (set RAVEND)" % RAVEND)
+        self.starts += 1
+        logf = open(self.log, "ab")
+        logf.write(b"=== harness: start #%d ===\n" % self.starts)
+        logf.flush()
+        self.proc = subprocess.Popen([RAVEND, "-c", self.conf, "-d"], stdin=subprocess.DEVNULL,
+                                     stdout=logf, stderr=logf, cwd=self.root,
+                                     **self.popen_kw)
+        logf.close()
+        self.known_pids.add(self.proc.pid)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("ravend exited with status %s during start-up\n%s"
+                                     % (self.proc.returncode, self.log_tail()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.settimeout(2)
+                    banner = s.recv(512)
+                    if banner.startswith(b"220"):
+                        # wait for the close so that this probe no longer
+                        # counts against the connection limits
+                        s.sendall(b"QUIT\r\n")
+                        while s.recv(512):
+                            pass
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("ravend did not accept connections on port %d within %.0fs\n%s"
+                                     % (self.port, timeout, self.log_tail()))
+            time.sleep(0.05)
+        self.remember_pids()
+
+    def remember_pids(self):
+        if self.proc is not None:
+            self.known_pids.update(descendants(self.proc.pid))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def roles(self):
+        """{comm: [pid, ...]} of the parent's live children."""
+        out = {}
+        for pid, comm in children(self.proc.pid):
+            out.setdefault(comm, []).append(pid)
+            self.known_pids.add(pid)
+        return out
+
+    def role_pid(self, name, timeout=START_TIMEOUT, exclude=()):
+        """Pid of the one child named name (waiting for it to appear)."""
+        def find():
+            pids = [p for p in self.roles().get(name, []) if p not in exclude]
+            return pids[0] if len(pids) == 1 else None
+        return wait_until(find, timeout, what="a %s process (children: %s)"
+                          % (name, children(self.proc.pid)))
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, then SIGKILL after timeout; returns the exit status."""
+        if self.proc is None:
+            return None
+        self.remember_pids()
+        rc = self.proc.poll()
+        if rc is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+        self.wait_gone(timeout)
+        return rc
+
+    def kill9_all(self):
+        """SIGKILL the parent and every descendant at once, as a power cut would."""
+        pids = [self.proc.pid] + descendants(self.proc.pid)
+        self.known_pids.update(pids)
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self.wait_gone(STOP_TIMEOUT)
+        return pids
+
+    def wait_gone(self, timeout):
+        """Wait until every process this instance ever had is gone; SIGKILL
+        stragglers (by pid) after timeout."""
+        deadline = time.monotonic() + timeout
+        killed = False
+        while True:
+            left = [p for p in self.known_pids if alive(p) and self.ours(p)]
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                if killed:
+                    raise AssertionError("processes %s survive SIGKILL" % left)
+                for p in left:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                killed = True
+                deadline = time.monotonic() + 2
+            time.sleep(0.02)
+
+    @staticmethod
+    def ours(pid):
+        st = proc_stat(pid)
+        return st is not None and (st[0].startswith("raven") or st[0] == "ravend")
+
+    def cleanup(self, keep=False):
+        self.stop()
+        self.wait_gone(1)
+        if not keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    # observation
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=60):
+        lines = self.log_text().splitlines()
+        return "---- %s (last %d lines) ----\n%s" % (self.log, min(n, len(lines)),
+                                                    "\n".join(lines[-n:]))
+
+    def maildir(self, user):
+        return os.path.join(self.data, "mail", user)
+
+    def mail_files(self, user):
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.maildir(user), sub)
+            try:
+                names = sorted(os.listdir(d))
+            except OSError:
+                continue
+            out += [os.path.join(d, n) for n in names]
+        return out
+
+    def messages(self, user):
+        out = []
+        for p in self.mail_files(user):
+            with open(p, "rb") as f:
+                out.append(f.read())
+        return out
+
+    def find(self, user, token):
+        """Delivered messages of user containing token (bytes or str)."""
+        if isinstance(token, str):
+            token = token.encode()
+        return [m for m in self.messages(user) if token in m]
+
+    def wait_for(self, user, token, count=1, timeout=DELIVERY_TIMEOUT):
+        """Wait until user has at least count messages containing token; return them."""
+        def check():
+            got = self.find(user, token)
+            return got if len(got) >= count else None
+        try:
+            return wait_until(check, timeout, what="%d message(s) with %r for %s"
+                              % (count, token, user))
+        except AssertionError as e:
+            raise AssertionError("%s\nmailbox has %d file(s)\n%s"
+                                 % (e, len(self.mail_files(user)), self.log_tail()))
+
+    def queue_files(self, sub):
+        try:
+            return sorted(os.listdir(os.path.join(self.queue, sub)))
+        except OSError:
+            return []
+
+    def wait_queue_empty(self, timeout=DELIVERY_TIMEOUT):
+        wait_until(lambda: not self.queue_files("env") and not self.queue_files("data"),
+                   timeout, what="an empty spool (env=%s data=%s)"
+                   % (self.queue_files("env"), self.queue_files("data")))
+
+    def assert_not_delivered(self, token, users=USERS, settle=1.0):
+        """Give the daemon time to (wrongly) deliver, then assert nothing has token."""
+        time.sleep(settle)
+        for u in users:
+            got = self.find(u, token)
+            assert not got, "%s unexpectedly received %r:\n%r" % (u, token, got[0][:500])
+
+
+# --- message helpers ----------------------------------------------------------
+
+_counter = [0]
+
+
+def unique(tag="m"):
+    _counter[0] += 1
+    return "%s-%d-%d-%d" % (tag, os.getpid(), int(time.time() * 1000) % 10 ** 8, _counter[0])
+
+
+def make_message(token, to="alice@example.org", frm="sender@remote.test", body=None,
+                 subject=None, extra_headers=()):
+    """An RFC 5322 message (str, LF line ends) with Message-ID <token@test>."""
+    hdr = [
+        "From: <%s>" % frm,
+        "To: <%s>" % to,
+        "Subject: %s" % (subject or "test " + token),
+        "Date: Thu, 01 Jan 2026 00:00:00 +0000",
+        "Message-ID: <%s@test>" % token,
+    ] + list(extra_headers)
+    if body is None:
+        body = "Hello,\nthis is message %s.\n\n-- \nthe tests\n" % token
+    return "\n".join(hdr) + "\n\n" + body
+
+
+def queue_id(reply):
+    """The queue id from a '250 2.0.0 Ok: queued as ID' reply text (bytes or str)."""
+    if isinstance(reply, str):
+        reply = reply.encode()
+    m = re.search(rb"queued as (\S+)", reply, re.I)
+    assert m, "no queue id in reply %r" % reply
+    return m.group(1).decode()
+
+
+def split_received(raw):
+    """Split a delivered file into (Raven's Received header unfolded, the rest)."""
+    assert raw.startswith(b"Received:"), "delivered file does not start with Received:\n%r" \
+        % raw[:300]
+    lines = raw.split(b"\n")
+    i = 1
+    while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+        i += 1
+    header = b" ".join(l.strip() for l in lines[:i])
+    return header, b"\n".join(lines[i:])
+
+
+def normalize(msg):
+    """What a message sent over SMTP should look like in the maildir: LF ends."""
+    if isinstance(msg, str):
+        msg = msg.encode("utf-8")
+    msg = msg.replace(b"\r\n", b"\n")
+    if not msg.endswith(b"\n"):
+        msg += b"\n"
+    return msg
+
+
+# --- a raw SMTP client ----------------------------------------------------------
+
+class Reply:
+    def __init__(self, code, lines):
+        self.code = code
+        self.lines = lines  # text after "NNN-" / "NNN "
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+    @property
+    def enh(self):
+        m = re.match(r"([245]\.\d{1,3}\.\d{1,3})\b", self.lines[0] if self.lines else "")
+        return m.group(1) if m else None
+
+    def __repr__(self):
+        return "<Reply %d %r>" % (self.code, self.text)
+
+
+class Closed(Exception):
+    pass
+
+
+class RawSMTP:
+    """A minimal SMTP client that sends exactly the bytes it is given."""
+
+    def __init__(self, port, host="127.0.0.1", source=None, timeout=10):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))
+        self.sock.connect((host, port))
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def _line(self):
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            except socket.timeout:
+                raise AssertionError("no complete reply within %ss (pending %r)"
+                                     % (self.sock.gettimeout(), self.buf)) from None
+            if not chunk:
+                raise Closed("connection closed by server (pending %r)" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self._line()
+            if len(line) < 3 or not line[:3].isdigit():
+                raise AssertionError("malformed reply line %r" % line)
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return Reply(int(line[:3]), lines)
+            if line[3] != "-":
+                raise AssertionError("malformed reply line %r" % line)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def greeting(self):
+        return self.reply()
+
+    def ehlo(self, name="client.test"):
+        r = self.cmd("EHLO " + name)
+        assert r.code == 250, r
+        return r
+
+    def is_closed(self, timeout=3):
+        """True if the server closes the connection (EOF/reset) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        except OSError as e:
+            return e.errno in (errno.ECONNRESET, errno.EPIPE)
+
+
+def session(port, **kw):
+    """A RawSMTP past the greeting and EHLO."""
+    s = RawSMTP(port, **kw)
+    g = s.greeting()
+    assert g.code == 220, g
+    s.ehlo()
+    return s
+
+
+def send_raw(port, mail_from, rcpts, data, ehlo=True):
+    """One transaction with already dot-stuffed CRLF data (without the final
+    '.'). Returns (rcpt replies, final reply)."""
+    with RawSMTP(port) as s:
+        assert s.greeting().code == 220
+        if ehlo:
+            s.ehlo()
+        r = s.cmd("MAIL FROM:<%s>" % mail_from)
+        assert r.code == 250, r
+        rr = [s.cmd("RCPT TO:<%s>" % a) for a in rcpts]
+        r = s.cmd("DATA")
+        assert r.code == 354, r
+        s.send(data)
+        s.send(b".\r\n")
+        final = s.reply()
+        try:
+            s.cmd("QUIT")
+        except (Closed, OSError):
+            pass
+        return rr, final
+
+
+def dot_stuff_crlf(msg):
+    """LF or CRLF message -> CRLF, dot-stuffed, ending in CRLF."""
+    if isinstance(msg, str):
+        msg = msg.encode("utf-8")
+    msg = normalize(msg).replace(b"\n", b"\r\n")
+    return b"\r\n".join((b"." + l if l.startswith(b".") else l)
+                        for l in msg.split(b"\r\n"))
