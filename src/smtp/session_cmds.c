@@ -35,6 +35,7 @@ static void cmd_helo(struct session *s, const struct smtp_cmd *c)
 	session_reply(s, "250-SIZE %zu", s->conf->limits.message_size);
 	session_reply(s, "250-8BITMIME");
 	session_reply(s, "250-SMTPUTF8");
+	session_reply(s, "250-DSN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -84,6 +85,12 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	struct transaction *tx = &s->tx;
 	char esc[600];
 	log_escape(esc, sizeof(esc), c->addr.text, strlen(c->addr.text));
+	if (!s->esmtp && (c->notify || c->orcpt[0])) {
+		struct smtp_reply r;
+		smtp_reply_set(&r, 555, "5.5.4", "RCPT parameters require EHLO");
+		session_refuse(s, &r);
+		return;
+	}
 	if (rcpt_duplicate(tx, &c->addr)) {
 		session_reply(s, "250 2.1.5 Ok");
 		return;

@@ -22,7 +22,7 @@ def test_greeting_and_ehlo_extensions(shared_raven):
         r = s.ehlo()
         assert rv.HOSTNAME in r.lines[0]
         kw = {l.split()[0].upper(): l.split()[1:] for l in r.lines[1:] if l.strip()}
-        for ext in ("PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"):
+        for ext in ("PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES"):
             assert ext in kw, "EHLO does not advertise %s: %r" % (ext, r.lines)
         assert len(kw["SIZE"]) == 1 and int(kw["SIZE"][0]) in (100 * 1024, 100 * 1000), kw
 
