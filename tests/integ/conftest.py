@@ -88,6 +88,7 @@ def shared_raven():
     f = Factory()
     # generous connection limits: sessions of consecutive tests may overlap
     # for a moment while the daemon notices the previous close
-    r = f(per_ip=50, connections=100)
-    yield r
-    f.teardown()
+    try:
+        yield f(per_ip=50, connections=100)
+    finally:
+        f.teardown()

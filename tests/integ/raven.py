@@ -628,3 +628,205 @@ def dot_stuff_crlf(msg):
     msg = normalize(msg).replace(b"\n", b"\r\n")
     return b"\r\n".join((b"." + l if l.startswith(b".") else l)
                         for l in msg.split(b"\r\n"))
+
+
+# --- queue test helpers ---
+# Used by test_queue.py and test_faults.py: short retry schedules, mailboxes
+# broken on purpose, the daemon's key=value log and RFC 3464 DSNs.
+
+CONF_QUEUE = "queue retry-min {retry_min} retry-max {retry_max} lifetime {lifetime} " \
+    "delay-warning {delay_warning}"
+
+_LOG_KV = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def queue_config(retry_min="1s", retry_max="2s", lifetime="6s", delay_warning="off"):
+    """The `queue` configuration line for a short test schedule."""
+    return CONF_QUEUE.format(retry_min=retry_min, retry_max=retry_max, lifetime=lifetime,
+                             delay_warning=delay_warning)
+
+
+def log_events(raven, event, **match):
+    """The log lines with event=<event> (and every key=value of match), each
+    as a dict of its key=value fields (quotes removed)."""
+    out = []
+    for line in raven.log_text().splitlines():
+        if ("event=%s" % event) not in line:
+            continue
+        fields = {}
+        for k, v in _LOG_KV.findall(line):
+            if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+                v = v[1:-1]
+            fields[k] = v
+        if fields.get("event") != event:
+            continue
+        fields["_line"] = line
+        fields["_time"] = log_time(line)
+        if all(fields.get(k) == str(v) for k, v in match.items()):
+            out.append(fields)
+    return out
+
+
+def log_time(line):
+    """Seconds since the epoch of a log line's leading UTC timestamp
+    (2026-01-01T00:00:00.000Z), or None."""
+    import calendar
+    m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z", line)
+    if not m:
+        return None
+    t = calendar.timegm(tuple(int(x) for x in m.groups()[:6]))
+    return t + (float("0." + m.group(7)) if m.group(7) else 0.0)
+
+
+def wait_log(raven, event, count=1, timeout=DELIVERY_TIMEOUT, **match):
+    """Wait until the log has at least count event=<event> lines matching; return them."""
+    def check():
+        got = log_events(raven, event, **match)
+        return got if len(got) >= count else None
+    try:
+        return wait_until(check, timeout, what="%d log line(s) event=%s %s"
+                          % (count, event, match))
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, raven.log_tail())) from None
+
+
+def daemon_ids():
+    """(uid, gid) of the user ravend drops to, or None when not running as root."""
+    if os.geteuid() != 0:
+        return None
+    pw = pwd.getpwnam(run_user())
+    return pw.pw_uid, pw.pw_gid
+
+
+def mailbox_is_file(raven, user):
+    """Make user's mailbox path a regular file: deliveries fail permanently."""
+    os.makedirs(os.path.join(raven.data, "mail"), exist_ok=True)
+    with open(raven.maildir(user), "w") as f:
+        f.write("not a maildir\n")
+
+
+def maildir_locked(raven, user):
+    """Create user's Maildir owned by the daemon user, then mode 000: the
+    delivery process (fsuid = daemon user) gets EACCES, a temporary failure."""
+    md = raven.maildir(user)
+    ids = daemon_ids()
+    for p in (os.path.join(raven.data, "mail"), md):
+        os.makedirs(p, exist_ok=True)
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(md, sub), exist_ok=True)
+    if ids:
+        for p in (os.path.join(raven.data, "mail"), md, md + "/tmp", md + "/new", md + "/cur"):
+            os.chown(p, *ids)
+    os.chmod(md, 0)
+
+
+def maildir_unlock(raven, user):
+    os.chmod(raven.maildir(user), 0o700)
+
+
+def sendmail(port, frm, rcpts, msg, mail_options=(), rcpt_options=()):
+    """Send one message with smtplib (DSN options allowed); returns the queue id.
+    Raises AssertionError unless every recipient and the data got 250."""
+    import smtplib
+    data = normalize(msg).replace(b"\n", b"\r\n")
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=20) as s:
+        s.ehlo()
+        code, resp = s.mail(frm, list(mail_options))
+        assert code == 250, (code, resp)
+        for r in rcpts:
+            code, resp = s.rcpt(r, list(rcpt_options))
+            assert code == 250, (r, code, resp)
+        code, resp = s.data(data)
+        assert code == 250, (code, resp)
+        return queue_id(b"250 " + resp)
+
+
+def parse_mail(raw):
+    import email
+    import email.policy
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def dsn_parts(raw):
+    """Check that raw is an RFC 3464 DSN and split it: returns
+    (message, per-message fields, [per-recipient fields], third part)."""
+    msg = parse_mail(raw)
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert msg.get_param("report-type") == "delivery-status", msg["Content-Type"]
+    parts = msg.get_payload()
+    assert len(parts) in (2, 3), [p.get_content_type() for p in parts]
+    assert parts[0].get_content_type() == "text/plain", parts[0].get_content_type()
+    assert parts[1].get_content_type() == "message/delivery-status", parts[1].get_content_type()
+    fields = parts[1].get_payload()
+    assert isinstance(fields, list) and len(fields) >= 2, fields
+    return msg, fields[0], fields[1:], (parts[2] if len(parts) == 3 else None)
+
+
+def dsn_field(block, name):
+    """A DSN field's value with folding whitespace collapsed (None if absent)."""
+    v = block.get(name)
+    return None if v is None else " ".join(str(v).split())
+
+
+def dsns_for(raven, user, qid):
+    """DSNs in user's mailbox about original message qid (found by the queue id
+    the report names), as parsed by dsn_parts, oldest file name first."""
+    out = []
+    for raw in raven.messages(user):
+        msg = parse_mail(raw)
+        if msg.get_content_type() != "multipart/report":
+            continue
+        if qid.encode() not in raw:
+            continue
+        out.append(dsn_parts(raw))
+    return out
+
+
+def wait_dsn(raven, user, qid, action, count=1, timeout=DELIVERY_TIMEOUT):
+    """Wait until user has count DSNs about qid with a recipient Action: action."""
+    def check():
+        got = [d for d in dsns_for(raven, user, qid)
+               if any(dsn_field(r, "Action") == action for r in d[2])]
+        return got if len(got) >= count else None
+    try:
+        return wait_until(check, timeout, what="%d DSN(s) Action %s about %s for %s"
+                          % (count, action, qid, user))
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, raven.log_tail())) from None
+
+
+def delivered_files(raven):
+    """Every delivered file (new/ and cur/ of every mailbox) as {path: bytes};
+    maildir tmp/ files are not deliveries."""
+    out = {}
+    root = os.path.join(raven.data, "mail")
+    try:
+        users = sorted(os.listdir(root))
+    except OSError:
+        return out
+    for u in users:
+        for sub in ("new", "cur"):
+            d = os.path.join(root, u, sub)
+            try:
+                names = sorted(os.listdir(d))
+            except OSError:
+                continue
+            for n in names:
+                try:
+                    with open(os.path.join(d, n), "rb") as fh:
+                        out[os.path.join(d, n)] = fh.read()
+                except OSError:
+                    pass
+    return out
+
+
+def count_message_id(raven, token):
+    """Delivered files whose own Message-ID is <token@test>, across all mailboxes
+    (a DSN quoting that header in its attachment does not count)."""
+    needle = ("\nMessage-ID: <%s@test>\n" % token).encode()
+    n = 0
+    for raw in delivered_files(raven).values():
+        head = raw.split(b"\n\n", 1)[0] + b"\n"
+        if needle in head:
+            n += 1
+    return n

@@ -51,8 +51,14 @@ def test_missing_file(root):
     assert "nonexistent.conf" in p.stderr
 
 
+_PORTS = {}
+
+
 def _base_lines(root):
-    return rv.make_config(root, rv.free_port()).rstrip("\n").split("\n")
+    # One port per root, so a line taken from one call (duplicate-listen)
+    # really repeats the config of the next.
+    port = _PORTS.setdefault(str(root), rv.free_port())
+    return rv.make_config(root, port).rstrip("\n").split("\n")
 
 
 def _with_line(root, replace_prefix, new_line):
