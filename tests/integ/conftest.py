@@ -25,6 +25,9 @@ def pytest_report_header(config):
         rv.RAVEND, os.geteuid(), rv.run_user())
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
 class Factory:
     """Creates Raven instances and tears them all down."""
 
@@ -39,11 +42,22 @@ class Factory:
         return r
 
     def teardown(self):
+        reports = []
         for r in self.instances:
+            # Under the ASan+UBSan build a memory error kills a role that the
+            # parent then restarts: the tests may pass, the log tells.
+            text = r.log_text()
+            for marker in SANITIZER_MARKERS:
+                if marker in text:
+                    at = text.index(marker)
+                    reports.append("%s in %s:\n%s" % (marker, r.log, text[max(0, at - 200):at + 3000]))
+                    break
             try:
                 r.cleanup(keep=KEEP)
             except Exception as e:  # keep tearing the others down
                 print("teardown of %s failed: %s" % (r.root, e))
+        if reports:
+            raise AssertionError("sanitizer report in ravend's log:\n" + "\n".join(reports))
 
 
 def _instances(item):
