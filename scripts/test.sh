@@ -37,6 +37,16 @@ if [ ! -f "$BUILD/build.ninja" ]; then meson setup "$BUILD" >/dev/null || exit 1
 else meson setup --reconfigure "$BUILD" >/dev/null || exit 1; fi
 ninja -C "$BUILD" || { echo "0 passed, 1 failed"; exit 1; }
 
+stage "format (clang-format, .clang-format)"
+unformatted=$(for f in $(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 2>/dev/null); do
+  clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "$f"; done)
+if [ -n "$unformatted" ]; then
+  echo "not clang-formatted (run clang-format -i on them):"; echo "$unformatted"
+  failed=$((failed + 1))
+else
+  echo "format: all files clean"; passed=$((passed + 1))
+fi
+
 stage "unit tests (cmocka)"
 meson test -C "$BUILD" --print-errorlogs 2>&1 | tee "$log/unit"
 add_meson "$log/unit"

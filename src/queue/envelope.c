@@ -32,7 +32,7 @@ enum rec_type {
 #define REC_OVERHEAD 9u
 /* The largest payload any record can legitimately have: RCPT with four
  * strings at their limit. Anything longer is corruption, not a big record. */
-#define REC_MAX_PAYLOAD   (4u * (4u + ENVELOPE_MAX_STR) + 16u)
+#define REC_MAX_PAYLOAD (4u * (4u + ENVELOPE_MAX_STR) + 16u)
 /* STATE: idx u32, state u8, attempts u32, next_try u64, notified u32,
  * last_attempt u64, then the optional error text (flag u8 [+ string]). */
 #define STATE_FIXED       29u

@@ -42,9 +42,9 @@ struct envelope_rcpt {
 	/* delivery state, from the last STATE record (PENDING if none) */
 	uint8_t state;
 	uint32_t attempts;
-	int64_t next_try; /* unix seconds */
-	char *last_error; /* NULL if none */
-	uint32_t notified;    /* DSNs already sent for it (ENVELOPE_NOTIFIED_* bits + delay count) */
+	int64_t next_try;  /* unix seconds */
+	char *last_error;  /* NULL if none */
+	uint32_t notified; /* DSNs already sent for it (ENVELOPE_NOTIFIED_* bits + delay count) */
 	int64_t last_attempt; /* unix seconds, 0 if never tried */
 };
 
@@ -57,8 +57,8 @@ enum {
 };
 
 /* envelope_rcpt.notified: what was already reported to the sender. */
-#define ENVELOPE_NOTIFIED_FINAL 1u        /* failure or success DSN sent */
-#define ENVELOPE_NOTIFIED_DELAY_SHIFT 8u  /* delay warnings sent, in the bits above */
+#define ENVELOPE_NOTIFIED_FINAL       1u /* failure or success DSN sent */
+#define ENVELOPE_NOTIFIED_DELAY_SHIFT 8u /* delay warnings sent, in the bits above */
 
 struct envelope {
 	char id[ENVELOPE_ID_MAX + 1];

@@ -16,14 +16,14 @@ struct queue_role;
 
 /* Counters since the queue role started. */
 struct queue_counters {
-	uint64_t started;      /* unix time the role started */
-	uint64_t committed;    /* messages accepted into the spool */
-	uint64_t batches;      /* commit batches (committed / batches = mean batch size) */
-	uint64_t delivered;    /* recipient deliveries */
-	uint64_t deferred;     /* temporary failures */
-	uint64_t failed;       /* permanent failures and expiries */
-	uint64_t bounces;      /* DSNs generated (failure, delay, success) */
-	uint64_t removed;      /* messages removed by an administrator */
+	uint64_t started;   /* unix time the role started */
+	uint64_t committed; /* messages accepted into the spool */
+	uint64_t batches;   /* commit batches (committed / batches = mean batch size) */
+	uint64_t delivered; /* recipient deliveries */
+	uint64_t deferred;  /* temporary failures */
+	uint64_t failed;    /* permanent failures and expiries */
+	uint64_t bounces;   /* DSNs generated (failure, delay, success) */
+	uint64_t removed;   /* messages removed by an administrator */
 };
 
 struct sched *queue_admin_sched(struct queue_role *q);
@@ -36,6 +36,6 @@ int queue_admin_release(struct queue_role *q, const char *id, char *err, size_t 
 int queue_admin_flush(struct queue_role *q, const char *id, char *err, size_t errlen);
 /* The message's header section (up to 64 KiB) appended to out. */
 int queue_admin_headers(struct queue_role *q, const char *id, struct buf *out, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 #endif

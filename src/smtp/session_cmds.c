@@ -50,8 +50,9 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 	if (c->body == BODY_BINARYMIME || c->has_auth) {
 		struct smtp_reply r;
 		smtp_reply_set(&r, 555, "5.5.4",
-			       c->has_auth ? "AUTH= parameter is not supported (AUTH not offered)"
-					   : "BODY=BINARYMIME requires CHUNKING, which is not offered");
+		               c->has_auth
+		                   ? "AUTH= parameter is not supported (AUTH not offered)"
+		                   : "BODY=BINARYMIME requires CHUNKING, which is not offered");
 		session_refuse(s, &r);
 		return;
 	}

@@ -301,9 +301,9 @@ static void test_safe_mailbox(void **state)
 	assert_false(route_safe_mailbox("a\x7f"));
 	/* SMTPUTF8 mailboxes: well-formed UTF-8 only */
 	assert_true(route_safe_mailbox("caf\xc3\xa9"));
-	assert_false(route_safe_mailbox("caf\xc3"));        /* truncated */
-	assert_false(route_safe_mailbox("caf\xc0\xaf"));    /* overlong '/' */
-	assert_false(route_safe_mailbox("\xed\xa0\x80"));  /* surrogate */
+	assert_false(route_safe_mailbox("caf\xc3"));          /* truncated */
+	assert_false(route_safe_mailbox("caf\xc0\xaf"));      /* overlong '/' */
+	assert_false(route_safe_mailbox("\xed\xa0\x80"));     /* surrogate */
 	assert_false(route_safe_mailbox("\xf4\x90\x80\x80")); /* > U+10FFFF */
 	assert_false(route_safe_mailbox("\xff"));
 	char s[70];
