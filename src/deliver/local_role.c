@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ipc.h"
@@ -17,9 +18,23 @@
 #include "route.h"
 #include "xmalloc.h"
 
+/* One delivery request waiting for the batch it is part of. */
+struct pending {
+	struct proto_deliver d;
+	int fd; /* the message, read-only */
+	struct maildir_prep *prep;
+	char **dir;
+	uint8_t *status;
+	char **text;
+	int *prepared; /* prep holds a tmp file (or a found copy) to publish */
+};
+
 struct local_role {
 	const struct config *conf;
 	struct ipc *queue;
+	struct pending **batch;
+	size_t n_batch, cap_batch;
+	struct event *batch_ev;
 };
 
 /* Take on the owner's identity for file-system access only. 0 or -1. */
@@ -51,63 +66,200 @@ static void become_root_again(void)
 	setfsgid(0);
 }
 
-static enum deliver_status deliver_one(const struct local_role *lr, const struct proto_deliver *d,
-                                       size_t k, int fd, char *text, size_t textlen)
+#define TEXT_MAX 512
+
+static void set_text(struct pending *pd, size_t k, const char *text)
 {
+	free(pd->text[k]);
+	pd->text[k] = xstrdup(text);
+}
+
+/* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
+static void prepare_one(const struct local_role *lr, struct pending *pd, size_t k)
+{
+	const struct proto_deliver *d = &pd->d;
+	char text[TEXT_MAX] = "";
 	const struct action *a = conf_action(lr->conf, d->action);
+	pd->status[k] = DELIVER_TEMP;
 	if (a == NULL || a->kind != ACTION_MAILDIR) {
-		snprintf(text, textlen, "action %s is not a local mailbox action", d->action);
-		return DELIVER_TEMP; /* a reload may bring it back */
+		snprintf(text, sizeof(text), "action %s is not a local mailbox action", d->action);
+		set_text(pd, k, text); /* temporary: a reload may bring it back */
+		return;
 	}
-	const char *user = d->user[k];
-	if (!route_safe_mailbox(user)) {
-		snprintf(text, textlen, "unsafe mailbox name");
-		return DELIVER_PERM;
+	if (!route_safe_mailbox(d->user[k])) {
+		pd->status[k] = DELIVER_PERM;
+		set_text(pd, k, "unsafe mailbox name");
+		return;
 	}
-	char *dir = conf_maildir_path(lr->conf, a, user);
+	pd->dir[k] = conf_maildir_path(lr->conf, a, d->user[k]);
 	char name[512];
 	maildir_name(name, sizeof(name), d->arrival, d->id, d->idx[k], lr->conf->hostname);
 	uid_t uid = 0;
 	gid_t gid = 0;
-	enum deliver_status st;
-	if (become_owner(a->owner ? a->owner : lr->conf->user, &uid, &gid, text, textlen) == -1) {
-		st = DELIVER_TEMP;
-	} else {
-		enum maildir_result r = maildir_deliver(dir, name, fd, text, textlen);
-		st = r == MAILDIR_OK ? DELIVER_OK : r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
+	if (become_owner(a->owner ? a->owner : lr->conf->user, &uid, &gid, text, sizeof(text)) ==
+	    0) {
+		enum maildir_result r =
+		    maildir_prepare(pd->dir[k], name, pd->fd, 0, &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
-			snprintf(text, textlen, "delivered to maildir %s", dir);
+			pd->prepared[k] = 1;
+		else
+			pd->status[k] = r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
 	}
 	become_root_again();
-	free(dir);
-	return st;
+	set_text(pd, k, text);
+}
+
+/* Step 2 for one mailbox: link into new/ (not yet synced). */
+static void publish_one(const struct local_role *lr, struct pending *pd, size_t k)
+{
+	char text[TEXT_MAX] = "";
+	const struct action *a = conf_action(lr->conf, pd->d.action);
+	uid_t uid = 0;
+	gid_t gid = 0;
+	if (become_owner(a->owner ? a->owner : lr->conf->user, &uid, &gid, text, sizeof(text)) ==
+	    0) {
+		if (maildir_publish(&pd->prep[k], 0, text, sizeof(text)) != MAILDIR_OK) {
+			pd->prepared[k] = 0;
+			set_text(pd, k, text);
+		}
+	} else {
+		maildir_abandon(&pd->prep[k]);
+		pd->prepared[k] = 0;
+		set_text(pd, k, text);
+	}
+	become_root_again();
+}
+
+/*
+ * Make every prepared delivery of the batch durable with one syncfs(2) per
+ * file system; on failure those deliveries fail temporarily (a retry
+ * redoes them, and finds any copy that did reach new/).
+ */
+static void sync_prepared(struct local_role *lr, const char *step)
+{
+	dev_t done[16];
+	size_t n_done = 0;
+	for (size_t b = 0; b < lr->n_batch; b++) {
+		struct pending *pd = lr->batch[b];
+		for (size_t k = 0; k < pd->d.n; k++) {
+			struct stat st;
+			if (!pd->prepared[k] || fstat(pd->prep[k].dfd, &st) == -1)
+				continue;
+			int seen = 0;
+			for (size_t i = 0; i < n_done; i++)
+				seen |= done[i] == st.st_dev;
+			if (seen)
+				continue;
+			int rc = syncfs(pd->prep[k].dfd);
+			if (rc == 0 && n_done < sizeof(done) / sizeof(done[0]))
+				done[n_done++] = st.st_dev;
+			if (rc == 0)
+				continue;
+			char text[TEXT_MAX];
+			snprintf(text, sizeof(text), "maildir: syncfs %s (%s): %s", pd->dir[k], step,
+				 strerror(errno));
+			log_warn("event=maildir-sync-failed dir=%s error=\"%s\"", pd->dir[k],
+				 strerror(errno));
+			for (size_t b2 = 0; b2 < lr->n_batch; b2++) {
+				struct pending *p2 = lr->batch[b2];
+				for (size_t k2 = 0; k2 < p2->d.n; k2++) {
+					struct stat st2;
+					if (p2->prepared[k2] && fstat(p2->prep[k2].dfd, &st2) == 0 &&
+					    st2.st_dev == st.st_dev) {
+						maildir_abandon(&p2->prep[k2]);
+						p2->prepared[k2] = 0;
+						set_text(p2, k2, text);
+					}
+				}
+			}
+		}
+	}
+}
+
+static void pending_free(struct pending *pd)
+{
+	for (size_t k = 0; k < pd->d.n; k++) {
+		maildir_prep_close(&pd->prep[k]);
+		free(pd->dir[k]);
+		free(pd->text[k]);
+	}
+	free(pd->prep);
+	free(pd->dir);
+	free(pd->status);
+	free(pd->text);
+	free(pd->prepared);
+	close(pd->fd);
+	proto_deliver_free(&pd->d);
+	free(pd);
+}
+
+static void reply(struct local_role *lr, struct pending *pd)
+{
+	struct proto_result res = {pd->d.job, pd->d.n, pd->d.idx, pd->status, pd->text};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_result(&b, &res);
+	ipc_send(lr->queue, PROTO_DELIVER_RES, b.data, b.len, -1);
+	buf_free(&b);
+}
+
+/*
+ * Group commit for deliveries: every request that arrived in one pass of
+ * the loop is written to tmp/, synced once, linked into new/, synced once,
+ * and only then answered.
+ */
+static void batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct local_role *lr = arg;
+	(void)fd;
+	(void)what;
+	for (size_t b = 0; b < lr->n_batch; b++)
+		for (size_t k = 0; k < lr->batch[b]->d.n; k++)
+			prepare_one(lr, lr->batch[b], k);
+	sync_prepared(lr, "tmp");
+	for (size_t b = 0; b < lr->n_batch; b++)
+		for (size_t k = 0; k < lr->batch[b]->d.n; k++)
+			if (lr->batch[b]->prepared[k])
+				publish_one(lr, lr->batch[b], k);
+	sync_prepared(lr, "new");
+	for (size_t b = 0; b < lr->n_batch; b++) {
+		struct pending *pd = lr->batch[b];
+		for (size_t k = 0; k < pd->d.n; k++) {
+			if (!pd->prepared[k])
+				continue;
+			char text[TEXT_MAX];
+			snprintf(text, sizeof(text), "delivered to maildir %s", pd->dir[k]);
+			pd->status[k] = DELIVER_OK;
+			set_text(pd, k, text);
+		}
+		reply(lr, pd);
+		pending_free(pd);
+	}
+	lr->n_batch = 0;
 }
 
 static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
 	struct local_role *lr = arg;
-	struct proto_deliver d;
+	(void)ch;
+	struct pending *pd = xcalloc(1, sizeof(*pd));
 	if (m->type != PROTO_DELIVER_REQ || m->fd == -1 ||
-	    proto_decode_deliver(m->data, m->len, &d) == -1)
+	    proto_decode_deliver(m->data, m->len, &pd->d) == -1)
 		fatal("queue sent a malformed delivery request");
-	struct proto_result res = {d.job, d.n, d.idx, xcalloc(d.n, 1),
-	                           xcalloc(d.n, sizeof(char *))};
-	for (size_t k = 0; k < d.n; k++) {
-		char text[512] = "";
-		res.status[k] = (uint8_t)deliver_one(lr, &d, k, m->fd, text, sizeof(text));
-		res.text[k] = xstrdup(text);
+	pd->fd = m->fd;
+	pd->prep = xcalloc(pd->d.n, sizeof(*pd->prep));
+	for (size_t k = 0; k < pd->d.n; k++)
+		pd->prep[k].dfd = -1;
+	pd->dir = xcalloc(pd->d.n, sizeof(*pd->dir));
+	pd->status = xcalloc(pd->d.n, 1);
+	pd->text = xcalloc(pd->d.n, sizeof(*pd->text));
+	pd->prepared = xcalloc(pd->d.n, sizeof(*pd->prepared));
+	if (lr->n_batch == lr->cap_batch) {
+		lr->cap_batch = lr->cap_batch ? lr->cap_batch * 2 : 16;
+		lr->batch = xreallocarray(lr->batch, lr->cap_batch, sizeof(*lr->batch));
 	}
-	close(m->fd);
-	struct buf b;
-	buf_init(&b, 0);
-	proto_encode_result(&b, &res);
-	ipc_send(ch, PROTO_DELIVER_RES, b.data, b.len, -1);
-	buf_free(&b);
-	for (size_t k = 0; k < d.n; k++)
-		free(res.text[k]);
-	free(res.text);
-	free(res.status);
-	proto_deliver_free(&d);
+	lr->batch[lr->n_batch++] = pd;
+	event_active(lr->batch_ev, EV_TIMEOUT, 0);
 }
 
 static void queue_closed(struct ipc *ch, void *arg)
@@ -120,7 +272,9 @@ static void queue_closed(struct ipc *ch, void *arg)
 
 void local_role_main(const struct config *conf, struct event_base *base, int queue_sock)
 {
-	struct local_role lr = {conf, NULL};
+	struct local_role lr = {0};
+	lr.conf = conf;
+	lr.batch_ev = event_new(base, -1, 0, batch_cb, &lr);
 	struct ipc_handlers h = {queue_msg, queue_closed, &lr};
 	lr.queue = ipc_new(base, queue_sock, &h);
 	log_info("event=local-ready");

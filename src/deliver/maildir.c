@@ -364,43 +364,40 @@ static int name_ok(const char *name)
 	       strcmp(name, "..");
 }
 
-enum maildir_result maildir_deliver(const char *dir, const char *name, int data_fd, char *err,
-                                    size_t errlen)
+enum maildir_result maildir_prepare(const char *dir, const char *name, int data_fd, int sync,
+                                    struct maildir_prep *p, char *err, size_t errlen)
 {
+	memset(p, 0, sizeof(*p));
+	p->dfd = -1;
 	if (errlen)
 		err[0] = '\0';
 	if (!name_ok(name)) {
 		snprintf(err, errlen, "maildir: invalid file name for %s", dir);
 		return MAILDIR_PERM;
 	}
-	int dfd;
-	enum maildir_result res = maildir_open(dir, &dfd, err, errlen);
+	p->dir = dir;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	enum maildir_result res = maildir_open(dir, &p->dfd, err, errlen);
 	if (res != MAILDIR_OK)
 		return res;
 
-	char tmp[MAILDIR_SUBPATH], new[MAILDIR_SUBPATH];
+	char tmp[MAILDIR_SUBPATH];
 	snprintf(tmp, sizeof(tmp), "tmp/%s", name);
-	snprintf(new, sizeof(new), "new/%s", name);
-
-	int r = already_delivered(dfd, name);
+	int r = already_delivered(p->dfd, name);
 	if (r == -1) {
 		res = fail(err, errlen, errno, "check", dir, name);
-		close(dfd);
+		maildir_prep_close(p);
 		return res;
 	}
 	if (r == 1) {
-		/* An earlier attempt may have linked but failed (or crashed)
-		 * before its directory fsync: make that copy durable now. */
-		if (fsync_dir_at(dfd, "new") == -1)
-			res = fail(err, errlen, errno, "fsync", dir, "new");
-		close(dfd);
-		return res;
+		/* An earlier attempt linked it; publishing only makes new/ durable. */
+		p->done = 1;
+		return MAILDIR_OK;
 	}
-
-	int fd = create_tmp(dfd, tmp);
+	int fd = create_tmp(p->dfd, tmp);
 	if (fd == -1) {
 		res = fail(err, errlen, errno, "create", dir, tmp);
-		close(dfd);
+		maildir_prep_close(p);
 		return res;
 	}
 	const char *what = NULL;
@@ -408,7 +405,7 @@ enum maildir_result maildir_deliver(const char *dir, const char *name, int data_
 		res = fail(err, errlen, errno, what, dir, tmp);
 		goto drop;
 	}
-	if (fsync(fd) == -1) {
+	if (sync && fsync(fd) == -1) {
 		res = fail(err, errlen, errno, "fsync", dir, tmp);
 		goto drop;
 	}
@@ -419,26 +416,67 @@ enum maildir_result maildir_deliver(const char *dir, const char *name, int data_
 		res = fail(err, errlen, errno, "close", dir, tmp);
 		goto drop;
 	}
-	/* The commit point. EEXIST: a racing or earlier attempt got there first
-	 * with the same message, which is what we wanted. */
-	if (linkat(dfd, tmp, dfd, new, 0) == -1 && errno != EEXIST) {
-		res = fail(err, errlen, errno, "link", dir, new);
-		goto drop;
-	}
-	unlinkat(dfd, tmp, 0);
-	if (fsync_dir_at(dfd, "new") == -1) {
-		/* The file is in new/ but may not survive a crash. A retry finds
-		 * new/<name> and repeats only the directory fsync. */
-		res = fail(err, errlen, errno, "fsync", dir, "new");
-		close(dfd);
-		return res;
-	}
-	close(dfd);
 	return MAILDIR_OK;
 drop:
 	if (fd != -1)
 		close(fd);
-	unlinkat(dfd, tmp, 0);
-	close(dfd);
+	maildir_abandon(p);
+	return res;
+}
+
+enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err, size_t errlen)
+{
+	if (p->dfd == -1) {
+		snprintf(err, errlen, "maildir: nothing prepared");
+		return MAILDIR_TEMP;
+	}
+	enum maildir_result res = MAILDIR_OK;
+	if (!p->done) {
+		char tmp[MAILDIR_SUBPATH], new[MAILDIR_SUBPATH];
+		snprintf(tmp, sizeof(tmp), "tmp/%s", p->name);
+		snprintf(new, sizeof(new), "new/%s", p->name);
+		/* The commit point. EEXIST: a racing or earlier attempt got there
+		 * first with the same message, which is what we wanted. */
+		if (linkat(p->dfd, tmp, p->dfd, new, 0) == -1 && errno != EEXIST) {
+			res = fail(err, errlen, errno, "link", p->dir, new);
+			maildir_abandon(p);
+			return res;
+		}
+		unlinkat(p->dfd, tmp, 0);
+		p->done = 1;
+	}
+	/* The file is in new/ but survives a crash only once new/ is synced;
+	 * a retry finds new/<name> and repeats only this step. */
+	if (sync && fsync_dir_at(p->dfd, "new") == -1)
+		res = fail(err, errlen, errno, "fsync", p->dir, "new");
+	return res;
+}
+
+void maildir_abandon(struct maildir_prep *p)
+{
+	if (p->dfd != -1 && !p->done) {
+		char tmp[MAILDIR_SUBPATH];
+		snprintf(tmp, sizeof(tmp), "tmp/%s", p->name);
+		unlinkat(p->dfd, tmp, 0);
+	}
+	maildir_prep_close(p);
+}
+
+void maildir_prep_close(struct maildir_prep *p)
+{
+	if (p->dfd != -1)
+		close(p->dfd);
+	p->dfd = -1;
+}
+
+enum maildir_result maildir_deliver(const char *dir, const char *name, int data_fd, char *err,
+                                    size_t errlen)
+{
+	struct maildir_prep p;
+	enum maildir_result res = maildir_prepare(dir, name, data_fd, 1, &p, err, errlen);
+	if (res != MAILDIR_OK)
+		return res;
+	res = maildir_publish(&p, 1, err, errlen);
+	maildir_prep_close(&p);
 	return res;
 }

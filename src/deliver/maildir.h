@@ -31,4 +31,26 @@ void maildir_name(char *dst, size_t dstlen, int64_t arrival, const char *msgid, 
 enum maildir_result maildir_deliver(const char *dir, const char *name, int data_fd, char *err,
                                     size_t errlen);
 
+/*
+ * The same in two steps, so that a caller delivering many messages can make
+ * them all durable with one file-system sync per step (group commit):
+ * maildir_prepare() writes tmp/<name> (fsync'ed only when sync is set) —
+ * or finds the message already delivered (done) —; after the tmp files are
+ * durable, maildir_publish() links each into new/ (fsync of new/ only when
+ * sync is set); after new/ is durable, the delivery is complete.
+ * maildir_prep_close() releases a prepared delivery; maildir_abandon() also
+ * removes its tmp file.
+ */
+struct maildir_prep {
+	int dfd;	 /* the maildir, open; -1 when released */
+	int done;	 /* the message is in new/ (or cur/) */
+	const char *dir; /* for error messages; the caller's string */
+	char name[256];
+};
+enum maildir_result maildir_prepare(const char *dir, const char *name, int data_fd, int sync,
+				    struct maildir_prep *p, char *err, size_t errlen);
+enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err, size_t errlen);
+void maildir_abandon(struct maildir_prep *p);
+void maildir_prep_close(struct maildir_prep *p);
+
 #endif

@@ -152,8 +152,11 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 	if (nd && queue_dsn(q, m, DSN_DELAY, delay, NULL, nd) == 0)
 		for (size_t k = 0; k < nd; k++)
 			m->env.rcpts[delay[k]].notified += 1u << ENVELOPE_NOTIFIED_DELAY_SHIFT;
-	for (size_t k = 0; k < j->n; k++)
-		queue_persist(q, m, j->idx[k]);
+	/* A message that is now finished is removed instead: recording its
+	 * last outcomes first would be a write for nothing. */
+	if (!sched_msg_final(m))
+		for (size_t k = 0; k < j->n; k++)
+			queue_persist(q, m, j->idx[k]);
 	free(fail);
 	free(ok);
 	free(delay);

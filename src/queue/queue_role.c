@@ -202,7 +202,10 @@ int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *dat
 
 void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx)
 {
-	if (spool_append_rcpt_state(q->spool, m->env.id, idx, &m->env.rcpts[idx]) == -1)
+	/* A delivery whose record is lost in a power cut is repeated, and local
+	 * delivery is idempotent; deferrals, holds and failures are synced. */
+	const struct envelope_rcpt *r = &m->env.rcpts[idx];
+	if (spool_append_rcpt_state(q->spool, m->env.id, idx, r, r->state != RCPT_DELIVERED) == -1)
 		log_warn("event=state-write-failed id=%s rcpt=%u errno=%d", m->env.id, idx, errno);
 }
 

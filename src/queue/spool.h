@@ -62,9 +62,13 @@ int spool_open_data(struct spool *s, const char *id);
  * envelope's recipient count: the decoder treats a STATE record for a
  * recipient that does not exist as corruption.
  */
-/* The same with the recipient's whole delivery state (notified, last attempt). */
+/*
+ * The same with the recipient's whole delivery state (notified, last
+ * attempt); sync 0 skips the fdatasync — for outcomes whose loss in a power
+ * cut only repeats an idempotent delivery (docs/SPOOL.md).
+ */
 int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
-                            const struct envelope_rcpt *r);
+                            const struct envelope_rcpt *r, int sync);
 int spool_append_state(struct spool *s, const char *id, uint32_t idx, uint8_t state,
                        uint32_t attempts, int64_t next_try, const char *last_error);
 /*
