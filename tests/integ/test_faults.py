@@ -1,0 +1,271 @@
+"""Fault tolerance of the queue: kill -9 of every ravend process in the middle
+of a concurrent load, a spool filesystem that fills up, and a damaged spool
+file found at start-up. In every case a 250 stays a promise: delivered
+exactly once and whole; what was refused or damaged is never delivered."""
+
+import os
+import smtplib
+import subprocess
+import threading
+import time
+
+import pytest
+
+import raven as rv
+
+THREADS = 20
+PER_THREAD = 30
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
+
+
+def load_body(token, n):
+    """A body long enough (~4 KB) that a truncated copy cannot pass for whole."""
+    return "".join("%s line %03d of %d: %s\n" % (token, i, n, "x" * (i % 37)) for i in range(80))
+
+
+def delivered_by_token(raven):
+    """{token: [text after Raven's Received header, ...]} over every mailbox,
+    for messages whose own Message-ID is <token@test>."""
+    out = {}
+    for path, raw in rv.delivered_files(raven).items():
+        _, rest = rv.split_received(raw)
+        head = rest.split(b"\n\n", 1)[0]
+        mid = [l for l in head.split(b"\n") if l.lower().startswith(b"message-id:")]
+        assert len(mid) == 1, "%s: no single Message-ID\n%r" % (path, rest[:400])
+        token = mid[0].split(b"<", 1)[1].split(b"@", 1)[0].decode()
+        out.setdefault(token, []).append(rest)
+    return out
+
+
+def test_kill9_during_concurrent_load(factory):
+    raven = factory(per_ip=50, connections=100)
+    lock = threading.Lock()
+    sent, acked, errors = {}, set(), []
+    stop = threading.Event()
+
+    def worker(n):
+        try:
+            s = smtplib.SMTP("127.0.0.1", raven.port, local_hostname="load%d.test" % n,
+                             timeout=15)
+            s.ehlo()
+        except (OSError, smtplib.SMTPException) as e:
+            with lock:
+                errors.append("thread %d connect: %r" % (n, e))
+            return
+        try:
+            for i in range(PER_THREAD):
+                if stop.is_set():
+                    break
+                token = rv.unique("load%02d-%02d" % (n, i))
+                user = USERS[(n + i) % len(USERS)]
+                msg = rv.make_message(token, to=user + "@example.org",
+                                      body=load_body(token, i))
+                with lock:
+                    sent[token] = rv.normalize(msg)
+                try:
+                    s.sendmail("loader%d@remote.test" % n, [user + "@example.org"],
+                               rv.normalize(msg).replace(b"\n", b"\r\n"))
+                except (OSError, smtplib.SMTPException):
+                    return  # the daemon died under us: expected after the kill
+                with lock:
+                    acked.add(token)
+        finally:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    try:
+        rv.wait_until(lambda: len(acked) >= 120, 20, what="120 acknowledged messages")
+    finally:
+        killed = raven.kill9_all()  # parent and every child, found by ppid in /proc
+        stop.set()
+    for t in threads:
+        t.join(20)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    assert len(killed) >= 4, "expected the parent and its roles, killed %s" % killed
+    n_acked = len(acked)
+    assert n_acked < len(sent), "the load had finished before the kill: nothing was cut"
+
+    raven.start()
+    def all_acked_delivered():
+        got = delivered_by_token(raven)
+        return all(t in got for t in acked)
+    rv.wait_until(all_acked_delivered, 30, interval=0.3,
+                  what="every acknowledged message after the restart")
+    raven.wait_queue_empty(timeout=20)
+    time.sleep(0.5)
+    got = delivered_by_token(raven)
+    unknown = sorted(set(got) - set(sent))
+    assert not unknown, "delivered messages nobody sent: %s" % unknown[:5]
+    twice = sorted(t for t, copies in got.items() if len(copies) != 1)
+    assert not twice, "delivered more than once: %s" % [(t, len(got[t])) for t in twice[:5]]
+    lost = sorted(t for t in acked if t not in got)
+    assert not lost, "acknowledged (250) but never delivered: %s" % lost[:5]
+    partial = sorted(t for t, copies in got.items() if copies[0] != sent[t])
+    assert not partial, "delivered but not whole: %s" % partial[:5]
+    assert raven.queue_files("tmp") == []
+    print("sent %d, acknowledged %d, delivered %d" % (len(sent), n_acked, len(got)))
+
+
+# --- a full spool filesystem ----------------------------------------------------
+
+def fill(path):
+    """Write path until the filesystem is full; return the bytes written."""
+    n = 0
+    chunk = b"\0" * 4096
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while n < 64 * 1024 * 1024:
+            try:
+                w = os.write(fd, chunk)
+            except OSError:
+                break
+            if w <= 0:
+                break
+            n += w
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return n
+
+
+def spool_bytes(raven, qid):
+    out = {}
+    for sub in ("env", "data"):
+        with open(os.path.join(raven.queue, sub, qid), "rb") as f:
+            out[sub] = f.read()
+    return out
+
+
+def try_send(port, token, rcpt):
+    """One transaction; returns (reply to DATA, final reply or None)."""
+    with rv.session(port) as s:
+        r = s.cmd("MAIL FROM:<sender@remote.test>")
+        assert r.code == 250, r
+        r = s.cmd("RCPT TO:<%s>" % rcpt)
+        assert r.code == 250, r
+        d = s.cmd("DATA")
+        if d.code != 354:
+            return d, None
+        s.send(rv.dot_stuff_crlf(rv.make_message(token, to=rcpt, body=load_body(token, 1))))
+        s.send(b".\r\n")
+        final = s.reply()
+        try:
+            s.cmd("QUIT")
+        except (rv.Closed, OSError):
+            pass
+        return d, final
+
+
+def test_spool_filesystem_full(factory, request):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs for the spool needs root")
+    raven = factory(start=False, per_ip=20, connections=40,
+                    extra=[rv.queue_config(lifetime="60s")])
+    os.makedirs(raven.queue, mode=0o700)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", raven.queue],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("cannot mount a tmpfs on the spool: %s" % (p.stderr.strip() or p.returncode))
+
+    def unmount():
+        raven.stop()
+        r = subprocess.run(["umount", raven.queue], capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", raven.queue], capture_output=True)
+    request.addfinalizer(unmount)
+
+    rv.maildir_locked(raven, "carol")
+    raven.start()
+    old = [rv.unique("before-full-%d" % i) for i in range(3)]
+    old_ids = [rv.sendmail(raven.port, "sender@remote.test", ["carol@example.org"],
+                           rv.make_message(t, to="carol@example.org", body=load_body(t, 2)))
+               for t in old]
+    for qid in old_ids:
+        rv.wait_log(raven, "deferred", id=qid)
+    before = {qid: spool_bytes(raven, qid) for qid in old_ids}
+
+    filler = os.path.join(raven.queue, "filler")
+    assert fill(filler) > 0
+    with pytest.raises(OSError):  # really full
+        with open(os.path.join(raven.queue, "probe"), "wb") as f:
+            f.write(b"x" * 8192)
+            f.flush()
+            os.fsync(f.fileno())
+    try:
+        os.unlink(os.path.join(raven.queue, "probe"))
+    except OSError:
+        pass
+
+    refused = rv.unique("while-full")
+    d, final = try_send(raven.port, refused, "alice@example.org")
+    last = final if final is not None else d
+    assert (last.code, last.enh) == (452, "4.3.1"), "DATA %r, final %r" % (d, final)
+    assert raven.proc.poll() is None
+    # let a retry or two of the queued messages run against the full disk
+    time.sleep(2.5)
+    for qid in old_ids:
+        now = spool_bytes(raven, qid)
+        assert now["data"] == before[qid]["data"], "data/%s changed while the disk was full" % qid
+        # STATE records are only ever appended: the committed part is untouched
+        assert now["env"].startswith(before[qid]["env"]), "env/%s rewritten" % qid
+
+    os.unlink(filler)
+    after = rv.unique("after-full")
+    d, final = try_send(raven.port, after, "alice@example.org")
+    assert final is not None and final.code == 250, "DATA %r, final %r" % (d, final)
+    raven.wait_for("alice", after)
+
+    rv.maildir_unlock(raven, "carol")
+    for t in old:
+        raven.wait_for("carol", t, timeout=8)
+    raven.wait_queue_empty()
+    time.sleep(0.3)
+    for t in old + [after]:
+        assert rv.count_message_id(raven, t) == 1, t
+    assert rv.count_message_id(raven, refused) == 0
+    assert raven.queue_files("tmp") == []
+
+
+# --- a damaged spool file -------------------------------------------------------
+
+def test_corrupt_envelope_set_aside_at_start(factory):
+    raven = factory(start=False, extra=[rv.queue_config(lifetime="60s")])
+    rv.maildir_locked(raven, "carol")
+    raven.start()
+    token = rv.unique("damaged")
+    qid = rv.sendmail(raven.port, "sender@remote.test", ["carol@example.org"],
+                      rv.make_message(token, to="carol@example.org"))
+    rv.wait_log(raven, "deferred", id=qid)
+    assert raven.stop() == 0
+    path = os.path.join(raven.queue, "env", qid)
+    with open(path, "rb") as f:
+        raw = bytearray(f.read())
+    mid = len(raw) // 2
+    for i in range(mid - 4, mid + 4):
+        raw[i] ^= 0xFF
+    with open(path, "wb") as f:
+        f.write(raw)
+
+    raven.start()
+    bad = rv.wait_log(raven, "spool-corrupt", id=qid, timeout=5)
+    assert "moved" in bad[-1]["_line"] or bad[-1].get("moved"), bad
+    rv.wait_until(lambda: any(c.startswith(qid) for c in raven.queue_files("corrupt")), 5,
+                  what="%s in queue/corrupt (%s)" % (qid, raven.queue_files("corrupt")))
+    assert qid not in raven.queue_files("env")
+    assert not rv.log_events(raven, "recovered", id=qid)
+
+    rv.maildir_unlock(raven, "carol")
+    fresh = rv.unique("after-damage")
+    rv.sendmail(raven.port, "sender@remote.test", ["carol@example.org", "alice@example.org"],
+                rv.make_message(fresh, to="carol@example.org"))
+    raven.wait_for("carol", fresh)
+    raven.wait_for("alice", fresh)
+    raven.wait_queue_empty()
+    raven.assert_not_delivered(token, users=["carol"], settle=1.0)
+    assert raven.proc.poll() is None
