@@ -156,15 +156,16 @@ static void sync_prepared(struct local_role *lr, const char *step)
 			if (rc == 0)
 				continue;
 			char text[TEXT_MAX];
-			snprintf(text, sizeof(text), "maildir: syncfs %s (%s): %s", pd->dir[k], step,
-				 strerror(errno));
+			snprintf(text, sizeof(text), "maildir: syncfs %s (%s): %s", pd->dir[k],
+			         step, strerror(errno));
 			log_warn("event=maildir-sync-failed dir=%s error=\"%s\"", pd->dir[k],
-				 strerror(errno));
+			         strerror(errno));
 			for (size_t b2 = 0; b2 < lr->n_batch; b2++) {
 				struct pending *p2 = lr->batch[b2];
 				for (size_t k2 = 0; k2 < p2->d.n; k2++) {
 					struct stat st2;
-					if (p2->prepared[k2] && fstat(p2->prep[k2].dfd, &st2) == 0 &&
+					if (p2->prepared[k2] &&
+					    fstat(p2->prep[k2].dfd, &st2) == 0 &&
 					    st2.st_dev == st.st_dev) {
 						maildir_abandon(&p2->prep[k2]);
 						p2->prepared[k2] = 0;

@@ -42,13 +42,13 @@ enum maildir_result maildir_deliver(const char *dir, const char *name, int data_
  * removes its tmp file.
  */
 struct maildir_prep {
-	int dfd;	 /* the maildir, open; -1 when released */
-	int done;	 /* the message is in new/ (or cur/) */
+	int dfd;         /* the maildir, open; -1 when released */
+	int done;        /* the message is in new/ (or cur/) */
 	const char *dir; /* for error messages; the caller's string */
 	char name[256];
 };
 enum maildir_result maildir_prepare(const char *dir, const char *name, int data_fd, int sync,
-				    struct maildir_prep *p, char *err, size_t errlen);
+                                    struct maildir_prep *p, char *err, size_t errlen);
 enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err, size_t errlen);
 void maildir_abandon(struct maildir_prep *p);
 void maildir_prep_close(struct maildir_prep *p);

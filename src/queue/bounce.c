@@ -810,11 +810,15 @@ int bounce_build(const struct dsn_request *rq, int data_fd, uint64_t data_size, 
 	put_str(&o, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 
 	put_part_head(&o, boundary, "Notification", "text/plain; charset=utf-8", &human, 1);
+	/* The CRLF before each delimiter belongs to the delimiter (RFC 2046
+	 * §5.1.1): one more keeps a part's own last line break. */
 	put(&o, human.data, human.len);
+	put(&o, "\r\n", 2);
 	put_part_head(&o, boundary, "Delivery report",
 	              global ? "message/global-delivery-status" : "message/delivery-status",
 	              &status, global);
 	put(&o, status.data, status.len);
+	put(&o, "\r\n", 2);
 	if (how == ATTACH_FULL)
 		put_part_head(&o, boundary, "Undelivered Message",
 		              global ? "message/global" : "message/rfc822", &att, 1);
@@ -822,6 +826,7 @@ int bounce_build(const struct dsn_request *rq, int data_fd, uint64_t data_size, 
 		put_part_head(&o, boundary, "Message Headers",
 		              global ? "message/global-headers" : "text/rfc822-headers", &att, 1);
 	put(&o, att.data, att.len);
+	put(&o, "\r\n", 2);
 	put_fmt(&o, "--%s--\r\n", boundary);
 	if (o.fail) {
 		set_err(err, errlen, "DSN too large");

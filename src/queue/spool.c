@@ -388,7 +388,8 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 		for (size_t i = base; i < end; i++) {
 			if (slot[i].stage != STAGE_WRITTEN)
 				continue;
-			int fd = openat(s->tmp, items[i].env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			int fd =
+			    openat(s->tmp, items[i].env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd != -1 && commit_sync(s, &items[i], fd) == 0) {
 				slot[i].stage = STAGE_SYNCED;
 				live++;

@@ -658,13 +658,14 @@ static void test_headers_cap(void **state)
 	assert_non_null(strstr(s, "X-Header-00000: "));
 	assert_null(strstr(s, "X-Header-03999: "));
 	assert_true(n < BOUNCE_HDRS_MAX + 4096);
-	/* the last kept header line is whole: it is followed by the boundary */
+	/* the last kept header line is whole: it is followed by the CRLF the
+	 * delimiter owns and then the boundary */
 	const char *last = NULL;
 	for (const char *p = strstr(s, "\r\nX-Header-"); p != NULL;
 	     p = strstr(p + 2, "\r\nX-Header-"))
 		last = p + 2;
 	assert_non_null(last);
-	assert_memory_equal(last + 16, "some value padding padding padding\r\n--", 38);
+	assert_memory_equal(last + 16, "some value padding padding padding\r\n\r\n--", 40);
 	const char *e[] = {"rcpt@example.com|failed|5.1.1||0", NULL};
 	assert_int_equal(
 	    py_check(s, n, "delivery-status", "text/rfc822-headers", "X-Header-01000", e), 0);
