@@ -47,10 +47,17 @@ static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
 	}
 }
 
+/* RFC 5321 §4.5.3.2 timeouts by state. bufferevent timeouts restart on
+ * every read or write, so they are set only when the value changes. */
 static void session_set_timeout(struct session *s)
 {
-	unsigned secs =
-	    s->state == S_DATA ? s->conf->limits.timeout_data : s->conf->limits.timeout_command;
+	const struct limits *l = &s->conf->limits;
+	unsigned secs = s->state == S_DATA        ? l->timeout_data
+	                : s->state == S_CONNECTED ? l->timeout_greeting
+	                                          : l->timeout_command;
+	if (secs == s->timeout)
+		return;
+	s->timeout = secs;
 	struct timeval tv = {secs, 0};
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
@@ -154,6 +161,7 @@ void session_close(struct session *s, const char *fmt, ...)
 	bufferevent_disable(s->bev, EV_READ);
 	struct timeval tv = {10, 0}; /* a client that never reads must not hold us */
 	bufferevent_set_timeouts(s->bev, NULL, &tv);
+	s->timeout = 0;
 }
 
 void session_refuse(struct session *s, const struct smtp_reply *r)

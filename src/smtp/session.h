@@ -74,8 +74,9 @@ struct session {
 	int esmtp;
 	char helo[256];
 	unsigned errors;
-	int waiting;  /* a queue request is outstanding */
-	uint64_t req; /* its number */
+	unsigned timeout; /* seconds currently set on the bufferevent */
+	int waiting;      /* a queue request is outstanding */
+	uint64_t req;     /* its number */
 	struct line_reader lines;
 	struct data_reader data;
 	struct transaction tx;
