@@ -1,0 +1,435 @@
+#!/usr/bin/python3
+"""Side-by-side throughput benchmark: Raven against a private Postfix.
+
+Both servers run on this machine at the same time, each on its own loopback
+port, and are loaded in turn by the same client (Postfix's smtp-source) with
+the same messages. For every (server, concurrency) there are RUNS timed runs,
+interleaved (Raven, Postfix, then Postfix, Raven, ...) so that drift of the
+machine affects both alike. After every run the benchmark waits until every
+message has been delivered into the server's Maildir before the next run
+starts, so that one server's background delivery never competes with the
+other's measurement, and so that a lost or duplicated message fails the run.
+
+Invoked by bench/run.sh (`make bench`); see bench/README.md for the method.
+Writes bench/results.md.
+"""
+
+import argparse
+import datetime
+import os
+import pwd
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+SENDER = "sender@client.test"
+RCPT = "user@bench.test"
+MSG_LEN = 1024
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+def port_answers(port, timeout=1.0):
+    """True when something on 127.0.0.1:port sends an SMTP 220 greeting."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout) as s:
+            s.settimeout(timeout)
+            return s.recv(64).startswith(b"220")
+    except OSError:
+        return False
+
+
+def port_free(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return False
+    except OSError:
+        return True
+
+
+def count_dir(path):
+    try:
+        with os.scandir(path) as it:
+            return sum(1 for _ in it)
+    except FileNotFoundError:
+        return 0
+
+
+class Raven:
+    name = "Raven"
+
+    def __init__(self, ravend, root, port):
+        self.ravend = ravend
+        self.root = os.path.join(root, "raven")
+        self.port = port
+        self.proc = None
+        self.logf = None
+        self.maildir_new = os.path.join(self.root, "var", "mail", "user", "new")
+
+    def start(self):
+        os.makedirs(os.path.join(self.root, "var"))
+        # ravend started as root drops to the user "raven", which must be able
+        # to traverse the path to its data directory.
+        os.chmod(self.root, 0o755)
+        os.chmod(os.path.join(self.root, "var"), 0o755)
+        conf = os.path.join(self.root, "raven.conf")
+        var = os.path.join(self.root, "var")
+        with open(conf, "w") as f:
+            f.write(
+                f'hostname "bench.test"\n'
+                f'data "{var}"\n'
+                f"listen on 127.0.0.1 port {self.port}\n"
+                f'table domains {{ "bench.test" }}\n'
+                f"limits message-size 10M recipients 1000 connections 2000 per-ip 2000\n"
+                f'action "mailbox" maildir "{var}/mail/%{{user}}"\n'
+                f'match from any for domain <domains> action "mailbox"\n'
+            )
+        self.logf = open(os.path.join(self.root, "ravend.log"), "w")
+        self.proc = subprocess.Popen(
+            [self.ravend, "-c", conf, "-d"],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=self.logf,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ravend exited with {self.proc.returncode}; see {self.root}/ravend.log")
+            if port_answers(self.port):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"ravend did not answer on port {self.port}")
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            log(f"ravend (pid {self.proc.pid}) ignored SIGTERM; killing it")
+            self.proc.kill()
+            self.proc.wait()
+        if self.logf:
+            self.logf.close()
+
+    def version(self):
+        try:
+            return subprocess.run(
+                ["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    def logs(self):
+        return os.path.join(self.root, "ravend.log")
+
+
+class Postfix:
+    name = "Postfix"
+
+    def __init__(self, root, port, uid, gid):
+        self.root = os.path.join(root, "postfix")
+        self.port = port
+        self.uid = uid
+        self.gid = gid
+        self.started = False
+        self.maildir_new = os.path.join(self.root, "mail", "user", "new")
+
+    def _sh(self, *args, capture=False):
+        return subprocess.run(
+            ["bash", os.path.join(HERE, "postfix.sh"), *args],
+            check=True, capture_output=capture, text=True,
+        )
+
+    def start(self):
+        os.makedirs(self.root)
+        os.chmod(self.root, 0o755)
+        self._sh("setup", self.root, str(self.port), str(self.uid), str(self.gid))
+        self.started = True
+        self._sh("start", self.root)
+        if not port_answers(self.port):
+            raise RuntimeError(f"postfix did not answer on port {self.port}")
+
+    def stop(self):
+        if self.started:
+            self._sh("stop", self.root)
+            self.started = False
+
+    def version(self):
+        return self._sh("version", self.root, capture=True).stdout.strip()
+
+    def logs(self):
+        return os.path.join(self.root, "maillog")
+
+
+def run_once(server, sessions, msgs, drain_floor):
+    """One timed run. Returns (accept s, end-to-end s, 1-minute load average
+    at the start)."""
+    load1 = loadavg().split()[0]
+    before = count_dir(server.maildir_new)
+    cmd = [
+        SMTP_SOURCE, "-s", str(sessions), "-m", str(msgs), "-l", str(MSG_LEN),
+        "-f", SENDER, "-t", RCPT, "-M", "client.test",
+        f"127.0.0.1:{server.port}",
+    ]
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    t1 = time.monotonic()
+    if r.returncode != 0 or r.stderr.strip():
+        raise RuntimeError(
+            f"{server.name}: smtp-source -s {sessions} -m {msgs} failed "
+            f"(exit {r.returncode}): {r.stderr.strip()[:500]}; logs: {server.logs()}"
+        )
+    # Every accepted message must reach the Maildir, exactly once.
+    want = before + msgs
+    deadline = t1 + max(drain_floor, 20 * (t1 - t0))
+    n = count_dir(server.maildir_new)
+    while n < want and time.monotonic() < deadline:
+        time.sleep(0.02)
+        n = count_dir(server.maildir_new)
+    t2 = time.monotonic()
+    if n < want:
+        raise RuntimeError(
+            f"{server.name}: only {n - before} of {msgs} messages delivered "
+            f"within {deadline - t1:.0f}s after the run; logs: {server.logs()}"
+        )
+    # Let the server finish its post-delivery bookkeeping (queue file
+    # removal) so that it does not spill into the next measurement, then
+    # check that nothing was delivered twice.
+    time.sleep(0.5)
+    n = count_dir(server.maildir_new)
+    if n != want:
+        raise RuntimeError(f"{server.name}: {n - before} deliveries for {msgs} messages")
+    return t1 - t0, t2 - t0, load1
+
+
+def machine_facts(tmp):
+    facts = {}
+    facts["nproc"] = str(os.cpu_count())
+    facts["kernel"] = os.uname().release
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    facts["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            facts["memory"] = f"{kb // 1024} MiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        fs = subprocess.run(
+            ["findmnt", "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "-T", tmp],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        facts["filesystem"] = f"{fs[0]} on {fs[1]} ({fs[2]})"
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        facts["filesystem"] = "unknown"
+    return facts
+
+
+def dirty_tree():
+    try:
+        out = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        ).stdout
+        return bool(out.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
+def parse_plan(text):
+    plan = []
+    for item in text.replace(",", " ").split():
+        s, m = item.split(":")
+        plan.append((int(s), int(m)))
+    return plan
+
+
+def fmt(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def write_results(path, args, facts, versions, plan, res, started, load):
+    lines = []
+    lines.append("# Benchmark results: Raven and Postfix\n")
+    lines.append(
+        f"Generated by `make bench` (bench/run.sh) on {started} UTC. "
+        "Method and fairness choices: [bench/README.md](README.md).\n"
+    )
+    lines.append("## Messages accepted per second (250 after DATA)\n")
+    lines.append(
+        f"{MSG_LEN}-byte messages, one recipient, a new connection per message, "
+        f"median of {args.runs} interleaved runs; both servers fsync the message "
+        "before answering 250.\n"
+    )
+    lines.append("| concurrency | messages per run | Raven msg/s | Postfix msg/s | Raven / Postfix |")
+    lines.append("|---:|---:|---:|---:|---:|")
+    for s, m in plan:
+        r = statistics.median(m / a for a, _, _ in res[("Raven", s)])
+        p = statistics.median(m / a for a, _, _ in res[("Postfix", s)])
+        lines.append(f"| {s} | {m} | {fmt(r)} | {fmt(p)} | {r / p:.2f} |")
+    lines.append("")
+    lines.append("## Accepted and delivered into the Maildir, per second\n")
+    lines.append(
+        "From the start of a run until the last message of the run is in the "
+        "Maildir (polled every 20 ms).\n"
+    )
+    lines.append("| concurrency | Raven msg/s | Postfix msg/s | Raven / Postfix |")
+    lines.append("|---:|---:|---:|---:|")
+    for s, m in plan:
+        r = statistics.median(m / e for _, e, _ in res[("Raven", s)])
+        p = statistics.median(m / e for _, e, _ in res[("Postfix", s)])
+        lines.append(f"| {s} | {fmt(r)} | {fmt(p)} | {r / p:.2f} |")
+    lines.append("")
+    lines.append("## Every run\n")
+    lines.append(
+        "The last column is the 1-minute load average of the machine when the run "
+        "started: other work on the machine slows single runs down.\n"
+    )
+    lines.append("| server | concurrency | run | accept s | msg/s | delivered s | msg/s | load |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for s, m in plan:
+        for name in ("Raven", "Postfix"):
+            for i, (a, e, ld) in enumerate(res[(name, s)], 1):
+                lines.append(
+                    f"| {name} | {s} | {i} | {a:.2f} | {fmt(m / a)} | {e:.2f} | {fmt(m / e)} | {ld} |"
+                )
+    lines.append("")
+    lines.append("## Setup\n")
+    lines.append("- Command: `make bench` (runs `bash bench/run.sh`)")
+    commit = versions["Raven"] + (" (plus uncommitted changes)" if dirty_tree() else "")
+    lines.append(f"- Raven: commit {commit}, `{os.path.relpath(args.ravend, REPO)}`")
+    lines.append(f"- Postfix: {versions['Postfix']} (Debian package), private instance")
+    lines.append(
+        f"- Client: `smtp-source -s N -m M -l {MSG_LEN} -f {SENDER} -t {RCPT} "
+        "-M client.test 127.0.0.1:PORT`"
+    )
+    lines.append(f"- CPUs: {facts['nproc']} ({facts.get('cpu', 'unknown')}), memory {facts.get('memory', '?')}")
+    lines.append(f"- Kernel: {facts['kernel']}")
+    lines.append(f"- Filesystem of the spools and Maildirs: {facts['filesystem']}")
+    lines.append(f"- Load average at start / end: {load[0]} / {load[1]}")
+    try:
+        busy = max(float(x.split()[0]) for x in load)
+    except (ValueError, IndexError):
+        busy = 0.0
+    if busy > 0.5 * (os.cpu_count() or 1):
+        lines.append(
+            "- Note: other work was running on the machine during the run (see the load "
+            "average); single runs vary, compare the medians and rerun on a quiet machine "
+            "for publication."
+        )
+    lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ravend", default=os.path.join(REPO, "build", "src", "parent", "ravend"))
+    ap.add_argument("--tmp", default=os.environ.get("BENCH_TMP", "/tmp"))
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    ap.add_argument("--plan", default=os.environ.get("BENCH_PLAN", "1:500,20:5000,100:10000"),
+                    help="sessions:messages pairs")
+    ap.add_argument("--raven-port", type=int, default=int(os.environ.get("BENCH_RAVEN_PORT", "40025")))
+    ap.add_argument("--postfix-port", type=int, default=int(os.environ.get("BENCH_POSTFIX_PORT", "40026")))
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args()
+    args.ravend = os.path.abspath(args.ravend)
+    plan = parse_plan(args.plan)
+
+    for p in (args.raven_port, args.postfix_port):
+        if not port_free(p):
+            sys.exit(f"bench: port {p} on 127.0.0.1 is in use")
+    try:
+        pw = pwd.getpwnam("raven")
+    except KeyError:
+        sys.exit("bench: the system user 'raven' is missing (ravend drops to it)")
+
+    # SIGTERM/SIGINT unwind through the finally below, which stops both servers.
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+    root = tempfile.mkdtemp(prefix="rbench.", dir=args.tmp)
+    os.chmod(root, 0o755)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    load_start = loadavg()
+    facts = machine_facts(root)
+    # Postfix's virtual(8) writes the Maildir as the same unprivileged user
+    # that Raven's deliveries run as.
+    raven = Raven(args.ravend, root, args.raven_port)
+    postfix = Postfix(root, args.postfix_port, pw.pw_uid, pw.pw_gid)
+    servers = [raven, postfix]
+    res = {}
+    ok = False
+    try:
+        for srv in servers:
+            srv.start()
+        versions = {srv.name: srv.version() for srv in servers}
+        log(f"scratch directory {root}; Raven {versions['Raven']}, Postfix {versions['Postfix']}")
+        # Warm-up: Postfix forks its smtpd processes on demand, both servers
+        # create their Maildir; not measured.
+        wmax = max(s for s, _ in plan)
+        for srv in servers:
+            run_once(srv, wmax, 2 * wmax, 60)
+        for s, m in plan:
+            for i in range(args.runs):
+                order = servers if i % 2 == 0 else servers[::-1]
+                for srv in order:
+                    a, e, ld = run_once(srv, s, m, 60)
+                    res.setdefault((srv.name, s), []).append((a, e, ld))
+                    log(
+                        f"{srv.name:7} sessions={s:<3} run={i + 1} {m} msgs: "
+                        f"accepted {m / a:8.1f} msg/s, delivered {m / e:8.1f} msg/s (load {ld})"
+                    )
+        ok = True
+    finally:
+        for srv in servers:
+            try:
+                srv.stop()
+            except Exception as exc:  # keep stopping the others
+                log(f"stopping {srv.name}: {exc}")
+        if not ok:
+            log(f"FAILED; scratch directory kept: {root}")
+    write_results(args.out, args, facts, versions, plan, res, started, (load_start, loadavg()))
+    if args.keep:
+        log(f"scratch directory kept: {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    with open(args.out) as f:
+        print(f.read())
+    log(f"wrote {os.path.relpath(args.out)}")
+
+
+if __name__ == "__main__":
+    main()
