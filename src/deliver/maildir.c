@@ -435,14 +435,25 @@ enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err,
 		char tmp[MAILDIR_SUBPATH], new[MAILDIR_SUBPATH];
 		snprintf(tmp, sizeof(tmp), "tmp/%s", p->name);
 		snprintf(new, sizeof(new), "new/%s", p->name);
-		/* The commit point. EEXIST: a racing or earlier attempt got there
-		 * first with the same message, which is what we wanted. */
-		if (linkat(p->dfd, tmp, p->dfd, new, 0) == -1 && errno != EEXIST) {
-			res = fail(err, errlen, errno, "link", p->dir, new);
+		/* The commit point: one rename that never replaces (one directory
+		 * operation instead of link + unlink). EEXIST: a racing or earlier
+		 * attempt got there first with the same message, which is what we
+		 * wanted. Without RENAME_NOREPLACE, the spec's link + unlink. */
+		int rc = renameat2(p->dfd, tmp, p->dfd, new, RENAME_NOREPLACE);
+		int e = rc == -1 ? errno : 0;
+		if (e == EINVAL || e == ENOSYS) {
+			rc = linkat(p->dfd, tmp, p->dfd, new, 0);
+			e = rc == -1 ? errno : 0;
+			if (e == 0)
+				unlinkat(p->dfd, tmp, 0);
+		}
+		if (e == EEXIST)
+			unlinkat(p->dfd, tmp, 0); /* already there: ours is a spare copy */
+		else if (e != 0) {
+			res = fail(err, errlen, e, "rename", p->dir, new);
 			maildir_abandon(p);
 			return res;
 		}
-		unlinkat(p->dfd, tmp, 0);
 		p->done = 1;
 	}
 	/* The file is in new/ but survives a crash only once new/ is synced;

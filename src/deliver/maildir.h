@@ -1,6 +1,7 @@
 /*
  * maildir: deliver one message into a Maildir (the maildir(5) spec):
- * write tmp/<name>, fsync it, link it to new/<name>, unlink tmp/<name>,
+ * write tmp/<name>, fsync it, rename it to new/<name> (never replacing; link +
+ * unlink where the file system cannot),
  * fsync new/. The name is deterministic per (message, recipient), so a
  * delivery repeated after a crash finds new/<name> (or cur/<name>:2,...)
  * already there and does not duplicate: local delivery is idempotent.
@@ -36,7 +37,7 @@ enum maildir_result maildir_deliver(const char *dir, const char *name, int data_
  * them all durable with one file-system sync per step (group commit):
  * maildir_prepare() writes tmp/<name> (fsync'ed only when sync is set) —
  * or finds the message already delivered (done) —; after the tmp files are
- * durable, maildir_publish() links each into new/ (fsync of new/ only when
+ * durable, maildir_publish() renames each into new/ (fsync of new/ only when
  * sync is set); after new/ is durable, the delivery is complete.
  * maildir_prep_close() releases a prepared delivery; maildir_abandon() also
  * removes its tmp file.
