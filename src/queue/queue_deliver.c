@@ -25,6 +25,17 @@ static struct peer *local_peer(struct queue_role *q)
 static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
+	int fd = spool_open_data(q->spool, m->env.id);
+	if (fd == -1) {
+		/* A committed message without its data is damage: set it aside. */
+		log_warn("event=data-missing id=%s errno=%d", m->env.id, errno);
+		sched_job_done(q->sched, j, (int64_t)time(NULL));
+		if (m->n_inflight == 0) {
+			spool_quarantine(q->spool, m->env.id, "data file missing");
+			sched_remove(q->sched, m);
+		}
+		return;
+	}
 	struct proto_deliver d = {0};
 	d.job = j->id;
 	d.id = m->env.id;
@@ -35,19 +46,11 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 	d.user = xcalloc(j->n, sizeof(*d.user));
 	for (size_t k = 0; k < j->n; k++)
 		d.user[k] = m->env.rcpts[j->idx[k]].user ? m->env.rcpts[j->idx[k]].user : "";
-	int fd = spool_open_data(q->spool, m->env.id);
 	struct inflight *f = xcalloc(1, sizeof(*f));
 	f->job = j;
 	f->peer = lp;
 	f->next = q->inflight;
 	q->inflight = f;
-	if (fd == -1) {
-		/* Cannot happen to a committed message; the result handler
-		 * sees the job fail like any other. */
-		log_warn("event=data-missing id=%s errno=%d", m->env.id, errno);
-		free(d.user);
-		return;
-	}
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_deliver(&b, &d);

@@ -7,6 +7,7 @@ import pwd
 import signal
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -185,3 +186,80 @@ def test_other_user_denied(raven):
     # the run user itself may
     p = ctl(raven, "queue", user=(run.pw_uid, run.pw_gid))
     assert p.returncode == 0, p.stderr
+
+
+def rcpt_states(raven, qid):
+    """{address: recipient JSON} of message qid in `ravenctl --json queue`."""
+    for m in ctl_json(raven, "queue")["messages"]:
+        if m["id"] == qid:
+            return {r["address"]: r for r in m["recipients"]}
+    return None
+
+
+def test_deferred_flush_hold_release(factory):
+    """A deferred (failing) message: queue shows its state and error; flush
+    retries it now; hold stops retries, survives a restart; release
+    delivers it once the mailbox works."""
+    raven = factory(start=False, extra=[rv.queue_config(retry_min="1h", retry_max="2h",
+                                                        lifetime="1d")])
+    rv.maildir_locked(raven, "carol")
+    raven.start()
+    wait_socket(raven)
+    token = rv.unique("ctldefer")
+    qid = send(raven, token, rcpts=("carol@example.org",))
+    rv.wait_log(raven, "deferred", id=qid)
+    r = rcpt_states(raven, qid)["carol@example.org"]
+    assert r["state"] == "deferred" and r["attempts"] == 1, r
+    assert "Permission denied" in r["last_error"], r
+    assert r["next_try"] > r["last_attempt"] + 3000  # retry-min 1h
+    text = ctl(raven, "queue").stdout
+    assert b"deferred" in text and b"Permission denied" in text
+
+    # flush: retried now instead of in an hour (and fails again)
+    assert ctl(raven, "flush", qid).returncode == 0
+    rv.wait_log(raven, "deferred", count=2, id=qid)
+    assert rcpt_states(raven, qid)["carol@example.org"]["attempts"] == 2
+
+    # hold: nothing is tried, even on flush, and the hold survives a restart
+    assert ctl(raven, "hold", qid).returncode == 0
+    assert rcpt_states(raven, qid)["carol@example.org"]["state"] == "held"
+    rv.maildir_unlock(raven, "carol")
+    assert ctl(raven, "flush").returncode == 0
+    raven.stop()
+    raven.start()
+    wait_socket(raven)
+    assert rcpt_states(raven, qid)["carol@example.org"]["state"] == "held"
+    assert raven.find("carol", token) == []
+    assert len(rv.log_events(raven, "deferred", id=qid)) == 2
+
+    # release: delivered right away, exactly once
+    assert ctl(raven, "release", qid).returncode == 0
+    raven.wait_for("carol", token)
+    raven.wait_queue_empty()
+    assert rv.count_message_id(raven, token) == 1
+    for verb in ("flush", "hold", "release"):
+        assert "event=ctl-%s id=%s" % (verb, qid) in raven.log_text()
+
+
+def test_remove_deferred_message(factory):
+    raven = factory(start=False, extra=[rv.queue_config(retry_min="1h", retry_max="2h",
+                                                        lifetime="1d")])
+    rv.maildir_locked(raven, "carol")
+    raven.start()
+    wait_socket(raven)
+    token = rv.unique("ctlremove")
+    qid = send(raven, token, rcpts=("carol@example.org",))
+    rv.wait_log(raven, "deferred", id=qid)
+    assert qid in raven.queue_files("env")
+    p = ctl(raven, "remove", qid)
+    assert p.returncode == 0, p.stderr
+    assert rcpt_states(raven, qid) is None
+    assert qid not in raven.queue_files("env") and qid not in raven.queue_files("data")
+    assert ctl(raven, "remove", qid).returncode == 1  # gone
+    rv.maildir_unlock(raven, "carol")
+    assert ctl(raven, "flush").returncode == 0
+    time.sleep(1)
+    assert raven.find("carol", token) == []
+    assert "event=ctl-remove id=%s" % qid in raven.log_text()
+    # the sender is not told: removal is the administrator's decision
+    assert not rv.log_events(raven, "dsn-queued", id=qid)
