@@ -11,21 +11,22 @@
 
 enum where { W_NONE = 0, W_READY, W_BLOCKED };
 
+struct msg_list {
+	struct sched_msg *head, *tail;
+};
+
 struct dest_slot {
 	char name[SCHED_DEST_MAX + 1];
 	size_t jobs;
+	struct msg_list blocked; /* due messages waiting for a free slot here */
 	struct dest_slot *next;
-};
-
-struct msg_list {
-	struct sched_msg *head, *tail;
 };
 
 struct sched {
 	struct sched_params p;
 	struct sched_msg *hash[HASH_BUCKETS];
 	size_t n_msgs;
-	struct msg_list ready, blocked;
+	struct msg_list ready;
 	struct sched_msg **heap; /* by earliest next try */
 	size_t heap_len, heap_cap;
 	struct dest_slot *dests;
@@ -167,7 +168,7 @@ static void detach(struct sched *s, struct sched_msg *m)
 	if (m->where == W_READY)
 		list_unlink(&s->ready, m);
 	else if (m->where == W_BLOCKED)
-		list_unlink(&s->blocked, m);
+		list_unlink(&m->blocked_on->blocked, m);
 	m->where = W_NONE;
 	if (m->heap_pos)
 		heap_delete(s, m);
@@ -290,7 +291,8 @@ void sched_remove(struct sched *s, struct sched_msg *m)
  * Build a job from m's due recipients for the first destination with a
  * free slot. NULL if every due destination is busy.
  */
-static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t now)
+static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t now,
+                                  struct dest_slot **busy)
 {
 	const char *dest = NULL;
 	struct dest_slot *slot = NULL;
@@ -302,8 +304,11 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 			continue;
 		if (dest == NULL) {
 			struct dest_slot *d = dest_get(s, r->action);
-			if (d->jobs >= s->p.max_jobs_per_dest)
+			if (d->jobs >= s->p.max_jobs_per_dest) {
+				if (*busy == NULL)
+					*busy = d;
 				continue;
+			}
 			dest = r->action;
 			slot = d;
 			j = xcalloc(1, sizeof(*j));
@@ -332,12 +337,15 @@ struct sched_job *sched_next_job(struct sched *s, int64_t now)
 	promote_due(s, now);
 	while (s->jobs < s->p.max_jobs && s->ready.head != NULL) {
 		struct sched_msg *m = s->ready.head;
-		struct sched_job *j = job_from(s, m, now);
+		struct dest_slot *busy = NULL;
+		struct sched_job *j = job_from(s, m, now, &busy);
 		if (j == NULL) {
-			/* Due, but every destination it needs is busy. */
+			/* Due, but every destination it needs is busy: it waits on
+			 * the first of them, which wakes it when a slot frees. */
 			list_unlink(&s->ready, m);
 			m->where = W_BLOCKED;
-			list_push(&s->blocked, m);
+			m->blocked_on = busy;
+			list_push(&busy->blocked, m);
 			continue;
 		}
 		place(s, m, now); /* more due recipients (other destinations) stay ready */
@@ -395,11 +403,13 @@ void sched_job_done(struct sched *s, struct sched_job *j, int64_t now)
 	struct dest_slot *d = dest_get(s, j->dest);
 	d->jobs--;
 	s->jobs--;
-	/* A slot came free: blocked messages get another chance. */
-	while (s->blocked.head) {
-		struct sched_msg *b = s->blocked.head;
-		list_unlink(&s->blocked, b);
+	/* A slot came free here: the longest-waiting message blocked on this
+	 * destination gets it (one, not all: no rescan of a long backlog). */
+	if (d->blocked.head) {
+		struct sched_msg *b = d->blocked.head;
+		list_unlink(&d->blocked, b);
 		b->where = W_NONE;
+		b->blocked_on = NULL;
 		place(s, b, now);
 	}
 	place(s, m, now);

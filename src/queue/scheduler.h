@@ -29,6 +29,8 @@ struct sched_params {
 	uint64_t seed; /* jitter PRNG seed */
 };
 
+struct dest_slot;
+
 struct sched_msg {
 	struct envelope env; /* owned; rcpts[].state etc. are the live state */
 	uint8_t *inflight;   /* per recipient */
@@ -37,6 +39,7 @@ struct sched_msg {
 	size_t heap_pos;               /* 0: not in the heap, else index + 1 */
 	int64_t key;                   /* earliest next try, while in the heap */
 	int where;                     /* which list it is on */
+	struct dest_slot *blocked_on;  /* where == blocked: the busy destination */
 	struct sched_msg *prev, *next; /* list links */
 	struct sched_msg *hnext;       /* hash chain */
 };
