@@ -144,6 +144,45 @@ static void test_limits(void **state)
 	sched_free(s);
 }
 
+/* Messages blocked on a busy destination are woken in arrival order, one per
+ * freed slot, and never hold up another destination. */
+static void test_blocked_wake_order(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	p.max_jobs_per_dest = 1;
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"}, *o[] = {"other"};
+	add(s, "G1", l, 1, T0);
+	add(s, "G2", l, 1, T0);
+	add(s, "G3", l, 1, T0);
+	add(s, "G4", o, 1, T0);
+	struct sched_job *a = sched_next_job(s, T0);
+	assert_string_equal(a->msg->env.id, "G1");
+	struct sched_job *b = sched_next_job(s, T0); /* G2, G3 block on "local" */
+	assert_string_equal(b->msg->env.id, "G4");
+	assert_null(sched_next_job(s, T0));
+	sched_outcome(s, b, 0, SCHED_OK, NULL, T0);
+	sched_job_done(s, b, T0);
+	assert_null(sched_next_job(s, T0)); /* "other" freed: nothing waits on it */
+	const char *order[] = {"G2", "G3"};
+	for (size_t i = 0; i < 2; i++) {
+		sched_outcome(s, a, 0, SCHED_OK, NULL, T0);
+		sched_job_done(s, a, T0);
+		a = sched_next_job(s, T0);
+		assert_non_null(a);
+		assert_string_equal(a->msg->env.id, order[i]);
+		assert_null(sched_next_job(s, T0));
+	}
+	sched_outcome(s, a, 0, SCHED_OK, NULL, T0);
+	sched_job_done(s, a, T0);
+	struct sched_stats st;
+	sched_stats(s, &st);
+	assert_int_equal(st.jobs_in_flight, 0);
+	assert_int_equal(st.by_state[RCPT_DELIVERED], 4);
+	sched_free(s);
+}
+
 static void test_backoff_and_expiry(void **state)
 {
 	(void)state;
@@ -307,6 +346,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_grouping_by_destination),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_blocked_wake_order),
 	    cmocka_unit_test(test_backoff_and_expiry),
 	    cmocka_unit_test(test_last_retry_at_lifetime),
 	    cmocka_unit_test(test_hold_release_flush),
