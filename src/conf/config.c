@@ -21,20 +21,8 @@
 #include "conf_int.h"
 #include "parse.h"
 #include "route.h"
+#include "util.h"
 #include "xmalloc.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int conf_valid_hostname(const char *s)
 {
@@ -221,7 +209,7 @@ struct config *conf_parse_string(const char *name, const char *text, size_t len,
                                  size_t errlen)
 {
 	if (len > CONF_MAX_TEXT) {
-		set_err(err, errlen, "%s: too large (more than %zu bytes)", name, CONF_MAX_TEXT);
+		err_set(err, errlen, "%s: too large (more than %zu bytes)", name, CONF_MAX_TEXT);
 		return NULL;
 	}
 	struct conf_parser p;
@@ -237,7 +225,7 @@ struct config *conf_parse_string(const char *name, const char *text, size_t len,
 		conf_validate(&p);
 	conf_scratch_clear(&p.s);
 	if (p.has_err) {
-		set_err(err, errlen, "%s", p.err);
+		err_set(err, errlen, "%s", p.err);
 		conf_free(p.c);
 		return NULL;
 	}
@@ -248,7 +236,7 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		err_set(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct stat st;
@@ -260,7 +248,7 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 	else if ((uintmax_t)st.st_size > CONF_MAX_TEXT)
 		why = "too large";
 	if (why != NULL) {
-		set_err(err, errlen, "%s: %s", path, why);
+		err_set(err, errlen, "%s: %s", path, why);
 		close(fd);
 		return NULL;
 	}
@@ -272,7 +260,7 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			err_set(err, errlen, "%s: %s", path, strerror(errno));
 			close(fd);
 			free(text);
 			return NULL;
@@ -361,7 +349,7 @@ int conf_finish(struct config *c, char *err, size_t errlen)
 {
 	char cwd[PATH_MAX];
 	if (getcwd(cwd, sizeof(cwd)) == NULL) {
-		set_err(err, errlen, "cannot get the current directory: %s", strerror(errno));
+		err_set(err, errlen, "cannot get the current directory: %s", strerror(errno));
 		return -1;
 	}
 	char *d = absolute(cwd, c->data_dir);

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "xmalloc.h"
 
 #define MAILDIR_CHUNK       (64 * 1024)
@@ -270,25 +271,6 @@ static int already_delivered(int dfd, const char *name)
 	return cur_has_flagged(dfd, name);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Copy data_fd to out with CRLF turned into LF. A CR at the end of a chunk
  * is held back until the next byte shows whether it starts a CRLF. The
@@ -324,12 +306,12 @@ static int copy_lf(int data_fd, int out, const char **what)
 			else
 				ob[o++] = in[i];
 		}
-		if (write_all(out, ob, o) == -1) {
+		if (fd_write_all(out, ob, o) == -1) {
 			*what = "write";
 			goto out;
 		}
 	}
-	if (held_cr && write_all(out, (const uint8_t *)"\r", 1) == -1) {
+	if (held_cr && fd_write_all(out, (const uint8_t *)"\r", 1) == -1) {
 		*what = "write";
 		goto out;
 	}

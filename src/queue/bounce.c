@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "xmalloc.h"
 
 #define LINE_MAX_OCTETS 998u /* RFC 5322 §2.1.1, without CRLF */
@@ -38,19 +39,6 @@ struct out {
 	struct buf *b;
 	int fail;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void put(struct out *o, const void *p, size_t n)
 {
@@ -608,11 +596,11 @@ static int read_all(int fd, uint8_t *p, size_t n, char *err, size_t errlen)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			set_err(err, errlen, "reading the original message: %s", strerror(errno));
+			err_set(err, errlen, "reading the original message: %s", strerror(errno));
 			return -1;
 		}
 		if (r == 0) {
-			set_err(err, errlen, "original message shorter than its recorded size");
+			err_set(err, errlen, "original message shorter than its recorded size");
 			return -1;
 		}
 		got += (size_t)r;
@@ -667,28 +655,28 @@ static int pick_boundary(const struct dsn_request *rq, const struct buf *parts[]
 static int check_request(const struct dsn_request *rq, char *err, size_t errlen)
 {
 	if (rq->kind != DSN_FAILURE && rq->kind != DSN_DELAY && rq->kind != DSN_SUCCESS) {
-		set_err(err, errlen, "unknown DSN kind %d", (int)rq->kind);
+		err_set(err, errlen, "unknown DSN kind %d", (int)rq->kind);
 		return -1;
 	}
 	if (rq->sender == NULL || rq->sender[0] == '\0') {
-		set_err(err, errlen, "null sender: a bounce is never bounced");
+		err_set(err, errlen, "null sender: a bounce is never bounced");
 		return -1;
 	}
 	if (!host_valid(rq->reporting_mta)) {
-		set_err(err, errlen, "invalid reporting MTA name");
+		err_set(err, errlen, "invalid reporting MTA name");
 		return -1;
 	}
 	if (!qid_valid(rq->queue_id)) {
-		set_err(err, errlen, "invalid queue id");
+		err_set(err, errlen, "invalid queue id");
 		return -1;
 	}
 	if (rq->n_rcpts == 0 || rq->rcpts == NULL) {
-		set_err(err, errlen, "no recipients to report on");
+		err_set(err, errlen, "no recipients to report on");
 		return -1;
 	}
 	for (size_t i = 0; i < rq->n_rcpts; i++)
 		if (rq->rcpts[i].addr == NULL || rq->rcpts[i].addr[0] == '\0') {
-			set_err(err, errlen, "recipient %zu without an address", i);
+			err_set(err, errlen, "recipient %zu without an address", i);
 			return -1;
 		}
 	return 0;
@@ -718,7 +706,7 @@ static int load_attachment(const struct dsn_request *rq, int fd, uint64_t size, 
 		}
 		free(p);
 		if (o.fail) {
-			set_err(err, errlen, "original message too large for the DSN");
+			err_set(err, errlen, "original message too large for the DSN");
 			return -1;
 		}
 		return 0;
@@ -734,7 +722,7 @@ static int load_attachment(const struct dsn_request *rq, int fd, uint64_t size, 
 	headers_clean(p, n, n == size, &o);
 	free(p);
 	if (o.fail) {
-		set_err(err, errlen, "original headers too large for the DSN");
+		err_set(err, errlen, "original headers too large for the DSN");
 		return -1;
 	}
 	return 0;
@@ -757,7 +745,7 @@ int bounce_build(const struct dsn_request *rq, int data_fd, uint64_t data_size, 
 		return -1;
 	char now[64];
 	if (fmt_date(rq->now, now, sizeof(now)) == -1) {
-		set_err(err, errlen, "current time out of range");
+		err_set(err, errlen, "current time out of range");
 		return -1;
 	}
 	int global = req_is_global(rq);
@@ -775,13 +763,13 @@ int bounce_build(const struct dsn_request *rq, int data_fd, uint64_t data_size, 
 	build_human(&h, rq, how, max_full);
 	build_status(&s, rq, global);
 	if (h.fail || s.fail) {
-		set_err(err, errlen, "DSN too large");
+		err_set(err, errlen, "DSN too large");
 		goto done;
 	}
 	const struct buf *parts[] = {&human, &status, &att};
 	char boundary[80];
 	if (pick_boundary(rq, parts, 3, boundary, sizeof(boundary)) == -1) {
-		set_err(err, errlen, "no MIME boundary absent from the content");
+		err_set(err, errlen, "no MIME boundary absent from the content");
 		goto done;
 	}
 
@@ -829,7 +817,7 @@ int bounce_build(const struct dsn_request *rq, int data_fd, uint64_t data_size, 
 	put(&o, "\r\n", 2);
 	put_fmt(&o, "--%s--\r\n", boundary);
 	if (o.fail) {
-		set_err(err, errlen, "DSN too large");
+		err_set(err, errlen, "DSN too large");
 		goto done;
 	}
 	rc = 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "xmalloc.h"
 
 static const uint8_t env_magic[8] = {'R', 'A', 'V', 'E', 'N', 'E', 'N', 'V'};
@@ -46,19 +47,6 @@ enum rec_type {
 #define ENV_RET_MAX    2u
 #define ENV_BODY_MAX   3u
 #define ENV_NOTIFY_ALL 0x0fu
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int envelope_id_valid(const char *id)
 {
@@ -349,15 +337,15 @@ static int decode_state(struct reader *r, struct envelope *e, char *err, size_t 
 	    reader_u32(r, &notified) == -1 || reader_u64(r, &last_attempt) == -1 ||
 	    get_opt_str(r, &last_error) == -1 || reader_done(r) == -1) {
 		free(last_error);
-		set_err(err, errlen, "malformed STATE record");
+		err_set(err, errlen, "malformed STATE record");
 		return -1;
 	}
 	if (idx >= e->n_rcpts || state > RCPT_FAILED) {
 		free(last_error);
 		if (idx >= e->n_rcpts)
-			set_err(err, errlen, "STATE index %u out of range", idx);
+			err_set(err, errlen, "STATE index %u out of range", idx);
 		else
-			set_err(err, errlen, "STATE record with bad state %u", state);
+			err_set(err, errlen, "STATE record with bad state %u", state);
 		return -1;
 	}
 	struct envelope_rcpt *rc = &e->rcpts[idx];
@@ -413,12 +401,12 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
                       size_t errlen)
 {
 	if (n < ENV_PREAMBLE || memcmp(p, env_magic, sizeof(env_magic)) != 0) {
-		set_err(err, errlen, "not an envelope file (bad magic)");
+		err_set(err, errlen, "not an envelope file (bad magic)");
 		return -1;
 	}
 	uint32_t version = le32(p + sizeof(env_magic));
 	if (version != ENVELOPE_VERSION) {
-		set_err(err, errlen, "unsupported envelope version %u", version);
+		err_set(err, errlen, "unsupported envelope version %u", version);
 		return -1;
 	}
 
@@ -430,13 +418,13 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 		size_t left = n - off;
 		uint8_t type = p[off];
 		if (type < REC_HEADER || type > REC_STATE) {
-			set_err(err, errlen, "unknown record type %u at offset %zu", type, off);
+			err_set(err, errlen, "unknown record type %u at offset %zu", type, off);
 			return -1;
 		}
 		uint32_t plen = left >= REC_HEAD ? le32(p + off + 1) : 0;
 		size_t maxlen = type == REC_STATE ? STATE_MAX_PAYLOAD : REC_MAX_PAYLOAD;
 		if (plen > maxlen) {
-			set_err(err, errlen, "%s record length %u over limit at offset %zu",
+			err_set(err, errlen, "%s record length %u over limit at offset %zu",
 			        rec_name(type), plen, off);
 			return -1;
 		}
@@ -449,25 +437,25 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 			if (type == REC_STATE && next == REC_STATE &&
 			    torn_state_plausible(p + off, left, e->n_rcpts))
 				break;
-			set_err(err, errlen, "truncated %s record at offset %zu", rec_name(type),
+			err_set(err, errlen, "truncated %s record at offset %zu", rec_name(type),
 			        off);
 			return -1;
 		}
 		const uint8_t *payload = p + off + REC_HEAD;
 		uint32_t crc = le32(payload + plen);
 		if (crc != crc32_update(0, p + off, REC_HEAD + (size_t)plen)) {
-			set_err(err, errlen, "%s record at offset %zu: bad checksum",
+			err_set(err, errlen, "%s record at offset %zu: bad checksum",
 			        rec_name(type), off);
 			return -1;
 		}
 
 		if (type != next && !(type == REC_END && next == REC_RCPT)) {
 			if (type < next)
-				set_err(err, errlen,
+				err_set(err, errlen,
 				        "duplicate or misplaced %s record at offset %zu",
 				        rec_name(type), off);
 			else
-				set_err(err, errlen, "missing %s record before %s at offset %zu",
+				err_set(err, errlen, "missing %s record before %s at offset %zu",
 				        next == REC_RCPT ? "END" : rec_name(next), rec_name(type),
 				        off);
 			return -1;
@@ -495,15 +483,15 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 		case REC_END: {
 			uint32_t count;
 			if (reader_u32(&r, &count) == -1 || reader_done(&r) == -1) {
-				set_err(err, errlen, "malformed END record at offset %zu", off);
+				err_set(err, errlen, "malformed END record at offset %zu", off);
 				return -1;
 			}
 			if (e->n_rcpts == 0) {
-				set_err(err, errlen, "no RCPT records");
+				err_set(err, errlen, "no RCPT records");
 				return -1;
 			}
 			if (count != e->n_rcpts) {
-				set_err(err, errlen, "END says %u recipients, file has %zu", count,
+				err_set(err, errlen, "END says %u recipients, file has %zu", count,
 				        e->n_rcpts);
 				return -1;
 			}
@@ -516,14 +504,14 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 			break;
 		}
 		if (rc == -1 || reader_done(&r) == -1) {
-			set_err(err, errlen, "malformed %s record at offset %zu", rec_name(type),
+			err_set(err, errlen, "malformed %s record at offset %zu", rec_name(type),
 			        off);
 			return -1;
 		}
 		off += REC_OVERHEAD + (size_t)plen;
 	}
 	if (next != REC_STATE) {
-		set_err(err, errlen, "incomplete envelope: no END record");
+		err_set(err, errlen, "incomplete envelope: no END record");
 		return -1;
 	}
 	*used = off;
@@ -536,7 +524,7 @@ int envelope_decode_prefix(const uint8_t *p, size_t n, struct envelope *e, size_
 	memset(e, 0, sizeof(*e));
 	size_t u = 0;
 	if (p == NULL && n != 0) {
-		set_err(err, errlen, "no input");
+		err_set(err, errlen, "no input");
 		return -1;
 	}
 	if (decode_all(p, n, e, &u, err, errlen) == -1) {

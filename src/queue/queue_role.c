@@ -21,6 +21,7 @@
 #include "control.h"
 #include "log.h"
 #include "queue_int.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* Queue ids: 16 hex digits of a strictly increasing microsecond clock, so
@@ -172,18 +173,11 @@ int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *dat
 		log_warn("event=inject-failed id=%s errno=%d", e->id, errno);
 		return -1;
 	}
-	size_t off = 0;
-	while (off < data->len) {
-		ssize_t w = write(fd, data->data + off, data->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			log_warn("event=inject-failed id=%s errno=%d", e->id, errno);
-			close(fd);
-			spool_discard(q->spool, e->id);
-			return -1;
-		}
-		off += (size_t)w;
+	if (fd_write_all(fd, data->data, data->len) == -1) {
+		log_warn("event=inject-failed id=%s errno=%d", e->id, errno);
+		close(fd);
+		spool_discard(q->spool, e->id);
+		return -1;
 	}
 	e->size = data->len;
 	struct spool_commit item = {.env = e, .data_fd = fd};

@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* Envelopes past this size are treated as damaged rather than read. */
@@ -46,25 +47,6 @@ static void set_err(char *err, size_t errlen, const char *what, int e)
 {
 	if (err && errlen)
 		snprintf(err, errlen, "%s: %s", what, strerror(e));
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* close() that reports failure, keeping errno from close itself. */
@@ -265,7 +247,7 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, errno, "create tmp envelope");
 		return -1;
 	}
-	if (write_all(fd, enc->data, enc->len) == -1) {
+	if (fd_write_all(fd, enc->data, enc->len) == -1) {
 		int saved = errno;
 		close(fd);
 		unlinkat(s->tmp, e->id, 0);
@@ -503,7 +485,7 @@ int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
 	int rc = -1, saved = 0;
 	if (fstat(fd, &st) == -1) {
 		saved = errno;
-	} else if (write_all(fd, rec.data, rec.len) == -1 || (sync && fdatasync(fd) == -1)) {
+	} else if (fd_write_all(fd, rec.data, rec.len) == -1 || (sync && fdatasync(fd) == -1)) {
 		/* Cut a partial record off so the next append does not land behind
 		 * garbage; the caller is told this outcome was not saved, and
 		 * after the cut it is not. */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* Spool writes are batched to this size: fewer syscalls per message. */
@@ -27,17 +28,11 @@ void session_data_start(struct session *s)
 static int spool_write(struct session *s)
 {
 	struct transaction *tx = &s->tx;
-	size_t off = 0;
-	while (off < tx->out.len && !tx->write_error) {
-		ssize_t w = write(tx->fd, tx->out.data + off, tx->out.len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
+	if (tx->out.len > 0 && !tx->write_error) {
+		if (fd_write_all(tx->fd, tx->out.data, tx->out.len) == -1)
 			tx->write_error = errno;
-			break;
-		}
-		off += (size_t)w;
-		tx->written += (uint64_t)w;
+		else
+			tx->written += tx->out.len;
 	}
 	buf_reset(&tx->out);
 	return tx->write_error ? -1 : 0;

@@ -1,0 +1,17 @@
+/*
+ * util: the two small helpers every area needs and none should write
+ * again — an error-string formatter for the "0/-1 with a reason" calling
+ * convention, and a write loop that does not lose short writes.
+ */
+#ifndef RAVEN_UTIL_H
+#define RAVEN_UTIL_H
+
+#include <stddef.h>
+
+/* printf into err (errlen bytes, always terminated); no-op if err is NULL. */
+void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Write all n bytes (retrying EINTR and short writes). 0, or -1 with errno
+ * (EIO if the file stopped accepting bytes). */
+int fd_write_all(int fd, const void *p, size_t n);
+
+#endif

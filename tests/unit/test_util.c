@@ -1,0 +1,69 @@
+/* util: err_set and fd_write_all. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "unit_util.h"
+#include "util.h"
+
+static void test_err_set(void **state)
+{
+	(void)state;
+	char err[8];
+	err_set(err, sizeof(err), "%s:%d", "file", 12);
+	assert_string_equal(err, "file:12"); /* exactly fits */
+	err_set(err, sizeof(err), "%s", "much too long");
+	assert_string_equal(err, "much to"); /* cut, terminated */
+	err_set(NULL, 10, "%s", "ignored");  /* no crash */
+	err[0] = 'x';
+	err_set(err, 0, "%s", "ignored");
+	assert_int_equal(err[0], 'x');
+}
+
+static void test_write_all_file(void **state)
+{
+	(void)state;
+	int fd = memfd_create("w", 0);
+	assert_true(fd >= 0);
+	size_t n = 3 * 1024 * 1024 + 7;
+	char *p = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)(i * 31);
+	assert_int_equal(fd_write_all(fd, p, n), 0);
+	char *back = malloc(n);
+	assert_int_equal(pread(fd, back, n, 0), (ssize_t)n);
+	assert_memory_equal(p, back, n);
+	assert_int_equal(fd_write_all(fd, p, 0), 0);
+	free(p);
+	free(back);
+	close(fd);
+}
+
+static void test_write_all_errors(void **state)
+{
+	(void)state;
+	assert_int_equal(fd_write_all(-1, "x", 1), -1);
+	assert_int_equal(errno, EBADF);
+	/* a pipe whose reader is gone: EPIPE, not a crash or a loop */
+	int pp[2];
+	assert_int_equal(pipe(pp), 0);
+	close(pp[0]);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(fd_write_all(pp[1], "abc", 3), -1);
+	assert_int_equal(errno, EPIPE);
+	close(pp[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_err_set),
+	    cmocka_unit_test(test_write_all_file),
+	    cmocka_unit_test(test_write_all_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
