@@ -234,43 +234,11 @@ struct config *conf_parse_string(const char *name, const char *text, size_t len,
 
 struct config *conf_load(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		err_set(err, errlen, "%s: %s", path, strerror(errno));
+	size_t len;
+	char *text = file_read_bounded(path, CONF_MAX_TEXT, &len, err, errlen);
+	if (text == NULL)
 		return NULL;
-	}
-	struct stat st;
-	const char *why = NULL;
-	if (fstat(fd, &st) == -1)
-		why = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
-		why = "not a regular file";
-	else if ((uintmax_t)st.st_size > CONF_MAX_TEXT)
-		why = "too large";
-	if (why != NULL) {
-		err_set(err, errlen, "%s: %s", path, why);
-		close(fd);
-		return NULL;
-	}
-	size_t size = (size_t)st.st_size;
-	char *text = xmalloc(size + 1);
-	size_t got = 0;
-	while (got < size) {
-		ssize_t r = read(fd, text + got, size - got);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			err_set(err, errlen, "%s: %s", path, strerror(errno));
-			close(fd);
-			free(text);
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	struct config *c = conf_parse_string(path, text, got, err, errlen);
+	struct config *c = conf_parse_string(path, text, len, err, errlen);
 	free(text);
 	return c;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define TABLE_MAX_LINE    4096
@@ -240,45 +241,11 @@ int table_load_string(struct table *t, const char *name, const char *text, size_
 
 int table_load_file(struct table *t, const char *path, char *err, size_t errlen)
 {
-	/* O_NONBLOCK and the S_ISREG check: a FIFO or device must not hang us. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1)
-		return table_err(err, errlen, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) == -1) {
-		int e = errno;
-		close(fd);
-		return table_err(err, errlen, "%s: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return table_err(err, errlen, "%s: not a regular file", path);
-	}
-	if ((uintmax_t)st.st_size > TABLE_MAX_FILE) {
-		close(fd);
-		return table_err(err, errlen, "%s: too large (more than %zu bytes)", path,
-		                 TABLE_MAX_FILE);
-	}
-	size_t size = (size_t)st.st_size;
-	char *text = xmalloc(size + 1);
-	size_t got = 0;
-	/* The file may change under us: read at most what was stat'ed. */
-	while (got < size) {
-		ssize_t r = read(fd, text + got, size - got);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			int e = errno;
-			free(text);
-			close(fd);
-			return table_err(err, errlen, "%s: %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	int rc = table_load_string(t, path, text, got, err, errlen);
+	size_t len;
+	char *text = file_read_bounded(path, TABLE_MAX_FILE, &len, err, errlen);
+	if (text == NULL)
+		return -1;
+	int rc = table_load_string(t, path, text, len, err, errlen);
 	free(text);
 	return rc;
 }

@@ -4,7 +4,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "xmalloc.h"
 
 void err_set(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -34,4 +41,48 @@ int fd_write_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	/* O_NONBLOCK and the S_ISREG check: a FIFO or device must not hang us. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		err_set(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	const char *why = NULL;
+	if (fstat(fd, &st) == -1)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if ((uintmax_t)st.st_size > max)
+		why = "too large";
+	if (why != NULL) {
+		err_set(err, errlen, "%s: %s", path, why);
+		close(fd);
+		return NULL;
+	}
+	size_t size = (size_t)st.st_size, got = 0;
+	char *text = xmalloc(size + 1);
+	/* The file may change under us: read at most what was stat'ed. */
+	while (got < size) {
+		ssize_t r = read(fd, text + got, size - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			err_set(err, errlen, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(text);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	text[got] = '\0';
+	*len = got;
+	return text;
 }

@@ -13,5 +13,11 @@ void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 /* Write all n bytes (retrying EINTR and short writes). 0, or -1 with errno
  * (EIO if the file stopped accepting bytes). */
 int fd_write_all(int fd, const void *p, size_t n);
+/*
+ * Read a whole regular file of at most max octets into a fresh buffer
+ * (NUL-terminated; *len without the NUL). A FIFO or device is refused
+ * without blocking. NULL with "path: reason" in err.
+ */
+char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
 #endif

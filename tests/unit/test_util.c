@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "unit_util.h"
 #include "util.h"
+#include "xmalloc.h"
 
 static void test_err_set(void **state)
 {
@@ -58,12 +60,45 @@ static void test_write_all_errors(void **state)
 	close(pp[1]);
 }
 
+static void test_file_read_bounded(void **state)
+{
+	(void)state;
+	char *dir = unit_tmpdir();
+	char *path = xasprintf("%s/f", dir);
+	int fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_int_equal(fd_write_all(fd, "hello\nworld", 11), 0);
+	close(fd);
+	char err[256];
+	size_t len = 0;
+	char *t = file_read_bounded(path, 11, &len, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(len, 11);
+	assert_string_equal(t, "hello\nworld");
+	free(t);
+	assert_null(file_read_bounded(path, 10, &len, err, sizeof(err)));
+	assert_non_null(strstr(err, "too large"));
+	assert_null(file_read_bounded(dir, 100, &len, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a regular file"));
+	char *fifo = xasprintf("%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_null(file_read_bounded(fifo, 100, &len, err, sizeof(err))); /* no hang */
+	char *missing = xasprintf("%s/missing", dir);
+	assert_null(file_read_bounded(missing, 100, &len, err, sizeof(err)));
+	assert_non_null(strstr(err, "No such file"));
+	unit_rmtree(dir);
+	free(fifo);
+	free(missing);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_err_set),
 	    cmocka_unit_test(test_write_all_file),
 	    cmocka_unit_test(test_write_all_errors),
+	    cmocka_unit_test(test_file_read_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
