@@ -153,6 +153,26 @@ static void ipc_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+union fd_cmsg {
+	struct cmsghdr h;
+	char buf[CMSG_SPACE(sizeof(int))];
+};
+
+/* Attach fd (if not -1) to mh as SCM_RIGHTS, using cm as the control buffer. */
+static void msg_attach_fd(struct msghdr *mh, union fd_cmsg *cm, int fd)
+{
+	if (fd == -1)
+		return;
+	memset(cm, 0, sizeof(*cm));
+	mh->msg_control = cm->buf;
+	mh->msg_controllen = sizeof(cm->buf);
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
 /* Write queued bytes; the frame carrying an fd goes with sendmsg. 0 done, 1 more, -1 err. */
 static int ipc_write_some(struct ipc *ch)
 {
@@ -170,22 +190,10 @@ static int ipc_write_some(struct ipc *ch)
 		}
 		struct iovec iov = {ch->out.data, n};
 		struct msghdr mh = {0};
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} cm;
+		union fd_cmsg cm;
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
-		if (fd != -1) {
-			memset(&cm, 0, sizeof(cm));
-			mh.msg_control = cm.buf;
-			mh.msg_controllen = sizeof(cm.buf);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		}
+		msg_attach_fd(&mh, &cm, fd);
 		ssize_t w = sendmsg(ch->sock, &mh, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -309,22 +317,10 @@ int ipc_write_frame(int sock, uint32_t type, const void *payload, size_t len, in
 	frame_header(h, type, len, fd != -1);
 	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)payload, len}};
 	struct msghdr mh = {0};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
+	union fd_cmsg cm;
 	mh.msg_iov = iov;
 	mh.msg_iovlen = len ? 2 : 1;
-	if (fd != -1) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
+	msg_attach_fd(&mh, &cm, fd);
 	size_t total = sizeof(h) + len, done = 0;
 	while (done < total) {
 		ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
