@@ -118,8 +118,15 @@ static int rcpt_has_state(const struct envelope_rcpt *r)
 	       r->last_error != NULL || r->notified != 0 || r->last_attempt != 0;
 }
 
+static int time_ok(int64_t t)
+{
+	return t >= 0 && (uint64_t)t <= ENVELOPE_TIME_MAX;
+}
+
 static int envelope_check(const struct envelope *e)
 {
+	if (!time_ok(e->arrival))
+		return -1;
 	if (!envelope_id_valid(e->id))
 		return -1;
 	if (!str_ok(e->sender) || !str_ok(e->helo) || !str_ok(e->client) || !str_ok(e->envid))
@@ -133,7 +140,8 @@ static int envelope_check(const struct envelope *e)
 		if (!str_ok(r->addr) || !str_ok(r->orcpt) || !str_ok(r->action) ||
 		    !str_ok(r->user) || !str_ok(r->last_error))
 			return -1;
-		if ((r->notify & ~ENV_NOTIFY_ALL) != 0 || r->state > RCPT_FAILED)
+		if ((r->notify & ~ENV_NOTIFY_ALL) != 0 || r->state > RCPT_FAILED ||
+		    !time_ok(r->next_try) || !time_ok(r->last_attempt))
 			return -1;
 	}
 	return 0;
@@ -208,7 +216,8 @@ int envelope_encode(const struct envelope *e, struct buf *out)
 
 int envelope_encode_rcpt_state(uint32_t idx, const struct envelope_rcpt *r, struct buf *out)
 {
-	if (r->state > RCPT_FAILED || idx >= ENVELOPE_MAX_RCPTS || !str_ok(r->last_error))
+	if (r->state > RCPT_FAILED || idx >= ENVELOPE_MAX_RCPTS || !str_ok(r->last_error) ||
+	    !time_ok(r->next_try) || !time_ok(r->last_attempt))
 		return -1;
 	size_t start = out->len;
 	if (encode_state(idx, r, out) == -1) {
@@ -276,6 +285,8 @@ static int decode_header(struct reader *r, struct envelope *e)
 		return -1;
 	memcpy(e->id, id, idlen);
 	e->id[idlen] = '\0';
+	if (arrival > ENVELOPE_TIME_MAX)
+		return -1;
 	e->arrival = u64_to_i64(arrival);
 	/* also catches an embedded NUL: the string would come out shorter */
 	if (strlen(e->id) != idlen || !envelope_id_valid(e->id))
@@ -338,6 +349,11 @@ static int decode_state(struct reader *r, struct envelope *e, char *err, size_t 
 	    get_opt_str(r, &last_error) == -1 || reader_done(r) == -1) {
 		free(last_error);
 		err_set(err, errlen, "malformed STATE record");
+		return -1;
+	}
+	if (next_try > ENVELOPE_TIME_MAX || last_attempt > ENVELOPE_TIME_MAX) {
+		free(last_error);
+		err_set(err, errlen, "STATE record with a time out of range");
 		return -1;
 	}
 	if (idx >= e->n_rcpts || state > RCPT_FAILED) {

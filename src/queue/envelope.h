@@ -24,6 +24,8 @@
 #define ENVELOPE_MAX_RCPTS 100000
 #define ENVELOPE_MAX_STR   4096
 #define ENVELOPE_ID_MAX    32
+/* Times (unix seconds) are 0 .. 2^40: arithmetic on them cannot overflow. */
+#define ENVELOPE_TIME_MAX ((uint64_t)1 << 40)
 
 enum rcpt_state {
 	RCPT_PENDING = 0,

@@ -27,10 +27,22 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 	struct sched_msg *m = j->msg;
 	int fd = spool_open_data(q->spool, m->env.id);
 	if (fd == -1) {
-		/* A committed message without its data is damage: set it aside. */
-		log_warn("event=data-missing id=%s errno=%d", m->env.id, errno);
-		sched_job_done(q->sched, j, (int64_t)time(NULL));
-		if (m->n_inflight == 0) {
+		int e = errno;
+		int64_t now = (int64_t)time(NULL);
+		char text[128];
+		snprintf(text, sizeof(text), "cannot open the spooled message: %s", strerror(e));
+		log_warn("event=data-unreadable id=%s errno=%d", m->env.id, e);
+		/* A passing error (EMFILE, ENOMEM, ...) is retried like any
+		 * temporary failure; a committed message whose data is gone is
+		 * damage, set aside once none of its jobs is in flight. */
+		for (size_t k = 0; k < j->n; k++)
+			sched_outcome(q->sched, j, j->idx[k], SCHED_TEMP, text, now);
+		if (e == ENOENT) {
+			m->data_missing = 1;
+			sched_hold(q->sched, m);
+		}
+		sched_job_done(q->sched, j, now);
+		if (m->data_missing && m->n_inflight == 0) {
 			spool_quarantine(q->spool, m->env.id, "data file missing");
 			sched_remove(q->sched, m);
 		}
@@ -106,9 +118,6 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 {
 	struct sched_msg *m = j->msg;
 	int64_t now = (int64_t)time(NULL);
-	int held = 0;
-	for (size_t k = 0; k < m->env.n_rcpts; k++)
-		held |= m->env.rcpts[k].state == RCPT_HELD;
 	uint32_t *fail = xcalloc(j->n, sizeof(*fail)), *ok = xcalloc(j->n, sizeof(*ok)),
 	         *delay = xcalloc(j->n, sizeof(*delay));
 	const char **fail_st = xcalloc(j->n, sizeof(*fail_st));
@@ -139,10 +148,7 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 				fail[nf++] = idx;
 		} else {
 			q->counters.deferred++;
-			if (held)
-				r->state =
-				    RCPT_HELD; /* an administrator's hold outlives the attempt */
-			else if (sched_delay_due(q->sched, m, idx, now))
+			if (state == RCPT_DEFERRED && sched_delay_due(q->sched, m, idx, now))
 				delay[nd++] = idx;
 		}
 	}
@@ -154,10 +160,11 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 			m->env.rcpts[ok[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
 	if (nd && queue_dsn(q, m, DSN_DELAY, delay, NULL, nd) == 0)
 		for (size_t k = 0; k < nd; k++)
-			m->env.rcpts[delay[k]].notified += 1u << ENVELOPE_NOTIFIED_DELAY_SHIFT;
+			sched_delay_sent(q->sched, m, delay[k], now);
 	/* A message that is now finished is removed instead: recording its
-	 * last outcomes first would be a write for nothing. */
-	if (!sched_msg_final(m))
+	 * last outcomes first would be a write for nothing — unless a failure
+	 * notice could not be sent and must be retried (queue_dsn_owed). */
+	if (!sched_msg_final(m) || queue_dsn_owed(m))
 		for (size_t k = 0; k < j->n; k++)
 			queue_persist(q, m, j->idx[k]);
 	free(fail);
@@ -171,8 +178,15 @@ static void job_finished(struct queue_role *q, struct inflight *f)
 	struct sched_msg *m = f->job->msg;
 	sched_job_done(q->sched, f->job, (int64_t)time(NULL));
 	free(f);
-	if (sched_msg_final(m) && m->n_inflight == 0)
-		queue_finish(q, m, "all recipients final");
+	if (m->data_missing && m->n_inflight == 0) {
+		spool_quarantine(q->spool, m->env.id, "data file missing");
+		sched_remove(q->sched, m);
+	} else if (sched_msg_final(m) && m->n_inflight == 0) {
+		if (queue_dsn_owed(m))
+			queue_dsn_retry_later(q);
+		else
+			queue_finish(q, m, "all recipients final");
+	}
 }
 
 void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m)

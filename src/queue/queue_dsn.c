@@ -5,6 +5,8 @@
  * the null sender <>, so a DSN that cannot be delivered is never bounced.
  */
 #include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -125,4 +127,91 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	route_result_free(&rr);
 	buf_free(&out);
 	return rc;
+}
+
+/* RFC 3461 §4.1: without NOTIFY, failures are reported. */
+static int wants_failure(const struct envelope_rcpt *r)
+{
+	return r->notify == 0 || (r->notify & ENVELOPE_NOTIFY_FAILURE) != 0;
+}
+
+int queue_dsn_owed(const struct sched_msg *m)
+{
+	if (m->env.sender[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < m->env.n_rcpts; i++) {
+		const struct envelope_rcpt *r = &m->env.rcpts[i];
+		if (r->state == RCPT_FAILED && wants_failure(r) &&
+		    !(r->notified & ENVELOPE_NOTIFIED_FINAL))
+			return 1;
+	}
+	return 0;
+}
+
+struct owed {
+	char (*ids)[ENVELOPE_ID_MAX + 1];
+	size_t n;
+};
+
+static void collect_owed(struct sched_msg *m, void *arg)
+{
+	struct owed *o = arg;
+	if (m->n_inflight == 0 && queue_dsn_owed(m)) {
+		o->ids = xreallocarray(o->ids, o->n + 1, sizeof(*o->ids));
+		snprintf(o->ids[o->n++], ENVELOPE_ID_MAX + 1, "%s", m->env.id);
+	}
+}
+
+/* Send every owed failure notice; messages whose work is then done leave. */
+static void dsn_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	struct owed o = {NULL, 0};
+	sched_foreach(q->sched, collect_owed, &o);
+	int64_t now = (int64_t)time(NULL);
+	int again = 0;
+	for (size_t i = 0; i < o.n; i++) {
+		struct sched_msg *m = sched_find(q->sched, o.ids[i]);
+		if (m == NULL)
+			continue;
+		uint32_t *idx = xcalloc(m->env.n_rcpts, sizeof(*idx));
+		const char **st = xcalloc(m->env.n_rcpts, sizeof(*st));
+		size_t n = 0;
+		for (uint32_t k = 0; k < m->env.n_rcpts; k++) {
+			const struct envelope_rcpt *r = &m->env.rcpts[k];
+			if (r->state != RCPT_FAILED || !wants_failure(r) ||
+			    (r->notified & ENVELOPE_NOTIFIED_FINAL))
+				continue;
+			st[n] = now - m->env.arrival >= (int64_t)q->conf->max_lifetime ? "4.4.7"
+			                                                               : "5.0.0";
+			idx[n++] = k;
+		}
+		if (queue_dsn(q, m, DSN_FAILURE, idx, st, n) == 0) {
+			for (size_t k = 0; k < n; k++) {
+				m->env.rcpts[idx[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
+				queue_persist(q, m, idx[k]);
+			}
+			if (sched_msg_final(m))
+				queue_finish(q, m, "all recipients final");
+		} else {
+			again = 1;
+		}
+		free(idx);
+		free(st);
+	}
+	free(o.ids);
+	if (again)
+		queue_dsn_retry_later(q);
+}
+
+void queue_dsn_retry_later(struct queue_role *q)
+{
+	if (q->dsn_timer == NULL)
+		q->dsn_timer = evtimer_new(q->base, dsn_sweep, q);
+	if (!evtimer_pending(q->dsn_timer, NULL)) {
+		struct timeval tv = {q->conf->retry_min ? q->conf->retry_min : 60, 0};
+		evtimer_add(q->dsn_timer, &tv);
+	}
 }

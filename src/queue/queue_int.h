@@ -62,6 +62,7 @@ struct queue_role {
 	struct inflight *inflight;
 	uint64_t last_id_us;
 	struct queue_counters counters;
+	struct event *dsn_timer; /* retries failure notices that could not be sent */
 	struct control *control;
 };
 
@@ -82,5 +83,9 @@ void queue_peer_lost(struct queue_role *q, struct peer *p);
 /* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m. 0 sent, -1 not. */
 int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
               const char *const *status, size_t n);
+/* 1 if m has a failed recipient whose failure notice is owed but not sent. */
+int queue_dsn_owed(const struct sched_msg *m);
+/* Retry owed failure notices later (a timer); finished messages then leave. */
+void queue_dsn_retry_later(struct queue_role *q);
 
 #endif

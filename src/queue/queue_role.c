@@ -313,7 +313,9 @@ static void recovered(const struct envelope *e, void *arg)
 		return;
 	/* A restart keeps deferrals and holds; only due recipients go now. */
 	log_info("event=recovered id=%s rcpts=%zu", e->id, e->n_rcpts);
-	if (sched_msg_final(m))
+	if (sched_msg_final(m) && queue_dsn_owed(m))
+		queue_dsn_retry_later(q); /* a failure notice was never sent */
+	else if (sched_msg_final(m))
 		queue_finish(q, m, "all recipients final"); /* crashed before the removal */
 }
 

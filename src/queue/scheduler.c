@@ -33,6 +33,7 @@ struct sched {
 	size_t jobs;
 	uint64_t next_job;
 	uint64_t rng;
+	int64_t now_max; /* the latest time seen: the clock never goes back here */
 };
 
 static unsigned hash_id(const char *id)
@@ -57,6 +58,15 @@ static uint64_t rng_next(struct sched *s)
 static int rcpt_final(uint8_t st)
 {
 	return st == RCPT_DELIVERED || st == RCPT_FAILED;
+}
+
+/* A wall clock stepped back (NTP) must not make due work undue: every
+ * decision uses the latest time seen. */
+static int64_t clock_now(struct sched *s, int64_t now)
+{
+	if (now > s->now_max)
+		s->now_max = now;
+	return s->now_max;
 }
 
 /* ---- lists ---- */
@@ -261,6 +271,7 @@ struct sched_msg *sched_find(struct sched *s, const char *id)
 
 struct sched_msg *sched_add(struct sched *s, const struct envelope *e, int64_t now)
 {
+	now = clock_now(s, now);
 	if (sched_find(s, e->id) != NULL)
 		return NULL;
 	struct sched_msg *m = xcalloc(1, sizeof(*m));
@@ -334,11 +345,16 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 
 struct sched_job *sched_next_job(struct sched *s, int64_t now)
 {
+	now = clock_now(s, now);
 	promote_due(s, now);
 	while (s->jobs < s->p.max_jobs && s->ready.head != NULL) {
 		struct sched_msg *m = s->ready.head;
 		struct dest_slot *busy = NULL;
 		struct sched_job *j = job_from(s, m, now, &busy);
+		if (j == NULL && busy == NULL) {
+			place(s, m, now); /* nothing due after all */
+			continue;
+		}
 		if (j == NULL) {
 			/* Due, but every destination it needs is busy: it waits on
 			 * the first of them, which wakes it when a slot frees. */
@@ -365,8 +381,10 @@ unsigned sched_backoff(const struct sched_params *p, uint32_t attempts)
 uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum sched_status status,
                       const char *text, int64_t now)
 {
+	now = clock_now(s, now);
 	struct sched_msg *m = j->msg;
 	struct envelope_rcpt *r = &m->env.rcpts[idx];
+	int held = r->state == RCPT_HELD; /* held while the attempt was in flight */
 	r->attempts++;
 	r->last_attempt = now;
 	free(r->last_error);
@@ -381,7 +399,8 @@ uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum s
 		int64_t spread = d / 10;
 		int64_t jitter =
 		    spread ? (int64_t)(rng_next(s) % (uint64_t)(2 * spread + 1)) - spread : 0;
-		r->state = RCPT_DEFERRED;
+		/* An administrator's hold outlives the attempt. */
+		r->state = held ? RCPT_HELD : RCPT_DEFERRED;
 		r->next_try = now + d + jitter;
 		/* Never retry past the lifetime without a last attempt at its end. */
 		int64_t end = m->env.arrival + (int64_t)s->p.lifetime;
@@ -393,6 +412,7 @@ uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum s
 
 void sched_job_done(struct sched *s, struct sched_job *j, int64_t now)
 {
+	now = clock_now(s, now);
 	struct sched_msg *m = j->msg;
 	for (size_t k = 0; k < j->n; k++) {
 		if (m->inflight[j->idx[k]]) {
@@ -419,7 +439,8 @@ void sched_job_done(struct sched *s, struct sched_job *j, int64_t now)
 
 int64_t sched_next_wakeup(const struct sched *s)
 {
-	if (s->ready.head)
+	/* At the global limit, a finished job wakes the scheduler, not a timer. */
+	if (s->ready.head && s->jobs < s->p.max_jobs)
 		return 0;
 	return s->heap_len ? s->heap[0]->key : INT64_MAX;
 }
@@ -443,6 +464,20 @@ int sched_delay_due(const struct sched *s, const struct sched_msg *m, uint32_t i
 	return now - m->env.arrival >= (int64_t)((sent + 1) * s->p.delay_warning);
 }
 
+void sched_delay_sent(const struct sched *s, struct sched_msg *m, uint32_t idx, int64_t now)
+{
+	struct envelope_rcpt *r = &m->env.rcpts[idx];
+	/* Count every interval that has passed, not one: after a hold or a
+	 * long backoff the sender gets one warning, not a burst. */
+	uint64_t intervals = s->p.delay_warning && now > m->env.arrival
+	                         ? (uint64_t)(now - m->env.arrival) / s->p.delay_warning
+	                         : 0;
+	if (intervals > (UINT32_MAX >> ENVELOPE_NOTIFIED_DELAY_SHIFT))
+		intervals = UINT32_MAX >> ENVELOPE_NOTIFIED_DELAY_SHIFT;
+	r->notified = (r->notified & ((1u << ENVELOPE_NOTIFIED_DELAY_SHIFT) - 1)) |
+	              (uint32_t)(intervals << ENVELOPE_NOTIFIED_DELAY_SHIFT);
+}
+
 size_t sched_hold(struct sched *s, struct sched_msg *m)
 {
 	size_t n = 0;
@@ -459,6 +494,7 @@ size_t sched_hold(struct sched *s, struct sched_msg *m)
 
 size_t sched_release(struct sched *s, struct sched_msg *m, int64_t now)
 {
+	now = clock_now(s, now);
 	size_t n = 0;
 	for (size_t i = 0; i < m->env.n_rcpts; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
@@ -490,6 +526,7 @@ static size_t flush_one(struct sched *s, struct sched_msg *m, int64_t now)
 
 size_t sched_flush(struct sched *s, struct sched_msg *m, int64_t now)
 {
+	now = clock_now(s, now);
 	if (m)
 		return flush_one(s, m, now);
 	size_t n = 0;
@@ -501,6 +538,7 @@ size_t sched_flush(struct sched *s, struct sched_msg *m, int64_t now)
 
 void sched_update(struct sched *s, struct sched_msg *m, int64_t now)
 {
+	now = clock_now(s, now);
 	place(s, m, now);
 }
 

@@ -40,6 +40,7 @@ struct sched_msg {
 	int64_t key;                   /* earliest next try, while in the heap */
 	int where;                     /* which list it is on */
 	struct dest_slot *blocked_on;  /* where == blocked: the busy destination */
+	int data_missing;              /* set by the queue: set aside when no job is left */
 	struct sched_msg *prev, *next; /* list links */
 	struct sched_msg *hnext;       /* hash chain */
 };
@@ -102,6 +103,9 @@ int sched_msg_final(const struct sched_msg *m);
  * passed since arrival.
  */
 int sched_delay_due(const struct sched *s, const struct sched_msg *m, uint32_t idx, int64_t now);
+
+/* Record that recipient idx was sent a delay warning at now. */
+void sched_delay_sent(const struct sched *s, struct sched_msg *m, uint32_t idx, int64_t now);
 
 /* Administration. Each returns the number of recipients changed. */
 size_t sched_hold(struct sched *s, struct sched_msg *m);

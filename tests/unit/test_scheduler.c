@@ -243,7 +243,7 @@ static void test_hold_release_flush(void **state)
 	const char *l[] = {"local", "local"};
 	struct sched_msg *m = add(s, "E1", l, 2, T0);
 	assert_int_equal(sched_hold(s, m), 2);
-	assert_null(sched_next_job(s, T0 + 999999));
+	assert_null(sched_next_job(s, T0 + 5));
 	assert_int_equal(sched_release(s, m, T0 + 10), 2);
 	struct sched_job *j = sched_next_job(s, T0 + 10);
 	assert_non_null(j);
@@ -257,12 +257,54 @@ static void test_hold_release_flush(void **state)
 	assert_non_null(j);
 	assert_int_equal(j->n, 1);
 	assert_int_equal(j->idx[0], 0);
-	/* holding a message with a recipient in flight keeps it held afterwards */
-	sched_hold(s, m);
-	sched_outcome(s, j, 0, SCHED_TEMP, "again", T0 + 11);
-	m->env.rcpts[0].state = RCPT_HELD; /* the queue role re-applies a hold after outcomes */
+	/* held while its attempt is in flight: a temporary failure keeps the
+	 * hold, and nothing is tried again, however late */
+	assert_int_equal(sched_hold(s, m), 1);
+	assert_int_equal(sched_outcome(s, j, 0, SCHED_TEMP, "again", T0 + 11), RCPT_HELD);
 	sched_job_done(s, j, T0 + 11);
+	assert_int_equal(m->env.rcpts[0].attempts, 2);
 	assert_null(sched_next_job(s, T0 + 999999));
+	assert_int_equal(sched_next_wakeup(s), INT64_MAX);
+	sched_free(s);
+}
+
+/* At the global limit there is nothing for a timer to do: the end of a job
+ * wakes the scheduler (a wake-up time of "now" would spin). */
+static void test_wakeup_at_global_limit(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	p.max_jobs = 1;
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"};
+	add(s, "H1", l, 1, T0);
+	add(s, "H2", l, 1, T0);
+	struct sched_job *j = sched_next_job(s, T0);
+	assert_non_null(j);
+	assert_null(sched_next_job(s, T0));
+	assert_int_equal(sched_next_wakeup(s), INT64_MAX);
+	sched_outcome(s, j, 0, SCHED_OK, NULL, T0);
+	sched_job_done(s, j, T0);
+	assert_int_equal(sched_next_wakeup(s), 0); /* H2 is due and may start */
+	sched_free(s);
+}
+
+/* A wall clock stepped back does not make due work undue, nor crash. */
+static void test_clock_back(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"};
+	struct sched_msg *m = add(s, "K1", l, 1, T0);
+	sched_hold(s, m);
+	sched_release(s, m, T0 + 100);                    /* next try T0+100 */
+	struct sched_job *j = sched_next_job(s, T0 + 50); /* the clock went back */
+	assert_non_null(j);
+	sched_outcome(s, j, 0, SCHED_TEMP, "x", T0 + 40);
+	sched_job_done(s, j, T0 + 40);
+	/* the backoff counts from the latest time seen, not the stepped-back one */
+	assert_true(m->env.rcpts[0].next_try >= T0 + 100 + 54);
 	sched_free(s);
 }
 
@@ -282,6 +324,15 @@ static void test_delay_warning(void **state)
 	m->env.rcpts[0].notified = 1u << ENVELOPE_NOTIFIED_DELAY_SHIFT; /* one sent */
 	assert_false(sched_delay_due(s, m, 0, T0 + 8 * 3600 - 1));
 	assert_true(sched_delay_due(s, m, 0, T0 + 8 * 3600));
+	/* after a long gap one warning catches up every interval: no burst */
+	sched_delay_sent(s, m, 0, T0 + 13 * 3600);
+	assert_int_equal(m->env.rcpts[0].notified >> ENVELOPE_NOTIFIED_DELAY_SHIFT, 3);
+	assert_false(sched_delay_due(s, m, 0, T0 + 16 * 3600 - 1));
+	assert_true(sched_delay_due(s, m, 0, T0 + 16 * 3600));
+	m->env.rcpts[0].notified |= ENVELOPE_NOTIFIED_FINAL;
+	sched_delay_sent(s, m, 0, T0 + 16 * 3600);
+	assert_int_equal(m->env.rcpts[0].notified & ENVELOPE_NOTIFIED_FINAL,
+	                 ENVELOPE_NOTIFIED_FINAL);
 	m->env.rcpts[0].state = RCPT_DELIVERED;
 	assert_false(sched_delay_due(s, m, 0, T0 + 99 * 3600));
 	sched_free(s);
@@ -350,6 +401,8 @@ int main(void)
 	    cmocka_unit_test(test_backoff_and_expiry),
 	    cmocka_unit_test(test_last_retry_at_lifetime),
 	    cmocka_unit_test(test_hold_release_flush),
+	    cmocka_unit_test(test_wakeup_at_global_limit),
+	    cmocka_unit_test(test_clock_back),
 	    cmocka_unit_test(test_delay_warning),
 	    cmocka_unit_test(test_many_messages_order),
 	};
