@@ -255,6 +255,8 @@ static void route_local(const struct config *c, const struct route_request *rq,
 	out->action = a;
 	char *name = normalize(a, rq->local);
 	expand_name(&e, name, 0);
+	if (!e.failed && out->n_users == 0)
+		fail(&e, ROUTE_UNKNOWN_USER, "Alias expands to no mailbox");
 	for (size_t i = 0; i < out->n_users && !e.failed; i++) {
 		const char *m = out->users[i];
 		if (!route_safe_mailbox(m))

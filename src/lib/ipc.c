@@ -17,7 +17,7 @@
 
 struct fd_slot {
 	int fd;
-	size_t offset; /* out: byte offset of its frame in ch->out; in: unused */
+	uint64_t offset; /* absolute stream offset of its frame */
 };
 
 struct ipc {
@@ -25,8 +25,11 @@ struct ipc {
 	struct event *rev, *wev;
 	struct ipc_handlers h;
 	struct buf in, out;
-	struct fd_slot out_fds[IPC_MAX_FDS];
-	size_t n_out_fds;
+	/* fds waiting to go, in order, each with the absolute stream offset of
+	 * the frame it travels with; [out_head, n_out_fds) are live */
+	struct fd_slot *out_fds;
+	size_t out_head, n_out_fds, cap_out_fds;
+	uint64_t out_base; /* absolute stream offset of out.data[0] */
 	int in_fds[IPC_MAX_FDS];
 	size_t n_in_fds;
 	int dead;
@@ -179,13 +182,15 @@ static int ipc_write_some(struct ipc *ch)
 	while (ch->out.len > 0) {
 		size_t n = ch->out.len;
 		int fd = -1;
-		if (ch->n_out_fds > 0) {
-			if (ch->out_fds[0].offset == 0) {
-				fd = ch->out_fds[0].fd;
-				if (ch->n_out_fds > 1)
-					n = ch->out_fds[1].offset;
+		if (ch->out_head < ch->n_out_fds) {
+			size_t at = (size_t)(ch->out_fds[ch->out_head].offset - ch->out_base);
+			if (at == 0) {
+				fd = ch->out_fds[ch->out_head].fd;
+				if (ch->out_head + 1 < ch->n_out_fds)
+					n = (size_t)(ch->out_fds[ch->out_head + 1].offset -
+					             ch->out_base);
 			} else {
-				n = ch->out_fds[0].offset;
+				n = at;
 			}
 		}
 		struct iovec iov = {ch->out.data, n};
@@ -204,13 +209,11 @@ static int ipc_write_some(struct ipc *ch)
 		}
 		if (fd != -1) {
 			close(fd);
-			memmove(ch->out_fds, ch->out_fds + 1,
-			        (ch->n_out_fds - 1) * sizeof(struct fd_slot));
-			ch->n_out_fds--;
+			if (++ch->out_head == ch->n_out_fds)
+				ch->out_head = ch->n_out_fds = 0;
 		}
 		buf_consume(&ch->out, (size_t)w);
-		for (size_t i = 0; i < ch->n_out_fds; i++)
-			ch->out_fds[i].offset -= (size_t)w;
+		ch->out_base += (uint64_t)w;
 	}
 	return 0;
 }
@@ -247,8 +250,9 @@ void ipc_free(struct ipc *ch)
 		return;
 	event_free(ch->rev);
 	event_free(ch->wev);
-	for (size_t i = 0; i < ch->n_out_fds; i++)
+	for (size_t i = ch->out_head; i < ch->n_out_fds; i++)
 		close(ch->out_fds[i].fd);
+	free(ch->out_fds);
 	for (size_t i = 0; i < ch->n_in_fds; i++)
 		close(ch->in_fds[i]);
 	buf_free(&ch->in);
@@ -276,16 +280,16 @@ void ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, in
 	if (len > IPC_MAX_PAYLOAD)
 		fatal("ipc: frame of %zu bytes exceeds the maximum", len);
 	if (fd != -1) {
-		if (ch->n_out_fds == IPC_MAX_FDS) {
-			log_warn("event=ipc-error reason=\"too many fds queued\"");
-			ipc_fail(ch);
-			return;
-		}
 		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		if (dup == -1)
 			fatalx("ipc: dup");
+		if (ch->n_out_fds == ch->cap_out_fds) {
+			ch->cap_out_fds = ch->cap_out_fds ? ch->cap_out_fds * 2 : 16;
+			ch->out_fds =
+			    xreallocarray(ch->out_fds, ch->cap_out_fds, sizeof(*ch->out_fds));
+		}
 		ch->out_fds[ch->n_out_fds].fd = dup;
-		ch->out_fds[ch->n_out_fds].offset = ch->out.len;
+		ch->out_fds[ch->n_out_fds].offset = ch->out_base + ch->out.len;
 		ch->n_out_fds++;
 	}
 	uint8_t h[IPC_HDR_LEN];

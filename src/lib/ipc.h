@@ -22,7 +22,8 @@
 
 #define IPC_MAX_PAYLOAD (4u * 1024 * 1024)
 #define IPC_HDR_LEN     12
-#define IPC_MAX_FDS     256
+/* Received fds held at once while their frames are incomplete. */
+#define IPC_MAX_FDS 256
 
 struct event_base;
 struct ipc;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -181,6 +182,13 @@ int main(int argc, char **argv)
 	if (privsep_init(&p.priv, conf->user, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
+	}
+	/* Every session, spool file in flight and queued fd needs a descriptor:
+	 * take what the system allows (roles inherit it). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	umask(077);
 	make_dirs(&p);

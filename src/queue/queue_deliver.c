@@ -77,7 +77,7 @@ void queue_schedule(struct queue_role *q)
 	int64_t now = (int64_t)time(NULL);
 	struct peer *lp = local_peer(q);
 	struct sched_job *j;
-	while (lp != NULL && (j = sched_next_job(q->sched, now)) != NULL)
+	while (lp != NULL && lp->ch != NULL && (j = sched_next_job(q->sched, now)) != NULL)
 		dispatch(q, lp, j);
 	int64_t next = sched_next_wakeup(q->sched);
 	evtimer_del(q->timer);

@@ -157,8 +157,16 @@ void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
 	buf_init(&b, 0);
 	s->req = ++srv->next_req;
 	if (proto_encode_commit(&b, s->req, e) == -1) {
+		/* Never sent: tell the queue to drop the data file. */
 		buf_free(&b);
+		smtp_server_abort(srv, e->id);
 		session_data_commit_fail(s, EINVAL, "envelope over limits");
+		return;
+	}
+	if (b.len > IPC_MAX_PAYLOAD) {
+		buf_free(&b);
+		smtp_server_abort(srv, e->id);
+		session_data_commit_fail(s, EMSGSIZE, "envelope too large");
 		return;
 	}
 	ipc_send(srv->queue, PROTO_COMMIT_REQ, b.data, b.len, -1);

@@ -182,7 +182,16 @@ void session_refuse(struct session *s, const struct smtp_reply *r)
 static void session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	/* Never re-entered: a queue answer that comes back synchronously must
+	 * not make us read bytes the outer loop has consumed but not drained. */
+	if (s->processing)
+		return;
+	s->processing = 1;
 	while (!s->waiting && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
+		/* A client that pipelines without reading our replies waits. */
+		if (evbuffer_get_length(out) > SESSION_MAX_OUTPUT)
+			break;
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
@@ -202,9 +211,10 @@ static void session_process(struct session *s)
 			session_dispatch(s, s->lines.line, s->lines.len);
 		}
 	}
+	s->processing = 0;
 	if (s->state == S_CLOSING)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_MAX_OUTPUT)
+	if (evbuffer_get_length(out) > SESSION_MAX_OUTPUT)
 		bufferevent_disable(s->bev, EV_READ);
 	else
 		session_set_timeout(s);

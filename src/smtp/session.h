@@ -51,7 +51,8 @@ struct transaction {
 	char envid[101];
 	struct session_rcpt *rcpts;
 	size_t n_rcpts;
-	size_t n_deliveries; /* mailboxes after alias expansion */
+	size_t n_deliveries;    /* mailboxes after alias expansion */
+	size_t envelope_octets; /* estimate of their envelope records */
 	/* DATA */
 	char id[ENVELOPE_ID_MAX + 1];
 	int fd;
@@ -76,6 +77,7 @@ struct session {
 	unsigned errors;
 	unsigned timeout; /* seconds currently set on the bufferevent */
 	int waiting;      /* a queue request is outstanding */
+	int processing;   /* inside session_process (no re-entry) */
 	uint64_t req;     /* its number */
 	struct line_reader lines;
 	struct data_reader data;

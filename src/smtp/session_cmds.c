@@ -73,6 +73,51 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 	session_reply(s, "250 2.1.0 Ok");
 }
 
+/* Mailboxes one transaction may reach after alias expansion, and the
+ * envelope octets they may take: the commit must fit one ipc frame. */
+#define TX_MAX_DELIVERIES 1000
+#define TX_MAX_ENVELOPE   (1024 * 1024)
+
+static int tx_has_delivery(const struct transaction *tx, const struct action *a, const char *user)
+{
+	for (size_t i = 0; i < tx->n_rcpts; i++) {
+		const struct session_rcpt *r = &tx->rcpts[i];
+		if (r->action != a)
+			continue;
+		for (size_t j = 0; j < r->n_users; j++)
+			if (strcmp(r->users[j], user) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Drop mailboxes the transaction already delivers to (user+1@, user+2@,
+ * overlapping aliases: one copy each). */
+static void dedupe_users(const struct transaction *tx, struct route_result *rr)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < rr->n_users; i++) {
+		int dup = tx_has_delivery(tx, rr->action, rr->users[i]);
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = strcmp(rr->users[j], rr->users[i]) == 0;
+		if (dup)
+			free(rr->users[i]);
+		else
+			rr->users[k++] = rr->users[i];
+	}
+	rr->n_users = k;
+}
+
+static size_t delivery_octets(const struct mailaddr *a, const char *orcpt,
+                              const struct route_result *rr)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rr->n_users; i++)
+		n += strlen(a->text) + strlen(orcpt) + strlen(rr->action->name) +
+		     strlen(rr->users[i]) + 64;
+	return n;
+}
+
 static int rcpt_duplicate(const struct transaction *tx, const struct mailaddr *a)
 {
 	for (size_t i = 0; i < tx->n_rcpts; i++)
@@ -145,6 +190,15 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 		session_refuse(s, &r);
 		return;
 	}
+	dedupe_users(tx, &rr);
+	size_t octets = delivery_octets(&c->addr, c->orcpt, &rr);
+	if (tx->n_deliveries + rr.n_users > TX_MAX_DELIVERIES ||
+	    tx->envelope_octets + octets > TX_MAX_ENVELOPE) {
+		route_result_free(&rr);
+		session_reply(s, "452 4.5.3 Too many recipients after alias expansion");
+		return;
+	}
+	tx->envelope_octets += octets;
 	tx->rcpts = xreallocarray(tx->rcpts, tx->n_rcpts + 1, sizeof(*tx->rcpts));
 	struct session_rcpt *sr = &tx->rcpts[tx->n_rcpts++];
 	memset(sr, 0, sizeof(*sr));

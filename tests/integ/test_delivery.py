@@ -335,3 +335,42 @@ def test_unsafe_or_broken_alias_refused(raven, alias):
     time.sleep(0.3)
     assert not os.path.exists(os.path.join(raven.root, "pwned-pipe"))
     assert not os.path.exists(os.path.join(raven.root, "pwned-file"))
+
+
+def test_same_mailbox_reached_twice_gets_one_copy(raven):
+    """bob+a, bob+b, Bob and an alias that includes bob: one copy for bob."""
+    token = rv.unique("dedupe")
+    rcpts = ["bob+a@example.org", "bob+b@example.org", "Bob@example.org", "team@example.org"]
+    msg = rv.make_message(token, to=rcpts[0]).replace("\n", "\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", raven.port, timeout=20) as s:
+        refused = s.sendmail("sender@remote.test", rcpts, msg)
+    assert refused == {}
+    raven.wait_for("alice", token)
+    raven.wait_for("bob", token)
+    raven.wait_queue_empty()
+    assert len(raven.find("bob", token)) == 1
+    assert len(raven.find("alice", token)) == 1
+
+
+def test_alias_expansion_is_bounded_per_transaction(factory):
+    """A transaction reaches at most 1000 mailboxes after alias expansion:
+    the RCPT that would pass that gets 452 4.5.3, the session goes on."""
+    raven = factory(start=False)
+    names = ["u%04d" % i for i in range(1100)]
+    with open(os.path.join(raven.root, "users"), "a", encoding="utf-8") as f:
+        f.write("".join(n + "\n" for n in names))
+    with open(os.path.join(raven.root, "aliases"), "a", encoding="utf-8") as f:
+        for g in range(11):  # groups of 100: alias lines stay short
+            f.write("g%d: %s\n" % (g, ", ".join(names[g * 100:(g + 1) * 100])))
+        f.write("big: %s\n" % ", ".join("g%d" % g for g in range(7)))
+        f.write("big2: %s\n" % ", ".join("g%d" % g for g in range(7, 11)))
+    raven.start()
+    with rv.session(raven.port) as s:
+        assert s.cmd("EHLO client.test").code == 250
+        assert s.cmd("MAIL FROM:<sender@remote.test>").code == 250
+        assert s.cmd("RCPT TO:<big@example.org>").code == 250
+        r = s.cmd("RCPT TO:<big2@example.org>")
+        assert (r.code, r.enh) == (452, "4.5.3"), r
+        assert s.cmd("RCPT TO:<alice@example.org>").code == 250
+        assert s.cmd("RSET").code == 250
+        assert s.cmd("QUIT").code == 221
