@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,6 +332,10 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 {
 	struct local_role lr = {0};
 	lr.conf = conf;
+	/* Root only to take on a mailbox owner's file-system identity: no
+	 * supplementary group may widen what a delivery can reach. */
+	if (geteuid() == 0 && setgroups(0, NULL) == -1)
+		fatalx("setgroups");
 	lr.batch_ev = event_new(base, -1, 0, batch_cb, &lr);
 	lr.flush_ev = evtimer_new(base, flush_cb, &lr);
 	struct ipc_handlers h = {queue_msg, queue_closed, &lr};

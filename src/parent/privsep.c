@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,21 +51,24 @@ void privsep_drop(const struct privsep *p)
 		fatal("privileges were not dropped: setuid(0) succeeded");
 }
 
-int privsep_mkdir(const struct privsep *p, const char *path, mode_t mode)
+int privsep_mkdir_at(const struct privsep *p, int dirfd, const char *name, mode_t mode,
+                     int for_user)
 {
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
+	if (mkdirat(dirfd, name, mode) == -1 && errno != EEXIST)
+		return -1;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
 		return -1;
 	struct stat st;
-	if (stat(path, &st) == -1)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
+	uid_t uid = for_user ? p->uid : 0;
+	gid_t gid = for_user ? p->gid : 0;
+	if (fstat(fd, &st) == -1 ||
+	    (p->root && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) == -1) ||
+	    ((st.st_mode & 07777) != mode && fchmod(fd, mode) == -1)) {
+		int e = errno;
+		close(fd);
+		errno = e;
 		return -1;
 	}
-	if (p->root && (st.st_uid != p->uid || st.st_gid != p->gid) &&
-	    chown(path, p->uid, p->gid) == -1)
-		return -1;
-	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1)
-		return -1;
-	return 0;
+	return fd;
 }

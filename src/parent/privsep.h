@@ -20,7 +20,15 @@ struct privsep {
 int privsep_init(struct privsep *p, const char *user, char *err, size_t errlen);
 /* Drop to the unprivileged user for good (no-op when not root); fatal on failure. */
 void privsep_drop(const struct privsep *p);
-/* mkdir -p style single directory with owner and mode; 0 or -1 (errno). */
-int privsep_mkdir(const struct privsep *p, const char *path, mode_t mode);
+/*
+ * Create directory name under dirfd (AT_FDCWD for a path) if missing, and
+ * give it mode and an owner: the unprivileged user when for_user is set,
+ * else root (when started as root; otherwise nothing changes hands). The
+ * last component is never followed if it is a symlink — a role that owns
+ * the parent cannot redirect root's chown and chmod. Returns an open
+ * O_DIRECTORY descriptor of it, or -1 with errno.
+ */
+int privsep_mkdir_at(const struct privsep *p, int dirfd, const char *name, mode_t mode,
+                     int for_user);
 
 #endif

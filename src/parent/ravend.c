@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "roles.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define LISTEN_BACKLOG 4096
@@ -93,32 +94,49 @@ static void bind_listeners(struct parent *p)
 		fatal("no listening socket could be opened");
 }
 
+/*
+ * The data directory belongs to root (when started as root), its queue/,
+ * mail/ and run/ to the unprivileged user: a role can change what is inside
+ * its own directories, never swap one of them for a symlink. empty/ stays
+ * root's and empty: the smtp role's root directory.
+ */
 static void make_dirs(struct parent *p)
 {
+	static const struct {
+		const char *name;
+		mode_t mode;
+		int for_user;
+	} subdirs[] = {{"queue", 0700, 1}, {"mail", 0755, 1}, {"run", 0755, 1}, {"empty", 0755, 0}};
 	const char *d = p->conf->data_dir;
-	char *queue = xasprintf("%s/queue", d), *mail = xasprintf("%s/mail", d),
-	     *run = xasprintf("%s/run", d);
-	if (privsep_mkdir(&p->priv, d, 0755) == -1)
+	int dfd = privsep_mkdir_at(&p->priv, AT_FDCWD, d, 0755, 0);
+	if (dfd == -1)
 		fatalx("cannot create data directory %s", d);
-	if (privsep_mkdir(&p->priv, queue, 0700) == -1)
-		fatalx("cannot create %s", queue);
-	if (privsep_mkdir(&p->priv, mail, 0755) == -1)
-		fatalx("cannot create %s", mail);
-	if (privsep_mkdir(&p->priv, run, 0755) == -1)
-		fatalx("cannot create %s", run);
-	free(queue);
-	free(mail);
-	free(run);
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		int fd = privsep_mkdir_at(&p->priv, dfd, subdirs[i].name, subdirs[i].mode,
+		                          subdirs[i].for_user);
+		if (fd == -1)
+			fatalx("cannot create %s/%s", d, subdirs[i].name);
+		if (strcmp(subdirs[i].name, "run") == 0)
+			p->run_fd = fd;
+		else
+			close(fd);
+	}
+	close(dfd);
 }
 
 static void write_pidfile(struct parent *p)
 {
 	p->pidfile = xasprintf("%s/run/ravend.pid", p->conf->data_dir);
-	FILE *f = fopen(p->pidfile, "w");
-	if (f == NULL)
+	/* run/ belongs to the unprivileged user: never follow a link there. */
+	int fd = openat(p->run_fd, "ravend.pid",
+	                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1)
 		fatalx("cannot write %s", p->pidfile);
-	fprintf(f, "%d\n", (int)getpid());
-	fclose(f);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (fd_write_all(fd, line, (size_t)n) == -1)
+		fatalx("cannot write %s", p->pidfile);
+	close(fd);
 }
 
 static void daemonize(void)

@@ -60,10 +60,43 @@ static void queue_channel_closed(struct ipc *ch, void *arg)
 	/* SIGCHLD follows; the restart happens there. */
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Close every descriptor but stdio and keep[]: a role must not inherit
+ * the parent's other channels (a frame the parent has not written yet may
+ * hold another role's socket) nor its event loop's internals.
+ */
+static void close_other_fds(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof(*keep), cmp_int);
+	unsigned lo = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < (int)lo)
+			continue;
+		if ((unsigned)keep[i] > lo)
+			close_range(lo, (unsigned)keep[i] - 1, 0);
+		lo = (unsigned)keep[i] + 1;
+	}
+	close_range(lo, ~0U, 0);
+}
+
 /* Runs in the child: become the role and never return. */
 static void role_child(struct supervisor *sv, enum role_kind kind, int sock)
 {
 	struct parent *p = sv->p;
+	int *keep = xcalloc(p->n_listen + 1, sizeof(*keep));
+	size_t n_keep = 0;
+	keep[n_keep++] = sock;
+	if (kind == ROLE_SMTP)
+		for (size_t i = 0; i < p->n_listen; i++)
+			keep[n_keep++] = p->listen[i].fd;
+	close_other_fds(keep, n_keep);
+	free(keep);
 	char name[16];
 	snprintf(name, sizeof(name), "raven-%s", role_names[kind]);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
@@ -74,9 +107,14 @@ static void role_child(struct supervisor *sv, enum role_kind kind, int sock)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	log_init(role_names[kind], p->verbose);
-	if (kind != ROLE_SMTP)
-		for (size_t i = 0; i < p->n_listen; i++)
-			close(p->listen[i].fd);
+	/* The network-facing role needs no file at all once started: jail it
+	 * in an empty directory (root-owned, so it cannot fill it either). */
+	if (kind == ROLE_SMTP && p->priv.root) {
+		char *empty = xasprintf("%s/empty", p->conf->data_dir);
+		if (chroot(empty) == -1 || chdir("/") == -1)
+			fatalx("cannot chroot to %s", empty);
+		free(empty);
+	}
 	if (kind != ROLE_LOCAL)
 		privsep_drop(&p->priv);
 	struct event_base *base = event_base_new();
@@ -121,11 +159,9 @@ static void start_role(struct supervisor *sv, enum role_kind kind)
 	if (pid == -1)
 		fatalx("fork");
 	if (pid == 0) {
-		close(sp[0]);
-		/* The child must not hold the queue's channel, and must not
-		 * event_del() it either: that would edit the parent's epoll set. */
-		if (sv->queue)
-			close(ipc_fd(sv->queue));
+		/* Everything inherited but the role's own socket is closed there
+		 * (close_other_fds) — without event_del(), which would edit the
+		 * parent's epoll set, shared across fork. */
 		role_child(sv, kind, sp[1]);
 	}
 	close(sp[1]);

@@ -25,6 +25,7 @@ struct parent {
 	size_t n_listen;
 	int verbose;
 	char *pidfile;
+	int run_fd; /* <data>/run, opened without following links */
 };
 
 enum role_kind { ROLE_QUEUE = 0, ROLE_LOCAL, ROLE_SMTP, ROLE_COUNT };

@@ -129,13 +129,16 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 		                                                   : SCHED_TEMP;
 		uint8_t state = sched_outcome(q->sched, j, idx, st, text[k], now);
 		struct envelope_rcpt *r = &m->env.rcpts[idx];
-		char esc[600];
+		char esc[600], to[300], user[200];
 		log_escape(esc, sizeof(esc), text[k], strlen(text[k]));
+		log_escape(to, sizeof(to), r->addr, strlen(r->addr));
+		log_escape(user, sizeof(user), r->user ? r->user : "",
+		           r->user ? strlen(r->user) : 0);
 		static const char *const names[] = {"pending", "deferred", "held", "delivered",
 		                                    "failed"};
-		log_info("event=%s id=%s rcpt=%u to=%s user=%s attempts=%u next_try=%lld "
+		log_info("event=%s id=%s rcpt=%u to=\"%s\" user=\"%s\" attempts=%u next_try=%lld "
 		         "text=\"%s\"",
-		         names[state], m->env.id, idx, r->addr, r->user ? r->user : "", r->attempts,
+		         names[state], m->env.id, idx, to, user, r->attempts,
 		         state == RCPT_DEFERRED ? (long long)(r->next_try - now) : 0LL, esc);
 		if (state == RCPT_DELIVERED) {
 			q->counters.delivered++;

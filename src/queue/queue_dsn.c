@@ -120,8 +120,10 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	rc = queue_inject(q, &dsn, &out);
 	if (rc == 0) {
 		q->counters.bounces++;
-		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=%s rcpts=%zu", e->id,
-		         kind_name(kind), dsn.id, e->sender, n);
+		char to[600];
+		log_escape(to, sizeof(to), e->sender, strlen(e->sender));
+		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=\"%s\" rcpts=%zu", e->id,
+		         kind_name(kind), dsn.id, to, n);
 	}
 	free(dsn.rcpts);
 	route_result_free(&rr);

@@ -4,6 +4,7 @@ privileges dropped when started as root."""
 import os
 import pwd
 import signal
+import subprocess
 import time
 
 import pytest
@@ -107,6 +108,32 @@ def test_local_role_restarted(raven):
     raven.wait_for("alice", token)
 
 
+def _socket_inodes(pid):
+    out = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            out.add(int(t[8:-1]))
+    return out
+
+
+def _unix_peers():
+    """{socket inode: peer inode} for connected unix sockets (ss -xp)."""
+    out = {}
+    p = subprocess.run(["ss", "-xaH"], capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        f = line.split()
+        # Netid State Recv-Q Send-Q Local Port Peer Port
+        try:
+            out[int(f[5])] = int(f[7])
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop needs the suite to run as root")
 def test_privileges_dropped_as_root(raven):
     user = rv.run_user()
@@ -129,6 +156,24 @@ def test_privileges_dropped_as_root(raven):
         d = os.path.join(raven.queue, sub)
         if os.path.isdir(d):
             assert os.stat(d).st_uid == pw.pw_uid, "%s owned by uid %d" % (d, os.stat(d).st_uid)
+    # the network-facing role is jailed in an empty, root-owned directory
+    smtp = raven.role_pid("raven-smtp")
+    jail = os.readlink("/proc/%d/root" % smtp)
+    assert jail == os.path.join(raven.data, "empty"), jail
+    assert os.stat(jail).st_uid == 0 and os.listdir(jail) == []
+    # the data directory itself is root's: roles cannot swap its subdirectories
+    assert os.stat(raven.data).st_uid == 0
+    # no role holds a channel it was not given: smtp's sockets are its
+    # listeners, its queue channel and its clients, none to raven-local
+    local = raven.role_pid("raven-local")
+    local_inodes = _socket_inodes(local)
+    peers = _unix_peers()
+    for ino in _socket_inodes(smtp):
+        assert peers.get(ino) not in local_inodes, "raven-smtp holds a socket to raven-local"
+    # local delivery keeps no supplementary group
+    with open("/proc/%d/status" % local) as f:
+        groups = [l.split()[1:] for l in f if l.startswith("Groups:")][0]
+    assert groups == [], groups
 
 
 def _check_unprivileged_run(raven, uid):
