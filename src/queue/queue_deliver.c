@@ -72,8 +72,59 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 	free(d.user);
 }
 
+/*
+ * Acceptance first: while commits keep coming, deliveries are handed out
+ * in bursts every QUEUE_BURST_USEC rather than one by one. Each delivery
+ * batch costs its own file-system syncs, which slow the commit syncs the
+ * clients are waiting for; a burst turns many small delivery batches into
+ * one large one. With no commit in the last QUEUE_BUSY_USEC, deliveries go
+ * out at once.
+ */
+#define QUEUE_BUSY_USEC  20000
+#define QUEUE_BURST_USEC 25000
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void queue_note_commit(struct queue_role *q)
+{
+	q->last_commit_us = now_usec();
+}
+
+static void burst_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	q->burst_due = 1;
+	queue_schedule(q);
+}
+
+static int deliveries_paused(struct queue_role *q)
+{
+	if (q->burst_due) {
+		q->burst_due = 0;
+		return 0;
+	}
+	if (now_usec() - q->last_commit_us >= QUEUE_BUSY_USEC)
+		return 0;
+	if (q->burst_ev == NULL)
+		q->burst_ev = evtimer_new(q->base, burst_cb, q);
+	if (!evtimer_pending(q->burst_ev, NULL)) {
+		struct timeval tv = {0, QUEUE_BURST_USEC};
+		evtimer_add(q->burst_ev, &tv);
+	}
+	return 1;
+}
+
 void queue_schedule(struct queue_role *q)
 {
+	if (deliveries_paused(q))
+		return;
 	int64_t now = (int64_t)time(NULL);
 	struct peer *lp = local_peer(q);
 	struct sched_job *j;

@@ -63,6 +63,9 @@ struct queue_role {
 	uint64_t last_id_us;
 	struct queue_counters counters;
 	struct event *dsn_timer; /* retries failure notices that could not be sent */
+	uint64_t last_commit_us; /* when the last commit batch ended */
+	struct event *burst_ev;  /* ends a delivery-dispatch pause (queue_schedule) */
+	int burst_due;
 	struct control *control;
 };
 
@@ -77,6 +80,8 @@ void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
 
 /* queue_deliver.c */
 void queue_schedule(struct queue_role *q);
+/* A commit batch just ended (deliveries then pause briefly: queue_deliver.c). */
+void queue_note_commit(struct queue_role *q);
 void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
 void queue_peer_lost(struct queue_role *q, struct peer *p);
 

@@ -162,6 +162,7 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	free(items);
 	q->n_batch = 0;
+	queue_note_commit(q);
 	queue_schedule(q);
 }
 
