@@ -110,6 +110,8 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	dsn.helo = q->conf->hostname;
 	dsn.client = "localhost";
 	dsn.body = bounce_is_8bit(out.data, out.len) ? BODY_8BITMIME : BODY_7BIT;
+	/* A UTF-8 envelope address needs SMTPUTF8 if the notice is ever relayed. */
+	dsn.smtputf8 = bounce_is_8bit(e->sender, strlen(e->sender)) ? 1 : 0;
 	dsn.n_rcpts = rr.n_users;
 	dsn.rcpts = xcalloc(rr.n_users, sizeof(*dsn.rcpts));
 	for (size_t k = 0; k < rr.n_users; k++) {
