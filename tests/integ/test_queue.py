@@ -299,3 +299,31 @@ def test_dsn_to_remote_sender_is_not_lost_silently(factory):
     raven.wait_queue_empty()
     assert not rv.log_events(raven, "dsn-queued", id=qid)
     assert raven.proc.poll() is None
+
+
+def test_mixed_outcomes_in_one_message(factory):
+    """One message, three recipients: delivered, failed, deferred. The
+    failure DSN names only the failed one; the message stays queued for the
+    deferred one, which is delivered later; no second DSN."""
+    raven = factory(start=False, extra=[rv.queue_config(lifetime="60s")])
+    rv.mailbox_is_file(raven, "bob")
+    rv.maildir_locked(raven, "carol")
+    raven.start()
+    token = rv.unique("mixed")
+    rcpts = ["dave@example.org", "bob@example.org", "carol@example.org"]
+    qid = rv.sendmail(raven.port, SENDER, rcpts, rv.make_message(token, to=rcpts[0]))
+    raven.wait_for("dave", token)
+    rv.wait_log(raven, "failed", id=qid)
+    rv.wait_log(raven, "deferred", id=qid)
+    dsn = rv.wait_dsn(raven, "alice", qid, "failed")
+    _, _, per_rcpt, _ = dsn[0]
+    assert [rv.dsn_field(r, "Final-Recipient").lower() for r in per_rcpt] == [
+        "rfc822; bob@example.org"]
+    assert qid in raven.queue_files("env")  # carol is still owed the message
+    rv.maildir_unlock(raven, "carol")
+    raven.wait_for("carol", token)
+    raven.wait_queue_empty()
+    time.sleep(0.3)
+    assert len(raven.find("dave", token)) == 1 and len(raven.find("carol", token)) == 1
+    assert len(rv.dsns_for(raven, "alice", qid)) == 1
+    assert len(rv.log_events(raven, "dsn-queued", id=qid)) == 1
