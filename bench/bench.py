@@ -175,9 +175,41 @@ class Postfix:
         return os.path.join(self.root, "maillog")
 
 
+def io_in_flight():
+    """I/Os in progress on every block device (/proc/diskstats field 12)."""
+    total = 0
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 11:
+                    total += int(fields[11])
+    except OSError:
+        pass
+    return total
+
+
+def settle(timeout=15.0):
+    """Start every run from the same place: flush what the previous run left
+    dirty (both servers delete and write a lot) and wait until the disks are
+    idle for half a second, at most timeout seconds."""
+    os.sync()
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if io_in_flight() == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 0.5:
+                return
+        else:
+            quiet_since = None
+        time.sleep(0.05)
+
+
 def run_once(server, sessions, msgs, drain_floor):
     """One timed run. Returns (accept s, end-to-end s, 1-minute load average
     at the start)."""
+    settle()
     load1 = loadavg().split()[0]
     before = count_dir(server.maildir_new)
     cmd = [
