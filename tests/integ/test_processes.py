@@ -248,3 +248,26 @@ def test_parent_killed_children_exit(raven):
     token = rv.unique("after-parent-kill")
     send_one(raven.port, token)
     raven.wait_for("alice", token)
+
+
+def test_without_d_detaches_and_serves(factory):
+    """Without -d ravend detaches after binding (the command returns 0), keeps
+    serving, writes its pid file, and stops on SIGTERM by that pid."""
+    raven = factory(start=False)
+    log = open(os.path.join(raven.root, "detached.log"), "ab")
+    p = subprocess.run([rv.RAVEND, "-c", raven.conf], stdin=subprocess.DEVNULL, stdout=log,
+                       stderr=log, timeout=20)
+    assert p.returncode == 0
+    pidfile = os.path.join(raven.data, "run", "ravend.pid")
+    pid = rv.wait_until(lambda: os.path.exists(pidfile) and int(open(pidfile).read()),
+                        rv.START_TIMEOUT, what="the pid file")
+    try:
+        assert rv.alive(pid)
+        assert rv.proc_stat(pid)[2] != os.getpid()  # reparented: not our child
+        token = rv.unique("detached")
+        send_one(raven.port, token)  # bound before detaching: the kernel queues us
+        raven.wait_for("alice", token)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        rv.wait_until(lambda: not rv.alive(pid), 15, what="the detached daemon to stop")
+    assert not os.path.exists(pidfile)
