@@ -116,11 +116,6 @@ struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct 
 	return s;
 }
 
-size_t smtp_server_sessions(const struct smtp_server *srv)
-{
-	return srv->n_sessions;
-}
-
 void smtp_server_forget(struct smtp_server *srv, struct session *s)
 {
 	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {

@@ -31,7 +31,6 @@ void smtp_server_listen(struct smtp_server *srv, const struct listen_fd *fds, si
 /* Start a session on an accepted socket (limits are checked by the caller). */
 struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct sockaddr *sa,
                                   socklen_t salen, int submission);
-size_t smtp_server_sessions(const struct smtp_server *srv);
 void smtp_server_free(struct smtp_server *srv);
 struct event_base *smtp_server_base(struct smtp_server *srv);
 /* Requests to the queue; the answer reaches the session by its req number. */
