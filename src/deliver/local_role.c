@@ -46,8 +46,9 @@ struct local_role {
 };
 
 /* How long a published delivery may wait for the next batch's sync to
- * carry it before it gets a sync of its own. */
-#define LOCAL_FLUSH_USEC 2000
+ * carry it before it gets a sync of its own: longer than the queue's
+ * delivery bursts under load (25 ms), so that each burst costs one sync. */
+#define LOCAL_FLUSH_USEC 30000
 
 static void plist_push(struct plist *l, struct pending *pd)
 {
