@@ -34,6 +34,18 @@
 /* Name clashes in corrupt/ tried before giving up. */
 #define SPOOL_QUARANTINE_TRIES 1000
 
+/*
+ * Spool files are recycled instead of deleted: a finished message's files
+ * go to free/ and the next message takes one from there. Allocating an
+ * inode is the costliest thing the spool does on some file systems (ext4
+ * without a journal scans past every recently freed inode), and a busy
+ * spool would free two per message.
+ */
+#define SPOOL_POOL_MAX     1024
+#define SPOOL_POOL_NAMELEN 24
+/* A recycled file larger than this gives its blocks back when it is freed. */
+#define SPOOL_POOL_KEEP_SIZE (1024 * 1024)
+
 struct spool {
 	char *dir;
 	int root;
@@ -41,6 +53,10 @@ struct spool {
 	int tmp;
 	int env;
 	int corrupt;
+	int free;
+	char (*pool)[SPOOL_POOL_NAMELEN]; /* names in free/, a stack */
+	size_t n_pool;
+	uint64_t pool_seq;
 };
 
 static void set_err(char *err, size_t errlen, const char *what, int e)
@@ -119,21 +135,22 @@ static int mkdir_durable(const char *path)
 
 struct spool *spool_open(const char *queue_dir, char *err, size_t errlen)
 {
-	static const char *const subdirs[] = {"data", "tmp", "env", "corrupt"};
+	static const char *const subdirs[] = {"data", "tmp", "env", "corrupt", "free"};
 	if (mkdir_durable(queue_dir) == -1) {
 		set_err(err, errlen, "cannot create spool directory", errno);
 		return NULL;
 	}
 	struct spool *s = xcalloc(1, sizeof(*s));
 	s->dir = xstrdup(queue_dir);
-	s->root = s->data = s->tmp = s->env = s->corrupt = -1;
+	s->root = s->data = s->tmp = s->env = s->corrupt = s->free = -1;
+	s->pool = xcalloc(SPOOL_POOL_MAX, sizeof(*s->pool));
 	s->root = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->root == -1) {
 		set_err(err, errlen, "cannot open spool directory", errno);
 		spool_close(s);
 		return NULL;
 	}
-	int *fds[] = {&s->data, &s->tmp, &s->env, &s->corrupt};
+	int *fds[] = {&s->data, &s->tmp, &s->env, &s->corrupt, &s->free};
 	int created = 0;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		if (mkdirat(s->root, subdirs[i], 0700) == 0)
@@ -162,12 +179,75 @@ void spool_close(struct spool *s)
 {
 	if (s == NULL)
 		return;
-	int fds[] = {s->root, s->data, s->tmp, s->env, s->corrupt};
+	int fds[] = {s->root, s->data, s->tmp, s->env, s->corrupt, s->free};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	free(s->pool);
 	free(s->dir);
 	free(s);
+}
+
+/* Move a pooled file to dir/name. 0, or -1 when the pool has none. */
+static int pool_take(struct spool *s, int dir, const char *name)
+{
+	while (s->n_pool > 0) {
+		const char *f = s->pool[--s->n_pool];
+		if (renameat2(s->free, f, dir, name, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EEXIST)
+			return -1; /* name taken: let the caller's O_EXCL say so */
+		                   /* vanished or unusable: drop it, try the next */
+	}
+	return -1;
+}
+
+/* Retire dir/name into the pool (or delete it when the pool is full). */
+static void pool_give(struct spool *s, int dir, const char *name, const char *what)
+{
+	struct stat st;
+	if (s->n_pool == SPOOL_POOL_MAX || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode)) {
+		if (unlinkat(dir, name, 0) == -1 && errno != ENOENT)
+			log_warn("event=spool-remove id=%s error=\"%s: %s\"", name, what,
+			         strerror(errno));
+		return;
+	}
+	if (st.st_size > SPOOL_POOL_KEEP_SIZE) {
+		int fd = openat(dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1)
+			close(fd);
+	}
+	char *f = s->pool[s->n_pool];
+	snprintf(f, SPOOL_POOL_NAMELEN, "f%016llx", (unsigned long long)++s->pool_seq);
+	if (renameat2(dir, name, s->free, f, RENAME_NOREPLACE) == 0)
+		s->n_pool++;
+	else if (unlinkat(dir, name, 0) == -1 && errno != ENOENT)
+		log_warn("event=spool-remove id=%s error=\"%s: %s\"", name, what, strerror(errno));
+}
+
+/* Give every pooled file's space back (the disk is full). */
+static void pool_drain(struct spool *s)
+{
+	while (s->n_pool > 0)
+		unlinkat(s->free, s->pool[--s->n_pool], 0);
+}
+
+/* A fresh, empty file dir/name: from the pool when it has one. */
+static int spool_new_file(struct spool *s, int dir, const char *name, int flags)
+{
+	if (pool_take(s, dir, name) == 0) {
+		int fd = openat(dir, name, flags | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+		if (fd != -1)
+			return fd;
+		unlinkat(dir, name, 0);
+	}
+	int fd = openat(dir, name, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1 && (errno == ENOSPC || errno == EDQUOT) && s->n_pool > 0) {
+		pool_drain(s);
+		fd = openat(dir, name, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	return fd;
 }
 
 int spool_create_data(struct spool *s, const char *id)
@@ -176,15 +256,14 @@ int spool_create_data(struct spool *s, const char *id)
 		errno = EINVAL;
 		return -1;
 	}
-	return openat(s->data, id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	return spool_new_file(s, s->data, id, O_RDWR);
 }
 
 void spool_discard(struct spool *s, const char *id)
 {
 	if (!envelope_id_valid(id))
 		return;
-	if (unlinkat(s->data, id, 0) == -1 && errno != ENOENT)
-		log_warn("event=spool-discard id=%s error=\"%s\"", id, strerror(errno));
+	pool_give(s, s->data, id, "data");
 }
 
 /* ---- group commit ---- */
@@ -242,7 +321,7 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, EINVAL, "envelope over a limit or invalid");
 		return -1;
 	}
-	int fd = openat(s->tmp, e->id, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = spool_new_file(s, s->tmp, e->id, O_WRONLY);
 	if (fd == -1) {
 		item_fail(it, errno, "create tmp envelope");
 		return -1;
@@ -513,10 +592,8 @@ void spool_remove(struct spool *s, const char *id)
 		return;
 	/* env first: a crash in between leaves a data file without envelope,
 	 * which recovery deletes as never committed. */
-	if (unlinkat(s->env, id, 0) == -1 && errno != ENOENT)
-		log_warn("event=spool-remove id=%s error=\"env: %s\"", id, strerror(errno));
-	if (unlinkat(s->data, id, 0) == -1 && errno != ENOENT)
-		log_warn("event=spool-remove id=%s error=\"data: %s\"", id, strerror(errno));
+	pool_give(s, s->env, id, "env");
+	pool_give(s, s->data, id, "data");
 }
 
 static int exists_at(int dirfd, const char *name)
@@ -819,8 +896,36 @@ static void recover_data(struct spool *s)
 		log_warn("event=spool-recover dir=data error=\"sync: %s\"", strerror(errno));
 }
 
+/* free/ holds only retired files: take them back into the pool. */
+static void recover_free(struct spool *s)
+{
+	DIR *d = dir_iter(s->free);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (is_dot(de->d_name))
+			continue;
+		unsigned long long seq;
+		char tail;
+		struct stat st;
+		if (s->n_pool < SPOOL_POOL_MAX && strlen(de->d_name) == 17 &&
+		    sscanf(de->d_name, "f%16llx%c", &seq, &tail) == 1 &&
+		    fstatat(s->free, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			snprintf(s->pool[s->n_pool++], SPOOL_POOL_NAMELEN, "%s", de->d_name);
+			if (seq > s->pool_seq)
+				s->pool_seq = seq;
+		} else {
+			unlinkat(s->free, de->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
 size_t spool_recover(struct spool *s, void (*cb)(const struct envelope *e, void *arg), void *arg)
 {
+	recover_free(s);
 	recover_tmp(s);
 	size_t n = recover_env(s, cb, arg);
 	recover_data(s);

@@ -6,6 +6,7 @@
  */
 #include "unit_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -335,6 +336,79 @@ static void test_remove(void **state)
 	spool_remove(f->s, "Rm"); /* already gone: quiet */
 }
 
+static ino_t inode_of(const struct fixture *f, const char *sub, const char *name)
+{
+	char *p = qpath(f, sub, name);
+	struct stat st;
+	assert_int_equal(lstat(p, &st), 0);
+	free(p);
+	return st.st_ino;
+}
+
+static size_t count_dir_entries(const struct fixture *f, const char *sub)
+{
+	char *p = xasprintf("%s/%s", f->queue, sub);
+	DIR *d = opendir(p);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	free(p);
+	return n;
+}
+
+/* Finished messages' files are recycled, not deleted: the next message's
+ * files are the same inodes, empty, and the pool outlives a restart. */
+static void test_recycled_files(void **state)
+{
+	struct fixture *f = *state;
+	commit_msg(f, "Old1", "a rather long old message body\r\n", 1);
+	ino_t data_ino = inode_of(f, "data", "Old1"), env_ino = inode_of(f, "env", "Old1");
+	spool_remove(f->s, "Old1");
+	assert_false(exists(f, "data", "Old1"));
+	assert_false(exists(f, "env", "Old1"));
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+
+	/* the next message reuses both inodes, and none of the old bytes */
+	commit_msg(f, "New1", "short\r\n", 1);
+	ino_t got[2] = {inode_of(f, "data", "New1"), inode_of(f, "env", "New1")};
+	for (size_t i = 0; i < 2; i++)
+		assert_true(got[i] == data_ino || got[i] == env_ino);
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+	struct envelope d;
+	char err[128];
+	assert_int_equal(spool_load(f->s, "New1", &d, err, sizeof(err)), 0);
+	assert_int_equal(d.size, 7);
+	envelope_free(&d);
+	size_t len;
+	char *p = qpath(f, "data", "New1");
+	char *text = unit_read_file(p, &len);
+	assert_int_equal(len, 7);
+	assert_memory_equal(text, "short\r\n", 7);
+	free(text);
+	free(p);
+
+	/* a discarded (never committed) data file is recycled too, and the pool
+	 * is found again after a restart */
+	int fd = spool_create_data(f->s, "Gone1");
+	assert_true(fd >= 0);
+	close(fd);
+	spool_discard(f->s, "Gone1");
+	spool_remove(f->s, "New1");
+	assert_int_equal(count_dir_entries(f, "free"), 3);
+	spool_close(f->s);
+	char e2[128];
+	f->s = spool_open(f->queue, e2, sizeof(e2));
+	assert_non_null(f->s);
+	spool_recover(f->s, NULL, NULL);
+	fd = spool_create_data(f->s, "Again1");
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+}
+
 static void test_invalid_ids(void **state)
 {
 	struct fixture *f = *state;
@@ -570,6 +644,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_commit_write_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recycled_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quarantine_clash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
