@@ -188,8 +188,7 @@ static void dsn_sweep(evutil_socket_t fd, short what, void *arg)
 			if (r->state != RCPT_FAILED || !wants_failure(r) ||
 			    (r->notified & ENVELOPE_NOTIFIED_FINAL))
 				continue;
-			st[n] = now - m->env.arrival >= (int64_t)q->conf->max_lifetime ? "4.4.7"
-			                                                               : "5.0.0";
+			st[n] = sched_expired(q->sched, m, now) ? "4.4.7" : "5.0.0";
 			idx[n++] = k;
 		}
 		if (queue_dsn(q, m, DSN_FAILURE, idx, st, n) == 0) {

@@ -391,7 +391,7 @@ uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum s
 	r->last_error = text && *text ? xstrndup(text, ENVELOPE_MAX_STR - 1) : NULL;
 	if (status == SCHED_OK) {
 		r->state = RCPT_DELIVERED;
-	} else if (status == SCHED_PERM || now - m->env.arrival >= (int64_t)s->p.lifetime) {
+	} else if (status == SCHED_PERM || sched_expired(s, m, now)) {
 		r->state = RCPT_FAILED;
 	} else {
 		/* Exponential backoff with +-10% jitter so retries spread out. */
@@ -402,8 +402,9 @@ uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum s
 		/* An administrator's hold outlives the attempt. */
 		r->state = held ? RCPT_HELD : RCPT_DEFERRED;
 		r->next_try = now + d + jitter;
-		/* Never retry past the lifetime without a last attempt at its end. */
-		int64_t end = m->env.arrival + (int64_t)s->p.lifetime;
+		/* Never retry past the lifetime without a last attempt at its end
+		 * (the first second in which sched_expired() holds). */
+		int64_t end = m->env.arrival + (int64_t)s->p.lifetime + 1;
 		if (r->next_try > end)
 			r->next_try = end > now ? end : now + 1;
 	}
@@ -443,6 +444,13 @@ int64_t sched_next_wakeup(const struct sched *s)
 	if (s->ready.head && s->jobs < s->p.max_jobs)
 		return 0;
 	return s->heap_len ? s->heap[0]->key : INT64_MAX;
+}
+
+int sched_expired(const struct sched *s, const struct sched_msg *m, int64_t now)
+{
+	/* Times are whole seconds, the arrival rounded down: only a strictly
+	 * later second proves that the whole lifetime has passed. */
+	return now - m->env.arrival > (int64_t)s->p.lifetime;
 }
 
 int sched_msg_final(const struct sched_msg *m)

@@ -95,6 +95,8 @@ int64_t sched_next_wakeup(const struct sched *s);
 /* Seconds of backoff after the given number of failed attempts (no jitter). */
 unsigned sched_backoff(const struct sched_params *p, uint32_t attempts);
 
+/* 1 when at least the whole lifetime has passed since the message arrived. */
+int sched_expired(const struct sched *s, const struct sched_msg *m, int64_t now);
 /* 1 when every recipient is DELIVERED or FAILED. */
 int sched_msg_final(const struct sched_msg *m);
 /*

@@ -115,7 +115,7 @@ def test_expired_message_bounced_with_447(factory):
     rv.wait_log(raven, "deferred", id=qid)
     failed = rv.wait_log(raven, "failed", id=qid, timeout=10)
     age = failed[0]["_time"] - committed[0]["_time"]
-    assert age >= 2.7, "given up after %.2fs, before the 3s lifetime" % age
+    assert age >= 2.9, "given up after %.2fs, before the 3s lifetime" % age
     assert int(failed[0]["attempts"]) >= 2, failed
     dsn = rv.wait_dsn(raven, "alice", qid, "failed")
     _, _, per_rcpt, third = dsn[0]

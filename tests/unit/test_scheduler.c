@@ -208,9 +208,17 @@ static void test_backoff_and_expiry(void **state)
 		assert_int_equal(sched_next_wakeup(s), r->next_try);
 		now = r->next_try;
 	}
-	/* past the lifetime a temporary failure is final */
+	/* a temporary failure is final only once the whole lifetime has passed:
+	 * arrival is rounded down, so not in the lifetime's last second */
 	now = T0 + p.lifetime;
 	struct sched_job *j = sched_next_job(s, now);
+	assert_non_null(j);
+	assert_int_equal(sched_outcome(s, j, 0, SCHED_TEMP, "451 busy", now), RCPT_DEFERRED);
+	sched_job_done(s, j, now);
+	assert_false(sched_expired(s, sched_find(s, "C1"), now));
+	now = T0 + p.lifetime + 1;
+	assert_true(sched_expired(s, sched_find(s, "C1"), now));
+	j = sched_next_job(s, now);
 	assert_non_null(j);
 	assert_int_equal(sched_outcome(s, j, 0, SCHED_TEMP, "451 busy", now), RCPT_FAILED);
 	sched_job_done(s, j, now);
@@ -230,8 +238,9 @@ static void test_last_retry_at_lifetime(void **state)
 	struct sched_job *j = sched_next_job(s, T0 + 50);
 	sched_outcome(s, j, 0, SCHED_TEMP, "x", T0 + 50);
 	sched_job_done(s, j, T0 + 50);
-	/* backoff would say T0+130; the lifetime ends at T0+100: one last try there */
-	assert_int_equal(sched_find(s, "D1")->env.rcpts[0].next_try, T0 + 100);
+	/* backoff would say T0+130; the lifetime ends at T0+100: one last try
+	 * in the first second past it */
+	assert_int_equal(sched_find(s, "D1")->env.rcpts[0].next_try, T0 + 101);
 	sched_free(s);
 }
 
