@@ -151,8 +151,9 @@ static void ipc_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		ipc_dispatch(ch);
-		if ((size_t)r < sizeof(tmp))
-			return;
+		/* A short read is not the end: a frame that carries an fd ends
+		 * recvmsg(), so the frames queued behind it need another read.
+		 * Reading until EAGAIN lets a receiver see a burst as one batch. */
 	}
 }
 

@@ -338,16 +338,39 @@ static void send_with_fd(int sock, const void *p, size_t n, int fd)
 	assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)n);
 }
 
+/* A channel on sv[0] of a fresh pair whose other end sv[1] the test writes raw. */
+struct raw_rx {
+	struct event_base *base;
+	int sv[2];
+	struct rx rx;
+	struct ipc_handlers h;
+	struct ipc *ch;
+};
+
+static void raw_rx_open(struct raw_rx *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->base = event_base_new();
+	make_pair(r->sv);
+	r->h = handlers(&r->rx);
+	r->ch = ipc_new(r->base, r->sv[0], &r->h);
+}
+
+static void raw_rx_close(struct raw_rx *r)
+{
+	close(r->sv[1]);
+	ipc_free(r->ch);
+	rx_free(&r->rx);
+	event_base_free(r->base);
+}
+
 /* Frames arriving one byte at a time are delivered whole, and only once complete. */
 static void test_byte_at_a_time(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
-	int sv[2];
-	make_pair(sv);
-	struct rx ra = {0};
-	struct ipc_handlers ha = handlers(&ra);
-	struct ipc *a = ipc_new(base, sv[0], &ha);
+	struct raw_rx r;
+	raw_rx_open(&r);
+	struct rx *ra = &r.rx;
 	uint8_t stream[256];
 	size_t ends[3], n = 0;
 	n += raw_frame(stream + n, 1, 3, 0, "abc", 3);
@@ -361,28 +384,55 @@ static void test_byte_at_a_time(void **state)
 	assert_int_equal(pipe(p), 0);
 	for (size_t i = 0; i < n; i++) {
 		if (i == fd_frame)
-			send_with_fd(sv[1], stream + i, 1, p[0]);
+			send_with_fd(r.sv[1], stream + i, 1, p[0]);
 		else
-			assert_int_equal(write(sv[1], stream + i, 1), 1);
+			assert_int_equal(write(r.sv[1], stream + i, 1), 1);
 		for (int k = 0; k < 4; k++)
-			event_base_loop(base, EVLOOP_NONBLOCK);
+			event_base_loop(r.base, EVLOOP_NONBLOCK);
 		size_t complete = (i + 1 >= ends[0]) + (i + 1 >= ends[1]) + (i + 1 >= ends[2]);
-		assert_int_equal(ra.n, complete);
+		assert_int_equal(ra->n, complete);
 	}
 	close(p[0]);
-	assert_int_equal(ra.closed, 0);
-	assert_memory_equal(ra.data[0], "abc", 3);
-	assert_int_equal(ra.fd[0], -1);
-	assert_int_equal(ra.type[1], 2);
-	assert_memory_equal(ra.data[1], "with", 4);
-	assert_pipe_path(p[1], ra.fd[1], "bytewise");
-	assert_int_equal(ra.len[2], 0);
-	assert_int_equal(ra.fd[2], -1);
+	assert_int_equal(ra->closed, 0);
+	assert_memory_equal(ra->data[0], "abc", 3);
+	assert_int_equal(ra->fd[0], -1);
+	assert_int_equal(ra->type[1], 2);
+	assert_memory_equal(ra->data[1], "with", 4);
+	assert_pipe_path(p[1], ra->fd[1], "bytewise");
+	assert_int_equal(ra->len[2], 0);
+	assert_int_equal(ra->fd[2], -1);
 	close(p[1]);
-	close(sv[1]);
-	ipc_free(a);
-	rx_free(&ra);
-	event_base_free(base);
+	raw_rx_close(&r);
+}
+
+/*
+ * Frames that each carry an fd end every recvmsg(): a burst of them queued
+ * before the receiver wakes must still reach it in one pass of its loop,
+ * or a receiver that batches per pass (local delivery, group commit) sees
+ * batches of one.
+ */
+static void test_fd_burst_one_pass(void **state)
+{
+	(void)state;
+	struct raw_rx r;
+	raw_rx_open(&r);
+	enum { BURST = 8 };
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	for (int i = 0; i < BURST; i++) {
+		uint8_t frame[64];
+		size_t n = raw_frame(frame, (uint32_t)(10 + i), 2, 1, "fd", 2);
+		send_with_fd(r.sv[1], frame, n, p[0]);
+	}
+	event_base_loop(r.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(r.rx.n, BURST);
+	for (int i = 0; i < BURST; i++) {
+		assert_int_equal(r.rx.type[i], 10 + i);
+		assert_true(r.rx.fd[i] >= 0);
+	}
+	close(p[0]);
+	close(p[1]);
+	raw_rx_close(&r);
 }
 
 /*
@@ -724,6 +774,7 @@ int main(void)
 	    cmocka_unit_test(test_interleaved_fds),
 	    cmocka_unit_test(test_many_queued),
 	    cmocka_unit_test(test_byte_at_a_time),
+	    cmocka_unit_test(test_fd_burst_one_pass),
 	    cmocka_unit_test(test_blocking_helpers_with_loop),
 	    cmocka_unit_test(test_blocking_pair),
 	    cmocka_unit_test(test_bad_header_closes),
