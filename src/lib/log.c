@@ -10,16 +10,19 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Set once by log_init() before any event; read-only afterwards. */
+/* Set once by log_init() before any event; read-only afterwards. Each role
+ * calls it after its fork, so the pid is its own (no getpid per line). */
 static struct {
 	char role[16];
 	int verbose;
-} log_conf = {"raven", 0};
+	int pid;
+} log_conf = {"raven", 0, 0};
 
 void log_init(const char *role, int verbose)
 {
 	snprintf(log_conf.role, sizeof(log_conf.role), "%s", role);
 	log_conf.verbose = verbose;
+	log_conf.pid = (int)getpid();
 }
 
 int log_verbose_enabled(void)
@@ -37,7 +40,8 @@ static void log_line(const char *level, const char *fmt, va_list ap, const char 
 	int n = snprintf(line, sizeof(line),
 	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s: ", tm.tm_year + 1900,
 	                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	                 (int)(tv.tv_usec / 1000), log_conf.role, (int)getpid(), level);
+	                 (int)(tv.tv_usec / 1000), log_conf.role,
+	                 log_conf.pid ? log_conf.pid : (int)getpid(), level);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -211,8 +211,10 @@ int main(int argc, char **argv)
 	umask(077);
 	make_dirs(&p);
 	bind_listeners(&p);
-	if (!foreground)
+	if (!foreground) {
 		daemonize();
+		log_init("parent", verbose); /* a new pid */
+	}
 	write_pidfile(&p);
 	log_info("event=start config=%s data=%s user=%s hostname=%s", file ? file : "(built-in)",
 	         conf->data_dir, p.priv.root ? conf->user : "(unchanged)", conf->hostname);
