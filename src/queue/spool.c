@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,13 +234,41 @@ static void pool_drain(struct spool *s)
 		unlinkat(s->free, s->pool[--s->n_pool], 0);
 }
 
-/* A fresh, empty file dir/name: from the pool when it has one. */
-static int spool_new_file(struct spool *s, int dir, const char *name, int flags)
+/*
+ * Make a recycled file's old octets unreadable without giving its blocks
+ * back: FALLOC_FL_ZERO_RANGE turns them into zeros in place. Truncating
+ * would free the blocks only for the next message to allocate them again
+ * — and with online discard every freed block is a synchronous discard
+ * request (measured: 100 us per file with O_TRUNC, 10 us this way). Where
+ * the file system cannot zero a range, truncation does the same job.
+ */
+static int erase_recycled(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (st.st_size == 0)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) == 0)
+		return 0;
+	return ftruncate(fd, 0);
+}
+
+/*
+ * A file dir/name to write from offset 0: from the pool when it has one.
+ * A recycled file keeps its size, so the writer tells the length by where
+ * it stopped and cuts the file there (spool_commit_batch, commit_write).
+ * With erase, whatever the writer does not overwrite reads as zeros: the
+ * smtp role, which writes the data files, never sees another message.
+ */
+static int spool_new_file(struct spool *s, int dir, const char *name, int flags, int erase)
 {
 	if (pool_take(s, dir, name) == 0) {
-		int fd = openat(dir, name, flags | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-		if (fd != -1)
+		int fd = openat(dir, name, flags | O_CLOEXEC | O_NOFOLLOW);
+		if (fd != -1 && (!erase || erase_recycled(fd) == 0))
 			return fd;
+		if (fd != -1)
+			close(fd);
 		unlinkat(dir, name, 0);
 	}
 	int fd = openat(dir, name, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -256,7 +285,7 @@ int spool_create_data(struct spool *s, const char *id)
 		errno = EINVAL;
 		return -1;
 	}
-	return spool_new_file(s, s->data, id, O_RDWR);
+	return spool_new_file(s, s->data, id, O_RDWR, 1);
 }
 
 void spool_discard(struct spool *s, const char *id)
@@ -312,8 +341,15 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, EINVAL, "data fd is not data/<id>");
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
+	/* The writer's file offset (shared with the fd it was passed) is how
+	 * much it wrote; a recycled file is cut there. */
+	off_t written = lseek(it->data_fd, 0, SEEK_CUR);
+	if (!S_ISREG(st.st_mode) || written < 0 || (uint64_t)written != e->size) {
 		item_fail(it, EINVAL, "data file size differs from envelope");
+		return -1;
+	}
+	if (st.st_size != written && ftruncate(it->data_fd, written) == -1) {
+		item_fail(it, errno, "cut data file");
 		return -1;
 	}
 	buf_reset(enc);
@@ -321,12 +357,13 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, EINVAL, "envelope over a limit or invalid");
 		return -1;
 	}
-	int fd = spool_new_file(s, s->tmp, e->id, O_WRONLY);
+	int fd = spool_new_file(s, s->tmp, e->id, O_WRONLY, 0);
 	if (fd == -1) {
 		item_fail(it, errno, "create tmp envelope");
 		return -1;
 	}
-	if (fd_write_all(fd, enc->data, enc->len) == -1) {
+	/* A recycled file may be longer than this envelope: cut it after. */
+	if (fd_write_all(fd, enc->data, enc->len) == -1 || ftruncate(fd, (off_t)enc->len) == -1) {
 		int saved = errno;
 		close(fd);
 		unlinkat(s->tmp, e->id, 0);

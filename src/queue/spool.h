@@ -32,13 +32,18 @@ void spool_close(struct spool *s);
  * for the void ones).
  */
 
-/* Create data/<id> for writing; returns an O_RDWR fd or -1 (errno kept, e.g. ENOSPC). */
+/*
+ * Create data/<id> for writing from offset 0; returns an O_RDWR fd or -1
+ * (errno kept, e.g. ENOSPC). A recycled file may be longer than what is
+ * written (its old octets read as zeros); the commit cuts it at the fd's
+ * offset, so write sequentially through this fd (or one sharing its file).
+ */
 int spool_create_data(struct spool *s, const char *id);
 /* Remove an uncommitted message's data file. */
 void spool_discard(struct spool *s, const char *id);
 
 struct spool_commit {
-	const struct envelope *env; /* env->size must equal the data file's size */
+	const struct envelope *env; /* env->size: octets written through data_fd from 0 */
 	int data_fd;                /* the fd spool_create_data returned */
 	int result;                 /* out: 0 committed, -1 failed */
 	int error;                  /* out: errno on failure */

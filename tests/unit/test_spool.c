@@ -371,6 +371,19 @@ static void test_recycled_files(void **state)
 	assert_false(exists(f, "env", "Old1"));
 	assert_int_equal(count_dir_entries(f, "free"), 2);
 
+	/* a recycled data file shows its writer none of the old bytes: what
+	 * is not overwritten reads as zeros (or the file is empty) */
+	int peek = spool_create_data(f->s, "Peek1");
+	assert_true(peek >= 0);
+	char old[64];
+	ssize_t got_n = pread(peek, old, sizeof(old), 0);
+	assert_true(got_n >= 0);
+	for (ssize_t i = 0; i < got_n; i++)
+		assert_int_equal(old[i], 0);
+	close(peek);
+	spool_discard(f->s, "Peek1");
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+
 	/* the next message reuses both inodes, and none of the old bytes */
 	commit_msg(f, "New1", "short\r\n", 1);
 	ino_t got[2] = {inode_of(f, "data", "New1"), inode_of(f, "env", "New1")};
