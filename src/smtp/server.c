@@ -28,6 +28,26 @@ struct acceptor {
 	struct event *ev;
 };
 
+/*
+ * Spare spool files: under load the queue is often busy making a commit
+ * batch durable, and a session that asked for its data file at DATA would
+ * wait for that whole sync. So while several sessions are connected the
+ * server keeps a few files the queue created ahead of time (at most one
+ * for every two sessions, at most SPARES_MAX) and DATA takes one at once.
+ * Uncommitted files, like any data file before COMMIT: the queue discards
+ * them if we die, recovery if the machine does, and the server gives them
+ * all back once SPARES_IDLE_SEC pass without a DATA (not as each session
+ * ends: with a connection per message the count of sessions swings).
+ */
+#define SPARES_MAX      16
+#define SPARE_REQ       0 /* the req number of a spare request; sessions use 1.. */
+#define SPARES_IDLE_SEC 2
+
+struct spare {
+	char id[ENVELOPE_ID_MAX + 1];
+	int fd;
+};
+
 struct smtp_server {
 	const struct config *conf;
 	struct event_base *base;
@@ -38,6 +58,11 @@ struct smtp_server {
 	size_t n_sessions;
 	uint64_t next_session;
 	uint64_t next_req;
+	struct spare spares[SPARES_MAX];
+	size_t n_spares;
+	size_t spares_asked; /* spare requests without an answer yet */
+	int data_started;    /* a DATA since the idle timer last fired */
+	struct event *spares_idle;
 };
 
 struct event_base *smtp_server_base(struct smtp_server *srv)
@@ -116,6 +141,73 @@ struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct 
 	return s;
 }
 
+/* How many spare files the current number of sessions justifies. */
+static size_t spares_wanted(const struct smtp_server *srv)
+{
+	size_t n = srv->n_sessions / 2;
+	return n > SPARES_MAX ? SPARES_MAX : n;
+}
+
+static void send_new_req(struct smtp_server *srv, uint64_t req)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_req(&b, req);
+	ipc_send(srv->queue, PROTO_NEW_REQ, b.data, b.len, -1);
+	buf_free(&b);
+}
+
+/* Ask for spares up to the number the sessions justify. */
+static void spares_top_up(struct smtp_server *srv)
+{
+	size_t want = spares_wanted(srv);
+	while (srv->n_spares + srv->spares_asked < want) {
+		srv->spares_asked++;
+		send_new_req(srv, SPARE_REQ);
+	}
+	if (srv->n_spares + srv->spares_asked > 0 && !evtimer_pending(srv->spares_idle, NULL)) {
+		struct timeval tv = {SPARES_IDLE_SEC, 0};
+		evtimer_add(srv->spares_idle, &tv);
+	}
+}
+
+static void spares_give_back(struct smtp_server *srv)
+{
+	while (srv->n_spares > 0) {
+		struct spare *sp = &srv->spares[--srv->n_spares];
+		close(sp->fd);
+		smtp_server_abort(srv, sp->id);
+	}
+}
+
+static void spares_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+	(void)fd;
+	(void)what;
+	if (!srv->data_started)
+		spares_give_back(srv);
+	srv->data_started = 0;
+	if (srv->n_spares + srv->spares_asked > 0) {
+		struct timeval tv = {SPARES_IDLE_SEC, 0};
+		evtimer_add(srv->spares_idle, &tv);
+	}
+}
+
+static void spare_arrived(struct smtp_server *srv, const char *id, int fd)
+{
+	if (srv->spares_asked > 0)
+		srv->spares_asked--;
+	if (srv->n_spares < SPARES_MAX) {
+		struct spare *sp = &srv->spares[srv->n_spares++];
+		snprintf(sp->id, sizeof(sp->id), "%s", id);
+		sp->fd = fd;
+		return;
+	}
+	close(fd);
+	smtp_server_abort(srv, id);
+}
+
 void smtp_server_forget(struct smtp_server *srv, struct session *s)
 {
 	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
@@ -137,12 +229,16 @@ static struct session *find_waiting(struct smtp_server *srv, uint64_t req)
 
 void smtp_server_request_new(struct smtp_server *srv, struct session *s)
 {
-	struct buf b;
-	buf_init(&b, 0);
 	s->req = ++srv->next_req;
-	proto_encode_req(&b, s->req);
-	ipc_send(srv->queue, PROTO_NEW_REQ, b.data, b.len, -1);
-	buf_free(&b);
+	srv->data_started = 1;
+	if (srv->n_spares > 0) {
+		struct spare sp = srv->spares[--srv->n_spares];
+		spares_top_up(srv);
+		session_data_new_ok(s, sp.id, sp.fd);
+		return;
+	}
+	send_new_req(srv, s->req);
+	spares_top_up(srv);
 }
 
 void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
@@ -188,8 +284,10 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	case PROTO_NEW_OK:
 		if (proto_decode_new_ok(m->data, m->len, &r) == -1 || m->fd == -1)
 			fatal("queue sent a malformed NEW_OK");
-		s = find_waiting(srv, r.req);
-		if (s)
+		s = r.req == SPARE_REQ ? NULL : find_waiting(srv, r.req);
+		if (r.req == SPARE_REQ)
+			spare_arrived(srv, r.id, m->fd);
+		else if (s)
 			session_data_new_ok(s, r.id, m->fd);
 		else {
 			/* The client left meanwhile. */
@@ -202,7 +300,10 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	case PROTO_COMMIT_FAIL:
 		if (proto_decode_fail(m->data, m->len, &r) == -1)
 			fatal("queue sent a malformed failure");
-		s = find_waiting(srv, r.req);
+		/* A refused spare: the next DATA asks for itself and is told why. */
+		if (r.req == SPARE_REQ && m->type == PROTO_NEW_FAIL && srv->spares_asked > 0)
+			srv->spares_asked--;
+		s = r.req == SPARE_REQ ? NULL : find_waiting(srv, r.req);
 		if (s && m->type == PROTO_NEW_FAIL)
 			session_data_new_fail(s, r.error, r.reason);
 		else if (s)
@@ -239,6 +340,7 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	srv->base = base;
 	struct ipc_handlers h = {queue_msg, queue_closed, srv};
 	srv->queue = ipc_new(base, queue_sock, &h);
+	srv->spares_idle = evtimer_new(base, spares_idle_cb, srv);
 	return srv;
 }
 
@@ -260,6 +362,8 @@ void smtp_server_free(struct smtp_server *srv)
 {
 	while (srv->sessions)
 		session_free(srv->sessions);
+	spares_give_back(srv);
+	event_free(srv->spares_idle);
 	for (size_t i = 0; i < srv->n_acceptors; i++)
 		event_free(srv->acceptors[i].ev);
 	free(srv->acceptors);
