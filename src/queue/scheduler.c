@@ -18,6 +18,7 @@ struct msg_list {
 struct dest_slot {
 	char name[SCHED_DEST_MAX + 1];
 	size_t jobs;
+	size_t limit;            /* jobs in flight at most; 0: max_jobs_per_dest */
 	struct msg_list blocked; /* due messages waiting for a free slot here */
 	struct dest_slot *next;
 };
@@ -226,6 +227,11 @@ static struct dest_slot *dest_get(struct sched *s, const char *name)
 
 /* ---- API ---- */
 
+void sched_set_dest_limit(struct sched *s, const char *dest, size_t limit)
+{
+	dest_get(s, dest)->limit = limit;
+}
+
 struct sched *sched_new(const struct sched_params *p)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
@@ -315,7 +321,7 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 			continue;
 		if (dest == NULL) {
 			struct dest_slot *d = dest_get(s, r->action);
-			if (d->jobs >= s->p.max_jobs_per_dest) {
+			if (d->jobs >= (d->limit ? d->limit : s->p.max_jobs_per_dest)) {
 				if (*busy == NULL)
 					*busy = d;
 				continue;

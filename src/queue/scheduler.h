@@ -68,6 +68,8 @@ struct sched_stats {
 struct sched;
 
 struct sched *sched_new(const struct sched_params *p);
+/* Jobs in flight to dest at most, instead of max_jobs_per_dest (0: back to it). */
+void sched_set_dest_limit(struct sched *s, const char *dest, size_t limit);
 void sched_free(struct sched *s);
 
 /* Add a committed or recovered message (copied). NULL if the id exists. */

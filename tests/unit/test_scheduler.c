@@ -144,6 +144,51 @@ static void test_limits(void **state)
 	sched_free(s);
 }
 
+/* A destination with a limit of its own (local delivery) takes that many jobs
+ * while the others keep max_jobs_per_dest; the global limit still holds. */
+static void test_dest_limit(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	p.max_jobs_per_dest = 1;
+	p.max_jobs = 5;
+	struct sched *s = sched_new(&p);
+	sched_set_dest_limit(s, "local", 4);
+	const char *l[] = {"local"}, *o[] = {"other"};
+	char id[16];
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "L%d", i);
+		add(s, id, l, 1, T0);
+		snprintf(id, sizeof(id), "O%d", i);
+		add(s, id, o, 1, T0);
+	}
+	struct sched_job *jobs[8];
+	size_t n = 0, local = 0, other = 0;
+	while (n < 8 && (jobs[n] = sched_next_job(s, T0)) != NULL) {
+		local += strcmp(jobs[n]->dest, "local") == 0;
+		other += strcmp(jobs[n]->dest, "other") == 0;
+		n++;
+	}
+	assert_int_equal(n, 5); /* the global limit */
+	assert_int_equal(local, 4);
+	assert_int_equal(other, 1);
+	for (size_t i = 0; i < n; i++) {
+		sched_outcome(s, jobs[i], 0, SCHED_OK, NULL, T0);
+		sched_job_done(s, jobs[i], T0);
+	}
+	/* back to the common limit */
+	sched_set_dest_limit(s, "local", 0);
+	n = local = 0;
+	while (n < 8 && (jobs[n] = sched_next_job(s, T0)) != NULL)
+		local += strcmp(jobs[n++]->dest, "local") == 0;
+	assert_int_equal(local, 1);
+	for (size_t i = 0; i < n; i++) {
+		sched_outcome(s, jobs[i], 0, SCHED_OK, NULL, T0);
+		sched_job_done(s, jobs[i], T0);
+	}
+	sched_free(s);
+}
+
 /* Messages blocked on a busy destination are woken in arrival order, one per
  * freed slot, and never hold up another destination. */
 static void test_blocked_wake_order(void **state)
@@ -409,6 +454,7 @@ int main(void)
 	    cmocka_unit_test(test_blocked_wake_order),
 	    cmocka_unit_test(test_backoff_and_expiry),
 	    cmocka_unit_test(test_last_retry_at_lifetime),
+	    cmocka_unit_test(test_dest_limit),
 	    cmocka_unit_test(test_hold_release_flush),
 	    cmocka_unit_test(test_wakeup_at_global_limit),
 	    cmocka_unit_test(test_clock_back),
