@@ -42,10 +42,18 @@
  * without a journal scans past every recently freed inode), and a busy
  * spool would free two per message.
  */
-#define SPOOL_POOL_MAX     1024
+#define SPOOL_POOL_MAX     65536
 #define SPOOL_POOL_NAMELEN 24
-/* A recycled file larger than this gives its blocks back when it is freed. */
+/* A recycled file larger than this gives its blocks back when it is freed,
+ * and so does one that would take the pool's blocks past SPOOL_POOL_BYTES:
+ * the pool keeps inodes for a burst's worth of messages, not its disk. */
 #define SPOOL_POOL_KEEP_SIZE (1024 * 1024)
+#define SPOOL_POOL_BYTES     ((int64_t)64 * 1024 * 1024)
+
+struct pool_entry {
+	char name[SPOOL_POOL_NAMELEN];
+	int64_t bytes; /* allocated on disk */
+};
 
 struct spool {
 	char *dir;
@@ -55,8 +63,9 @@ struct spool {
 	int env;
 	int corrupt;
 	int free;
-	char (*pool)[SPOOL_POOL_NAMELEN]; /* names in free/, a stack */
-	size_t n_pool;
+	struct pool_entry *pool; /* files in free/, a stack */
+	size_t n_pool, cap_pool;
+	int64_t pool_bytes;
 	uint64_t pool_seq;
 };
 
@@ -144,7 +153,6 @@ struct spool *spool_open(const char *queue_dir, char *err, size_t errlen)
 	struct spool *s = xcalloc(1, sizeof(*s));
 	s->dir = xstrdup(queue_dir);
 	s->root = s->data = s->tmp = s->env = s->corrupt = s->free = -1;
-	s->pool = xcalloc(SPOOL_POOL_MAX, sizeof(*s->pool));
 	s->root = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->root == -1) {
 		set_err(err, errlen, "cannot open spool directory", errno);
@@ -193,14 +201,42 @@ void spool_close(struct spool *s)
 static int pool_take(struct spool *s, int dir, const char *name)
 {
 	while (s->n_pool > 0) {
-		const char *f = s->pool[--s->n_pool];
-		if (renameat2(s->free, f, dir, name, RENAME_NOREPLACE) == 0)
+		const struct pool_entry *f = &s->pool[--s->n_pool];
+		s->pool_bytes -= f->bytes;
+		if (renameat2(s->free, f->name, dir, name, RENAME_NOREPLACE) == 0)
 			return 0;
 		if (errno == EEXIST)
 			return -1; /* name taken: let the caller's O_EXCL say so */
 		                   /* vanished or unusable: drop it, try the next */
 	}
 	return -1;
+}
+
+/* The blocks dir/name may keep in the pool: its own, or 0 after it was
+ * emptied because it is large or the pool holds enough blocks already. */
+static int64_t pool_blocks_kept(struct spool *s, int dir, const char *name, const struct stat *st)
+{
+	int64_t bytes = (int64_t)st->st_blocks * 512;
+	if (bytes == 0)
+		return 0;
+	if (bytes <= SPOOL_POOL_KEEP_SIZE && s->pool_bytes + bytes <= SPOOL_POOL_BYTES)
+		return bytes;
+	int fd = openat(dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+	if (fd != -1)
+		close(fd);
+	return 0;
+}
+
+static void pool_push(struct spool *s, const char *name, int64_t bytes)
+{
+	if (s->n_pool == s->cap_pool) {
+		s->cap_pool = s->cap_pool ? s->cap_pool * 2 : 256;
+		s->pool = xreallocarray(s->pool, s->cap_pool, sizeof(*s->pool));
+	}
+	struct pool_entry *f = &s->pool[s->n_pool++];
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->bytes = bytes;
+	s->pool_bytes += bytes;
 }
 
 /* Retire dir/name into the pool (or delete it when the pool is full). */
@@ -214,15 +250,11 @@ static void pool_give(struct spool *s, int dir, const char *name, const char *wh
 			         strerror(errno));
 		return;
 	}
-	if (st.st_size > SPOOL_POOL_KEEP_SIZE) {
-		int fd = openat(dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-		if (fd != -1)
-			close(fd);
-	}
-	char *f = s->pool[s->n_pool];
-	snprintf(f, SPOOL_POOL_NAMELEN, "f%016llx", (unsigned long long)++s->pool_seq);
+	int64_t bytes = pool_blocks_kept(s, dir, name, &st);
+	char f[SPOOL_POOL_NAMELEN];
+	snprintf(f, sizeof(f), "f%016llx", (unsigned long long)++s->pool_seq);
 	if (renameat2(dir, name, s->free, f, RENAME_NOREPLACE) == 0)
-		s->n_pool++;
+		pool_push(s, f, bytes);
 	else if (unlinkat(dir, name, 0) == -1 && errno != ENOENT)
 		log_warn("event=spool-remove id=%s error=\"%s: %s\"", name, what, strerror(errno));
 }
@@ -231,7 +263,8 @@ static void pool_give(struct spool *s, int dir, const char *name, const char *wh
 static void pool_drain(struct spool *s)
 {
 	while (s->n_pool > 0)
-		unlinkat(s->free, s->pool[--s->n_pool], 0);
+		unlinkat(s->free, s->pool[--s->n_pool].name, 0);
+	s->pool_bytes = 0;
 }
 
 /*
@@ -950,7 +983,7 @@ static void recover_free(struct spool *s)
 		    sscanf(de->d_name, "f%16llx%c", &seq, &tail) == 1 &&
 		    fstatat(s->free, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode)) {
-			snprintf(s->pool[s->n_pool++], SPOOL_POOL_NAMELEN, "%s", de->d_name);
+			pool_push(s, de->d_name, pool_blocks_kept(s, s->free, de->d_name, &st));
 			if (seq > s->pool_seq)
 				s->pool_seq = seq;
 		} else {

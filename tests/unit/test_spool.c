@@ -422,6 +422,45 @@ static void test_recycled_files(void **state)
 	assert_int_equal(count_dir_entries(f, "free"), 2);
 }
 
+/* The pool keeps a burst's worth of files (more than a thousand), and a
+ * large file keeps its inode there but not its blocks. */
+static void test_pool_keeps_burst(void **state)
+{
+	struct fixture *f = *state;
+	enum { BURST = 3000 };
+	char id[32];
+	for (int i = 0; i < BURST; i++) {
+		snprintf(id, sizeof(id), "Burst%d", i);
+		int fd = spool_create_data(f->s, id);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	for (int i = 0; i < BURST; i++) {
+		snprintf(id, sizeof(id), "Burst%d", i);
+		spool_discard(f->s, id);
+	}
+	assert_int_equal(count_dir_entries(f, "free"), BURST);
+	assert_int_equal(count_dir_entries(f, "data"), 0);
+
+	int fd = spool_create_data(f->s, "Big1");
+	assert_true(fd >= 0);
+	char *big = xcalloc(1, 2 * 1024 * 1024);
+	memset(big, 'x', 2 * 1024 * 1024);
+	assert_int_equal(write(fd, big, 2 * 1024 * 1024), 2 * 1024 * 1024);
+	free(big);
+	close(fd);
+	spool_discard(f->s, "Big1");
+	assert_int_equal(count_dir_entries(f, "free"), BURST);
+	/* the next file taken is the big one: empty, no blocks */
+	fd = spool_create_data(f->s, "After1");
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(st.st_blocks, 0);
+	close(fd);
+}
+
 static void test_invalid_ids(void **state)
 {
 	struct fixture *f = *state;
@@ -658,6 +697,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_append_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recycled_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_keeps_burst, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quarantine_clash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
