@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc.h"
@@ -36,9 +37,24 @@ struct plist {
 	size_t n, cap;
 };
 
+/* A mailbox owner's ids, looked up at most once a minute (getpwnam reads
+ * /etc/passwd and tries nscd: a dozen system calls a delivery otherwise). */
+struct owner_ids {
+	const char *name; /* the configuration's string */
+	uid_t uid;
+	gid_t gid;
+	time_t looked_up;
+};
+
+#define OWNER_CACHE   8
+#define OWNER_TTL_SEC 60
+
 struct local_role {
 	const struct config *conf;
+	struct owner_ids owners[OWNER_CACHE];
+	size_t n_owners, next_evict;
 	struct ipc *queue;
+	int root;               /* started as root: deliveries switch fsuid */
 	struct plist incoming;  /* arrived, not written yet */
 	struct plist published; /* in new/, waiting for the sync that makes them durable */
 	struct event *batch_ev;
@@ -59,30 +75,54 @@ static void plist_push(struct plist *l, struct pending *pd)
 	l->v[l->n++] = pd;
 }
 
-/* Take on the owner's identity for file-system access only. 0 or -1. */
-static int become_owner(const char *owner, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+/* The ids of owner, from the cache or getpwnam; NULL if there is no such user
+ * (not cached: the administrator may be adding it). */
+static const struct owner_ids *owner_lookup(struct local_role *lr, const char *owner)
 {
-	if (geteuid() != 0)
-		return 0; /* not started as root: deliver as ourselves */
+	time_t now = time(NULL);
+	struct owner_ids *o = NULL;
+	for (size_t i = 0; i < lr->n_owners; i++)
+		if (strcmp(lr->owners[i].name, owner) == 0)
+			o = &lr->owners[i];
+	if (o && now - o->looked_up < OWNER_TTL_SEC && now >= o->looked_up)
+		return o;
 	struct passwd *pw = getpwnam(owner);
-	if (pw == NULL) {
+	if (pw == NULL)
+		return NULL;
+	if (o == NULL) {
+		size_t k =
+		    lr->n_owners < OWNER_CACHE ? lr->n_owners++ : lr->next_evict++ % OWNER_CACHE;
+		o = &lr->owners[k];
+	}
+	o->name = owner;
+	o->uid = pw->pw_uid;
+	o->gid = pw->pw_gid;
+	o->looked_up = now;
+	return o;
+}
+
+/* Take on the owner's identity for file-system access only. 0 or -1. */
+static int become_owner(struct local_role *lr, const char *owner, char *err, size_t errlen)
+{
+	if (!lr->root)
+		return 0; /* not started as root: deliver as ourselves */
+	const struct owner_ids *o = owner_lookup(lr, owner);
+	if (o == NULL) {
 		snprintf(err, errlen, "mailbox owner %s does not exist", owner);
 		return -1;
 	}
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-	setfsgid(pw->pw_gid);
-	setfsuid(pw->pw_uid);
-	if ((uid_t)setfsuid((uid_t)-1) != pw->pw_uid) {
+	setfsgid(o->gid);
+	setfsuid(o->uid);
+	if ((uid_t)setfsuid((uid_t)-1) != o->uid) {
 		snprintf(err, errlen, "cannot switch to mailbox owner %s", owner);
 		return -1;
 	}
 	return 0;
 }
 
-static void become_root_again(void)
+static void become_root_again(const struct local_role *lr)
 {
-	if (geteuid() != 0)
+	if (!lr->root)
 		return;
 	setfsuid(0);
 	setfsgid(0);
@@ -97,7 +137,7 @@ static void set_text(struct pending *pd, size_t k, const char *text)
 }
 
 /* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
-static void prepare_one(const struct local_role *lr, struct pending *pd, size_t k)
+static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 {
 	const struct proto_deliver *d = &pd->d;
 	char text[TEXT_MAX] = "";
@@ -116,10 +156,7 @@ static void prepare_one(const struct local_role *lr, struct pending *pd, size_t 
 	pd->dir[k] = conf_maildir_path(lr->conf, a, d->user[k]);
 	char name[512];
 	maildir_name(name, sizeof(name), d->arrival, d->id, d->idx[k], lr->conf->hostname);
-	uid_t uid = 0;
-	gid_t gid = 0;
-	if (become_owner(a->owner ? a->owner : lr->conf->user, &uid, &gid, text, sizeof(text)) ==
-	    0) {
+	if (become_owner(lr, a->owner ? a->owner : lr->conf->user, text, sizeof(text)) == 0) {
 		enum maildir_result r =
 		    maildir_prepare(pd->dir[k], name, pd->fd, 0, &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
@@ -127,19 +164,16 @@ static void prepare_one(const struct local_role *lr, struct pending *pd, size_t 
 		else
 			pd->status[k] = r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
 	}
-	become_root_again();
+	become_root_again(lr);
 	set_text(pd, k, text);
 }
 
 /* Step 2 for one mailbox: link into new/ (not yet synced). */
-static void publish_one(const struct local_role *lr, struct pending *pd, size_t k)
+static void publish_one(struct local_role *lr, struct pending *pd, size_t k)
 {
 	char text[TEXT_MAX] = "";
 	const struct action *a = conf_action(lr->conf, pd->d.action);
-	uid_t uid = 0;
-	gid_t gid = 0;
-	if (become_owner(a->owner ? a->owner : lr->conf->user, &uid, &gid, text, sizeof(text)) ==
-	    0) {
+	if (become_owner(lr, a->owner ? a->owner : lr->conf->user, text, sizeof(text)) == 0) {
 		if (maildir_publish(&pd->prep[k], 0, text, sizeof(text)) != MAILDIR_OK) {
 			pd->prepared[k] = 0;
 			set_text(pd, k, text);
@@ -149,7 +183,7 @@ static void publish_one(const struct local_role *lr, struct pending *pd, size_t 
 		pd->prepared[k] = 0;
 		set_text(pd, k, text);
 	}
-	become_root_again();
+	become_root_again(lr);
 }
 
 /*
@@ -333,9 +367,10 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 {
 	struct local_role lr = {0};
 	lr.conf = conf;
+	lr.root = geteuid() == 0;
 	/* Root only to take on a mailbox owner's file-system identity: no
 	 * supplementary group may widen what a delivery can reach. */
-	if (geteuid() == 0 && setgroups(0, NULL) == -1)
+	if (lr.root && setgroups(0, NULL) == -1)
 		fatalx("setgroups");
 	lr.batch_ev = event_new(base, -1, 0, batch_cb, &lr);
 	lr.flush_ev = evtimer_new(base, flush_cb, &lr);
