@@ -297,7 +297,12 @@ void ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, in
 	frame_header(h, type, len, fd != -1);
 	buf_append(&ch->out, h, sizeof(h));
 	buf_append(&ch->out, payload, len);
-	event_add(ch->wev, NULL);
+	/* Written later in this pass of the loop, so that the frames sent in
+	 * one callback go out together; the socket is watched for room only
+	 * once a write would block (watching it always costs two epoll_ctl
+	 * calls a frame). */
+	if (!event_pending(ch->wev, EV_WRITE, NULL))
+		event_active(ch->wev, EV_WRITE, 1);
 }
 
 size_t ipc_pending(const struct ipc *ch)

@@ -82,10 +82,13 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	s->peer_local = conf_is_local_net(s->conf, (const struct sockaddr *)&s->peer);
 	line_reader_init(&s->lines, s->conf->limits.command_line);
 	session_set_timeout(s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* EV_WRITE (on by default) only while a write would block: session_flush. */
+	bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
 	log_info("event=connect session=%s client=%s local=%d submission=%d", s->idtext,
 	         s->peer_text, s->peer_local, s->submission);
 	session_reply(s, "220 %s ESMTP Raven", s->conf->hostname);
+	session_flush(s);
 	return s;
 }
 
@@ -151,6 +154,34 @@ void session_reply(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Send what the replies queued, now: one writev, no event. Only a write
+ * that would block leaves the rest to the bufferevent (EV_WRITE until the
+ * output drains, then off again in session_write_cb). Leaving every reply
+ * to the bufferevent costs an epoll_ctl to add the write event and one to
+ * remove it, per reply. A TLS filter, when there is one, must do its own
+ * writing.
+ */
+void session_flush(struct session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(s->bev) & EV_WRITE))
+		return;
+	int fd = bufferevent_getfd(s->bev);
+	if (s->state != S_CLOSING && fd >= 0) {
+		/* A socket bufferevent keeps its output's front frozen except
+		 * around its own writes; this is one of those. */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, fd);
+		evbuffer_freeze(out, 1);
+	}
+	/* Left over, an error (which the bufferevent then reports), a closing
+	 * session (freed once its last reply is out), or no socket of its own
+	 * (a bufferevent pair in the tests). */
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
 void session_close(struct session *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -158,6 +189,7 @@ void session_close(struct session *s, const char *fmt, ...)
 	session_vreply(s, fmt, ap);
 	va_end(ap);
 	s->state = S_CLOSING;
+	bufferevent_enable(s->bev, EV_WRITE);
 	bufferevent_disable(s->bev, EV_READ);
 	struct timeval tv = {10, 0}; /* a client that never reads must not hold us */
 	bufferevent_set_timeouts(s->bev, NULL, &tv);
@@ -214,6 +246,7 @@ static void session_process(struct session *s)
 	s->processing = 0;
 	if (s->state == S_CLOSING)
 		return;
+	session_flush(s);
 	if (evbuffer_get_length(out) > SESSION_MAX_OUTPUT)
 		bufferevent_disable(s->bev, EV_READ);
 	else
@@ -239,7 +272,9 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		session_free(s);
 		return;
 	}
-	/* Output drained: reading may resume if it was paused for backpressure. */
+	/* Output drained: replies are written directly again (session_flush),
+	 * and reading may resume if it was paused for backpressure. */
+	bufferevent_disable(bev, EV_WRITE);
 	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
 		bufferevent_enable(bev, EV_READ);
 		session_process(s);
@@ -254,7 +289,6 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_info("event=timeout session=%s client=%s state=%d", s->idtext, s->peer_text,
 		         (int)s->state);
 		session_close(s, "421 4.4.2 %s Error: timeout exceeded", s->conf->hostname);
-		bufferevent_enable(s->bev, EV_WRITE);
 		return;
 	}
 	if (what & BEV_EVENT_EOF && s->waiting) {

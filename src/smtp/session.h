@@ -94,6 +94,8 @@ void session_free(struct session *s);
 void session_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Send a reply from a parser/check refusal, and count it as a client error. */
 void session_refuse(struct session *s, const struct smtp_reply *r);
+/* Write the queued replies now (session_process does it after each pass). */
+void session_flush(struct session *s);
 /* Reply and close the connection once the reply is written. */
 void session_close(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Continue consuming buffered input (after a queue answer arrived). */
