@@ -392,6 +392,41 @@ def test_pipelined_rset_and_quit(shared_raven):
         assert s.is_closed()
 
 
+def test_client_that_does_not_read_replies(shared_raven):
+    """Pipelined commands from a client that does not read: the replies back
+    up, the server stops reading (its output is capped), serves others
+    meanwhile, and once the client reads, every reply arrives, in order."""
+    import threading
+    n = 60000  # 840 KB of "250 2.0.0 Ok" replies: past the cap and the socket buffers
+    s = rv.RawSMTP(shared_raven.port)
+    s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    try:
+        assert s.greeting().code == 220
+        s.ehlo()
+        flood = threading.Thread(target=s.send, args=(b"NOOP\r\n" * n + b"QUIT\r\n",))
+        flood.daemon = True
+        flood.start()
+        time.sleep(1.0)
+        # the stalled session holds nobody else up
+        with rv.session(shared_raven.port) as other:
+            assert other.cmd("NOOP").code == 250
+        s.sock.settimeout(20)
+        got = s.buf
+        while got.count(b"\r\n") < n + 1:
+            chunk = s.sock.recv(1 << 20)
+            assert chunk, "closed after %d replies" % got.count(b"\r\n")
+            got += chunk
+        flood.join(10)
+        assert not flood.is_alive()
+        lines = got.split(b"\r\n")
+        assert lines[:n] == [b"250 2.0.0 Ok"] * n, set(lines[:n])
+        assert lines[n].startswith(b"221 "), lines[n]
+        s.buf = b"".join(l + b"\r\n" for l in lines[n + 1:-1]) + lines[-1]
+        assert s.is_closed()
+    finally:
+        s.close()
+
+
 def test_text_line_at_limit(shared_raven):
     """1000 octets with CRLF is the longest line RFC 5321 guarantees; it passes intact."""
     token = rv.unique("998")
