@@ -215,26 +215,66 @@ static int table_parse_line(struct table *t, const char *name, size_t lineno, ch
 	return 0;
 }
 
+/* Blank, or a comment: such a line neither is an entry nor ends one. */
+static int line_is_void(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && is_space(s[i]))
+		i++;
+	return i == n || s[i] == '#';
+}
+
+/*
+ * Logical lines: a line that starts with a space or a tab continues the
+ * entry before it (aliases(5): "team: alice,\n\tbob"); joined with one
+ * space, at most TABLE_MAX_LINE octets in all.
+ */
 int table_load_string(struct table *t, const char *name, const char *text, size_t len, char *err,
                       size_t errlen)
 {
 	char line[TABLE_MAX_LINE + 1];
-	size_t lineno = 0;
+	size_t used = 0, lineno = 0, first = 0; /* first: where the pending entry began */
 	size_t pos = 0;
 	while (pos < len) {
 		lineno++;
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		const char *p = text + pos;
+		const char *nl = memchr(p, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - p) : len - pos;
+		pos += n + (nl != NULL);
 		if (n > TABLE_MAX_LINE)
 			return table_err(err, errlen, "%s:%zu: line too long (more than %d bytes)",
 			                 name, lineno, TABLE_MAX_LINE);
-		if (memchr(text + pos, '\0', n) != NULL)
+		if (memchr(p, '\0', n) != NULL)
 			return table_err(err, errlen, "%s:%zu: NUL byte", name, lineno);
-		memcpy(line, text + pos, n);
-		line[n] = '\0';
-		if (table_parse_line(t, name, lineno, line, err, errlen) == -1)
-			return -1;
-		pos += n + (nl != NULL);
+		if (line_is_void(p, n))
+			continue;
+		if (p[0] == ' ' || p[0] == '\t') {
+			if (first == 0)
+				return table_err(
+				    err, errlen,
+				    "%s:%zu: continuation line without an entry before it", name,
+				    lineno);
+			if (used + 1 + n > TABLE_MAX_LINE)
+				return table_err(err, errlen,
+				                 "%s:%zu: entry too long (more than %d bytes)",
+				                 name, first, TABLE_MAX_LINE);
+			line[used++] = ' ';
+			memcpy(line + used, p, n);
+			used += n;
+			continue;
+		}
+		if (first != 0) {
+			line[used] = '\0';
+			if (table_parse_line(t, name, first, line, err, errlen) == -1)
+				return -1;
+		}
+		memcpy(line, p, n);
+		used = n;
+		first = lineno;
+	}
+	if (first != 0) {
+		line[used] = '\0';
+		return table_parse_line(t, name, first, line, err, errlen);
 	}
 	return 0;
 }

@@ -103,6 +103,21 @@ def test_alias_expands_to_several_mailboxes(raven):
     assert raven.find("carol", token) == []
 
 
+def test_alias_continuation_lines(factory):
+    """aliases(5): a line that starts with white space continues the entry."""
+    raven = factory(start=False)
+    with open(os.path.join(raven.root, "aliases"), "a", encoding="utf-8") as f:
+        f.write("staff: alice,\n   bob,\n# a comment inside\n\tdave\n")
+    raven.start()
+    token = rv.unique("staff")
+    msg = rv.make_message(token, to="staff@example.org")
+    refused, qid = smtp_send(raven.port, "sender@remote.test", ["staff@example.org"], msg)
+    assert not refused
+    for user in ("alice", "bob", "dave"):
+        assert delivered_body(raven, user, token, qid) == rv.normalize(msg)
+    assert raven.find("carol", token) == []
+
+
 def test_plus_tag_delivers_to_user(raven):
     token = rv.unique("tag")
     msg = rv.make_message(token, to="alice+lists@example.org")

@@ -61,7 +61,7 @@ static void test_format(void **state)
 	                   "\n"
 	                   "postmaster: root\n"
 	                   "root:alice, bob\n"
-	                   "  Indented  :  spaced value  \r\n"
+	                   "Spaced  :  spaced value  \r\n"
 	                   "alice:$6$salt$hash:with:colons\n"
 	                   "white space\tseparated value\n"
 	                   "bare\n"
@@ -78,7 +78,7 @@ static void test_format(void **state)
 	assert_string_equal(v, "root");
 	assert_true(table_lookup(t, "root", &v));
 	assert_string_equal(v, "alice, bob");
-	assert_true(table_lookup(t, "indented", &v));
+	assert_true(table_lookup(t, "spaced", &v));
 	assert_string_equal(v, "spaced value");
 	assert_true(table_lookup(t, "alice", &v));
 	assert_string_equal(v, "$6$salt$hash:with:colons");
@@ -91,6 +91,28 @@ static void test_format(void **state)
 	assert_true(table_lookup(t, "key#notcomment", &v));
 	assert_true(table_lookup(t, "last", &v));
 	assert_string_equal(v, "no newline");
+	table_free(t);
+
+	/* aliases(5) continuation: a line that starts with white space goes on
+	 * with the entry before it, across comments and blank lines */
+	const char *cont = "staff: alice,\n"
+	                   "   bob,\n"
+	                   "\n"
+	                   "  # still staff\n"
+	                   "\tcarol\n"
+	                   "next: dave\n"
+	                   "tail:\n"
+	                   " erin";
+	t = table_new("t");
+	assert_int_equal(table_load_string(t, "mem", cont, strlen(cont), err, sizeof(err)), 0);
+	assert_int_equal(table_size(t), 3);
+	assert_true(table_lookup(t, "staff", &v));
+	assert_string_equal(v, "alice,    bob, \tcarol");
+	assert_false(table_lookup(t, "bob", NULL));
+	assert_true(table_lookup(t, "next", &v));
+	assert_string_equal(v, "dave");
+	assert_true(table_lookup(t, "tail", &v));
+	assert_string_equal(v, "erin");
 	table_free(t);
 
 	/* empty input is an empty table */
@@ -118,6 +140,11 @@ static void test_errors(void **state)
 	s = "a\nb\n\nA: x\n";
 	expect_load_err(s, strlen(s), "f:4: duplicate key \"A\"");
 	expect_load_err("a\nb\0c\n", 6, "f:2: NUL byte");
+	s = "# comment\n  bob\n";
+	expect_load_err(s, strlen(s), "f:2: continuation line without an entry before it");
+	/* an error in a continued entry names the line where it began */
+	s = "a\nb: x\nb: y,\n  z\n";
+	expect_load_err(s, strlen(s), "f:3: duplicate key \"b\"");
 	char *longline = xmalloc(4097 + 3);
 	memcpy(longline, "x\n", 2);
 	memset(longline + 2, 'a', 4097);
@@ -129,6 +156,15 @@ static void test_errors(void **state)
 	assert_int_equal(table_load_string(t, "f", longline + 3, 4096, err, sizeof(err)), 0);
 	assert_int_equal(table_size(t), 1);
 	table_free(t);
+	/* continuations count towards the limit of one entry */
+	char *joined = xmalloc(2100 * 2 + 8);
+	memset(joined, 'a', 4200);
+	joined[0] = 'k';
+	joined[1] = ':';
+	joined[2100] = '\n';
+	joined[2101] = ' ';
+	expect_load_err(joined, 4200, "f:1: entry too long (more than 4096 bytes)");
+	free(joined);
 	free(longline);
 	/* NULL error buffer */
 	t = table_new("t");
