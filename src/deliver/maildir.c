@@ -346,8 +346,9 @@ static int name_ok(const char *name)
 	       strcmp(name, "..");
 }
 
-enum maildir_result maildir_prepare(const char *dir, const char *name, int data_fd, int sync,
-                                    struct maildir_prep *p, char *err, size_t errlen)
+enum maildir_result maildir_prepare(const char *dir, const char *name, const char *head,
+                                    int data_fd, int sync, struct maildir_prep *p, char *err,
+                                    size_t errlen)
 {
 	memset(p, 0, sizeof(*p));
 	p->dfd = -1;
@@ -383,6 +384,10 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, int data_
 		return res;
 	}
 	const char *what = NULL;
+	if (head && fd_write_all(fd, head, strlen(head)) == -1) {
+		res = fail(err, errlen, errno, "write", dir, tmp);
+		goto drop;
+	}
 	if (copy_lf(data_fd, fd, &what) == -1) {
 		res = fail(err, errlen, errno, what, dir, tmp);
 		goto drop;
@@ -462,11 +467,11 @@ void maildir_prep_close(struct maildir_prep *p)
 	p->dfd = -1;
 }
 
-enum maildir_result maildir_deliver(const char *dir, const char *name, int data_fd, char *err,
-                                    size_t errlen)
+enum maildir_result maildir_deliver(const char *dir, const char *name, const char *head,
+                                    int data_fd, char *err, size_t errlen)
 {
 	struct maildir_prep p;
-	enum maildir_result res = maildir_prepare(dir, name, data_fd, 1, &p, err, errlen);
+	enum maildir_result res = maildir_prepare(dir, name, head, data_fd, 1, &p, err, errlen);
 	if (res != MAILDIR_OK)
 		return res;
 	res = maildir_publish(&p, 1, err, errlen);

@@ -24,13 +24,14 @@ enum maildir_result { MAILDIR_OK = 0, MAILDIR_TEMP = -1, MAILDIR_PERM = -2 };
 void maildir_name(char *dst, size_t dstlen, int64_t arrival, const char *msgid, uint32_t idx,
                   const char *host);
 /*
- * Create <dir>/{tmp,new,cur} as needed (mode 0700) and deliver the
+ * Create <dir>/{tmp,new,cur} as needed (mode 0700) and deliver head (the
+ * delivery's own header lines, LF-terminated, or NULL) followed by the
  * octets readable from data_fd (read from offset 0 with pread; the fd's
  * offset is untouched). The caller has already set the file-system
  * identity to the mailbox owner. On failure err says why.
  */
-enum maildir_result maildir_deliver(const char *dir, const char *name, int data_fd, char *err,
-                                    size_t errlen);
+enum maildir_result maildir_deliver(const char *dir, const char *name, const char *head,
+                                    int data_fd, char *err, size_t errlen);
 
 /*
  * The same in two steps, so that a caller delivering many messages can make
@@ -48,8 +49,9 @@ struct maildir_prep {
 	const char *dir; /* for error messages; the caller's string */
 	char name[256];
 };
-enum maildir_result maildir_prepare(const char *dir, const char *name, int data_fd, int sync,
-                                    struct maildir_prep *p, char *err, size_t errlen);
+enum maildir_result maildir_prepare(const char *dir, const char *name, const char *head,
+                                    int data_fd, int sync, struct maildir_prep *p, char *err,
+                                    size_t errlen);
 enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err, size_t errlen);
 void maildir_abandon(struct maildir_prep *p);
 void maildir_prep_close(struct maildir_prep *p);

@@ -125,10 +125,12 @@ void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
 	buf_put_str(b, d->id);
 	buf_put_str(b, d->action);
 	buf_put_u64(b, (uint64_t)d->arrival);
+	buf_put_str(b, d->sender);
 	buf_put_u32(b, (uint32_t)d->n);
 	for (size_t i = 0; i < d->n; i++) {
 		buf_put_u32(b, d->idx[i]);
 		buf_put_str(b, d->user[i]);
+		buf_put_str(b, d->addr[i]);
 	}
 }
 
@@ -141,13 +143,19 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 	reader_init(&r, p, n);
 	if (reader_u64(&r, &d->job) == 0 && reader_str(&r, &d->id, ENVELOPE_ID_MAX) == 0 &&
 	    reader_str(&r, &d->action, PROTO_STR_MAX) == 0 && reader_u64(&r, &arrival) == 0 &&
-	    reader_u32(&r, &count) == 0 && count >= 1 && count <= PROTO_MAX_JOB_RCPTS) {
+	    reader_str(&r, &d->sender, PROTO_STR_MAX) == 0 && reader_u32(&r, &count) == 0 &&
+	    count >= 1 && count <= PROTO_MAX_JOB_RCPTS) {
 		d->idx = xcalloc(count, sizeof(*d->idx));
 		d->user = xcalloc(count, sizeof(*d->user));
-		for (; d->n < count; d->n++)
+		d->addr = xcalloc(count, sizeof(*d->addr));
+		for (; d->n < count; d->n++) {
 			if (reader_u32(&r, &d->idx[d->n]) == -1 ||
-			    reader_str(&r, &d->user[d->n], PROTO_STR_MAX) == -1)
+			    reader_str(&r, &d->user[d->n], PROTO_STR_MAX) == -1 ||
+			    reader_str(&r, &d->addr[d->n], PROTO_STR_MAX) == -1) {
+				free(d->user[d->n]); /* half an entry: not counted in n */
 				break;
+			}
+		}
 	}
 	d->arrival = (int64_t)arrival;
 	if (reader_done(&r) == -1 || d->n == 0 || d->n != count) {
@@ -159,12 +167,16 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 
 void proto_deliver_free(struct proto_deliver *d)
 {
-	for (size_t i = 0; i < d->n; i++)
+	for (size_t i = 0; i < d->n; i++) {
 		free(d->user[i]);
+		free(d->addr[i]);
+	}
 	free(d->user);
+	free(d->addr);
 	free(d->idx);
 	free(d->id);
 	free(d->action);
+	free(d->sender);
 	memset(d, 0, sizeof(*d));
 }
 

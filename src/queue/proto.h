@@ -10,8 +10,10 @@
  *   queue -> smtp    COMMIT_OK    {req}
  *   queue -> smtp    COMMIT_FAIL  {req, errno, reason}
  *   smtp  -> queue   ABORT        {id}
- *   queue -> local   DELIVER_REQ  {job, id, action, arrival, n, n x {idx, user}} + fd
- *                                 (read-only data; one message, one action, n mailboxes)
+ *   queue -> local   DELIVER_REQ  {job, id, action, arrival, sender,
+ *                                  n, n x {idx, user, addr}} + fd
+ *                                 (read-only data; one message, one action, n mailboxes;
+ *                                 sender "" for <>; addr: the envelope recipient)
  *   local -> queue   DELIVER_RES  {job, n, n x {idx, status, text}}
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
  */
@@ -60,9 +62,11 @@ struct proto_deliver {
 	char *id;
 	char *action;
 	int64_t arrival;
+	char *sender; /* "" for <> */
 	size_t n;
 	uint32_t *idx;
 	char **user;
+	char **addr; /* the envelope recipient each mailbox was reached by */
 };
 
 struct proto_result {

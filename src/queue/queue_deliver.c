@@ -53,11 +53,16 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 	d.id = m->env.id;
 	d.action = j->dest;
 	d.arrival = m->env.arrival;
+	d.sender = m->env.sender;
 	d.n = j->n;
 	d.idx = j->idx;
 	d.user = xcalloc(j->n, sizeof(*d.user));
-	for (size_t k = 0; k < j->n; k++)
-		d.user[k] = m->env.rcpts[j->idx[k]].user ? m->env.rcpts[j->idx[k]].user : "";
+	d.addr = xcalloc(j->n, sizeof(*d.addr));
+	for (size_t k = 0; k < j->n; k++) {
+		const struct envelope_rcpt *r = &m->env.rcpts[j->idx[k]];
+		d.user[k] = r->user ? r->user : "";
+		d.addr[k] = r->addr;
+	}
 	struct inflight *f = xcalloc(1, sizeof(*f));
 	f->job = j;
 	f->peer = lp;
@@ -70,6 +75,7 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 	buf_free(&b);
 	close(fd);
 	free(d.user);
+	free(d.addr);
 }
 
 /*

@@ -460,8 +460,22 @@ def queue_id(reply):
     return m.group(1).decode()
 
 
+def delivery_headers(raw):
+    """The header lines final delivery puts first: {b"Return-Path": .., b"Delivered-To": ..}
+    and the rest of the file."""
+    out = {}
+    for name in (b"Return-Path", b"Delivered-To"):
+        assert raw.startswith(name + b": "), "delivered file does not start with %s:\n%r" \
+            % (name.decode(), raw[:300])
+        line, raw = raw.split(b"\n", 1)
+        out[name] = line[len(name) + 2:]
+    return out, raw
+
+
 def split_received(raw):
-    """Split a delivered file into (Raven's Received header unfolded, the rest)."""
+    """Split a delivered file into (Raven's Received header unfolded, the rest),
+    past the delivery's Return-Path and Delivered-To."""
+    _, raw = delivery_headers(raw)
     assert raw.startswith(b"Received:"), "delivered file does not start with Received:\n%r" \
         % raw[:300]
     lines = raw.split(b"\n")

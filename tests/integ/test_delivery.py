@@ -118,6 +118,28 @@ def test_alias_continuation_lines(factory):
     assert raven.find("carol", token) == []
 
 
+def test_return_path_and_delivered_to(raven):
+    """Final delivery records the envelope: Return-Path (RFC 5321 4.4) and the
+    mailbox address the copy went to, also through an alias and for <>."""
+    token = rv.unique("rp")
+    msg = rv.make_message(token, to="team@example.org")
+    refused, _ = smtp_send(raven.port, "Sender@Remote.test", ["team@example.org"], msg)
+    assert not refused
+    for user in rv.ALIASES["team"]:
+        copies = raven.wait_for(user, token)
+        assert len(copies) == 1
+        head, _ = rv.delivery_headers(copies[0])
+        assert head[b"Return-Path"] == b"<Sender@Remote.test>", head
+        assert head[b"Delivered-To"] == ("%s@example.org" % user).encode(), head
+    token = rv.unique("rpnull")
+    refused, _ = smtp_send(raven.port, "", ["carol@example.org"],
+                           rv.make_message(token, to="carol@example.org"))
+    assert not refused
+    head, _ = rv.delivery_headers(raven.wait_for("carol", token)[0])
+    assert head[b"Return-Path"] == b"<>", head
+    assert head[b"Delivered-To"] == b"carol@example.org", head
+
+
 def test_plus_tag_delivers_to_user(raven):
     token = rv.unique("tag")
     msg = rv.make_message(token, to="alice+lists@example.org")

@@ -84,14 +84,14 @@ static void assert_dir_mode(const char *path, mode_t mode)
 	assert_int_equal(st.st_mode & 07777, mode);
 }
 
-/* Deliver and check the one file in new/ holds exactly want. */
-static void deliver_and_check(const char *md, const void *in, size_t inlen, const void *want,
-                              size_t wantlen, const char *root)
+/* Deliver (head first, if any) and check the one file in new/ holds exactly want. */
+static void deliver_head_and_check(const char *md, const char *head, const void *in, size_t inlen,
+                                   const void *want, size_t wantlen, const char *root)
 {
 	char err[256] = "x";
 	int fd = data_fd(root, in, inlen);
 	assert_true(lseek(fd, 17, SEEK_SET) == 17);
-	assert_int_equal(maildir_deliver(md, NAME, fd, err, sizeof(err)), MAILDIR_OK);
+	assert_int_equal(maildir_deliver(md, NAME, head, fd, err, sizeof(err)), MAILDIR_OK);
 	assert_true(lseek(fd, 0, SEEK_CUR) == 17); /* pread only */
 	close(fd);
 	char *path = xasprintf("%s/new/%s", md, NAME);
@@ -108,6 +108,25 @@ static void deliver_and_check(const char *md, const void *in, size_t inlen, cons
 	char *tmp = xasprintf("%s/tmp", md);
 	assert_int_equal(count_entries(tmp), 0);
 	free(tmp);
+}
+
+static void deliver_and_check(const char *md, const void *in, size_t inlen, const void *want,
+                              size_t wantlen, const char *root)
+{
+	deliver_head_and_check(md, NULL, in, inlen, want, wantlen, root);
+}
+
+/* The delivery's own header lines come first, as given. */
+static void test_delivery_head(void **state)
+{
+	struct fixture *f = *state;
+	char *md = xasprintf("%s/var/mail/bob", f->root);
+	static const char head[] = "Return-Path: <s@example.org>\nDelivered-To: bob@example.org\n";
+	static const char in[] = "Subject: hi\r\n\r\nbody\r\n";
+	static const char want[] = "Return-Path: <s@example.org>\nDelivered-To: bob@example.org\n"
+	                           "Subject: hi\n\nbody\n";
+	deliver_head_and_check(md, head, in, sizeof(in) - 1, want, sizeof(want) - 1, f->root);
+	free(md);
 }
 
 static void test_fresh_delivery(void **state)
@@ -246,7 +265,7 @@ static void test_idempotent(void **state)
 
 	/* Same name again, different bytes: still the first copy, still one file. */
 	int fd = data_fd(f->root, "two\r\n", 5);
-	assert_int_equal(maildir_deliver(md, NAME, fd, err, sizeof(err)), MAILDIR_OK);
+	assert_int_equal(maildir_deliver(md, NAME, NULL, fd, err, sizeof(err)), MAILDIR_OK);
 	char *newdir = xasprintf("%s/new", md);
 	char *curdir = xasprintf("%s/cur", md);
 	char *tmpdir = xasprintf("%s/tmp", md);
@@ -263,7 +282,7 @@ static void test_idempotent(void **state)
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		char *curpath = xasprintf("%s/%s%s", curdir, NAME, forms[i]);
 		assert_int_equal(rename(newpath, curpath), 0);
-		assert_int_equal(maildir_deliver(md, NAME, fd, err, sizeof(err)), MAILDIR_OK);
+		assert_int_equal(maildir_deliver(md, NAME, NULL, fd, err, sizeof(err)), MAILDIR_OK);
 		assert_int_equal(count_entries(newdir), 0);
 		assert_int_equal(count_entries(curdir), 1);
 		assert_int_equal(count_entries(tmpdir), 0);
@@ -278,7 +297,7 @@ static void test_idempotent(void **state)
 	int ofd = open(other, O_CREAT | O_WRONLY, 0600);
 	assert_true(ofd != -1);
 	close(ofd);
-	assert_int_equal(maildir_deliver(md, NAME, fd, err, sizeof(err)), MAILDIR_OK);
+	assert_int_equal(maildir_deliver(md, NAME, NULL, fd, err, sizeof(err)), MAILDIR_OK);
 	assert_int_equal(count_entries(newdir), 1);
 	free(other);
 	close(fd);
@@ -314,7 +333,7 @@ static void test_idempotent_large_cur(void **state)
 	assert_int_equal(rename(newpath, curpath), 0);
 	char err[256];
 	int fd = data_fd(f->root, "x\r\n", 3);
-	assert_int_equal(maildir_deliver(md, NAME, fd, err, sizeof(err)), MAILDIR_OK);
+	assert_int_equal(maildir_deliver(md, NAME, NULL, fd, err, sizeof(err)), MAILDIR_OK);
 	assert_int_equal(access(newpath, F_OK), -1);
 	close(fd);
 	free(newpath);
@@ -359,13 +378,13 @@ static void test_not_a_directory(void **state)
 	char *md = xasprintf("%s/file", f->root);
 	touch(md);
 	err[0] = 0;
-	assert_int_equal(maildir_deliver(md, NAME, fd, err, sizeof(err)), MAILDIR_PERM);
+	assert_int_equal(maildir_deliver(md, NAME, NULL, fd, err, sizeof(err)), MAILDIR_PERM);
 	assert_non_null(strstr(err, md));
 	assert_non_null(strstr(err, strerror(ENOTDIR)));
 
 	/* A file as an ancestor. */
 	char *below = xasprintf("%s/file/sub/box", f->root);
-	assert_int_equal(maildir_deliver(below, NAME, fd, err, sizeof(err)), MAILDIR_PERM);
+	assert_int_equal(maildir_deliver(below, NAME, NULL, fd, err, sizeof(err)), MAILDIR_PERM);
 	free(below);
 
 	/* A file where new/ should be: nothing may be left in tmp/. */
@@ -373,7 +392,7 @@ static void test_not_a_directory(void **state)
 	char *p = xasprintf("%s/new", md2);
 	assert_int_equal(mkdir(md2, 0700), 0);
 	touch(p);
-	assert_int_equal(maildir_deliver(md2, NAME, fd, err, sizeof(err)), MAILDIR_PERM);
+	assert_int_equal(maildir_deliver(md2, NAME, NULL, fd, err, sizeof(err)), MAILDIR_PERM);
 	free(p);
 	p = xasprintf("%s/tmp", md2);
 	assert_int_equal(count_entries(p), 0);
@@ -392,13 +411,14 @@ static void test_bad_name(void **state)
 	static const char *const bad[] = {"", ".", "..", "a/b", "/abs"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
-		assert_int_equal(maildir_deliver(md, bad[i], fd, err, sizeof(err)), MAILDIR_PERM);
+		assert_int_equal(maildir_deliver(md, bad[i], NULL, fd, err, sizeof(err)),
+		                 MAILDIR_PERM);
 		assert_true(err[0] != 0);
 	}
 	char longname[600];
 	memset(longname, 'n', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = 0;
-	assert_int_equal(maildir_deliver(md, longname, fd, err, sizeof(err)), MAILDIR_PERM);
+	assert_int_equal(maildir_deliver(md, longname, NULL, fd, err, sizeof(err)), MAILDIR_PERM);
 	close(fd);
 	free(md);
 }
@@ -410,12 +430,12 @@ static void test_bad_data_fd(void **state)
 	char err[256];
 	char *md = xasprintf("%s/m", f->root);
 	err[0] = 0;
-	assert_int_equal(maildir_deliver(md, NAME, -1, err, sizeof(err)), MAILDIR_TEMP);
+	assert_int_equal(maildir_deliver(md, NAME, NULL, -1, err, sizeof(err)), MAILDIR_TEMP);
 	assert_non_null(strstr(err, strerror(EBADF)));
 	/* A directory fd cannot be read either (EISDIR). */
 	int dfd = open(f->root, O_RDONLY | O_DIRECTORY);
 	assert_true(dfd != -1);
-	assert_int_equal(maildir_deliver(md, NAME, dfd, err, sizeof(err)), MAILDIR_TEMP);
+	assert_int_equal(maildir_deliver(md, NAME, NULL, dfd, err, sizeof(err)), MAILDIR_TEMP);
 	close(dfd);
 	char *p = xasprintf("%s/tmp", md);
 	assert_int_equal(count_entries(p), 0);
@@ -434,7 +454,7 @@ static void test_bad_data_fd(void **state)
 static int deliver_as_unprivileged(const char *md, int fd, char *err, size_t errlen)
 {
 	if (geteuid() != 0)
-		return maildir_deliver(md, NAME, fd, err, errlen);
+		return maildir_deliver(md, NAME, NULL, fd, err, errlen);
 	int pfd[2];
 	assert_int_equal(pipe(pfd), 0);
 	pid_t pid = fork();
@@ -443,7 +463,7 @@ static int deliver_as_unprivileged(const char *md, int fd, char *err, size_t err
 		close(pfd[0]);
 		if (setgroups(0, NULL) == -1 || setgid(65534) == -1 || setuid(65534) == -1)
 			_exit(100);
-		int r = maildir_deliver(md, NAME, fd, err, errlen);
+		int r = maildir_deliver(md, NAME, NULL, fd, err, errlen);
 		ssize_t w = write(pfd[1], err, strlen(err) + 1);
 		(void)w;
 		_exit(r == MAILDIR_OK ? 0 : r == MAILDIR_TEMP ? 1 : 2);
@@ -555,6 +575,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_fresh_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delivery_head, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_subdirs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cr_edge_cases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_chunk_boundaries, setup, teardown),

@@ -1,0 +1,96 @@
+/*
+ * libFuzzer target for proto's decoders: the frames one role sends another
+ * (a compromised smtp role controls what the queue decodes). The first
+ * byte picks the message type, the rest is the payload. A decoder must
+ * accept or refuse without reading out of bounds or leaking, and what it
+ * accepts must encode back to exactly the input (one encoding per message:
+ * nothing is guessed or skipped). Any violation abort()s.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void same(const struct buf *b, const uint8_t *p, size_t n)
+{
+	if (b->len != n || (n > 0 && memcmp(b->data, p, n) != 0))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	const uint8_t *p = data + 1;
+	size_t n = size - 1;
+	struct buf b;
+	buf_init(&b, 0);
+	switch (data[0] % 6) {
+	case 0: {
+		uint64_t req;
+		if (proto_decode_req(p, n, &req) == 0) {
+			proto_encode_req(&b, req);
+			same(&b, p, n);
+		}
+		break;
+	}
+	case 1: {
+		struct proto_reply r;
+		if (proto_decode_new_ok(p, n, &r) == 0) {
+			proto_encode_new_ok(&b, r.req, r.id);
+			same(&b, p, n);
+			proto_reply_free(&r);
+		}
+		break;
+	}
+	case 2: {
+		struct proto_reply r;
+		if (proto_decode_fail(p, n, &r) == 0) {
+			proto_encode_fail(&b, r.req, r.error, r.reason);
+			same(&b, p, n);
+			proto_reply_free(&r);
+		}
+		break;
+	}
+	case 3: {
+		struct proto_deliver d;
+		if (proto_decode_deliver(p, n, &d) == 0) {
+			proto_encode_deliver(&b, &d);
+			same(&b, p, n);
+			proto_deliver_free(&d);
+		}
+		break;
+	}
+	case 4: {
+		struct proto_result r;
+		if (proto_decode_result(p, n, &r) == 0) {
+			if (r.n == 0)
+				abort();
+			proto_encode_result(&b, &r);
+			same(&b, p, n);
+			proto_result_free(&r);
+		}
+		break;
+	}
+	default: {
+		char id[ENVELOPE_ID_MAX + 1];
+		uint32_t kind;
+		if (proto_decode_id(p, n, id, sizeof(id)) == 0) {
+			proto_encode_id(&b, id);
+			same(&b, p, n);
+		}
+		buf_reset(&b);
+		if (proto_decode_peer(p, n, &kind) == 0) {
+			proto_encode_peer(&b, kind);
+			same(&b, p, n);
+		}
+		break;
+	}
+	}
+	buf_free(&b);
+	return 0;
+}

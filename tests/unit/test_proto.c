@@ -1,0 +1,202 @@
+/*
+ * Unit tests for proto: every message survives encode + decode, and every
+ * decoder refuses each shorter prefix of a valid frame, a frame with a
+ * byte too many, and values out of range. A role that sent such a frame is
+ * broken; the receiver must never guess.
+ */
+#include "unit_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "xmalloc.h"
+
+/* Every proper prefix of b, and b plus one byte, must fail decode. */
+#define ASSERT_STRICT(b, decode_call_on)                                                           \
+	do {                                                                                       \
+		for (size_t cut = 0; cut < (b).len; cut++)                                         \
+			assert_int_equal(decode_call_on((b).data, cut), -1);                       \
+		uint8_t *more = xmalloc((b).len + 1);                                              \
+		memcpy(more, (b).data, (b).len);                                                   \
+		more[(b).len] = 0;                                                                 \
+		assert_int_equal(decode_call_on(more, (b).len + 1), -1);                           \
+		free(more);                                                                        \
+	} while (0)
+
+static int dec_req(const uint8_t *p, size_t n)
+{
+	uint64_t req;
+	return proto_decode_req(p, n, &req);
+}
+
+static int dec_new_ok(const uint8_t *p, size_t n)
+{
+	struct proto_reply r;
+	int rc = proto_decode_new_ok(p, n, &r);
+	if (rc == 0)
+		proto_reply_free(&r);
+	return rc;
+}
+
+static int dec_fail(const uint8_t *p, size_t n)
+{
+	struct proto_reply r;
+	int rc = proto_decode_fail(p, n, &r);
+	if (rc == 0)
+		proto_reply_free(&r);
+	return rc;
+}
+
+static int dec_deliver(const uint8_t *p, size_t n)
+{
+	struct proto_deliver d;
+	int rc = proto_decode_deliver(p, n, &d);
+	if (rc == 0)
+		proto_deliver_free(&d);
+	return rc;
+}
+
+static int dec_result(const uint8_t *p, size_t n)
+{
+	struct proto_result r;
+	int rc = proto_decode_result(p, n, &r);
+	if (rc == 0)
+		proto_result_free(&r);
+	return rc;
+}
+
+static void test_small_messages(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_req(&b, 0x0102030405060708ull);
+	uint64_t req = 0;
+	assert_int_equal(proto_decode_req(b.data, b.len, &req), 0);
+	assert_true(req == 0x0102030405060708ull);
+	ASSERT_STRICT(b, dec_req);
+
+	buf_reset(&b);
+	proto_encode_new_ok(&b, 7, "000661A13D94AD75");
+	struct proto_reply r;
+	assert_int_equal(proto_decode_new_ok(b.data, b.len, &r), 0);
+	assert_true(r.req == 7);
+	assert_string_equal(r.id, "000661A13D94AD75");
+	proto_reply_free(&r);
+	ASSERT_STRICT(b, dec_new_ok);
+
+	buf_reset(&b);
+	proto_encode_fail(&b, 9, 28, "No space left on device");
+	assert_int_equal(proto_decode_fail(b.data, b.len, &r), 0);
+	assert_true(r.req == 9);
+	assert_int_equal(r.error, 28);
+	assert_string_equal(r.reason, "No space left on device");
+	proto_reply_free(&r);
+	ASSERT_STRICT(b, dec_fail);
+
+	buf_reset(&b);
+	proto_encode_id(&b, "ABC123");
+	char id[ENVELOPE_ID_MAX + 1];
+	assert_int_equal(proto_decode_id(b.data, b.len, id, sizeof(id)), 0);
+	assert_string_equal(id, "ABC123");
+	assert_int_equal(proto_decode_id(b.data, b.len, id, 6), -1); /* no room for it */
+	assert_int_equal(proto_decode_id(b.data, b.len - 1, id, sizeof(id)), -1);
+
+	buf_reset(&b);
+	proto_encode_peer(&b, PEER_LOCAL);
+	uint32_t kind = 0;
+	assert_int_equal(proto_decode_peer(b.data, b.len, &kind), 0);
+	assert_int_equal(kind, PEER_LOCAL);
+	buf_free(&b);
+}
+
+static void test_deliver(void **state)
+{
+	(void)state;
+	uint32_t idx[] = {0, 3, 4};
+	char *users[] = {"alice", "bob", "carol"};
+	char *addrs[] = {"team@example.org", "bob@example.org", "postmaster"};
+	struct proto_deliver d = {
+	    .job = 42,
+	    .id = "000661A13D94AD75",
+	    .action = "mailbox",
+	    .arrival = 1800000000,
+	    .sender = "",
+	    .n = 3,
+	    .idx = idx,
+	    .user = users,
+	    .addr = addrs,
+	};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_deliver(&b, &d);
+	struct proto_deliver got;
+	assert_int_equal(proto_decode_deliver(b.data, b.len, &got), 0);
+	assert_true(got.job == 42);
+	assert_string_equal(got.id, d.id);
+	assert_string_equal(got.action, "mailbox");
+	assert_true(got.arrival == 1800000000);
+	assert_string_equal(got.sender, "");
+	assert_int_equal(got.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(got.idx[i], idx[i]);
+		assert_string_equal(got.user[i], users[i]);
+		assert_string_equal(got.addr[i], addrs[i]);
+	}
+	proto_deliver_free(&got);
+	ASSERT_STRICT(b, dec_deliver);
+
+	/* no recipient at all is refused, even well framed */
+	d.n = 0;
+	buf_reset(&b);
+	proto_encode_deliver(&b, &d);
+	assert_int_equal(dec_deliver(b.data, b.len), -1);
+	/* a NUL inside a string is refused */
+	d.n = 1;
+	d.sender = "s@example.org";
+	buf_reset(&b);
+	proto_encode_deliver(&b, &d);
+	uint8_t *at = memmem(b.data, b.len, "s@example", 9);
+	assert_non_null(at);
+	at[1] = '\0';
+	assert_int_equal(dec_deliver(b.data, b.len), -1);
+	buf_free(&b);
+}
+
+static void test_result(void **state)
+{
+	(void)state;
+	uint32_t idx[] = {1, 2};
+	uint8_t status[] = {DELIVER_OK, DELIVER_PERM};
+	char *text[] = {"delivered to maildir /var/mail/a", "unsafe mailbox name"};
+	struct proto_result r = {.job = 5, .n = 2, .idx = idx, .status = status, .text = text};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_result(&b, &r);
+	struct proto_result got;
+	assert_int_equal(proto_decode_result(b.data, b.len, &got), 0);
+	assert_true(got.job == 5);
+	assert_int_equal(got.n, 2);
+	assert_int_equal(got.status[1], DELIVER_PERM);
+	assert_string_equal(got.text[0], text[0]);
+	proto_result_free(&got);
+	ASSERT_STRICT(b, dec_result);
+
+	/* a status the queue does not know is refused */
+	status[1] = DELIVER_PERM + 1;
+	buf_reset(&b);
+	proto_encode_result(&b, &r);
+	assert_int_equal(dec_result(b.data, b.len), -1);
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_small_messages),
+	    cmocka_unit_test(test_deliver),
+	    cmocka_unit_test(test_result),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
