@@ -296,12 +296,17 @@ void route_resolve(const struct config *c, const struct route_request *rq, struc
 		return;
 	}
 	const struct match_rule *r;
-	if (rq->domain == NULL || rq->domain[0] == '\0') {
-		/* <postmaster> (RFC 5321 §4.1.1.3): the postmaster of this host */
-		if (strcasecmp(local, "postmaster") != 0) {
-			set_verdict(out, ROUTE_UNKNOWN_USER, "Recipient address needs a domain");
-			return;
-		}
+	int bare = rq->domain == NULL || rq->domain[0] == '\0';
+	if (bare && strcasecmp(local, "postmaster") != 0) {
+		set_verdict(out, ROUTE_UNKNOWN_USER, "Recipient address needs a domain");
+		return;
+	}
+	r = bare ? NULL : route_match(c, rq, rq->domain);
+	if (r == NULL && strcasecmp(local, "postmaster") == 0 &&
+	    (bare || strcasecmp(rq->domain, c->hostname) == 0)) {
+		/* <postmaster> (RFC 5321 §4.1.1.3) and postmaster@<hostname>
+		 * (§4.5.1): the postmaster of this host, even when the host's
+		 * own name is not one of the routed domains. */
 		r = route_match(c, rq, c->hostname);
 		if (r == NULL || r->action == NULL || r->action->kind != ACTION_MAILDIR) {
 			r = NULL;
@@ -310,8 +315,6 @@ void route_resolve(const struct config *c, const struct route_request *rq, struc
 				    c->rules[i].action->kind == ACTION_MAILDIR)
 					r = &c->rules[i];
 		}
-	} else {
-		r = route_match(c, rq, rq->domain);
 	}
 	if (r == NULL || r->action == NULL) {
 		set_verdict(out, ROUTE_RELAY_DENIED, "Relaying denied");

@@ -447,8 +447,8 @@ static const struct cmd_def cmd_defs[] = {
     {"MAIL", CMD_MAIL, ARGS_SPECIAL},      {"RCPT", CMD_RCPT, ARGS_SPECIAL},
     {"DATA", CMD_DATA, ARGS_NONE},         {"BDAT", CMD_BDAT, ARGS_SPECIAL},
     {"RSET", CMD_RSET, ARGS_NONE},         {"NOOP", CMD_NOOP, ARGS_ANY},
-    {"QUIT", CMD_QUIT, ARGS_NONE},         {"VRFY", CMD_VRFY, ARGS_ANY},
-    {"EXPN", CMD_EXPN, ARGS_ANY},          {"HELP", CMD_HELP, ARGS_ANY},
+    {"QUIT", CMD_QUIT, ARGS_NONE},         {"VRFY", CMD_VRFY, ARGS_REQUIRED},
+    {"EXPN", CMD_EXPN, ARGS_REQUIRED},     {"HELP", CMD_HELP, ARGS_ANY},
     {"STARTTLS", CMD_STARTTLS, ARGS_NONE}, {"AUTH", CMD_AUTH, ARGS_REQUIRED},
 };
 

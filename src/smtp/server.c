@@ -326,10 +326,18 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 
 static void queue_closed(struct ipc *ch, void *arg)
 {
+	struct smtp_server *srv = arg;
 	(void)ch;
-	(void)arg;
-	/* Without the queue nothing can be accepted; the parent restarts us. */
-	fatal("event=queue-channel-closed");
+	/*
+	 * Without the queue nothing can be accepted; the parent restarts us.
+	 * Every client is told to come back rather than left to time out; one
+	 * waiting for its 250 after DATA may have been committed or not, and
+	 * a 4xx makes it send again: a duplicate at worst, never a loss.
+	 */
+	for (struct session *s = srv->sessions; s; s = s->next)
+		session_goodbye(s, "421 4.3.0 %s Service restarting, try again shortly",
+		                srv->conf->hostname);
+	fatal("event=queue-channel-closed sessions=%zu", srv->n_sessions);
 }
 
 struct smtp_server *smtp_server_new(const struct config *conf, struct event_base *base,

@@ -182,6 +182,27 @@ void session_flush(struct session *s)
 		bufferevent_enable(s->bev, EV_WRITE);
 }
 
+/*
+ * A last reply, written at once as far as the socket takes it without
+ * blocking, for a role about to exit (no event loop runs after this).
+ */
+void session_goodbye(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	session_vreply(s, fmt, ap);
+	va_end(ap);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	int fd = bufferevent_getfd(s->bev);
+	if (fd >= 0) {
+		evbuffer_unfreeze(out, 1);
+		while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+			;
+		evbuffer_freeze(out, 1);
+	}
+	log_info("event=session-abandoned session=%s client=%s", s->idtext, s->peer_text);
+}
+
 void session_close(struct session *s, const char *fmt, ...)
 {
 	va_list ap;

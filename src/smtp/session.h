@@ -96,6 +96,8 @@ void session_reply(struct session *s, const char *fmt, ...) __attribute__((forma
 void session_refuse(struct session *s, const struct smtp_reply *r);
 /* Write the queued replies now (session_process does it after each pass). */
 void session_flush(struct session *s);
+/* The last reply before the role exits: written now, without blocking. */
+void session_goodbye(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reply and close the connection once the reply is written. */
 void session_close(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Continue consuming buffered input (after a queue answer arrived). */

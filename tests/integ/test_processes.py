@@ -99,6 +99,45 @@ def test_queue_role_restarted_mail_kept(raven):
     raven.wait_for("alice", after)
 
 
+def test_queue_death_tells_clients_to_come_back(raven):
+    """Sessions open when the queue dies get 421 4.3.0 at once (not a
+    silent close or a timeout), whatever state they are in, and mail sent
+    after the restart is accepted."""
+    idle = rv.session(raven.port)
+    mid = rv.session(raven.port)
+    data = rv.session(raven.port)
+    try:
+        assert mid.cmd("MAIL FROM:<a@remote.test>").code == 250
+        assert mid.cmd("RCPT TO:<alice@example.org>").code == 250
+        assert data.cmd("MAIL FROM:<b@remote.test>").code == 250
+        assert data.cmd("RCPT TO:<bob@example.org>").code == 250
+        assert data.cmd("DATA").code == 354
+        data.send(b"Subject: cut\r\n\r\nhalf a message")
+        old = raven.role_pid("raven-queue")
+        os.kill(old, signal.SIGKILL)
+        for s in (idle, mid, data):
+            s.sock.settimeout(5)
+            r = s.reply()
+            assert (r.code, r.enh) == (421, "4.3.0"), r
+            assert s.is_closed(), "connection left open after 421"
+    finally:
+        for s in (idle, mid, data):
+            s.close()
+    raven.role_pid("raven-queue", exclude=(old,))
+
+    def accepts():
+        try:
+            with rv.RawSMTP(raven.port, timeout=2) as s:
+                return s.greeting().code == 220
+        except (OSError, rv.Closed):
+            return False
+    rv.wait_until(accepts, 10, interval=0.1, what="sessions after raven-queue restart")
+    token = rv.unique("after-queue-death")
+    send_one(raven.port, token)
+    raven.wait_for("alice", token)
+    raven.assert_not_delivered("half a message")
+
+
 def test_local_role_restarted(raven):
     old = raven.role_pid("raven-local")
     os.kill(old, signal.SIGKILL)

@@ -79,6 +79,7 @@ BAD_SYNTAX = [
     (AFTER_MAIL, "RCPT TO:<alice%remote.test@example.org>", 550, ("5.1.1", "5.7.1")),
     (AFTER_MAIL, "RCPT TO:<@relay.test:alice@remote.test>", (550, 501), ("5.7.1", "5.1.3")),
     (["EHLO c"], "VRFY alice", 252, ("2.1.5", "2.5.0", "2.7.0", "2.0.0")),
+    (["EHLO c"], "VRFY", 501, ("5.5.4",)),
     (["EHLO c"], "MAIL FROM:<sender@remote.test> SMTPUTF8=yes", 501, ("5.5.4",)),
 ]
 

@@ -247,6 +247,8 @@ static const struct cmd_case cmd_cases[] = {
     C_BAD("MAILFROM:<a@b>", 500, "5.5.1", "Command unrecognized"),
     C_BAD("DATAX", 500, "5.5.1", "Command unrecognized"),
     C_BAD("MAIL", 501, "5.5.4", "Syntax: MAIL FROM:<address>"),
+    C_BAD("VRFY", 501, "5.5.4", "VRFY requires an argument"),
+    C_BAD("EXPN ", 501, "5.5.4", "EXPN requires an argument"),
     C_BAD("MAIL TO:<a@b>", 501, "5.5.4", "Syntax: MAIL FROM:<address>"),
     C_BAD("RCPT FROM:<a@b>", 501, "5.5.4", "Syntax: RCPT TO:<address>"),
     C_BAD("MAIL FROM:a@b", 501, "5.1.7", "Bad sender address syntax: Address must be"),

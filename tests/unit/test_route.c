@@ -126,6 +126,24 @@ static void test_rules(void **state)
 	conf_free(c);
 }
 
+/* postmaster@<hostname> works though the host's name is routed nowhere
+ * (RFC 5321 4.5.1); any other user there, or postmaster elsewhere, does not. */
+static void test_postmaster_at_hostname(void **state)
+{
+	(void)state;
+	struct config *c = load("hostname \"mx.example\"\n"
+	                        "listen on ::1\n"
+	                        "table u { \"alice\" }\n"
+	                        "action \"a1\" maildir \"/m1/%{user}\" users <u>\n"
+	                        "match from any for domain \"one.example\" action \"a1\"\n");
+	check(c, "postmaster", "mx.example", FROM_ANY, 0, "LOCAL:a1:postmaster");
+	check(c, "POSTMASTER", "MX.Example", FROM_ANY, 0, "LOCAL:a1:postmaster");
+	check(c, "alice", "mx.example", FROM_ANY, 0, "DENIED:Relaying denied");
+	check(c, "postmaster", "other.example", FROM_ANY, 0, "DENIED:Relaying denied");
+	check(c, "postmaster", "one.example", FROM_ANY, 0, "LOCAL:a1:postmaster");
+	conf_free(c);
+}
+
 #define ALIAS_CONF(aliases, users)                                                                 \
 	"listen on ::1\n"                                                                          \
 	"table d { \"example.org\", \"example.net\" }\n"                                           \
@@ -318,8 +336,11 @@ static void test_safe_mailbox(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_default_config), cmocka_unit_test(test_rules),
-	    cmocka_unit_test(test_aliases),        cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_default_config),
+	    cmocka_unit_test(test_rules),
+	    cmocka_unit_test(test_postmaster_at_hostname),
+	    cmocka_unit_test(test_aliases),
+	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_safe_mailbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
