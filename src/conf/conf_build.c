@@ -277,6 +277,7 @@ void conf_set_user(struct conf_parser *p, int line, char *s)
 		} else {
 			free(p->c->user);
 			p->c->user = s;
+			p->c->user_line = line;
 			return;
 		}
 	}
@@ -493,6 +494,7 @@ static struct action *action_add(struct conf_parser *p, int line, char *name, en
 	struct action *a = xcalloc(1, sizeof(*a));
 	a->name = name;
 	a->kind = kind;
+	a->line = line;
 	c->actions = xreallocarray(c->actions, c->n_actions + 1, sizeof(*c->actions));
 	c->actions[c->n_actions++] = a;
 	return a;

@@ -51,6 +51,7 @@ struct action {
 	const struct table *users;   /* NULL: every local part is a mailbox */
 	const struct table *aliases; /* NULL: none */
 	char *owner;                 /* user the deliveries run as; NULL: config->user */
+	int line;                    /* of the action statement, for messages */
 };
 
 enum match_from { FROM_ANY = 1, FROM_LOCAL, FROM_AUTH };
@@ -70,6 +71,7 @@ struct config {
 	int hostname_auto; /* 1: from gethostname(), qualified by conf_finish() */
 	char *data_dir;    /* absolute after conf_finish() */
 	char *user;        /* unprivileged user the roles run as when started as root */
+	int user_line;     /* of the user statement; 0: the default */
 	struct listener *listeners;
 	size_t n_listeners;
 	struct netmask *local_nets;

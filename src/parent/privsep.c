@@ -10,11 +10,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "xmalloc.h"
 
-int privsep_init(struct privsep *p, const char *user, char *err, size_t errlen)
+/* "file:line: " of a statement, or "" for the built-in default. */
+static const char *where(char *dst, size_t len, const struct config *conf, int line)
 {
+	if (conf->file == NULL || line <= 0)
+		return "";
+	snprintf(dst, len, "%s:%d: ", conf->file, line);
+	return dst;
+}
+
+static int check_owners(const struct config *conf, char *err, size_t errlen)
+{
+	char at[300];
+	for (size_t i = 0; i < conf->n_actions; i++) {
+		const struct action *a = conf->actions[i];
+		if (a->kind == ACTION_MAILDIR && a->owner != NULL && getpwnam(a->owner) == NULL) {
+			snprintf(err, errlen, "%saction \"%s\": owner \"%s\" does not exist",
+			         where(at, sizeof(at), conf, a->line), a->name, a->owner);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int privsep_init(struct privsep *p, const struct config *conf, char *err, size_t errlen)
+{
+	char at[300];
+	const char *user = conf->user;
 	memset(p, 0, sizeof(*p));
 	p->root = geteuid() == 0;
 	p->user = xstrdup(user);
@@ -26,18 +52,19 @@ int privsep_init(struct privsep *p, const char *user, char *err, size_t errlen)
 	struct passwd *pw = getpwnam(user);
 	if (pw == NULL) {
 		snprintf(err, errlen,
-		         "user \"%s\" does not exist: create it (scripts/deps.sh does) or set "
+		         "%suser \"%s\" does not exist: create it (scripts/deps.sh does) or set "
 		         "`user` in the configuration",
-		         user);
+		         where(at, sizeof(at), conf, conf->user_line), user);
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "user \"%s\" is root: the roles must run unprivileged", user);
+		snprintf(err, errlen, "%suser \"%s\" is root: the roles must run unprivileged",
+		         where(at, sizeof(at), conf, conf->user_line), user);
 		return -1;
 	}
 	p->uid = pw->pw_uid;
 	p->gid = pw->pw_gid;
-	return 0;
+	return check_owners(conf, err, errlen);
 }
 
 void privsep_drop(const struct privsep *p)

@@ -16,8 +16,15 @@ struct privsep {
 	char *user;
 };
 
-/* Look up conf->user when running as root. 0 or -1 with reason. */
-int privsep_init(struct privsep *p, const char *user, char *err, size_t errlen);
+struct config;
+
+/*
+ * Started as root, look up conf->user (it must exist and not be root) and
+ * check that every maildir action's owner exists, so that a typo is
+ * reported by `ravend -n` and at start, not by every delivery. 0, or -1
+ * with "file:line: reason" in err. Not root: neither is used, 0.
+ */
+int privsep_init(struct privsep *p, const struct config *conf, char *err, size_t errlen);
 /* Drop to the unprivileged user for good (no-op when not root); fatal on failure. */
 void privsep_drop(const struct privsep *p);
 /*

@@ -188,18 +188,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
 	}
-	if (check) {
-		fprintf(stderr, "ravend: configuration %s is valid\n", file ? file : "(built-in)");
-		return 0;
-	}
-
 	struct parent p;
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
 	p.verbose = verbose;
-	if (privsep_init(&p.priv, conf->user, err, sizeof(err)) == -1) {
+	if (privsep_init(&p.priv, conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
+	}
+	if (check) {
+		fprintf(stderr, "ravend: configuration %s is valid\n", file ? file : "(built-in)");
+		return 0;
 	}
 	/* Every session, spool file in flight and queued fd needs a descriptor:
 	 * take what the system allows (roles inherit it). */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc.h"
@@ -349,6 +350,9 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	struct ipc_handlers h = {queue_msg, queue_closed, srv};
 	srv->queue = ipc_new(base, queue_sock, &h);
 	srv->spares_idle = evtimer_new(base, spares_idle_cb, srv);
+	/* Session ids count on from the start time, so that a restarted role
+	 * does not reuse the ids already in the log (2^20 sessions a second). */
+	srv->next_session = (uint64_t)time(NULL) << 20;
 	return srv;
 }
 

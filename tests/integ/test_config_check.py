@@ -124,6 +124,28 @@ def test_bad_config(root, prefix, line):
     assert len(p.stderr.strip().split(want, 1)[1].strip()) > 3, "no reason given: %r" % p.stderr
 
 
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
+                               reason="user and owner are only used when started as root")
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("prefix,line", [
+    ("user ", 'user "no-such-raven-user"'),
+    ("user ", 'user "root"'),
+    ("action ", 'action "mailbox" maildir "/tmp/x/%{user}" owner "no-such-owner"'),
+], ids=["missing-user", "root-user", "missing-owner"])
+def test_accounts_checked_when_root(root, prefix, line):
+    """Started as root, `ravend -n` looks up the accounts it will run as,
+    so a typo is an error at its line, not a failure of every delivery."""
+    text, lineno = _with_line(root, prefix, line)
+    path = write(root, text)
+    p = check(path)
+    assert p.returncode == 1, p
+    want = "%s:%d:" % (path, lineno)
+    assert want in p.stderr, p.stderr
+    assert line.split('"')[-2] in p.stderr, p.stderr
+
+
 def test_error_line_counts_comments_and_blank_lines(root):
     text = "# a comment\n\n   # indented comment\n" + "\n".join(_base_lines(root)) + \
         "\n\nbogus statement here\n"

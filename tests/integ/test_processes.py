@@ -3,6 +3,7 @@ privileges dropped when started as root."""
 
 import os
 import pwd
+import re
 import signal
 import subprocess
 import time
@@ -60,6 +61,9 @@ def test_smtp_role_restarted(raven):
     raven.wait_for("alice", before)
     raven.wait_for("alice", after)
     assert raven.proc.poll() is None
+    # The restarted role does not reuse session ids already in the log.
+    ids = re.findall(r"event=connect session=(\S+)", raven.log_text())
+    assert len(ids) >= 3 and len(ids) == len(set(ids)), ids
 
 
 def test_session_in_progress_survives_other_sessions(raven):
