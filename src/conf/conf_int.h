@@ -62,8 +62,10 @@ struct conf_parser {
 	size_t pos;
 	int line;
 	int brace_depth;
-	int last_tok;  /* previous token, 0 at the start */
-	int eof_lines; /* end-of-line tokens emitted at end of input */
+	int last_tok;     /* previous token, 0 at the start */
+	int prev_tok;     /* the one before it, for error messages */
+	size_t tok_start; /* where last_tok began in text */
+	int eof_lines;    /* end-of-line tokens emitted at end of input */
 
 	/* the first error, by line */
 	int has_err;
@@ -82,6 +84,8 @@ struct conf_parser {
 
 /* lex.c */
 void conf_lex_init(struct conf_parser *p, const char *text, size_t len);
+/* The text of the token just read (none for an end of line or input). */
+size_t conf_lex_token_text(const struct conf_parser *p, const char **text);
 
 /* conf_build.c: errors, lists and the statement builders used by parse.y */
 void conf_error(struct conf_parser *p, int line, const char *fmt, ...)

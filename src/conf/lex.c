@@ -81,6 +81,8 @@ void conf_lex_init(struct conf_parser *p, const char *text, size_t len)
 	p->line = 1;
 	p->brace_depth = 0;
 	p->last_tok = 0;
+	p->prev_tok = 0;
+	p->tok_start = 0;
 	p->eof_lines = 0;
 }
 
@@ -211,6 +213,7 @@ static int lex_next(struct conf_parser *p, CONF_YYSTYPE *lval, int *line)
 			return CONF_YYEOF;
 		}
 		unsigned char c = (unsigned char)p->text[p->pos];
+		p->tok_start = p->pos;
 		switch (c) {
 		case ' ':
 		case '\t':
@@ -272,12 +275,22 @@ static int lex_next(struct conf_parser *p, CONF_YYSTYPE *lval, int *line)
 	}
 }
 
+size_t conf_lex_token_text(const struct conf_parser *p, const char **text)
+{
+	*text = p->text + p->tok_start;
+	if (p->last_tok == 0 || p->last_tok == NEWLINE || p->last_tok == CONF_YYEOF ||
+	    p->tok_start > p->pos)
+		return 0;
+	return p->pos - p->tok_start;
+}
+
 int conf_yylex(CONF_YYSTYPE *lval, CONF_YYLTYPE *lloc, struct conf_parser *p)
 {
 	int line;
 	int tok = lex_next(p, lval, &line);
 	lloc->first_line = lloc->last_line = line;
 	lloc->first_column = lloc->last_column = 0;
+	p->prev_tok = p->last_tok;
 	p->last_tok = tok;
 	return tok;
 }

@@ -18,6 +18,9 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 
 %code {
 #include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
 }
 
 %define api.prefix {conf_yy}
@@ -206,7 +209,26 @@ dkim_opt : SIGN
 
 %%
 
+/*
+ * Bison says what kind of token it did not expect; name the token too, and
+ * call a word that opens a line what it is: a statement Raven does not know.
+ */
 void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg)
 {
-	conf_error(p, lloc->first_line, "%s", msg);
+	const char *t;
+	size_t n = conf_lex_token_text(p, &t);
+	char q[128];
+	if (n == 0) {
+		conf_error(p, lloc->first_line, "%s", msg);
+		return;
+	}
+	log_escape(q, sizeof(q), t, n > 60 ? 60 : n);
+	static const char lead[] = "syntax error, ";
+	if (p->last_tok == WORD && (p->prev_tok == 0 || p->prev_tok == NEWLINE))
+		conf_error(p, lloc->first_line, "unknown statement \"%s\"", q);
+	else if (strncmp(msg, lead, sizeof(lead) - 1) == 0)
+		conf_error(p, lloc->first_line, "syntax error at \"%s\": %s", q,
+		           msg + sizeof(lead) - 1);
+	else
+		conf_error(p, lloc->first_line, "%s at \"%s\"", msg, q);
 }

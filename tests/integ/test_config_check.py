@@ -195,4 +195,4 @@ def test_daemon_refuses_to_start_with_bad_config(root):
     p = subprocess.run([rv.RAVEND, "-d", "-c", path], capture_output=True, text=True,
                        timeout=20, stdin=subprocess.DEVNULL)
     assert p.returncode == 1, p
-    assert "%s:%d:" % (path, lineno) in p.stderr, p.stderr
+    assert '%s:%d: unknown statement "frobnicate"' % (path, lineno) in p.stderr, p.stderr

@@ -168,7 +168,7 @@ static void test_design_example(void **state)
 	fputs("hostname \"a\"\nbogus\n", f);
 	fclose(f);
 	assert_null(conf_load(path, err, sizeof(err)));
-	char *want = xasprintf("%s:2: syntax error, unexpected word", path);
+	char *want = xasprintf("%s:2: unknown statement \"bogus\"", path);
 	assert_string_equal(err, want);
 	free(want);
 	char *missing = xasprintf("%s/missing.conf", dir);
@@ -429,20 +429,28 @@ static void test_errors(void **state)
 {
 	(void)state;
 	/* syntax */
-	expect_err("bogus\n", "t.conf:1: syntax error, unexpected word");
+	expect_err("bogus\n", "t.conf:1: unknown statement \"bogus\"");
+	expect_err(MIN_TAIL "limits foo 3\n", "t.conf:5: syntax error at \"foo\": unexpected word");
+	expect_err(
+	    MIN_TAIL "hostname \"a\" \"b\"\n",
+	    "t.conf:5: syntax error at \"\\\"b\\\"\": unexpected quoted string, expecting end "
+	    "of line");
 	expect_err(MIN_TAIL "hostname\n",
 	           "t.conf:5: syntax error, unexpected end of line, expecting quoted string or "
 	           "word");
 	expect_err(MIN_TAIL "listen on 127.0.0.1 port\n",
 	           "t.conf:5: syntax error, unexpected end of line, expecting number");
 	expect_err(MIN_TAIL "limits\n", "t.conf:5: syntax error, unexpected end of line");
-	expect_err("match from nowhere for any action \"x\"\n" MIN_TAIL,
-	           "t.conf:1: syntax error, unexpected word, expecting any or auth or local");
-	expect_err("table x { \"a\" \n" MIN_TAIL,
-	           "t.conf:2: syntax error, unexpected listen, expecting quoted string or word or "
-	           "'}' or ','");
-	expect_err("table x { \"a\" = }\n", "t.conf:1: syntax error, unexpected '}', expecting "
-	                                    "quoted string or word");
+	expect_err(
+	    "match from nowhere for any action \"x\"\n" MIN_TAIL,
+	    "t.conf:1: syntax error at \"nowhere\": unexpected word, expecting any or auth or "
+	    "local");
+	expect_err(
+	    "table x { \"a\" \n" MIN_TAIL,
+	    "t.conf:2: syntax error at \"listen\": unexpected listen, expecting quoted string "
+	    "or word or '}' or ','");
+	expect_err("table x { \"a\" = }\n", "t.conf:1: syntax error at \"}\": unexpected '}', "
+	                                    "expecting quoted string or word");
 	/* lexical */
 	expect_err(MIN_TAIL "hostname \"abc\n", "t.conf:5: unterminated string");
 	expect_err(MIN_TAIL "hostname \"abc", "t.conf:5: unterminated string");
