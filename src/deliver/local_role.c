@@ -108,13 +108,13 @@ static int become_owner(struct local_role *lr, const char *owner, char *err, siz
 		return 0; /* not started as root: deliver as ourselves */
 	const struct owner_ids *o = owner_lookup(lr, owner);
 	if (o == NULL) {
-		snprintf(err, errlen, "mailbox owner %s does not exist", owner);
+		snprintf(err, errlen, "4.3.5 mailbox owner %s does not exist", owner);
 		return -1;
 	}
 	setfsgid(o->gid);
 	setfsuid(o->uid);
 	if ((uid_t)setfsuid((uid_t)-1) != o->uid) {
-		snprintf(err, errlen, "cannot switch to mailbox owner %s", owner);
+		snprintf(err, errlen, "4.3.0 cannot switch to mailbox owner %s", owner);
 		return -1;
 	}
 	return 0;
@@ -158,13 +158,13 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	const struct action *a = conf_action(lr->conf, d->action);
 	pd->status[k] = DELIVER_TEMP;
 	if (a == NULL || a->kind != ACTION_MAILDIR) {
-		snprintf(text, sizeof(text), "action %s is not a local mailbox action", d->action);
+		snprintf(text, sizeof(text), "4.3.5 action %s is not a local mailbox action", d->action);
 		set_text(pd, k, text); /* temporary: a reload may bring it back */
 		return;
 	}
 	if (!route_safe_mailbox(d->user[k])) {
 		pd->status[k] = DELIVER_PERM;
-		set_text(pd, k, "unsafe mailbox name");
+		set_text(pd, k, "5.1.3 unsafe mailbox name");
 		return;
 	}
 	pd->dir[k] = conf_maildir_path(lr->conf, a, d->user[k]);
@@ -251,7 +251,7 @@ static void sync_lists(struct plist *a, struct plist *b)
 				if (syncfs(pd->prep[k].dfd) == 0)
 					continue;
 				char text[TEXT_MAX];
-				snprintf(text, sizeof(text), "maildir: syncfs %s: %s", pd->dir[k],
+				snprintf(text, sizeof(text), "4.3.0 maildir: syncfs %s: %s", pd->dir[k],
 				         strerror(errno));
 				log_warn("event=maildir-sync-failed dir=%s error=\"%s\"",
 				         pd->dir[k], strerror(errno));
@@ -299,7 +299,7 @@ static void report(struct local_role *lr, struct plist *l)
 			if (!pd->prepared[k])
 				continue;
 			char text[TEXT_MAX];
-			snprintf(text, sizeof(text), "delivered to maildir %s", pd->dir[k]);
+			snprintf(text, sizeof(text), "2.0.0 delivered to maildir %s", pd->dir[k]);
 			pd->status[k] = DELIVER_OK;
 			set_text(pd, k, text);
 		}

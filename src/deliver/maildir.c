@@ -101,13 +101,23 @@ void maildir_name(char *dst, size_t dstlen, int64_t arrival, const char *msgid, 
 	dst[o] = '\0';
 }
 
-/* ENOTDIR will not fix itself: a file sits where the mailbox should be. */
+/*
+ * The reason opens with its RFC 3463 code, which a DSN reports as Status.
+ * ENOTDIR will not fix itself (a file sits where the mailbox should be),
+ * nor will a path too long; everything else may (permissions, quota, space).
+ */
 static enum maildir_result fail(char *err, size_t errlen, int e, const char *what, const char *dir,
                                 const char *sub)
 {
-	snprintf(err, errlen, "maildir: %s %s%s%s: %s", what, dir, sub ? "/" : "", sub ? sub : "",
-	         strerror(e));
-	return (e == ENOTDIR || e == ENAMETOOLONG) ? MAILDIR_PERM : MAILDIR_TEMP;
+	int perm = e == ENOTDIR || e == ENAMETOOLONG;
+	const char *code = perm          ? "5.2.0"
+	                   : e == EDQUOT ? "4.2.2" /* mailbox full */
+	                   : e == ENOSPC ? "4.3.1" /* mail system full */
+	                   : e == EIO    ? "4.3.0"
+	                                 : "4.2.0";
+	snprintf(err, errlen, "%s maildir: %s %s%s%s: %s", code, what, dir, sub ? "/" : "",
+	         sub ? sub : "", strerror(e));
+	return perm ? MAILDIR_PERM : MAILDIR_TEMP;
 }
 
 /* Make a new directory entry durable. */
@@ -355,7 +365,7 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
 	if (errlen)
 		err[0] = '\0';
 	if (!name_ok(name)) {
-		snprintf(err, errlen, "maildir: invalid file name for %s", dir);
+		snprintf(err, errlen, "5.3.0 maildir: invalid file name for %s", dir);
 		return MAILDIR_PERM;
 	}
 	p->dir = dir;
@@ -414,7 +424,7 @@ drop:
 enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err, size_t errlen)
 {
 	if (p->dfd == -1) {
-		snprintf(err, errlen, "maildir: nothing prepared");
+		snprintf(err, errlen, "4.3.0 maildir: nothing prepared");
 		return MAILDIR_TEMP;
 	}
 	enum maildir_result res = MAILDIR_OK;

@@ -310,8 +310,11 @@ static void put_field(struct out *o, const char *name, const char *value)
 	put_wrapped(o, first, value, " ");
 }
 
-/* The RFC 3463 status syntax: class "." subject "." detail. */
-static int status_valid(const char *s)
+/*
+ * The length of the RFC 3463 status code (class "." subject "." detail)
+ * at s, or 0 if there is none.
+ */
+static size_t status_len(const char *s)
 {
 	if (s == NULL || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
 		return 0;
@@ -329,7 +332,35 @@ static int status_valid(const char *s)
 			p++;
 		}
 	}
-	return *p == '\0';
+	return (size_t)(p - s);
+}
+
+static int status_valid(const char *s)
+{
+	size_t n = status_len(s);
+	return n > 0 && s[n] == '\0';
+}
+
+#define STATUS_MAX 12 /* "5.999.999" and its NUL */
+
+/*
+ * The status a diagnostic text opens with, "5.2.2 mailbox full" or an SMTP
+ * reply "552 5.2.2 ...", into dst; 0 if it has none of class cls.
+ */
+static int status_of_text(const char *text, char cls, char dst[STATUS_MAX])
+{
+	if (text == NULL)
+		return 0;
+	if (text[0] == cls && text[1] >= '0' && text[1] <= '9' && text[2] >= '0' &&
+	    text[2] <= '9' && (text[3] == ' ' || text[3] == '-'))
+		text += 4;
+	size_t n = status_len(text);
+	if (n == 0 || n >= STATUS_MAX || text[0] != cls ||
+	    (text[n] != '\0' && text[n] != ' ' && text[n] != ';'))
+		return 0;
+	memcpy(dst, text, n);
+	dst[n] = '\0';
+	return 1;
 }
 
 static const char *action_for(enum dsn_kind kind, const char *action)
@@ -342,15 +373,14 @@ static const char *action_for(enum dsn_kind kind, const char *action)
 	return kind == DSN_FAILURE ? "failed" : kind == DSN_DELAY ? "delayed" : "delivered";
 }
 
-static const char *status_for(const char *action, const char *status)
+static const char *status_for(const char *action, const struct dsn_rcpt *r, char buf[STATUS_MAX])
 {
-	if (status_valid(status))
-		return status;
-	if (strcmp(action, "failed") == 0)
-		return "5.0.0";
-	if (strcmp(action, "delayed") == 0)
-		return "4.0.0";
-	return "2.0.0";
+	if (status_valid(r->status))
+		return r->status;
+	char cls = strcmp(action, "failed") == 0 ? '5' : strcmp(action, "delayed") == 0 ? '4' : '2';
+	if (status_of_text(r->diagnostic, cls, buf))
+		return buf;
+	return cls == '5' ? "5.0.0" : cls == '4' ? "4.0.0" : "2.0.0";
 }
 
 /* "rfc822; addr", or "utf-8; addr" for non-ASCII addresses in a global DSN. */
@@ -415,7 +445,8 @@ static void build_status(struct out *o, const struct dsn_request *rq, int global
 		}
 		put_addr_field(o, "Final-Recipient", "rfc822", r->addr, global);
 		put_fmt(o, "Action: %s\r\n", action);
-		put_fmt(o, "Status: %s\r\n", status_for(action, r->status));
+		char st[STATUS_MAX];
+		put_fmt(o, "Status: %s\r\n", status_for(action, r, st));
 		if (r->remote_mta != NULL && r->remote_mta[0] != '\0') {
 			char *h = clean_text(r->remote_mta, HOST_MAX, 0);
 			char *v = xasprintf("dns; %s", h);
@@ -501,14 +532,14 @@ static void build_human(struct out *o, const struct dsn_request *rq, enum attach
 		char *d = clean_text(r->diagnostic, BOUNCE_DIAG_MAX, global);
 		char *h = clean_text(r->remote_mta, HOST_MAX, 0);
 		char *first = xasprintf("<%s>: ", a);
-		char *text;
+		char *text, st[STATUS_MAX];
+		const char *status = status_for(action, r, st);
 		if (d[0] != '\0' && h[0] != '\0')
-			text = xasprintf("host %s said: %s (status %s)", h, d,
-			                 status_for(action, r->status));
+			text = xasprintf("host %s said: %s (status %s)", h, d, status);
 		else if (d[0] != '\0')
-			text = xasprintf("%s (status %s)", d, status_for(action, r->status));
+			text = xasprintf("%s (status %s)", d, status);
 		else
-			text = xasprintf("%s (status %s)", action, status_for(action, r->status));
+			text = xasprintf("%s (status %s)", action, status);
 		put(o, "\r\n", 2);
 		put_wrapped(o, first, text, "    ");
 		if (strcmp(action, "delayed") == 0 && r->retry_until > 0 &&

@@ -31,8 +31,10 @@ struct dsn_rcpt {
 	                       xtext-decoded into Original-Recipient */
 	const char *action; /* "failed" | "delayed" | "delivered" | "relayed" | "expanded";
 	                       NULL or anything else: the action that matches the kind */
-	const char *status; /* "5.1.1", "4.4.1", "2.0.0"; NULL or malformed: a default of
-	                       the action's class ("5.0.0", "4.0.0", "2.0.0") */
+	const char *status; /* "5.1.1", "4.4.1", "2.0.0"; NULL or malformed: the code the
+	                       diagnostic starts with ("5.2.0 ...", "550 5.1.1 ...") if it
+	                       is of the action's class, else a default of that class
+	                       ("5.0.0", "4.0.0", "2.0.0") */
 	const char
 	    *remote_mta; /* NULL for local deliveries, else the host (Remote-MTA: dns; host) */
 	const char

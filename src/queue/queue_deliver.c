@@ -156,10 +156,11 @@ static struct inflight *inflight_take(struct queue_role *q, uint64_t job)
 	return NULL;
 }
 
-/* The status a failure DSN reports (RFC 3463). */
+/* The status a failure DSN reports (RFC 3463); NULL: the code the
+ * delivery's error text opens with (bounce.h). */
 static const char *failure_status(enum sched_status st)
 {
-	return st == SCHED_TEMP ? "4.4.7" /* delivery time expired */ : "5.0.0";
+	return st == SCHED_TEMP ? "4.4.7" /* delivery time expired */ : NULL;
 }
 
 /* RFC 3461 §4.1: without NOTIFY, failures (and delays) are reported. */

@@ -69,7 +69,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		const struct envelope_rcpt *r = &e->rcpts[idx[k]];
 		dr[k].addr = r->addr;
 		dr[k].orcpt = r->orcpt;
-		dr[k].status = status ? status[k] : kind == DSN_DELAY ? "4.0.0" : "2.0.0";
+		dr[k].status = status ? status[k] : NULL; /* from last_error, see bounce.h */
 		dr[k].diagnostic = kind == DSN_SUCCESS ? NULL : r->last_error;
 		dr[k].last_attempt = r->last_attempt;
 		dr[k].retry_until =
@@ -188,7 +188,8 @@ static void dsn_sweep(evutil_socket_t fd, short what, void *arg)
 			if (r->state != RCPT_FAILED || !wants_failure(r) ||
 			    (r->notified & ENVELOPE_NOTIFIED_FINAL))
 				continue;
-			st[n] = sched_expired(q->sched, m, now) ? "4.4.7" : "5.0.0";
+			/* NULL: the code the last error opens with, else 5.0.0 */
+			st[n] = sched_expired(q->sched, m, now) ? "4.4.7" : NULL;
 			idx[n++] = k;
 		}
 		if (queue_dsn(q, m, DSN_FAILURE, idx, st, n) == 0) {

@@ -521,20 +521,63 @@ static void test_injection(void **state)
 	assert_non_null(
 	    strstr(s, "Diagnostic-Code: smtp; 550-5.1.1 first line 550 5.1.1 second X-Evil: 3 .\r\n"
 	              " --=_Raven_Q1a2B3c4_1795457360 ??? end\r\n"));
-	assert_non_null(strstr(s, "Status: 5.0.0\r\n"));
+	/* the malformed status is replaced by the one the diagnostic opens with */
+	assert_non_null(strstr(s, "Status: 5.1.1\r\n"));
 	/* the recipient's own boundary guess was in the diagnostic: another one is used */
 	char *b = boundary_of(s);
 	assert_string_not_equal(b, "=_Raven_Q1a2B3c4_1795457360");
 	free(b);
 	/* the status part is ASCII; the human part keeps valid UTF-8 only */
 	assert_non_null(
-	    strstr(s, "    --=_Raven_Q1a2B3c4_1795457360 ?\xc3\xa9 end (status 5.0.0)\r\n"));
+	    strstr(s, "    --=_Raven_Q1a2B3c4_1795457360 ?\xc3\xa9 end (status 5.1.1)\r\n"));
 	assert_null(strstr(s, "\xff"));
 	const char *e[] = {
-	    "victim@example.com Bcc: a@evil.example|failed|5.0.0|rfc822; x Bcc: b@evil.example?z|0",
+	    "victim@example.com Bcc: a@evil.example|failed|5.1.1|rfc822; x Bcc: b@evil.example?z|0",
 	    NULL};
 	assert_int_equal(py_check(s, n, "delivery-status", "message/rfc822", "BODY-MARKER", e), 0);
 	free(s);
+}
+
+/* Without a status of its own, a recipient's Status is the code its
+ * diagnostic opens with, when that code is of the action's class. */
+static void test_status_from_diagnostic(void **state)
+{
+	(void)state;
+	static const struct {
+		enum dsn_kind kind;
+		const char *status, *diagnostic, *want;
+	} cases[] = {
+	    {DSN_FAILURE, NULL, "5.2.0 maildir: open /m/a: Not a directory", "5.2.0"},
+	    {DSN_FAILURE, NULL, "550 5.1.1 no such user", "5.1.1"},
+	    {DSN_FAILURE, NULL, "552-5.2.2 over quota", "5.2.2"},
+	    {DSN_FAILURE, NULL, "5.7.1; refused", "5.7.1"},
+	    {DSN_FAILURE, "5.3.0", "5.2.0 ignored: the caller said", "5.3.0"},
+	    {DSN_FAILURE, NULL, "4.2.0 a temporary code", "5.0.0"},
+	    {DSN_FAILURE, NULL, "5.2.0x no word boundary", "5.0.0"},
+	    {DSN_FAILURE, NULL, "5.1234.1 too long", "5.0.0"},
+	    {DSN_FAILURE, NULL, "550 no code at all", "5.0.0"},
+	    {DSN_FAILURE, NULL, NULL, "5.0.0"},
+	    {DSN_DELAY, NULL, "4.2.2 maildir: write: Disk quota exceeded", "4.2.2"},
+	    {DSN_DELAY, NULL, "451 4.3.0 try later", "4.3.0"},
+	    {DSN_DELAY, NULL, "5.2.0 not of the class", "4.0.0"},
+	    {DSN_SUCCESS, NULL, "2.0.0 delivered to maildir /m/a", "2.0.0"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dsn_rcpt r = {.addr = "bob@example.org",
+		                     .status = cases[i].status,
+		                     .diagnostic = cases[i].diagnostic};
+		struct dsn_request rq;
+		rq_init(&rq, cases[i].kind, DSN_RET_HDRS, &r, 1);
+		size_t n;
+		char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
+		char *want = xasprintf("\r\nStatus: %s\r\n", cases[i].want);
+		if (strstr(s, want) == NULL)
+			fail_msg("case %zu (%s): want Status %s", i,
+			         cases[i].diagnostic ? cases[i].diagnostic : "(null)",
+			         cases[i].want);
+		free(want);
+		free(s);
+	}
 }
 
 static void test_long_diagnostic(void **state)
@@ -926,6 +969,7 @@ int main(void)
 	    cmocka_unit_test(test_delay),
 	    cmocka_unit_test(test_success),
 	    cmocka_unit_test(test_injection),
+	    cmocka_unit_test(test_status_from_diagnostic),
 	    cmocka_unit_test(test_long_diagnostic),
 	    cmocka_unit_test(test_boundary_collision),
 	    cmocka_unit_test(test_odd_messages),
