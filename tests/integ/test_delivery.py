@@ -78,6 +78,29 @@ def test_swaks_delivery(raven):
     assert b"\r" not in rest
 
 
+def test_swaks_whole_message_byte_identical(raven, tmp_path):
+    """A whole message of swaks's --data (which dot-stuffs and sends CRLF)
+    lands byte for byte, but for the line ends, after our headers."""
+    token = rv.unique("swaks-data")
+    msg = ("From: <swaks@remote.test>\nTo: <bob@example.org>\nSubject: whole %s\n"
+           "Message-ID: <%s@remote.test>\n\n"
+           ".leading dot\n..two dots\n.\n \n\ttab line  \n\n\n%s\nlast line\n"
+           % (token, token, "x" * 990))
+    path = tmp_path / "message.eml"
+    # swaks ends the data with CRLF.CRLF itself: the file has no last newline
+    path.write_bytes(msg.encode()[:-1])
+    p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % raven.port,
+                        "--helo", "swaks.test", "--from", "swaks@remote.test",
+                        "--to", "bob@example.org", "--data", "@" + str(path),
+                        "--timeout", "15"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    msgs = raven.wait_for("bob", token)
+    assert len(msgs) == 1
+    _, rest = rv.split_received(msgs[0])
+    assert rest == msg.encode(), (rest, msg)
+
+
 def test_several_recipients_one_unknown(raven):
     token = rv.unique("multi")
     msg = rv.make_message(token)
