@@ -229,7 +229,9 @@ class Raven:
         logf = open(self.log, "ab")
         logf.write(b"=== harness: start #%d ===\n" % self.starts)
         logf.flush()
-        self.proc = subprocess.Popen([RAVEND, "-c", self.conf, "-d"], stdin=subprocess.DEVNULL,
+        # builtin=True: no -c, the built-in default (what `make run` starts)
+        argv = [RAVEND, "-d"] if self.opts.get("builtin") else [RAVEND, "-c", self.conf, "-d"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=logf, cwd=self.root,
                                      **self.popen_kw)
         logf.close()

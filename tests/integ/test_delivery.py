@@ -4,6 +4,7 @@ tests read the Maildir files it writes."""
 import os
 import random
 import smtplib
+import socket
 import string
 import subprocess
 import threading
@@ -99,6 +100,44 @@ def test_swaks_whole_message_byte_identical(raven, tmp_path):
     assert len(msgs) == 1
     _, rest = rv.split_received(msgs[0])
     assert rest == msg.encode(), (rest, msg)
+
+
+def _port_busy(host, port):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def test_builtin_default_as_make_run_starts_it(factory):
+    """`make run`: ravend -d without a configuration, in a fresh directory,
+    serves 127.0.0.1:2525 (and [::1]:2525, submission on 2587), and mail to
+    alice@localhost from smtplib lands in ./var/mail/alice/new intact."""
+    busy = [hp for hp in (("127.0.0.1", 2525), ("127.0.0.1", 2587)) if _port_busy(*hp)]
+    if busy:
+        pytest.skip("the built-in default's ports are taken by another program: %s" % busy)
+    raven = factory(start=False, port=2525, builtin=True)
+    raven.start()
+    token = rv.unique("builtin")
+    msg = rv.make_message(token, to="alice@localhost")
+    refused, qid = smtp_send(2525, "someone@remote.test", ["alice@localhost"], msg)
+    assert not refused and qid
+    new = os.path.join(raven.root, "var", "mail", "alice", "new")
+    rv.wait_until(lambda: os.path.isdir(new) and os.listdir(new), rv.DELIVERY_TIMEOUT,
+                  what="a file in ./var/mail/alice/new")
+    [name] = os.listdir(new)
+    with open(os.path.join(new, name), "rb") as f:
+        _, rest = rv.split_received(f.read())
+    assert rest == rv.normalize(msg)
+    with rv.RawSMTP(2587) as s:
+        assert s.greeting().code == 220
+    if socket.has_ipv6 and os.path.exists("/proc/net/if_inet6"):
+        with socket.create_connection(("::1", 2525), timeout=5) as s:
+            assert s.recv(512).startswith(b"220 "), "no greeting on [::1]:2525"
 
 
 def test_several_recipients_one_unknown(raven):
