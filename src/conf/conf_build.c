@@ -486,6 +486,13 @@ static struct action *action_add(struct conf_parser *p, int line, char *name, en
 		free(name);
 		return NULL;
 	}
+	if (strchr(name, ':') != NULL) {
+		/* "relay:DOMAIN" is the queue's name for a remote destination */
+		conf_error(p, line, "action name \"%s\" may not contain ':'",
+		           conf_quote(q, sizeof(q), name));
+		free(name);
+		return NULL;
+	}
 	if (conf_action(c, name) != NULL) {
 		conf_error(p, line, "duplicate action \"%s\"", conf_quote(q, sizeof(q), name));
 		free(name);

@@ -22,9 +22,40 @@ static struct peer *local_peer(struct queue_role *q)
 	return NULL;
 }
 
+static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_t *status,
+                         char *const *text);
+static void job_done(struct queue_role *q, struct sched_job *j);
+
+/*
+ * A remote destination ("relay:DOMAIN", so far only notices to senders
+ * elsewhere) waits for outbound relay, which is not built yet: every
+ * attempt is a temporary failure, so the message stays queued, visible in
+ * `ravenctl queue`, retried on the usual schedule until its lifetime ends.
+ */
+static void defer_remote(struct queue_role *q, struct sched_job *j)
+{
+	uint8_t *st = xcalloc(j->n, sizeof(*st));
+	char **text = xcalloc(j->n, sizeof(*text));
+	for (size_t k = 0; k < j->n; k++) {
+		st[k] = DELIVER_TEMP;
+		text[k] = xasprintf("4.4.0 no route to %s: outbound relay is not supported yet",
+		                    j->dest + strlen(QUEUE_REMOTE_PREFIX));
+	}
+	job_outcomes(q, j, st, text);
+	job_done(q, j);
+	for (size_t k = 0; k < j->n; k++)
+		free(text[k]);
+	free(text);
+	free(st);
+}
+
 static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
+	if (strncmp(j->dest, QUEUE_REMOTE_PREFIX, strlen(QUEUE_REMOTE_PREFIX)) == 0) {
+		defer_remote(q, j);
+		return;
+	}
 	int fd = spool_open_data(q->spool, m->env.id);
 	if (fd == -1) {
 		int e = errno;
@@ -234,11 +265,10 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 	free(fail_st);
 }
 
-static void job_finished(struct queue_role *q, struct inflight *f)
+static void job_done(struct queue_role *q, struct sched_job *j)
 {
-	struct sched_msg *m = f->job->msg;
-	sched_job_done(q->sched, f->job, (int64_t)time(NULL));
-	free(f);
+	struct sched_msg *m = j->msg;
+	sched_job_done(q->sched, j, (int64_t)time(NULL));
 	if (m->data_missing && m->n_inflight == 0) {
 		spool_quarantine(q->spool, m->env.id, "data file missing");
 		sched_remove(q->sched, m);
@@ -263,7 +293,8 @@ void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_
 			fatal("local answered for the wrong recipients of job %llu",
 			      (unsigned long long)res.job);
 	job_outcomes(q, f->job, res.status, res.text);
-	job_finished(q, f);
+	job_done(q, f->job);
+	free(f);
 	proto_result_free(&res);
 	queue_schedule(q);
 }
@@ -282,10 +313,11 @@ void queue_peer_lost(struct queue_role *q, struct peer *p)
 		char **text = xcalloc(f->job->n, sizeof(*text));
 		for (size_t k = 0; k < f->job->n; k++) {
 			st[k] = DELIVER_TEMP;
-			text[k] = "local delivery process died";
+			text[k] = "4.3.0 local delivery process died";
 		}
 		job_outcomes(q, f->job, st, text);
-		job_finished(q, f);
+		job_done(q, f->job);
+		free(f);
 		free(st);
 		free(text);
 	}

@@ -24,9 +24,12 @@ static const char *kind_name(enum dsn_kind k)
 	return k == DSN_FAILURE ? "failure" : k == DSN_DELAY ? "delay" : "success";
 }
 
-/* Where a DSN to the sender goes: its local mailboxes, or nowhere yet. */
+/*
+ * Where a DSN to the sender goes: 0, its local mailboxes (rr); 1, a
+ * remote domain (rr empty, "relay:DOMAIN" in remote); -1, nowhere, why.
+ */
 static int route_sender(struct queue_role *q, const char *sender, struct route_result *rr,
-                        char *why, size_t whylen)
+                        char *remote, size_t remotelen, char *why, size_t whylen)
 {
 	struct mailaddr a;
 	struct smtp_reply err;
@@ -38,12 +41,17 @@ static int route_sender(struct queue_role *q, const char *sender, struct route_r
 	route_resolve(q->conf, &rq, rr);
 	if (rr->verdict == ROUTE_LOCAL)
 		return 0;
-	snprintf(why, whylen, "%s",
-	         rr->verdict == ROUTE_RELAY || rr->verdict == ROUTE_RELAY_DENIED
-	             ? "the sender is not local and outbound relay is not supported yet"
-	             : rr->reason);
+	int relay = rr->verdict == ROUTE_RELAY || rr->verdict == ROUTE_RELAY_DENIED;
+	if (!relay)
+		snprintf(why, whylen, "%s", rr->reason);
 	route_result_free(rr);
-	return -1;
+	if (!relay || a.domain[0] == '\0')
+		return -1;
+	int n = snprintf(remote, remotelen, "%s%s", QUEUE_REMOTE_PREFIX, a.domain);
+	for (char *c = remote; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return n > 0 && (size_t)n < remotelen ? 1 : -1;
 }
 
 int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
@@ -58,7 +66,10 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		return 0;
 	}
 	struct route_result rr;
-	if (route_sender(q, e->sender, &rr, why, sizeof(why)) == -1) {
+	char remote[sizeof(QUEUE_REMOTE_PREFIX) + ADDR_DOMAIN_MAX + 1];
+	snprintf(why, sizeof(why), "no route");
+	int where = route_sender(q, e->sender, &rr, remote, sizeof(remote), why, sizeof(why));
+	if (where == -1) {
 		log_warn("event=dsn-undeliverable id=%s kind=%s reason=\"%s\"", e->id,
 		         kind_name(kind), why);
 		return 0; /* retrying will not help; do not try again */
@@ -112,20 +123,29 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	dsn.body = bounce_is_8bit(out.data, out.len) ? BODY_8BITMIME : BODY_7BIT;
 	/* A UTF-8 envelope address needs SMTPUTF8 if the notice is ever relayed. */
 	dsn.smtputf8 = bounce_is_8bit(e->sender, strlen(e->sender)) ? 1 : 0;
-	dsn.n_rcpts = rr.n_users;
-	dsn.rcpts = xcalloc(rr.n_users, sizeof(*dsn.rcpts));
-	for (size_t k = 0; k < rr.n_users; k++) {
-		dsn.rcpts[k].addr = e->sender;
-		dsn.rcpts[k].action = rr.action->name;
-		dsn.rcpts[k].user = rr.users[k];
+	if (where == 1) {
+		/* One recipient elsewhere; it waits in the queue for outbound relay. */
+		dsn.n_rcpts = 1;
+		dsn.rcpts = xcalloc(1, sizeof(*dsn.rcpts));
+		dsn.rcpts[0].addr = e->sender;
+		dsn.rcpts[0].action = remote;
+	} else {
+		dsn.n_rcpts = rr.n_users;
+		dsn.rcpts = xcalloc(rr.n_users, sizeof(*dsn.rcpts));
+		for (size_t k = 0; k < rr.n_users; k++) {
+			dsn.rcpts[k].addr = e->sender;
+			dsn.rcpts[k].action = rr.action->name;
+			dsn.rcpts[k].user = rr.users[k];
+		}
 	}
 	rc = queue_inject(q, &dsn, &out);
 	if (rc == 0) {
 		q->counters.bounces++;
 		char to[600];
 		log_escape(to, sizeof(to), e->sender, strlen(e->sender));
-		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=\"%s\" rcpts=%zu", e->id,
-		         kind_name(kind), dsn.id, to, n);
+		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=\"%s\" rcpts=%zu dest=%s",
+		         e->id, kind_name(kind), dsn.id, to, n,
+		         where == 1 ? remote : rr.action->name);
 	}
 	free(dsn.rcpts);
 	route_result_free(&rr);

@@ -18,6 +18,13 @@
 #include "scheduler.h"
 #include "spool.h"
 
+/*
+ * The destination (envelope action) of a recipient elsewhere: "relay:" and
+ * its domain. Action names cannot hold ':' (conf_build.c), so it never
+ * names a configured action.
+ */
+#define QUEUE_REMOTE_PREFIX "relay:"
+
 struct peer {
 	struct queue_role *q;
 	struct ipc *ch; /* NULL once closed */

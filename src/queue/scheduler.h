@@ -45,13 +45,14 @@ struct sched_msg {
 	struct sched_msg *hnext;       /* hash chain */
 };
 
-#define SCHED_DEST_MAX 64
+/* An action name (64 at most) or "relay:" and a domain (255 at most). */
+#define SCHED_DEST_MAX 272
 #define SCHED_JOB_MAX  1000 /* recipients carried by one job */
 
 struct sched_job {
 	uint64_t id;
 	struct sched_msg *msg;
-	char dest[SCHED_DEST_MAX + 1]; /* the action name */
+	char dest[SCHED_DEST_MAX + 1]; /* the action name, or relay:DOMAIN */
 	uint32_t *idx;
 	size_t n;
 	struct sched_job *next; /* for the queue role's in-flight list */

@@ -286,19 +286,39 @@ def test_restart_during_deferral_keeps_state(factory):
     assert rv.count_message_id(raven, token) == 1
 
 
-def test_dsn_to_remote_sender_is_not_lost_silently(factory):
-    """The sender is not local (no outbound relay yet): the failure is logged
-    as dsn-undeliverable and the spool still empties."""
-    raven = factory(start=False, extra=[rv.queue_config()])
+def test_dsn_to_remote_sender_waits_in_the_queue(factory):
+    """The sender is elsewhere and outbound relay is not built yet: the DSN is
+    queued all the same, to relay:<domain>, and retried as a deferred
+    recipient (visible to ravenctl) until its lifetime ends; then, being a
+    bounce, it is dropped, not bounced."""
+    import test_ravenctl as ctl
+    raven = factory(start=False, extra=[rv.queue_config(lifetime="5s")])
     rv.mailbox_is_file(raven, "bob")
     raven.start()
     token = rv.unique("remote-sender")
-    qid = send(raven, token, "bob@example.org", frm="someone@remote.test")
+    qid = send(raven, token, "bob@example.org", frm="Someone@Remote.TEST")
     rv.wait_log(raven, "failed", id=qid)
-    gone = rv.wait_log(raven, "dsn-undeliverable", id=qid)
-    assert gone[0]["kind"] == "failure", gone
+    queued = rv.wait_log(raven, "dsn-queued", id=qid)
+    assert queued[0]["kind"] == "failure" and queued[0]["to"] == "Someone@Remote.TEST", queued
+    assert queued[0]["dest"] == "relay:remote.test", queued
+    dsn_id = queued[0]["dsn_id"]
+    deferred = rv.wait_log(raven, "deferred", id=dsn_id)
+    assert "outbound relay is not supported yet" in deferred[0]["text"], deferred
+    listing = ctl.ctl_json(raven, "queue")["messages"]
+    [m] = [m for m in listing if m["id"] == dsn_id]
+    assert m["sender"] == ""
+    [r] = m["recipients"]
+    assert r["address"] == "Someone@Remote.TEST" and r["state"] == "deferred", r
+    assert "no route to remote.test" in r["last_error"], r
+    # the notice itself is a multipart/report naming bob
+    with open(os.path.join(raven.queue, "data", dsn_id), "rb") as f:
+        report = f.read()
+    assert b"multipart/report" in report and b"bob@example.org" in report
+    # expired: failed, then dropped (a bounce never bounces)
+    rv.wait_log(raven, "failed", id=dsn_id, timeout=15)
+    rv.wait_log(raven, "removed", id=dsn_id, timeout=5)
     raven.wait_queue_empty()
-    assert not rv.log_events(raven, "dsn-queued", id=qid)
+    assert len(rv.log_events(raven, "dsn-queued")) == 1
     assert raven.proc.poll() is None
 
 

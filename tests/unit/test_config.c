@@ -567,6 +567,8 @@ static void test_errors(void **state)
 	           "t.conf:5: duplicate action \"local\"");
 	expect_err(MIN_TAIL "action \"\" maildir \"/y\"\n",
 	           "t.conf:5: action name must have 1 to 64 characters");
+	expect_err(MIN_TAIL "action \"relay:x\" maildir \"/y\"\n",
+	           "t.conf:5: action name \"relay:x\" may not contain ':'");
 	expect_err(MIN_TAIL "action \"a\" maildir \"/y/%{usr}\"\n",
 	           "t.conf:5: maildir \"/y/%{usr}\": empty path or unknown %-sequence (only "
 	           "%{user} is known)");
