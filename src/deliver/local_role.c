@@ -158,7 +158,8 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	const struct action *a = conf_action(lr->conf, d->action);
 	pd->status[k] = DELIVER_TEMP;
 	if (a == NULL || a->kind != ACTION_MAILDIR) {
-		snprintf(text, sizeof(text), "4.3.5 action %s is not a local mailbox action", d->action);
+		snprintf(text, sizeof(text), "4.3.5 action %s is not a local mailbox action",
+		         d->action);
 		set_text(pd, k, text); /* temporary: a reload may bring it back */
 		return;
 	}
@@ -251,8 +252,8 @@ static void sync_lists(struct plist *a, struct plist *b)
 				if (syncfs(pd->prep[k].dfd) == 0)
 					continue;
 				char text[TEXT_MAX];
-				snprintf(text, sizeof(text), "4.3.0 maildir: syncfs %s: %s", pd->dir[k],
-				         strerror(errno));
+				snprintf(text, sizeof(text), "4.3.0 maildir: syncfs %s: %s",
+				         pd->dir[k], strerror(errno));
 				log_warn("event=maildir-sync-failed dir=%s error=\"%s\"",
 				         pd->dir[k], strerror(errno));
 				sync_failed(a, st.st_dev, text);
