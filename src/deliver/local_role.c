@@ -136,20 +136,6 @@ static void set_text(struct pending *pd, size_t k, const char *text)
 	pd->text[k] = xstrdup(text);
 }
 
-/*
- * The header lines final delivery adds (RFC 5321 4.4: the envelope sender
- * as Return-Path; Delivered-To: the mailbox address, as Postfix and
- * Dovecot write it, so that mail clients and filters can tell which of
- * several addresses a copy was delivered to).
- */
-static void delivery_head(char *dst, size_t len, const char *sender, const char *user,
-                          const char *rcpt, const char *hostname)
-{
-	const char *at = strrchr(rcpt, '@');
-	snprintf(dst, len, "Return-Path: <%s>\nDelivered-To: %s@%s\n", sender, user,
-	         at ? at + 1 : hostname);
-}
-
 /* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
 static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 {
@@ -172,7 +158,11 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	char name[512];
 	maildir_name(name, sizeof(name), d->arrival, d->id, d->idx[k], lr->conf->hostname);
 	char head[2 * ENVELOPE_MAX_STR + 64];
-	delivery_head(head, sizeof(head), d->sender, d->user[k], d->addr[k], lr->conf->hostname);
+	if (maildir_delivery_head(head, sizeof(head), d->sender, d->user[k], d->addr[k],
+	                          lr->conf->hostname) == -1) {
+		set_text(pd, k, "4.3.0 envelope addresses unfit for Return-Path/Delivered-To");
+		return;
+	}
 	if (become_owner(lr, a->owner ? a->owner : lr->conf->user, text, sizeof(text)) == 0) {
 		enum maildir_result r = maildir_prepare(pd->dir[k], name, head, pd->fd, 0,
 		                                        &pd->prep[k], text, sizeof(text));

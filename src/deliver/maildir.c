@@ -102,6 +102,29 @@ void maildir_name(char *dst, size_t dstlen, int64_t arrival, const char *msgid, 
 }
 
 /*
+ * The header lines final delivery adds (RFC 5321 4.4: the envelope sender
+ * as Return-Path; Delivered-To: the mailbox address, as Postfix and
+ * Dovecot write it, so that mail clients and filters can tell which of
+ * several addresses a copy was delivered to).
+ */
+int maildir_delivery_head(char *dst, size_t len, const char *sender, const char *user,
+                          const char *rcpt, const char *hostname)
+{
+	const char *at = strrchr(rcpt, '@');
+	int n = snprintf(dst, len, "Return-Path: <%s>\nDelivered-To: %s@%s\n", sender, user,
+	                 at ? at + 1 : hostname);
+	/* Cut short, or a line end inside: the smtp role's address parser lets
+	 * neither through, but only this keeps the lines from running into the
+	 * message whatever a peer sends. */
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	for (int i = 0, lines = 0; i < n; i++)
+		if (dst[i] == '\r' || (dst[i] == '\n' && ++lines > 2))
+			return -1;
+	return 0;
+}
+
+/*
  * The reason opens with its RFC 3463 code, which a DSN reports as Status.
  * ENOTDIR will not fix itself (a file sits where the mailbox should be),
  * nor will a path too long; everything else may (permissions, quota, space).

@@ -24,6 +24,14 @@ enum maildir_result { MAILDIR_OK = 0, MAILDIR_TEMP = -1, MAILDIR_PERM = -2 };
 void maildir_name(char *dst, size_t dstlen, int64_t arrival, const char *msgid, uint32_t idx,
                   const char *host);
 /*
+ * The head of a delivered copy: "Return-Path: <sender>" and "Delivered-To:
+ * user@domain" (the domain of rcpt, or hostname without one), LF-ended,
+ * into dst. -1 if it does not fit or a CR or LF is inside.
+ */
+int maildir_delivery_head(char *dst, size_t len, const char *sender, const char *user,
+                          const char *rcpt, const char *hostname);
+
+/*
  * Create <dir>/{tmp,new,cur} as needed (mode 0700) and deliver head (the
  * delivery's own header lines, LF-terminated, or NULL) followed by the
  * octets readable from data_fd (read from offset 0 with pread; the fd's

@@ -225,7 +225,33 @@ static struct dest_slot *dest_get(struct sched *s, const char *name)
 	return d;
 }
 
+/*
+ * Forget a slot that holds nothing: destinations come from the spool (a
+ * DSN's relay:DOMAIN, one per sender domain), so keeping every one ever
+ * seen would grow without bound.
+ */
+static void dest_release_if_idle(struct sched *s, struct dest_slot *d)
+{
+	if (d->jobs > 0 || d->limit > 0 || d->blocked.head != NULL)
+		return;
+	for (struct dest_slot **pp = &s->dests; *pp; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			free(d);
+			return;
+		}
+	}
+}
+
 /* ---- API ---- */
+
+size_t sched_dest_count(const struct sched *s)
+{
+	size_t n = 0;
+	for (const struct dest_slot *d = s->dests; d; d = d->next)
+		n++;
+	return n;
+}
 
 void sched_set_dest_limit(struct sched *s, const char *dest, size_t limit)
 {
@@ -344,6 +370,7 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 	j->id = ++s->next_job;
 	j->msg = m;
 	snprintf(j->dest, sizeof(j->dest), "%s", dest);
+	j->slot = slot;
 	slot->jobs++;
 	s->jobs++;
 	return j;
@@ -427,7 +454,7 @@ void sched_job_done(struct sched *s, struct sched_job *j, int64_t now)
 			m->n_inflight--;
 		}
 	}
-	struct dest_slot *d = dest_get(s, j->dest);
+	struct dest_slot *d = j->slot;
 	d->jobs--;
 	s->jobs--;
 	/* A slot came free here: the longest-waiting message blocked on this
@@ -439,6 +466,7 @@ void sched_job_done(struct sched *s, struct sched_job *j, int64_t now)
 		b->blocked_on = NULL;
 		place(s, b, now);
 	}
+	dest_release_if_idle(s, d);
 	place(s, m, now);
 	free(j->idx);
 	free(j);

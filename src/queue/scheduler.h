@@ -53,6 +53,7 @@ struct sched_job {
 	uint64_t id;
 	struct sched_msg *msg;
 	char dest[SCHED_DEST_MAX + 1]; /* the action name, or relay:DOMAIN */
+	struct dest_slot *slot;        /* private: the destination's slot */
 	uint32_t *idx;
 	size_t n;
 	struct sched_job *next; /* for the queue role's in-flight list */
@@ -71,6 +72,9 @@ struct sched;
 struct sched *sched_new(const struct sched_params *p);
 /* Jobs in flight to dest at most, instead of max_jobs_per_dest (0: back to it). */
 void sched_set_dest_limit(struct sched *s, const char *dest, size_t limit);
+/* Destinations the scheduler keeps a slot for: those with a limit of their
+ * own and those with jobs in flight or messages waiting (for tests). */
+size_t sched_dest_count(const struct sched *s);
 void sched_free(struct sched *s);
 
 /* Add a committed or recovered message (copied). NULL if the id exists. */

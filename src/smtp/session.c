@@ -188,10 +188,12 @@ void session_flush(struct session *s)
  */
 void session_goodbye(struct session *s, const char *fmt, ...)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	session_vreply(s, fmt, ap);
-	va_end(ap);
+	if (s->state != S_CLOSING) { /* a closing one has its last reply queued */
+		va_list ap;
+		va_start(ap, fmt);
+		session_vreply(s, fmt, ap);
+		va_end(ap);
+	}
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	int fd = bufferevent_getfd(s->bev);
 	if (fd >= 0) {

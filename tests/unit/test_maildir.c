@@ -116,6 +116,27 @@ static void deliver_and_check(const char *md, const void *in, size_t inlen, cons
 	deliver_head_and_check(md, NULL, in, inlen, want, wantlen, root);
 }
 
+/* The head: sender and mailbox; nothing that would break out of its lines. */
+static void test_delivery_head_text(void **state)
+{
+	(void)state;
+	char h[128];
+	assert_int_equal(maildir_delivery_head(h, sizeof(h), "s@example.org", "bob",
+	                                       "Bob+tag@Example.ORG", "mx.example"),
+	                 0);
+	assert_string_equal(h, "Return-Path: <s@example.org>\nDelivered-To: bob@Example.ORG\n");
+	assert_int_equal(
+	    maildir_delivery_head(h, sizeof(h), "", "postmaster", "postmaster", "mx.example"), 0);
+	assert_string_equal(h, "Return-Path: <>\nDelivered-To: postmaster@mx.example\n");
+	assert_int_equal(
+	    maildir_delivery_head(h, sizeof(h), "s@x\nBcc: e@evil", "bob", "bob@x", "mx"), -1);
+	assert_int_equal(maildir_delivery_head(h, sizeof(h), "s@x", "bob", "bob@x\r", "mx"), -1);
+	char big[200];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(maildir_delivery_head(h, sizeof(h), big, "bob", "bob@x", "mx"), -1);
+}
+
 /* The delivery's own header lines come first, as given. */
 static void test_delivery_head(void **state)
 {
@@ -576,6 +597,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_fresh_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery_head, setup, teardown),
+	    cmocka_unit_test(test_delivery_head_text),
 	    cmocka_unit_test_setup_teardown(test_missing_subdirs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cr_edge_cases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_chunk_boundaries, setup, teardown),

@@ -97,6 +97,44 @@ static void test_grouping_by_destination(void **state)
 	sched_free(s);
 }
 
+/* A slot per destination lives only while it is used (or has a limit of
+ * its own): a thousand sender domains do not leave a thousand slots. */
+static void test_dest_slots_released(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	p.max_jobs = 1000;
+	p.max_jobs_per_dest = 1;
+	struct sched *s = sched_new(&p);
+	sched_set_dest_limit(s, "local", 5);
+	assert_int_equal(sched_dest_count(s), 1);
+	char names[1000][32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(names[i], sizeof(names[i]), "relay:d%d.example", i % 500);
+		const char *acts[] = {names[i]};
+		char id[16];
+		snprintf(id, sizeof(id), "M%d", i);
+		assert_non_null(add(s, id, acts, 1, T0));
+	}
+	for (int round = 0; round < 2; round++) {
+		struct sched_job *jobs[1000];
+		size_t n = 0;
+		struct sched_job *j;
+		while ((j = sched_next_job(s, T0)) != NULL)
+			jobs[n++] = j;
+		/* one job per domain (limit 1), the other message of each blocked */
+		assert_int_equal(n, 500);
+		assert_int_equal(sched_dest_count(s), 501);
+		for (size_t k = 0; k < n; k++) {
+			sched_outcome(s, jobs[k], jobs[k]->idx[0], SCHED_OK, "ok", T0);
+			sched_job_done(s, jobs[k], T0);
+		}
+	}
+	assert_null(sched_next_job(s, T0));
+	assert_int_equal(sched_dest_count(s), 1); /* "local", for its limit */
+	sched_free(s);
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -451,6 +489,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_grouping_by_destination),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_dest_slots_released),
 	    cmocka_unit_test(test_blocked_wake_order),
 	    cmocka_unit_test(test_backoff_and_expiry),
 	    cmocka_unit_test(test_last_retry_at_lifetime),
