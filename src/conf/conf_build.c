@@ -284,6 +284,36 @@ void conf_set_user(struct conf_parser *p, int line, char *s)
 	free(s);
 }
 
+void conf_set_log(struct conf_parser *p, int line, char *kind, char *path)
+{
+	char q[300];
+	struct config *c = p->c;
+	if (once(p, line, &p->log_line, "log") == 0) {
+		if (kind == NULL && path != NULL && path[0] != '\0') {
+			c->log_to = LOG_TO_FILE;
+			c->log_path = path;
+			path = NULL;
+		} else if (kind == NULL) {
+			conf_error(p, line, "log file: empty path");
+		} else if (strcmp(kind, "stderr") == 0 && path == NULL) {
+			c->log_to = LOG_TO_STDERR;
+		} else if (strcmp(kind, "syslog") == 0 && (path == NULL || path[0] == '/')) {
+			c->log_to = LOG_TO_SYSLOG;
+			c->log_path = path;
+			path = NULL;
+		} else if (strcmp(kind, "syslog") == 0) {
+			conf_error(p, line, "log syslog: the socket must be an absolute path");
+		} else {
+			conf_error(
+			    p, line,
+			    "log \"%s\": expected stderr, syslog [\"SOCKET\"] or file \"PATH\"",
+			    conf_quote(q, sizeof(q), kind));
+		}
+	}
+	free(kind);
+	free(path);
+}
+
 void conf_listen_port(struct conf_parser *p, int line, struct conf_num n)
 {
 	uint64_t v;

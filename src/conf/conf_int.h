@@ -76,6 +76,7 @@ struct conf_parser {
 	int hostname_line;
 	int data_line;
 	int user_line;
+	int log_line;
 	int nets_line;
 	int queue_line;
 
@@ -122,6 +123,8 @@ enum conf_limit_kind {
 void conf_set_hostname(struct conf_parser *p, int line, char *s);
 void conf_set_data(struct conf_parser *p, int line, char *s);
 void conf_set_user(struct conf_parser *p, int line, char *s);
+/* log stderr | log syslog ["SOCKET"] (kind a word); log file "PATH" (kind NULL) */
+void conf_set_log(struct conf_parser *p, int line, char *kind, char *path);
 void conf_listen_port(struct conf_parser *p, int line, struct conf_num n);
 void conf_add_listen(struct conf_parser *p, int line, char *addr);
 void conf_set_local_networks(struct conf_parser *p, int line, struct conf_list *l);

@@ -170,6 +170,7 @@ void conf_free(struct config *c)
 	free(c->hostname);
 	free(c->data_dir);
 	free(c->user);
+	free(c->log_path);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		free(c->listeners[i].addr);
 	free(c->listeners);
@@ -323,6 +324,11 @@ int conf_finish(struct config *c, char *err, size_t errlen)
 	char *d = absolute(cwd, c->data_dir);
 	free(c->data_dir);
 	c->data_dir = d;
+	if (c->log_to == LOG_TO_FILE) {
+		char *l = absolute(cwd, c->log_path);
+		free(c->log_path);
+		c->log_path = l;
+	}
 	for (size_t i = 0; i < c->n_actions; i++) {
 		struct action *a = c->actions[i];
 		if (a->kind != ACTION_MAILDIR || a->path == NULL)

@@ -43,6 +43,10 @@ struct limits {
 
 enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };
 
+/* Where the log goes (statement "log"); LOG_TO_DEFAULT: stderr in the
+ * foreground (-d), syslog once detached if /dev/log answers, else stderr. */
+enum log_target { LOG_TO_DEFAULT = 0, LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
+
 struct action {
 	char *name;
 	enum action_kind kind;
@@ -72,6 +76,9 @@ struct config {
 	char *data_dir;    /* absolute after conf_finish() */
 	char *user;        /* unprivileged user the roles run as when started as root */
 	int user_line;     /* of the user statement; 0: the default */
+	enum log_target log_to;
+	char *log_path; /* LOG_TO_SYSLOG: the socket (NULL: /dev/log); LOG_TO_FILE: the file,
+	                 * absolute after conf_finish() */
 	struct listener *listeners;
 	size_t n_listeners;
 	struct netmask *local_nets;

@@ -45,6 +45,7 @@ static const struct {
     {"limits", LIMITS},
     {"listen", LISTEN},
     {"local", LOCAL},
+    {"log", LOG},
     {"maildir", MAILDIR},
     {"match", MATCH},
     {"message-size", MESSAGE_SIZE},

@@ -44,7 +44,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DELAY_WARNING "delay-warning"
 %token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
 %token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
-%token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" MAILDIR "maildir"
+%token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" LOG "log" MAILDIR "maildir"
 %token MATCH "match" MESSAGE_SIZE "message-size" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
 %token PER_DESTINATION "per-destination" PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
@@ -74,6 +74,9 @@ str	: STRING
 stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| DATA str			{ conf_set_data(p, @1.first_line, $2); }
 	| USER str			{ conf_set_user(p, @1.first_line, $2); }
+	| LOG FILE_ str			{ conf_set_log(p, @1.first_line, NULL, $3); }
+	| LOG str			{ conf_set_log(p, @1.first_line, $2, NULL); }
+	| LOG str str			{ conf_set_log(p, @1.first_line, $2, $3); }
 	| LISTEN ON str listen_opts	{ conf_add_listen(p, @1.first_line, $3); }
 	| LOCAL NETWORKS list		{ conf_set_local_networks(p, @1.first_line, $3); }
 	| TABLE WORD list		{ conf_add_table_list(p, @1.first_line, $2, $3); }

@@ -1,4 +1,5 @@
-/* log: key=value event lines on stderr, with escaping of untrusted text. */
+/* log: key=value event lines on stderr, a file or syslog, with escaping of
+ * untrusted text. */
 #include "log.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,7 +18,30 @@ static struct {
 	char role[16];
 	int verbose;
 	int pid;
-} log_conf = {"raven", 0, 0};
+	int fd;     /* where lines go */
+	int syslog; /* 1: fd is a datagram socket to syslogd */
+} log_conf = {"raven", 0, 0, STDERR_FILENO, 0};
+
+void log_set_target(int fd, int syslog)
+{
+	log_conf.fd = fd;
+	log_conf.syslog = syslog;
+}
+
+int log_target_fd(void)
+{
+	return log_conf.fd == STDERR_FILENO ? -1 : log_conf.fd;
+}
+
+/* RFC 3164 priority: facility mail (2) * 8 + severity. */
+static int syslog_pri(const char *level)
+{
+	int sev = strcmp(level, "fatal") == 0   ? 2  /* crit */
+	          : strcmp(level, "warn") == 0  ? 4  /* warning */
+	          : strcmp(level, "debug") == 0 ? 7  /* debug */
+	                                        : 6; /* info */
+	return 2 * 8 + sev;
+}
 
 void log_init(const char *role, int verbose)
 {
@@ -36,12 +61,24 @@ static void log_line(const char *level, const char *fmt, va_list ap, const char 
 	struct timeval tv;
 	struct tm tm;
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line),
-	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s: ", tm.tm_year + 1900,
-	                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	                 (int)(tv.tv_usec / 1000), log_conf.role,
-	                 log_conf.pid ? log_conf.pid : (int)getpid(), level);
+	int pid = log_conf.pid ? log_conf.pid : (int)getpid();
+	int n;
+	if (log_conf.syslog) {
+		/* What syslog(3) sends: "<PRI>Mmm dd hh:mm:ss TAG[PID]: text". */
+		static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+		localtime_r(&tv.tv_sec, &tm);
+		n = snprintf(line, sizeof(line),
+		             "<%d>%s %2d %02d:%02d:%02d raven/%s[%d]: %s: ", syslog_pri(level),
+		             mon[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		             log_conf.role, pid, level);
+	} else {
+		gmtime_r(&tv.tv_sec, &tm);
+		n = snprintf(line, sizeof(line),
+		             "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s: ", tm.tm_year + 1900,
+		             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		             (int)(tv.tv_usec / 1000), log_conf.role, pid, level);
+	}
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
@@ -55,9 +92,18 @@ static void log_line(const char *level, const char *fmt, va_list ap, const char 
 		if (len >= sizeof(line) - 1)
 			len = sizeof(line) - 2;
 	}
-	line[len++] = '\n';
-	/* One write per line so concurrent processes do not interleave. */
-	ssize_t w = write(STDERR_FILENO, line, len);
+	/* One write per line so concurrent processes do not interleave (a
+	 * file is opened O_APPEND; a datagram is one message, no newline). */
+	if (!log_conf.syslog)
+		line[len++] = '\n';
+	ssize_t w = log_conf.syslog ? send(log_conf.fd, line, len, MSG_NOSIGNAL)
+	                            : write(log_conf.fd, line, len);
+	if (w == -1 && log_conf.fd != STDERR_FILENO) {
+		/* syslogd gone (or the file unwritable): the line is not lost */
+		if (log_conf.syslog)
+			line[len++] = '\n';
+		w = write(STDERR_FILENO, line, len);
+	}
 	(void)w;
 }
 

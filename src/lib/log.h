@@ -1,11 +1,11 @@
 /*
  * log: one line per event, "key=value" pairs, to stderr (and so to whatever
- * the parent's stderr is). Untrusted text must go through log_escape() or the
- * %S-style helper log_esc() before it reaches a log line: a client controls
+ * the parent's stderr is), a file or syslog (the "log" statement). Untrusted text must go through
+ * log_escape() or the %S-style helper log_esc() before it reaches a log line: a client controls
  * what it sends, it must not control our logs.
  *
- * The only process-wide state is the role name and verbosity, set once at
- * start-up by log_init() before any event is logged.
+ * The only process-wide state is the role name, verbosity and target, set
+ * once at start-up (log_init, log_set_target) before any event is logged.
  */
 #ifndef RAVEN_LOG_H
 #define RAVEN_LOG_H
@@ -13,6 +13,15 @@
 #include <stddef.h>
 
 void log_init(const char *role, int verbose);
+/*
+ * Send lines to fd instead of stderr, as syslog datagrams ("<PRI>... raven/
+ * ROLE[PID]: level: text", facility mail) when syslog is set. Called once
+ * by the parent before the roles start; they inherit it. A line that
+ * cannot be written there goes to stderr.
+ */
+void log_set_target(int fd, int syslog);
+/* The fd set by log_set_target (a role keeps it open), or -1 for stderr. */
+int log_target_fd(void);
 /* 1 when -v was given: lets callers skip building debug-only text. */
 int log_verbose_enabled(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -139,6 +140,59 @@ static void write_pidfile(struct parent *p)
 	close(fd);
 }
 
+/*
+ * Open where the log goes (raven.conf(5) "log"). Without the statement:
+ * stderr in the foreground; detached, syslog when /dev/log answers (else
+ * stderr, as before). An explicit target that cannot be opened is an error.
+ * Opened before privileges are dropped and the smtp role is jailed; every
+ * role inherits the descriptor.
+ */
+static int open_log(const struct config *c, int foreground, char *err, size_t errlen)
+{
+	enum log_target t = c->log_to;
+	int soft = t == LOG_TO_DEFAULT;
+	if (soft)
+		t = foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG;
+	if (t == LOG_TO_STDERR)
+		return 0;
+	if (t == LOG_TO_FILE) {
+		int fd = open(c->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd == -1) {
+			snprintf(err, errlen, "log file %s: %s", c->log_path, strerror(errno));
+			return -1;
+		}
+		log_set_target(fd, 0);
+		return 0;
+	}
+	const char *path = c->log_path ? c->log_path : "/dev/log";
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd = -1;
+	if (strlen(path) < sizeof(addr.sun_path)) {
+		memcpy(addr.sun_path, path, strlen(path) + 1);
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd != -1 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == -1) {
+			int e = errno;
+			close(fd);
+			fd = -1;
+			errno = e;
+		}
+	} else {
+		errno = ENAMETOOLONG;
+	}
+	if (fd == -1) {
+		if (soft)
+			return 0;
+		snprintf(err, errlen, "log syslog %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* A syslogd that stops reading must not stall every session: a line
+	 * waits for room at most this long, then goes to stderr. */
+	struct timeval tv = {0, 100000};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	log_set_target(fd, 1);
+	return 0;
+}
+
 static void daemonize(void)
 {
 	pid_t pid = fork();
@@ -199,6 +253,10 @@ int main(int argc, char **argv)
 	if (check) {
 		fprintf(stderr, "ravend: configuration %s is valid\n", file ? file : "(built-in)");
 		return 0;
+	}
+	if (open_log(conf, foreground, err, sizeof(err)) == -1) {
+		fprintf(stderr, "ravend: %s\n", err);
+		return 1;
 	}
 	/* Every session, spool file in flight and queued fd needs a descriptor:
 	 * take what the system allows (roles inherit it). */

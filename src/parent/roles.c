@@ -89,9 +89,11 @@ static void close_other_fds(int *keep, size_t n)
 static void role_child(struct supervisor *sv, enum role_kind kind, int sock)
 {
 	struct parent *p = sv->p;
-	int *keep = xcalloc(p->n_listen + 1, sizeof(*keep));
+	int *keep = xcalloc(p->n_listen + 2, sizeof(*keep));
 	size_t n_keep = 0;
 	keep[n_keep++] = sock;
+	if (log_target_fd() != -1)
+		keep[n_keep++] = log_target_fd(); /* a log file or syslog socket */
 	if (kind == ROLE_SMTP)
 		for (size_t i = 0; i < p->n_listen; i++)
 			keep[n_keep++] = p->listen[i].fd;

@@ -187,6 +187,47 @@ static void test_design_example(void **state)
 	free(dir);
 }
 
+/* log stderr | syslog ["SOCKET"] | file "PATH"; default: none given. */
+static void test_log_statement(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line;
+		enum log_target to;
+		const char *path;
+	} ok[] = {
+	    {"", LOG_TO_DEFAULT, NULL},
+	    {"log stderr\n", LOG_TO_STDERR, NULL},
+	    {"log syslog\n", LOG_TO_SYSLOG, NULL},
+	    {"log syslog \"/run/systemd/journal/dev-log\"\n", LOG_TO_SYSLOG,
+	     "/run/systemd/journal/dev-log"},
+	    {"log file \"/var/log/raven.log\"\n", LOG_TO_FILE, "/var/log/raven.log"},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char *text = xasprintf("%s%s", ok[i].line, MIN_TAIL);
+		struct config *c = parse_ok(text);
+		assert_int_equal(c->log_to, ok[i].to);
+		if (ok[i].path)
+			assert_string_equal(c->log_path, ok[i].path);
+		else
+			assert_null(c->log_path);
+		conf_free(c);
+		free(text);
+	}
+	expect_err("log journal\n" MIN_TAIL,
+	           "t.conf:1: log \"journal\": expected stderr, syslog [\"SOCKET\"] or file "
+	           "\"PATH\"");
+	expect_err("log stderr \"x\"\n" MIN_TAIL,
+	           "t.conf:1: log \"stderr\": expected stderr, syslog [\"SOCKET\"] or file "
+	           "\"PATH\"");
+	expect_err("log syslog \"dev/log\"\n" MIN_TAIL,
+	           "t.conf:1: log syslog: the socket must be an absolute path");
+	expect_err("log file \"\"\n" MIN_TAIL, "t.conf:1: log file: empty path");
+	expect_err("log\n" MIN_TAIL, "t.conf:1: syntax error, unexpected end of line, expecting "
+	                             "file or quoted string or word");
+	expect_err("log stderr\nlog syslog\n" MIN_TAIL, "t.conf:2: log already set on line 1");
+}
+
 static void test_statements(void **state)
 {
 	(void)state;
@@ -649,10 +690,11 @@ static void test_prefixes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_design_example),  cmocka_unit_test(test_queue_options),
-	    cmocka_unit_test(test_statements),      cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_builtin_default), cmocka_unit_test(test_unsupported),
-	    cmocka_unit_test(test_errors),          cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_design_example), cmocka_unit_test(test_queue_options),
+	    cmocka_unit_test(test_statements),     cmocka_unit_test(test_log_statement),
+	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_builtin_default),
+	    cmocka_unit_test(test_unsupported),    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

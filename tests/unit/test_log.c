@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,6 +235,53 @@ static void test_long_line(void **state)
 	free(out);
 }
 
+/* Syslog: one datagram a line, "<PRI>Mmm dd hh:mm:ss raven/ROLE[PID]: level:
+ * text", facility mail; a line the socket refuses goes to stderr. */
+static int syslog_peer = -1;
+
+static void emit_syslog(void)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	log_init("tester", 1);
+	log_set_target(sv[0], 1);
+	assert_int_equal(log_target_fd(), sv[0]);
+	log_info("event=one");
+	log_warn("event=two");
+	log_debug("event=three");
+	char want[64];
+	snprintf(want, sizeof(want), " raven/tester[%d]: ", (int)getpid());
+	static const char *const body[] = {"<22>", "info: event=one",   "<20>", "warn: event=two",
+	                                   "<23>", "debug: event=three"};
+	for (int i = 0; i < 3; i++) {
+		char dg[512];
+		ssize_t n = recv(sv[1], dg, sizeof(dg) - 1, MSG_DONTWAIT);
+		assert_true(n > 0);
+		dg[n] = '\0';
+		assert_memory_equal(dg, body[2 * i], 4);
+		assert_non_null(strstr(dg, want));
+		/* one datagram, no newline at its end */
+		assert_true(strlen(dg) > strlen(body[2 * i + 1]));
+		assert_string_equal(dg + strlen(dg) - strlen(body[2 * i + 1]), body[2 * i + 1]);
+		assert_int_equal(dg[7], ' '); /* "<22>Dec  2 ..." */
+	}
+	close(sv[1]); /* syslogd gone: the next line falls back to stderr */
+	log_info("event=fallback");
+	syslog_peer = sv[0];
+}
+
+static void test_syslog(void **state)
+{
+	(void)state;
+	char *out = capture_stderr(emit_syslog);
+	assert_non_null(strstr(out, "info: event=fallback\n"));
+	assert_null(strstr(out, "event=one"));
+	log_set_target(STDERR_FILENO, 0);
+	assert_int_equal(log_target_fd(), -1);
+	close(syslog_peer);
+	free(out);
+}
+
 static void test_fatal(void **state)
 {
 	(void)state;
@@ -270,9 +318,13 @@ static void test_fatal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_escape_bytes),      cmocka_unit_test(test_escape_truncation),
-	    cmocka_unit_test(test_escape_long_input), cmocka_unit_test(test_lines),
-	    cmocka_unit_test(test_long_line),         cmocka_unit_test(test_fatal),
+	    cmocka_unit_test(test_escape_bytes),
+	    cmocka_unit_test(test_escape_truncation),
+	    cmocka_unit_test(test_escape_long_input),
+	    cmocka_unit_test(test_lines),
+	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_fatal),
+	    cmocka_unit_test(test_syslog),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
