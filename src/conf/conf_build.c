@@ -537,13 +537,14 @@ static struct action *action_add(struct conf_parser *p, int line, char *name, en
 	return a;
 }
 
-/* Only %{user} is known; anything else with '%' is a typo worth reporting. */
+/* Only %{user} and %{home} are known; anything else with '%' is a typo
+ * worth reporting. */
 static int valid_template(const char *s)
 {
 	if (*s == '\0')
 		return 0;
 	for (const char *pc = strchr(s, '%'); pc != NULL; pc = strchr(pc + 1, '%')) {
-		if (strncmp(pc, "%{user}", 7) != 0)
+		if (strncmp(pc, "%{user}", 7) != 0 && strncmp(pc, "%{home}", 7) != 0)
 			return 0;
 	}
 	return 1;
@@ -557,7 +558,7 @@ void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path)
 		if (!valid_template(path))
 			conf_error(p, line,
 			           "maildir \"%s\": empty path or unknown %%-sequence "
-			           "(only %%{user} is known)",
+			           "(only %%{user} and %%{home} are known)",
 			           conf_quote(q, sizeof(q), path));
 		a->path = path;
 		path = NULL;
@@ -566,12 +567,21 @@ void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path)
 		if (p->s.aliases != NULL)
 			a->aliases = table_ref(p, p->s.aliases_line, p->s.aliases);
 		if (p->s.owner != NULL) {
-			if (!conf_valid_username(p->s.owner))
+			a->owner_is_user = strcmp(p->s.owner, "%{user}") == 0;
+			if (!a->owner_is_user && !conf_valid_username(p->s.owner))
 				conf_error(p, line, "owner \"%s\" is not a valid user name",
 				           conf_quote(q, sizeof(q), p->s.owner));
 			a->owner = p->s.owner;
 			p->s.owner = NULL;
 		}
+		/* Each mailbox a system account: which ones exist is checked at
+		 * RCPT time by the users table, never by a bounce afterwards. */
+		if (a->owner_is_user && a->users == NULL)
+			conf_error(p, line,
+			           "owner \"%%{user}\" needs a users table (recipients are checked "
+			           "at RCPT time)");
+		if (!a->owner_is_user && a->path != NULL && strstr(a->path, "%{home}") != NULL)
+			conf_error(p, line, "%%{home} needs owner \"%%{user}\"");
 	}
 	free(path);
 	conf_scratch_clear(&p->s);

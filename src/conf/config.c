@@ -331,8 +331,9 @@ int conf_finish(struct config *c, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < c->n_actions; i++) {
 		struct action *a = c->actions[i];
-		if (a->kind != ACTION_MAILDIR || a->path == NULL)
-			continue;
+		if (a->kind != ACTION_MAILDIR || a->path == NULL ||
+		    strncmp(a->path, "%{home}", 7) == 0)
+			continue; /* a home directory is absolute */
 		char *pth = absolute(cwd, a->path);
 		free(a->path);
 		a->path = pth;
@@ -391,7 +392,8 @@ int conf_is_local_net(const struct config *c, const struct sockaddr *sa)
 	return 0;
 }
 
-char *conf_maildir_path(const struct config *c, const struct action *a, const char *user)
+char *conf_maildir_path(const struct config *c, const struct action *a, const char *user,
+                        const char *home)
 {
 	(void)c;
 	if (a == NULL || a->kind != ACTION_MAILDIR || a->path == NULL || !route_safe_mailbox(user))
@@ -400,15 +402,22 @@ char *conf_maildir_path(const struct config *c, const struct action *a, const ch
 	buf_init(&b, 65536);
 	const char *s = a->path;
 	for (;;) {
-		const char *pct = strstr(s, "%{user}");
+		/* the templates hold no other %-sequence (conf_build.c) */
+		const char *pct = strchr(s, '%');
 		size_t n = pct ? (size_t)(pct - s) : strlen(s);
-		if (buf_append(&b, s, n) == -1 || (pct && buf_append_str(&b, user) == -1)) {
+		const char *value = NULL;
+		if (pct && strncmp(pct, "%{home}", 7) == 0)
+			value = home != NULL && home[0] == '/' ? home : NULL;
+		else if (pct)
+			value = user;
+		if (buf_append(&b, s, n) == -1 || (pct && value == NULL) ||
+		    (pct && buf_append_str(&b, value) == -1)) {
 			buf_free(&b);
 			return NULL;
 		}
 		if (pct == NULL)
 			break;
-		s = pct + 7;
+		s = pct + 7; /* "%{user}" and "%{home}" alike */
 	}
 	char *out = buf_strdup(&b);
 	buf_free(&b);

@@ -55,6 +55,7 @@ struct action {
 	const struct table *users;   /* NULL: every local part is a mailbox */
 	const struct table *aliases; /* NULL: none */
 	char *owner;                 /* user the deliveries run as; NULL: config->user */
+	int owner_is_user;           /* owner "%{user}": the system user the mailbox names */
 	int line;                    /* of the action statement, for messages */
 };
 
@@ -121,9 +122,13 @@ const struct action *conf_action(const struct config *c, const char *name);
 /* 1 if the address is inside one of the local networks. */
 int conf_is_local_net(const struct config *c, const struct sockaddr *sa);
 /*
- * Expand the maildir template for a user into a fresh string. NULL if the
- * action is not a maildir action or the user is not route_safe_mailbox().
+ * Expand the maildir template for a user into a fresh string: %{user} is
+ * the mailbox name, %{home} the home directory given (that of the system
+ * user with owner "%{user}"). NULL if the action is not a maildir action,
+ * the user is not route_safe_mailbox(), or %{home} is used and home is NULL
+ * or not an absolute path.
  */
-char *conf_maildir_path(const struct config *c, const struct action *a, const char *user);
+char *conf_maildir_path(const struct config *c, const struct action *a, const char *user,
+                        const char *home);
 
 #endif

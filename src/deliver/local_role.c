@@ -40,9 +40,10 @@ struct plist {
 /* A mailbox owner's ids, looked up at most once a minute (getpwnam reads
  * /etc/passwd and tries nscd: a dozen system calls a delivery otherwise). */
 struct owner_ids {
-	const char *name; /* the configuration's string */
+	char name[65]; /* a user name (conf_valid_username: 32 at most) */
 	uid_t uid;
 	gid_t gid;
+	char *home; /* owned */
 	time_t looked_up;
 };
 
@@ -86,7 +87,7 @@ static const struct owner_ids *owner_lookup(struct local_role *lr, const char *o
 			o = &lr->owners[i];
 	if (o && now - o->looked_up < OWNER_TTL_SEC && now >= o->looked_up)
 		return o;
-	struct passwd *pw = getpwnam(owner);
+	struct passwd *pw = strlen(owner) < sizeof(o->name) ? getpwnam(owner) : NULL;
 	if (pw == NULL)
 		return NULL;
 	if (o == NULL) {
@@ -94,11 +95,20 @@ static const struct owner_ids *owner_lookup(struct local_role *lr, const char *o
 		    lr->n_owners < OWNER_CACHE ? lr->n_owners++ : lr->next_evict++ % OWNER_CACHE;
 		o = &lr->owners[k];
 	}
-	o->name = owner;
+	snprintf(o->name, sizeof(o->name), "%s", owner);
 	o->uid = pw->pw_uid;
 	o->gid = pw->pw_gid;
+	free(o->home);
+	o->home = xstrdup(pw->pw_dir ? pw->pw_dir : "");
 	o->looked_up = now;
 	return o;
+}
+
+/* Who a mailbox's deliveries run as: the system user it names (owner
+ * "%{user}"), the action's owner, or the configured user. */
+static const char *owner_of(const struct local_role *lr, const struct action *a, const char *user)
+{
+	return a->owner_is_user ? user : a->owner ? a->owner : lr->conf->user;
 }
 
 /* Take on the owner's identity for file-system access only. 0 or -1. */
@@ -154,7 +164,28 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		set_text(pd, k, "5.1.3 unsafe mailbox name");
 		return;
 	}
-	pd->dir[k] = conf_maildir_path(lr->conf, a, d->user[k]);
+	const char *home = NULL;
+	if (a->owner_is_user) {
+		/* The mailbox is a system account's: never root's (alias root to
+		 * a person), and the account must exist (the users table said so). */
+		const struct owner_ids *o = owner_lookup(lr, d->user[k]);
+		if (o == NULL || o->uid == 0) {
+			snprintf(text, sizeof(text),
+			         o ? "4.3.5 will not deliver as root: alias %s to another user"
+			           : "4.3.5 no system user %s for this mailbox",
+			         d->user[k]);
+			set_text(pd, k, text);
+			return;
+		}
+		home = o->home;
+	}
+	pd->dir[k] = conf_maildir_path(lr->conf, a, d->user[k], home);
+	if (pd->dir[k] == NULL) {
+		snprintf(text, sizeof(text), "4.3.5 no mailbox path for %s (home directory %s)",
+		         d->user[k], home && home[0] ? home : "unset");
+		set_text(pd, k, text);
+		return;
+	}
 	char name[512];
 	maildir_name(name, sizeof(name), d->arrival, d->id, d->idx[k], lr->conf->hostname);
 	char head[2 * ENVELOPE_MAX_STR + 64];
@@ -163,7 +194,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		set_text(pd, k, "4.3.0 envelope addresses unfit for Return-Path/Delivered-To");
 		return;
 	}
-	if (become_owner(lr, a->owner ? a->owner : lr->conf->user, text, sizeof(text)) == 0) {
+	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == 0) {
 		enum maildir_result r = maildir_prepare(pd->dir[k], name, head, pd->fd, 0,
 		                                        &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
@@ -180,7 +211,7 @@ static void publish_one(struct local_role *lr, struct pending *pd, size_t k)
 {
 	char text[TEXT_MAX] = "";
 	const struct action *a = conf_action(lr->conf, pd->d.action);
-	if (become_owner(lr, a->owner ? a->owner : lr->conf->user, text, sizeof(text)) == 0) {
+	if (become_owner(lr, owner_of(lr, a, pd->d.user[k]), text, sizeof(text)) == 0) {
 		if (maildir_publish(&pd->prep[k], 0, text, sizeof(text)) != MAILDIR_OK) {
 			pd->prepared[k] = 0;
 			set_text(pd, k, text);

@@ -28,7 +28,8 @@ static int check_owners(const struct config *conf, char *err, size_t errlen)
 	char at[300];
 	for (size_t i = 0; i < conf->n_actions; i++) {
 		const struct action *a = conf->actions[i];
-		if (a->kind == ACTION_MAILDIR && a->owner != NULL && getpwnam(a->owner) == NULL) {
+		if (a->kind == ACTION_MAILDIR && a->owner != NULL && !a->owner_is_user &&
+		    getpwnam(a->owner) == NULL) {
 			snprintf(err, errlen, "%saction \"%s\": owner \"%s\" does not exist",
 			         where(at, sizeof(at), conf, a->line), a->name, a->owner);
 			return -1;

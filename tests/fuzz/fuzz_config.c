@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		route_resolve(c, &rq, &r);
 		if (r.verdict == ROUTE_LOCAL) {
 			for (size_t j = 0; j < r.n_users; j++)
-				free(conf_maildir_path(c, r.action, r.users[j]));
+				free(conf_maildir_path(c, r.action, r.users[j], "/home/x"));
 		}
 		route_result_free(&r);
 	}

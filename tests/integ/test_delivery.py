@@ -473,3 +473,48 @@ def test_alias_expansion_is_bounded_per_transaction(factory):
         assert s.cmd("RCPT TO:<alice@example.org>").code == 250
         assert s.cmd("RSET").code == 250
         assert s.cmd("QUIT").code == 221
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="delivering as other users needs root")
+def test_owner_user_delivers_as_each_system_account(factory):
+    """owner "%{user}": each mailbox is written as the system account it
+    names; root never; a listed name without an account waits (4.3.5);
+    a name not in the users table is refused at RCPT."""
+    import pwd
+    accounts = sorted({"nobody", rv.run_user()})
+    raven = factory(start=False)
+    homes = os.path.join(raven.root, "homes")
+    os.makedirs(homes)
+    os.chmod(homes, 0o1777)
+    listed = ", ".join('"%s"' % n for n in accounts + ["root", "ghost-without-account"])
+    raven.write_config(extra=[
+        'table sysdom { "sys.test" }',
+        'table sysusers { %s }' % listed,
+        'action "sys" maildir "%s/%%{user}/Maildir" users <sysusers> owner "%%{user}"' % homes,
+        'match from any for domain <sysdom> action "sys"',
+    ])
+    raven.start()
+    token = rv.unique("sysuser")
+    rcpts = ["%s@sys.test" % n for n in accounts]
+    smtp_send(raven.port, "someone@remote.test", rcpts, rv.make_message(token, to=rcpts[0]))
+    for n in accounts:
+        new = os.path.join(homes, n, "Maildir", "new")
+        rv.wait_until(lambda: os.path.isdir(new) and os.listdir(new), rv.DELIVERY_TIMEOUT,
+                      what="a copy for %s" % n)
+        [f] = os.listdir(new)
+        st = os.stat(os.path.join(new, f))
+        assert st.st_uid == pwd.getpwnam(n).pw_uid, (n, st.st_uid)
+    qid = rv.sendmail(raven.port, "someone@remote.test",
+                      ["root@sys.test", "ghost-without-account@sys.test"],
+                      rv.make_message(rv.unique("sysroot"), to="root@sys.test"))
+    deferred = rv.wait_log(raven, "deferred", count=2, id=qid)
+    texts = {d["user"]: d["text"] for d in deferred}
+    assert "will not deliver as root" in texts["root"], texts
+    assert "no system user ghost-without-account" in texts["ghost-without-account"], texts
+    assert not os.path.exists(os.path.join(homes, "root"))
+    with rv.RawSMTP(raven.port) as s:
+        assert s.greeting().code == 220
+        s.ehlo()
+        assert s.cmd("MAIL FROM:<someone@remote.test>").code == 250
+        r = s.cmd("RCPT TO:<stranger@sys.test>")
+        assert (r.code, r.enh) == (550, "5.1.1"), r

@@ -187,6 +187,41 @@ static void test_design_example(void **state)
 	free(dir);
 }
 
+/* owner "%{user}": each mailbox a system account, listed in a users table;
+ * %{home} its home directory, only with it. */
+static void test_owner_is_user(void **state)
+{
+	(void)state;
+	struct config *c = parse_ok("table sys { \"alice\", \"bob\" }\n"
+	                            "action \"home\" maildir \"%{home}/Maildir\" users <sys> "
+	                            "owner \"%{user}\"\n" MIN_TAIL);
+	const struct action *a = conf_action(c, "home");
+	assert_true(a->owner_is_user);
+	char err[256];
+	assert_int_equal(conf_finish(c, err, sizeof(err)), 0);
+	assert_string_equal(a->path, "%{home}/Maildir"); /* not made relative to cwd */
+	char *p = conf_maildir_path(c, a, "alice", "/home/alice");
+	assert_string_equal(p, "/home/alice/Maildir");
+	free(p);
+	assert_null(conf_maildir_path(c, a, "alice", NULL));
+	assert_null(conf_maildir_path(c, a, "alice", "relative/home"));
+	conf_free(c);
+	c = parse_ok("table sys { \"alice\" }\n"
+	             "action \"both\" maildir \"/m/%{user}/x%{home}y\" users <sys> "
+	             "owner \"%{user}\"\n" MIN_TAIL);
+	p = conf_maildir_path(c, conf_action(c, "both"), "alice", "/h");
+	assert_string_equal(p, "/m/alice/x/hy");
+	free(p);
+	conf_free(c);
+	expect_err("action \"a\" maildir \"/m/%{user}\" owner \"%{user}\"\n" MIN_TAIL,
+	           "t.conf:1: owner \"%{user}\" needs a users table (recipients are checked at "
+	           "RCPT time)");
+	expect_err("action \"a\" maildir \"%{home}/Maildir\"\n" MIN_TAIL,
+	           "t.conf:1: %{home} needs owner \"%{user}\"");
+	expect_err("action \"a\" maildir \"/m\" owner \"%{usr}\"\n" MIN_TAIL,
+	           "t.conf:1: owner \"%{usr}\" is not a valid user name");
+}
+
 /* log stderr | syslog ["SOCKET"] | file "PATH"; default: none given. */
 static void test_log_statement(void **state)
 {
@@ -314,14 +349,14 @@ static void test_statements(void **state)
 	want = xasprintf("%s/m/%%{user}/Maildir", cwd);
 	assert_string_equal(a->path, want);
 	free(want);
-	char *p = conf_maildir_path(c, a, "bob");
+	char *p = conf_maildir_path(c, a, "bob", NULL);
 	want = xasprintf("%s/m/bob/Maildir", cwd);
 	assert_string_equal(p, want);
 	free(want);
 	free(p);
-	assert_null(conf_maildir_path(c, a, "../etc"));
-	assert_null(conf_maildir_path(c, a, ""));
-	assert_null(conf_maildir_path(c, NULL, "bob"));
+	assert_null(conf_maildir_path(c, a, "../etc", NULL));
+	assert_null(conf_maildir_path(c, a, "", NULL));
+	assert_null(conf_maildir_path(c, NULL, "bob", NULL));
 	conf_free(c);
 
 	/* a last line without newline; CRLF line ends; a continuation line */
@@ -432,7 +467,7 @@ static void test_builtin_default(void **state)
 	/* idempotent */
 	assert_int_equal(conf_finish(c, err, sizeof(err)), 0);
 	want = xasprintf("%s/var/mail/alice", cwd);
-	char *p = conf_maildir_path(c, a, "alice");
+	char *p = conf_maildir_path(c, a, "alice", NULL);
 	assert_string_equal(p, want);
 	free(p);
 	free(want);
@@ -612,10 +647,10 @@ static void test_errors(void **state)
 	           "t.conf:5: action name \"relay:x\" may not contain ':'");
 	expect_err(MIN_TAIL "action \"a\" maildir \"/y/%{usr}\"\n",
 	           "t.conf:5: maildir \"/y/%{usr}\": empty path or unknown %-sequence (only "
-	           "%{user} is known)");
+	           "%{user} and %{home} are known)");
 	expect_err(MIN_TAIL "action \"a\" maildir \"\"\n",
-	           "t.conf:5: maildir \"\": empty path or unknown %-sequence (only %{user} is "
-	           "known)");
+	           "t.conf:5: maildir \"\": empty path or unknown %-sequence (only %{user} and "
+	           "%{home} are known)");
 	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" users <nope>\n",
 	           "t.conf:5: unknown table <nope> (tables must be defined before use)");
 	expect_err(MIN_TAIL "action \"a\" maildir \"/y\" alias <nope>\n",
@@ -690,11 +725,11 @@ static void test_prefixes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_design_example), cmocka_unit_test(test_queue_options),
-	    cmocka_unit_test(test_statements),     cmocka_unit_test(test_log_statement),
-	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_builtin_default),
-	    cmocka_unit_test(test_unsupported),    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_design_example),  cmocka_unit_test(test_queue_options),
+	    cmocka_unit_test(test_statements),      cmocka_unit_test(test_log_statement),
+	    cmocka_unit_test(test_owner_is_user),   cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_builtin_default), cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_errors),          cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
