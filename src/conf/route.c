@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
 #include "xmalloc.h"
 
 #define ROUTE_MAX_VISITS (ROUTE_MAX_EXPANSION * 10)
@@ -48,11 +49,7 @@ static void fail(struct expand *e, enum route_verdict v, const char *reason)
 
 static char *lower_dup(const char *s, size_t n)
 {
-	char *r = xstrndup(s, n);
-	for (char *p = r; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return r;
+	return ascii_lower_str(xstrndup(s, n));
 }
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none. */

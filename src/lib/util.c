@@ -86,3 +86,11 @@ char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, si
 	*len = got;
 	return text;
 }
+
+char *ascii_lower_str(char *s)
+{
+	for (char *p = s; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return s;
+}

@@ -1,7 +1,8 @@
 /*
- * util: the two small helpers every area needs and none should write
- * again — an error-string formatter for the "0/-1 with a reason" calling
- * convention, and a write loop that does not lose short writes.
+ * util: the small helpers every area needs and none should write again —
+ * an error-string formatter for the "0/-1 with a reason" calling
+ * convention, a write loop that does not lose short writes, a bounded file
+ * reader, and ASCII lowercasing (domains and local parts; never locale's).
  */
 #ifndef RAVEN_UTIL_H
 #define RAVEN_UTIL_H
@@ -19,5 +20,7 @@ int fd_write_all(int fd, const void *p, size_t n);
  * without blocking. NULL with "path: reason" in err.
  */
 char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+/* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
+char *ascii_lower_str(char *s);
 
 #endif

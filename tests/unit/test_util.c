@@ -92,13 +92,22 @@ static void test_file_read_bounded(void **state)
 	free(dir);
 }
 
+static void test_ascii_lower_str(void **state)
+{
+	(void)state;
+	char s[] = "Relay:Example.ORG-\xc3\x84Z@[IPv6:AB::1]";
+	assert_ptr_equal(ascii_lower_str(s), s);
+	assert_string_equal(s, "relay:example.org-\xc3\x84z@[ipv6:ab::1]");
+	char empty[] = "";
+	assert_string_equal(ascii_lower_str(empty), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_err_set),
-	    cmocka_unit_test(test_write_all_file),
-	    cmocka_unit_test(test_write_all_errors),
-	    cmocka_unit_test(test_file_read_bounded),
+	    cmocka_unit_test(test_err_set),          cmocka_unit_test(test_write_all_file),
+	    cmocka_unit_test(test_write_all_errors), cmocka_unit_test(test_file_read_bounded),
+	    cmocka_unit_test(test_ascii_lower_str),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
