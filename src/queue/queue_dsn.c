@@ -17,6 +17,7 @@
 #include "log.h"
 #include "queue_int.h"
 #include "route.h"
+#include "util.h"
 #include "xmalloc.h"
 
 static const char *kind_name(enum dsn_kind k)
@@ -42,15 +43,12 @@ static int route_sender(struct queue_role *q, const char *sender, struct route_r
 	if (rr->verdict == ROUTE_LOCAL)
 		return 0;
 	int relay = rr->verdict == ROUTE_RELAY || rr->verdict == ROUTE_RELAY_DENIED;
-	if (!relay)
-		snprintf(why, whylen, "%s", rr->reason);
+	snprintf(why, whylen, "%s", relay ? "no route to the sender's domain" : rr->reason);
 	route_result_free(rr);
 	if (!relay || a.domain[0] == '\0')
 		return -1;
 	int n = snprintf(remote, remotelen, "%s%s", QUEUE_REMOTE_PREFIX, a.domain);
-	for (char *c = remote; *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
+	ascii_lower_str(remote);
 	return n > 0 && (size_t)n < remotelen ? 1 : -1;
 }
 
@@ -67,7 +65,6 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	}
 	struct route_result rr;
 	char remote[sizeof(QUEUE_REMOTE_PREFIX) + ADDR_DOMAIN_MAX + 1];
-	snprintf(why, sizeof(why), "no route");
 	int where = route_sender(q, e->sender, &rr, remote, sizeof(remote), why, sizeof(why));
 	if (where == -1) {
 		log_warn("event=dsn-undeliverable id=%s kind=%s reason=\"%s\"", e->id,
