@@ -154,6 +154,22 @@ void session_reply(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Write the output now, as far as the socket takes it without blocking
+ * (no socket of its own, as a bufferevent pair in the tests: nothing). */
+static void write_now(struct session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	int fd = bufferevent_getfd(s->bev);
+	if (fd < 0)
+		return;
+	/* A socket bufferevent keeps its output's front frozen except around
+	 * its own writes; this is one of those. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+		;
+	evbuffer_freeze(out, 1);
+}
+
 /*
  * Send what the replies queued, now: one writev, no event. Only a write
  * that would block leaves the rest to the bufferevent (EV_WRITE until the
@@ -167,14 +183,8 @@ void session_flush(struct session *s)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(s->bev) & EV_WRITE))
 		return;
-	int fd = bufferevent_getfd(s->bev);
-	if (s->state != S_CLOSING && fd >= 0) {
-		/* A socket bufferevent keeps its output's front frozen except
-		 * around its own writes; this is one of those. */
-		evbuffer_unfreeze(out, 1);
-		(void)evbuffer_write(out, fd);
-		evbuffer_freeze(out, 1);
-	}
+	if (s->state != S_CLOSING)
+		write_now(s);
 	/* Left over, an error (which the bufferevent then reports), a closing
 	 * session (freed once its last reply is out), or no socket of its own
 	 * (a bufferevent pair in the tests). */
@@ -194,14 +204,7 @@ void session_goodbye(struct session *s, const char *fmt, ...)
 		session_vreply(s, fmt, ap);
 		va_end(ap);
 	}
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	int fd = bufferevent_getfd(s->bev);
-	if (fd >= 0) {
-		evbuffer_unfreeze(out, 1);
-		while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
-			;
-		evbuffer_freeze(out, 1);
-	}
+	write_now(s);
 	log_info("event=session-abandoned session=%s client=%s", s->idtext, s->peer_text);
 }
 
