@@ -305,15 +305,20 @@ static int already_delivered(int dfd, const char *name)
 }
 
 /*
- * Copy data_fd to out with CRLF turned into LF. A CR at the end of a chunk
- * is held back until the next byte shows whether it starts a CRLF. The
- * output of one chunk is never longer than the chunk plus that held CR.
+ * Write head (or nothing if NULL), then data_fd with CRLF turned into LF,
+ * to out. The head goes out with the first chunk: one write for a small
+ * message. A CR at the end of a chunk is held back until the next byte
+ * shows whether it starts a CRLF. The output of one chunk is never longer
+ * than the chunk plus that held CR (plus the head, for the first).
  * Returns 0, or -1 with errno and *what set.
  */
-static int copy_lf(int data_fd, int out, const char **what)
+static int copy_lf(int data_fd, int out, const char *head, const char **what)
 {
+	size_t pre = head ? strlen(head) : 0; /* octets already in ob */
 	uint8_t *in = xmalloc(MAILDIR_CHUNK);
-	uint8_t *ob = xmalloc(MAILDIR_CHUNK + 1);
+	uint8_t *ob = xmalloc(MAILDIR_CHUNK + pre + 1);
+	if (pre)
+		memcpy(ob, head, pre);
 	off_t off = 0;
 	int held_cr = 0, rc = -1;
 	for (;;) {
@@ -327,7 +332,8 @@ static int copy_lf(int data_fd, int out, const char **what)
 		if (r == 0)
 			break;
 		off += r;
-		size_t o = 0;
+		size_t o = pre;
+		pre = 0;
 		for (size_t i = 0; i < (size_t)r; i++) {
 			if (held_cr) {
 				held_cr = 0;
@@ -343,6 +349,10 @@ static int copy_lf(int data_fd, int out, const char **what)
 			*what = "write";
 			goto out;
 		}
+	}
+	if (pre && fd_write_all(out, ob, pre) == -1) { /* no data: the head alone */
+		*what = "write";
+		goto out;
 	}
 	if (held_cr && fd_write_all(out, (const uint8_t *)"\r", 1) == -1) {
 		*what = "write";
@@ -417,11 +427,7 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
 		return res;
 	}
 	const char *what = NULL;
-	if (head && fd_write_all(fd, head, strlen(head)) == -1) {
-		res = fail(err, errlen, errno, "write", dir, tmp);
-		goto drop;
-	}
-	if (copy_lf(data_fd, fd, &what) == -1) {
+	if (copy_lf(data_fd, fd, head, &what) == -1) {
 		res = fail(err, errlen, errno, what, dir, tmp);
 		goto drop;
 	}

@@ -148,6 +148,27 @@ static void test_delivery_head(void **state)
 	                           "Subject: hi\n\nbody\n";
 	deliver_head_and_check(md, head, in, sizeof(in) - 1, want, sizeof(want) - 1, f->root);
 	free(md);
+	/* no data at all: the head alone */
+	md = xasprintf("%s/var/mail/carol", f->root);
+	deliver_head_and_check(md, head, "", 0, head, sizeof(head) - 1, f->root);
+	free(md);
+	/* several chunks (the head rides on the first), a CRLF across a chunk end */
+	size_t n = 200003;
+	char *big = xmalloc(n), *bigwant = xmalloc(sizeof(head) + n);
+	size_t w = sizeof(head) - 1;
+	memcpy(bigwant, head, w);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (i % 100 == 98) ? '\r' : (i % 100 == 99) ? '\n' : 'a';
+	big[65535] = '\r'; /* the last octet of the first chunk, then LF */
+	big[65536] = '\n';
+	for (size_t i = 0; i < n; i++)
+		if (!(big[i] == '\r' && i + 1 < n && big[i + 1] == '\n'))
+			bigwant[w++] = big[i];
+	md = xasprintf("%s/var/mail/dave", f->root);
+	deliver_head_and_check(md, head, big, n, bigwant, w, f->root);
+	free(md);
+	free(big);
+	free(bigwant);
 }
 
 static void test_fresh_delivery(void **state)
