@@ -34,18 +34,17 @@ static void job_done(struct queue_role *q, struct sched_job *j);
  */
 static void defer_remote(struct queue_role *q, struct sched_job *j)
 {
-	size_t n = j->n; /* j is freed by job_done */
-	uint8_t *st = xcalloc(n, sizeof(*st));
-	char **text = xcalloc(n, sizeof(*text));
-	for (size_t k = 0; k < n; k++) {
+	char *why = xasprintf("4.4.0 no route to %s: outbound relay is not supported yet",
+	                      j->dest + strlen(QUEUE_REMOTE_PREFIX));
+	uint8_t *st = xcalloc(j->n, sizeof(*st));
+	char **text = xcalloc(j->n, sizeof(*text));
+	for (size_t k = 0; k < j->n; k++) {
 		st[k] = DELIVER_TEMP;
-		text[k] = xasprintf("4.4.0 no route to %s: outbound relay is not supported yet",
-		                    j->dest + strlen(QUEUE_REMOTE_PREFIX));
+		text[k] = why;
 	}
 	job_outcomes(q, j, st, text);
-	job_done(q, j);
-	for (size_t k = 0; k < n; k++)
-		free(text[k]);
+	job_done(q, j); /* frees j */
+	free(why);
 	free(text);
 	free(st);
 }

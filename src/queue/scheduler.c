@@ -369,7 +369,7 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 		return NULL;
 	j->id = ++s->next_job;
 	j->msg = m;
-	snprintf(j->dest, sizeof(j->dest), "%s", dest);
+	j->dest = slot->name;
 	j->slot = slot;
 	slot->jobs++;
 	s->jobs++;

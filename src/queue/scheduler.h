@@ -52,8 +52,9 @@ struct sched_msg {
 struct sched_job {
 	uint64_t id;
 	struct sched_msg *msg;
-	char dest[SCHED_DEST_MAX + 1]; /* the action name, or relay:DOMAIN */
-	struct dest_slot *slot;        /* private: the destination's slot */
+	char *dest;             /* the action name, or relay:DOMAIN: the slot's, which
+	                           lives at least as long as the job */
+	struct dest_slot *slot; /* private: the destination's slot */
 	uint32_t *idx;
 	size_t n;
 	struct sched_job *next; /* for the queue role's in-flight list */
