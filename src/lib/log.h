@@ -1,8 +1,8 @@
 /*
  * log: one line per event, "key=value" pairs, to stderr (and so to whatever
- * the parent's stderr is), a file or syslog (the "log" statement). Untrusted text must go through
- * log_escape() or the %S-style helper log_esc() before it reaches a log line: a client controls
- * what it sends, it must not control our logs.
+ * the parent's stderr is), a file or syslog (the "log" statement). Untrusted
+ * text must go through log_escape() before it reaches a log line: a client
+ * controls what it sends, it must not control our logs.
  *
  * The only process-wide state is the role name, verbosity and target, set
  * once at start-up (log_init, log_set_target) before any event is logged.

@@ -23,6 +23,17 @@ def send_one(port, token, rcpt="alice@example.org"):
     return rv.queue_id("250 " + final.text)
 
 
+def wait_accepting(port, what):
+    """Until a new connection gets the 220 greeting (a role restarted)."""
+    def accepts():
+        try:
+            with rv.RawSMTP(port, timeout=2) as s:
+                return s.greeting().code == 220
+        except (OSError, rv.Closed):
+            return False
+    rv.wait_until(accepts, 10, interval=0.1, what=what)
+
+
 def test_roles_and_pid_file(raven):
     roles = raven.roles()
     for name in ROLES:
@@ -48,14 +59,7 @@ def test_smtp_role_restarted(raven):
     new = raven.role_pid("raven-smtp", exclude=(old,))
     assert new != old
     assert rv.proc_stat(new)[2] == raven.pid
-
-    def accepts():
-        try:
-            with rv.RawSMTP(raven.port, timeout=2) as s:
-                return s.greeting().code == 220
-        except (OSError, rv.Closed):
-            return False
-    rv.wait_until(accepts, 10, interval=0.1, what="sessions after raven-smtp restart")
+    wait_accepting(raven.port, "sessions after raven-smtp restart")
     after = rv.unique("after-smtp-kill")
     send_one(raven.port, after)
     raven.wait_for("alice", before)
@@ -128,14 +132,7 @@ def test_queue_death_tells_clients_to_come_back(raven):
         for s in (idle, mid, data):
             s.close()
     raven.role_pid("raven-queue", exclude=(old,))
-
-    def accepts():
-        try:
-            with rv.RawSMTP(raven.port, timeout=2) as s:
-                return s.greeting().code == 220
-        except (OSError, rv.Closed):
-            return False
-    rv.wait_until(accepts, 10, interval=0.1, what="sessions after raven-queue restart")
+    wait_accepting(raven.port, "sessions after raven-queue restart")
     token = rv.unique("after-queue-death")
     send_one(raven.port, token)
     raven.wait_for("alice", token)

@@ -249,6 +249,15 @@ static void test_log_statement(void **state)
 		conf_free(c);
 		free(text);
 	}
+	/* a relative log file is taken from the start directory, like data */
+	struct config *rel = parse_ok("log file \"logs/raven.log\"\n" MIN_TAIL);
+	char err[256], cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(conf_finish(rel, err, sizeof(err)), 0);
+	char *want = xasprintf("%s/logs/raven.log", cwd);
+	assert_string_equal(rel->log_path, want);
+	free(want);
+	conf_free(rel);
 	expect_err("log journal\n" MIN_TAIL,
 	           "t.conf:1: log \"journal\": expected stderr, syslog [\"SOCKET\"] or file "
 	           "\"PATH\"");
