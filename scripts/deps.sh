@@ -7,9 +7,10 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config bison
   libevent-dev libssl-dev openssl libunbound-dev libpsl-dev libcrypt-dev
-  libsqlite3-dev libcmocka-dev
+  libsqlite3-dev libcmocka-dev libseccomp-dev libcap-dev liburing-dev publicsuffix
   clang libclang-rt-14-dev clang-format
-  python3 python3-pytest python3-dnspython
+  python3 python3-pytest python3-dnspython python3-yaml python3-dkim python3-spf
+  python3-cryptography
   swaks postfix
 )
 
