@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -52,21 +53,6 @@ static char *lower_dup(const char *s, size_t n)
 	return ascii_lower_str(xstrndup(s, n));
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-	if (n == 0 || p[0] >= 0xf5)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
-		return 0; /* overlong, surrogate or beyond U+10FFFF */
-	return n;
-}
-
 int route_safe_mailbox(const char *name)
 {
 	size_t n = strnlen(name, 65);
@@ -76,7 +62,7 @@ int route_safe_mailbox(const char *name)
 		/* graphic ASCII or well-formed UTF-8 (SMTPUTF8 mailboxes); no '/',
 		 * no controls, no spaces */
 		if (*p >= 0x80) {
-			size_t k = utf8_seq(p);
+			size_t k = utf8_seq_len(p, strnlen((const char *)p, 4), NULL);
 			if (k == 0)
 				return 0;
 			p += k;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -82,36 +83,6 @@ static int str_is_8bit(const char *s)
 	return s != NULL && bounce_is_8bit(s, strlen(s));
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if there is none. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	size_t len;
-	uint8_t lo = 0x80, hi = 0xbf;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 /*
  * A fresh single-line copy of untrusted text: every control character
  * (CR, LF, TAB, NUL...) becomes a space, runs of spaces collapse, ends are
@@ -135,7 +106,7 @@ static char *clean_text(const char *s, size_t max, int allow_utf8)
 		size_t k = 1;
 		const uint8_t *src = &p[i];
 		if (c >= 0x80) {
-			k = allow_utf8 ? utf8_len(&p[i], n - i) : 0;
+			k = allow_utf8 ? utf8_seq_len(&p[i], n - i, NULL) : 0;
 			if (k == 0) {
 				src = (const uint8_t *)"?";
 				k = 1;
@@ -717,7 +688,7 @@ static int check_request(const struct dsn_request *rq, char *err, size_t errlen)
 static int load_attachment(const struct dsn_request *rq, int fd, uint64_t size, uint64_t max_full,
                            struct buf *att, enum attach_how *how, char *err, size_t errlen)
 {
-	int want_full = rq->kind == DSN_FAILURE && rq->ret == DSN_RET_FULL;
+	int want_full = rq->kind == DSN_FAILURE && rq->ret == RET_FULL;
 	if (want_full && size <= max_full && size <= SIZE_MAX) {
 		uint8_t *p = xmalloc(size ? (size_t)size : 1);
 		if (read_all(fd, p, (size_t)size, err, errlen) == -1) {

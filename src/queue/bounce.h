@@ -14,11 +14,9 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "mailparams.h"
 
 enum dsn_kind { DSN_FAILURE = 1, DSN_DELAY, DSN_SUCCESS };
-
-/* Values of dsn_request.ret: the same as enum dsn_ret in src/smtp/cmd_parse.h. */
-enum { DSN_RET_NONE = 0, DSN_RET_FULL = 1, DSN_RET_HDRS = 2 };
 
 /* Headers-only attachments stop after this many octets of the original. */
 #define BOUNCE_HDRS_MAX (64u * 1024u)
@@ -50,7 +48,7 @@ struct dsn_request {
 	const char *reporting_mta; /* our hostname */
 	const char *queue_id;      /* original queue id (X-Raven-Queue-ID, Message-ID, boundary) */
 	const char *envid;         /* ENVID (xtext-decoded) or NULL -> Original-Envelope-Id */
-	int ret;                   /* DSN_RET_NONE, DSN_RET_FULL or DSN_RET_HDRS */
+	int ret;                   /* enum dsn_ret (mailparams.h) */
 	const char *sender;        /* original envelope sender: the DSN's To:; never "" */
 	int64_t arrival;           /* Arrival-Date; 0 leaves the field out */
 	int64_t now;               /* Date:, Message-ID and boundary */

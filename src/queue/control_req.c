@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 struct verb_row {
 	const char *name;
 	enum control_verb verb;
@@ -146,38 +148,6 @@ int control_req_parse(const char *line, size_t len, struct control_req *req, cha
 	return 0;
 }
 
-/*
- * Length of the valid UTF-8 sequence at p (2..4), or 0 if p does not start
- * one (overlong forms, surrogates and values past U+10FFFF are invalid).
- * *cp gets the code point.
- */
-static size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp)
-{
-	uint8_t c = p[0];
-	size_t len;
-	uint32_t v, min;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, v = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, v = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
-}
-
 int control_json_string(struct buf *out, const void *src, size_t n)
 {
 	const uint8_t *p = src;
@@ -201,7 +171,7 @@ int control_json_string(struct buf *out, const void *src, size_t n)
 			rc = buf_printf(out, "\\u%04x", c), i++;
 		} else if (c < 0x80) {
 			rc = buf_append_byte(out, c), i++;
-		} else if ((l = utf8_seq(p + i, n - i, &cp)) > 0) {
+		} else if ((l = utf8_seq_len(p + i, n - i, &cp)) > 0) {
 			rc = buf_append(out, p + i, l), i += l;
 		} else {
 			rc = buf_printf(out, "\\u%04x", c), i++;
@@ -248,7 +218,8 @@ int control_text(struct buf *out, const void *src, size_t n, int keep_lf)
 			rc = buf_append(out, "\\\\", 2), i++;
 		} else if (c >= 0x20 && c < 0x7f) {
 			rc = buf_append_byte(out, c), i++;
-		} else if (c >= 0x80 && (l = utf8_seq(p + i, n - i, &cp)) > 0 && !cp_unsafe(cp)) {
+		} else if (c >= 0x80 && (l = utf8_seq_len(p + i, n - i, &cp)) > 0 &&
+		           !cp_unsafe(cp)) {
 			rc = buf_append(out, p + i, l), i += l;
 		} else {
 			rc = buf_printf(out, "\\x%02X", c), i++;

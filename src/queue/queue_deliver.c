@@ -231,12 +231,12 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 		         state == RCPT_DEFERRED ? (long long)(r->next_try - now) : 0LL, esc);
 		if (state == RCPT_DELIVERED) {
 			q->counters.delivered++;
-			if (wants(r->notify, ENVELOPE_NOTIFY_SUCCESS, 0))
+			if (wants(r->notify, NOTIFY_SUCCESS, 0))
 				ok[nok++] = idx;
 		} else if (state == RCPT_FAILED) {
 			q->counters.failed++;
 			fail_st[nf] = failure_status(st);
-			if (wants(r->notify, ENVELOPE_NOTIFY_FAILURE, 1))
+			if (wants(r->notify, NOTIFY_FAILURE, 1))
 				fail[nf++] = idx;
 		} else {
 			q->counters.deferred++;

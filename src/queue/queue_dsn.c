@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "cmd_parse.h"
 #include "log.h"
 #include "queue_int.h"
 #include "route.h"
@@ -153,7 +152,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 /* RFC 3461 §4.1: without NOTIFY, failures are reported. */
 static int wants_failure(const struct envelope_rcpt *r)
 {
-	return r->notify == 0 || (r->notify & ENVELOPE_NOTIFY_FAILURE) != 0;
+	return r->notify == 0 || (r->notify & NOTIFY_FAILURE) != 0;
 }
 
 int queue_dsn_owed(const struct sched_msg *m)

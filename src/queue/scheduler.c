@@ -500,7 +500,7 @@ int sched_delay_due(const struct sched *s, const struct sched_msg *m, uint32_t i
 	const struct envelope_rcpt *r = &m->env.rcpts[idx];
 	if (s->p.delay_warning == 0 || rcpt_final(r->state) || m->env.sender[0] == '\0')
 		return 0;
-	if (r->notify != 0 && !(r->notify & ENVELOPE_NOTIFY_DELAY))
+	if (r->notify != 0 && !(r->notify & NOTIFY_DELAY))
 		return 0;
 	uint64_t sent = r->notified >> ENVELOPE_NOTIFIED_DELAY_SHIFT;
 	return now - m->env.arrival >= (int64_t)((sent + 1) * s->p.delay_warning);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "mailparams.h"
 #include "smtp_reply.h"
 
 enum line_result { LINE_MORE = 0, LINE_DONE, LINE_TOO_LONG };
@@ -61,12 +62,6 @@ enum smtp_verb {
 	CMD_STARTTLS,
 	CMD_AUTH,
 };
-
-enum body_type { BODY_NONE = 0, BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
-
-/* DSN NOTIFY bits (RFC 3461) */
-enum { NOTIFY_NEVER = 1, NOTIFY_SUCCESS = 2, NOTIFY_FAILURE = 4, NOTIFY_DELAY = 8 };
-enum dsn_ret { RET_NONE = 0, RET_FULL, RET_HDRS };
 
 struct smtp_cmd {
 	enum smtp_verb verb;

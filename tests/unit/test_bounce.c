@@ -281,7 +281,7 @@ static void test_failure_headers_default(void **state)
 {
 	(void)state;
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &rcpt_remote, 1);
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	check_c(s, n);
@@ -330,7 +330,7 @@ static void test_failure_full(void **state)
 {
 	(void)state;
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &rcpt_remote, 1);
 	rq.envid = "envelope-42";
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
@@ -362,7 +362,7 @@ static void test_full_too_big(void **state)
 	for (int i = 0; i < 20000; i++)
 		assert_int_equal(buf_append_str(&m, "filler line of the body, 40 octets..\r\n"), 0);
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &rcpt_remote, 1);
 	size_t n;
 	char *s = build(&rq, m.data, m.len, 100000, &n);
 	check_c(s, n);
@@ -389,7 +389,7 @@ static void test_full_unfit(void **state)
 		assert_int_equal(buf_append_byte(&m, 'x'), 0);
 	assert_int_equal(buf_append_str(&m, "\r\n"), 0);
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &rcpt_remote, 1);
 	size_t n;
 	char *s = build(&rq, m.data, m.len, 1u << 20, &n);
 	check_c(s, n);
@@ -419,7 +419,7 @@ static void test_multiple_rcpts(void **state)
 	     .diagnostic = "Host or domain name not found"},
 	};
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_HDRS, r, 3);
+	rq_init(&rq, DSN_FAILURE, RET_HDRS, r, 3);
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	check_c(s, n);
@@ -450,7 +450,7 @@ static void test_delay(void **state)
 	                     .retry_until = NOW + 4 * 86400};
 	struct dsn_request rq;
 	/* RET=FULL does not apply to delays */
-	rq_init(&rq, DSN_DELAY, DSN_RET_FULL, &r, 1);
+	rq_init(&rq, DSN_DELAY, RET_FULL, &r, 1);
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	check_c(s, n);
@@ -480,7 +480,7 @@ static void test_success(void **state)
 	    {.addr = "me@localhost", .action = NULL, .status = NULL},
 	};
 	struct dsn_request rq;
-	rq_init(&rq, DSN_SUCCESS, DSN_RET_FULL, r, 2);
+	rq_init(&rq, DSN_SUCCESS, RET_FULL, r, 2);
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	check_c(s, n);
@@ -508,7 +508,7 @@ static void test_injection(void **state)
 	    .diagnostic_is_smtp = 1,
 	};
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &r, 1);
 	rq.envid = "env\r\nX-Evil: 4";
 	rq.sender = "s@example.net>\r\nBcc: c@evil.example";
 	size_t n;
@@ -567,7 +567,7 @@ static void test_status_from_diagnostic(void **state)
 		                     .status = cases[i].status,
 		                     .diagnostic = cases[i].diagnostic};
 		struct dsn_request rq;
-		rq_init(&rq, cases[i].kind, DSN_RET_HDRS, &r, 1);
+		rq_init(&rq, cases[i].kind, RET_HDRS, &r, 1);
 		size_t n;
 		char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 		char *want = xasprintf("\r\nStatus: %s\r\n", cases[i].want);
@@ -595,7 +595,7 @@ static void test_long_diagnostic(void **state)
 	r[1].addr = "second@example.com";
 	r[1].diagnostic = spaced;
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, r, 2);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, r, 2);
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	check_c(s, n);
@@ -621,7 +621,7 @@ static void test_boundary_collision(void **state)
 	assert_int_equal(buf_append_str(&m, sample_msg), 0);
 	assert_int_equal(buf_append_str(&m, "--=_Raven_Q1a2B3c4_1795457360--\r\n"), 0);
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &rcpt_remote, 1);
 	size_t n;
 	char *s = build(&rq, m.data, m.len, 1u << 20, &n);
 	check_c(s, n);
@@ -665,7 +665,7 @@ static void test_odd_messages(void **state)
 	    {"controls in header", "Subject: a\x01\x1b[31mred\x7f\r\n\r\nb\r\n", 25, "red"},
 	};
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
-		for (int ret = DSN_RET_NONE; ret <= DSN_RET_HDRS; ret++) {
+		for (int ret = RET_NONE; ret <= RET_HDRS; ret++) {
 			struct dsn_request rq;
 			rq_init(&rq, DSN_FAILURE, ret, &rcpt_remote, 1);
 			size_t n;
@@ -694,7 +694,7 @@ static void test_headers_cap(void **state)
 		                            "some value padding padding padding"),
 		                 0);
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_HDRS, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_HDRS, &rcpt_remote, 1);
 	size_t n;
 	char *s = build(&rq, m.data, m.len, 1u << 20, &n);
 	check_c(s, n);
@@ -737,7 +737,7 @@ static void test_defaults(void **state)
 	    {.addr = "d@example.com", .action = "expanded", .status = "2.1.5"},
 	};
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, r, 4);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, r, 4);
 	rq.arrival = 0;
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
@@ -765,7 +765,7 @@ static void test_global(void **state)
 	         "cher.example";
 	r.diagnostic = "550 unknown j\xc3\xb6rg \xff";
 	struct dsn_request rq;
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &r, 1);
 	size_t n;
 	char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	check_c(s, n);
@@ -785,7 +785,7 @@ static void test_global(void **state)
 	free(s);
 
 	/* ASCII mail gives a 7bit DSN */
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &rcpt_remote, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &rcpt_remote, 1);
 	s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
 	assert_false(bounce_is_8bit(s, n));
 	assert_non_null(strstr(s, "\r\nContent-Transfer-Encoding: 7bit\r\n\r\nThis is a MIME"));
@@ -814,43 +814,43 @@ static void test_errors(void **state)
 	struct dsn_request rq;
 	struct dsn_rcpt r = rcpt_remote;
 
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &r, 1);
 	rq.sender = "";
 	expect_fail(&rq, fd, size, "never bounced");
 	rq.sender = NULL;
 	expect_fail(&rq, fd, size, "never bounced");
 
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &r, 1);
 	rq.reporting_mta = "bad host\r\n";
 	expect_fail(&rq, fd, size, "reporting MTA");
 	rq.reporting_mta = "";
 	expect_fail(&rq, fd, size, "reporting MTA");
 
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &r, 1);
 	rq.queue_id = "../etc";
 	expect_fail(&rq, fd, size, "queue id");
 	rq.queue_id = NULL;
 	expect_fail(&rq, fd, size, "queue id");
 
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &r, 0);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &r, 0);
 	expect_fail(&rq, fd, size, "no recipients");
 
 	r.addr = "";
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &r, 1);
 	expect_fail(&rq, fd, size, "without an address");
 	r.addr = rcpt_remote.addr;
 
-	rq_init(&rq, (enum dsn_kind)7, DSN_RET_NONE, &r, 1);
+	rq_init(&rq, (enum dsn_kind)7, RET_NONE, &r, 1);
 	expect_fail(&rq, fd, size, "kind");
 
-	rq_init(&rq, DSN_FAILURE, DSN_RET_NONE, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_NONE, &r, 1);
 	rq.now = -5;
 	expect_fail(&rq, fd, size, "time");
 
 	/* the spool file is shorter than the envelope says */
-	rq_init(&rq, DSN_FAILURE, DSN_RET_FULL, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_FULL, &r, 1);
 	expect_fail(&rq, fd, size + 10, "shorter");
-	rq_init(&rq, DSN_FAILURE, DSN_RET_HDRS, &r, 1);
+	rq_init(&rq, DSN_FAILURE, RET_HDRS, &r, 1);
 	expect_fail(&rq, fd, size + 10, "shorter");
 	expect_fail(&rq, -1, size, "reading");
 

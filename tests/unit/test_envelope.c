@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "crc32.h"
 #include "envelope.h"
 #include "xmalloc.h"
 

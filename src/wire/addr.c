@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
+
 struct addr_parser {
 	const uint8_t *s;
 	size_t len;
@@ -51,49 +53,12 @@ static int addr_is_qtext(uint8_t c)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence starting at s[0] (a non-ASCII
- * octet), or 0 if it is malformed, overlong, a surrogate or beyond
- * U+10FFFF (the RFC 3629 table).
- */
-static size_t addr_utf8_len(const uint8_t *s, size_t left)
-{
-	uint8_t c = s[0];
-	size_t n;
-	uint8_t lo = 0x80, hi = 0xbf; /* bounds for the second octet */
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f; /* > U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (left < n)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/*
  * At a non-ASCII octet: returns the sequence length if it is acceptable
  * here, 0 with *err set otherwise.
  */
 static size_t addr_take_utf8(struct addr_parser *p)
 {
-	size_t n = addr_utf8_len(p->s + p->pos, p->len - p->pos);
+	size_t n = utf8_seq_len(p->s + p->pos, p->len - p->pos, NULL);
 	if (n == 0) {
 		addr_fail(p, "Invalid UTF-8 in address");
 		return 0;

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "crc32.h" /* crc32_update(), declared here before it moved */
+#include "mailparams.h"
 
 #define ENVELOPE_VERSION   1
 #define ENVELOPE_MAX_RCPTS 100000
@@ -38,7 +38,7 @@ enum rcpt_state {
 struct envelope_rcpt {
 	char *addr;      /* envelope recipient as given at RCPT (canonical text) */
 	char *orcpt;     /* DSN ORCPT or NULL */
-	uint32_t notify; /* DSN NOTIFY bits, 0 if absent */
+	uint32_t notify; /* DSN NOTIFY bits (mailparams.h), 0 if absent */
 	char *action;    /* name of the config action */
 	char *user;      /* final mailbox for local actions, NULL for relay */
 	/* delivery state, from the last STATE record (PENDING if none) */
@@ -48,14 +48,6 @@ struct envelope_rcpt {
 	char *last_error;  /* NULL if none */
 	uint32_t notified; /* DSNs already sent for it (ENVELOPE_NOTIFIED_* bits + delay count) */
 	int64_t last_attempt; /* unix seconds, 0 if never tried */
-};
-
-/* envelope_rcpt.notify: RFC 3461 NOTIFY, the values of cmd_parse.h's NOTIFY_*. */
-enum {
-	ENVELOPE_NOTIFY_NEVER = 1,
-	ENVELOPE_NOTIFY_SUCCESS = 2,
-	ENVELOPE_NOTIFY_FAILURE = 4,
-	ENVELOPE_NOTIFY_DELAY = 8,
 };
 
 /* envelope_rcpt.notified: what was already reported to the sender. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32.h"
 #include "util.h"
 #include "xmalloc.h"
 
