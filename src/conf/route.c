@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "utf8.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -321,4 +322,64 @@ void route_result_free(struct route_result *r)
 	r->action = NULL;
 	r->verdict = 0;
 	r->reason[0] = '\0';
+}
+
+int route_verify(const struct config *c, const char *action, const char *local, const char *domain,
+                 const char *user, char *why, size_t whylen)
+{
+	const struct action *a = conf_action(c, action);
+	if (a == NULL) {
+		err_set(why, whylen, "no action \"%s\" in the configuration", action);
+		return -1;
+	}
+	int relay = a->kind == ACTION_RELAY;
+	if (relay && user != NULL && user[0] != '\0') {
+		err_set(why, whylen, "a relay action has no mailbox");
+		return -1;
+	}
+	if (!relay && (user == NULL || !route_safe_mailbox(user))) {
+		err_set(why, whylen, "mailbox name not allowed");
+		return -1;
+	}
+	/* Who the client was decides the rule; any kind that routes here will do. */
+	static const struct {
+		enum match_from from;
+		int auth;
+	} kinds[] = {{FROM_ANY, 0}, {FROM_LOCAL, 0}, {FROM_ANY, 1}, {FROM_LOCAL, 1}};
+	int routed_here = 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct route_request rq = {local, domain, kinds[i].from, kinds[i].auth};
+		struct route_result rr;
+		route_resolve(c, &rq, &rr);
+		int ok = 0;
+		if (rr.action == a && rr.verdict == ROUTE_RELAY && relay)
+			ok = 1;
+		if (rr.action == a && rr.verdict == ROUTE_LOCAL) {
+			routed_here = 1;
+			for (size_t k = 0; k < rr.n_users && !ok; k++)
+				ok = strcmp(rr.users[k], user) == 0;
+		}
+		route_result_free(&rr);
+		if (ok)
+			return 0;
+	}
+	err_set(why, whylen,
+	        routed_here ? "mailbox %s is not one the recipient expands to"
+	                    : "the recipient does not route to action \"%s\"",
+	        routed_here ? user : action);
+	return -1;
+}
+
+int route_verify_rcpt(const struct config *c, const char *action, const char *addr,
+                      const char *user, char *why, size_t whylen)
+{
+	struct mailaddr a;
+	struct smtp_reply err;
+	if (addr == NULL || action == NULL ||
+	    addr_parse_mailbox(addr, strlen(addr), ADDR_ALLOW_UTF8 | ADDR_ALLOW_POSTMASTER, &a,
+	                       &err) == -1) {
+		err_set(why, whylen, "recipient address does not parse");
+		return -1;
+	}
+	return route_verify(c, action, a.local, a.domain, user, why, whylen);
 }

@@ -41,6 +41,21 @@ struct route_request {
 void route_resolve(const struct config *c, const struct route_request *rq,
                    struct route_result *out);
 void route_result_free(struct route_result *r);
+/*
+ * The trusted re-check of a delivery somebody else asked for (the smtp
+ * role wrote the envelope; the queue passes it on): 0 if this
+ * configuration routes the recipient local@domain to the action named
+ * action — for some kind of client — and, for a local action, user is one
+ * of the mailboxes it expands to (for a relay action, user must be NULL or
+ * ""). -1 with the reason in why otherwise: a compromised network role
+ * cannot choose who writes where.
+ */
+int route_verify(const struct config *c, const char *action, const char *local, const char *domain,
+                 const char *user, char *why, size_t whylen);
+/* The same for an envelope recipient as the spool records it (its canonical
+ * address text, which is parsed here). */
+int route_verify_rcpt(const struct config *c, const char *action, const char *addr,
+                      const char *user, char *why, size_t whylen);
 /* 1 if name is safe as a mailbox directory name (no '/', no leading '.', ...). */
 int route_safe_mailbox(const char *name);
 

@@ -55,7 +55,9 @@ struct local_role {
 	struct owner_ids owners[OWNER_CACHE];
 	size_t n_owners, next_evict;
 	struct ipc *queue;
-	int root;               /* started as root: deliveries switch fsuid */
+	int root;       /* started as root: deliveries switch fsuid */
+	uid_t self_uid; /* the role's own ids, between deliveries */
+	gid_t self_gid;
 	struct plist incoming;  /* arrived, not written yet */
 	struct plist published; /* in new/, waiting for the sync that makes them durable */
 	struct event *batch_ev;
@@ -111,6 +113,15 @@ static const char *owner_of(const struct local_role *lr, const struct action *a,
 	return a->owner_is_user ? user : a->owner ? a->owner : lr->conf->user;
 }
 
+/* Back to the role's own file-system identity. */
+static void become_self_again(const struct local_role *lr)
+{
+	if (!lr->root)
+		return;
+	setfsuid(lr->self_uid);
+	setfsgid(lr->self_gid);
+}
+
 /* Take on the owner's identity for file-system access only. 0 or -1. */
 static int become_owner(struct local_role *lr, const char *owner, char *err, size_t errlen)
 {
@@ -121,21 +132,21 @@ static int become_owner(struct local_role *lr, const char *owner, char *err, siz
 		snprintf(err, errlen, "4.3.5 mailbox owner %s does not exist", owner);
 		return -1;
 	}
+	if (o->uid == 0) {
+		/* Never as root, whatever asked for it: alias root to a person. */
+		snprintf(err, errlen, "4.3.5 will not deliver as root (owner %s)", owner);
+		return -1;
+	}
+	/* setfsuid/setfsgid report the previous id, never an error: read the
+	 * id back to know the switch happened. */
 	setfsgid(o->gid);
 	setfsuid(o->uid);
-	if ((uid_t)setfsuid((uid_t)-1) != o->uid) {
+	if ((gid_t)setfsgid((gid_t)-1) != o->gid || (uid_t)setfsuid((uid_t)-1) != o->uid) {
 		snprintf(err, errlen, "4.3.0 cannot switch to mailbox owner %s", owner);
+		become_self_again(lr);
 		return -1;
 	}
 	return 0;
-}
-
-static void become_root_again(const struct local_role *lr)
-{
-	if (!lr->root)
-		return;
-	setfsuid(0);
-	setfsgid(0);
 }
 
 #define TEXT_MAX 512
@@ -144,6 +155,17 @@ static void set_text(struct pending *pd, size_t k, const char *text)
 {
 	free(pd->text[k]);
 	pd->text[k] = xstrdup(text);
+}
+
+/* A request this role will not carry out: logged loudly, nothing written. */
+static void refused(const struct proto_deliver *d, size_t k, const char *why)
+{
+	char to[300], user[200], esc[600];
+	log_escape(to, sizeof(to), d->addr[k], strlen(d->addr[k]));
+	log_escape(user, sizeof(user), d->user[k], strlen(d->user[k]));
+	log_escape(esc, sizeof(esc), why, strlen(why));
+	log_warn("event=delivery-refused id=%s rcpt=%u to=\"%s\" user=\"%s\" reason=\"%s\"", d->id,
+	         d->idx[k], to, user, esc);
 }
 
 /* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
@@ -162,6 +184,17 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	if (!route_safe_mailbox(d->user[k])) {
 		pd->status[k] = DELIVER_PERM;
 		set_text(pd, k, "5.1.3 unsafe mailbox name");
+		refused(d, k, "unsafe mailbox name");
+		return;
+	}
+	/* Who writes where comes from the configuration, never from the
+	 * request: the mailbox must be what this recipient routes to. */
+	char why[256];
+	if (route_verify_rcpt(lr->conf, d->action, d->addr[k], d->user[k], why, sizeof(why)) ==
+	    -1) {
+		snprintf(text, sizeof(text), "4.3.5 delivery refused: %s", why);
+		set_text(pd, k, text);
+		refused(d, k, why);
 		return;
 	}
 	const char *home = NULL;
@@ -175,6 +208,8 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 			           : "4.3.5 no system user %s for this mailbox",
 			         d->user[k]);
 			set_text(pd, k, text);
+			if (o)
+				refused(d, k, "mailbox owner is root");
 			return;
 		}
 		home = o->home;
@@ -194,7 +229,9 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		set_text(pd, k, "4.3.0 envelope addresses unfit for Return-Path/Delivered-To");
 		return;
 	}
-	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == 0) {
+	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == -1) {
+		refused(d, k, text);
+	} else {
 		enum maildir_result r = maildir_prepare(pd->dir[k], name, head, pd->fd, 0,
 		                                        &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
@@ -202,7 +239,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		else
 			pd->status[k] = r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
 	}
-	become_root_again(lr);
+	become_self_again(lr);
 	set_text(pd, k, text);
 }
 
@@ -221,7 +258,7 @@ static void publish_one(struct local_role *lr, struct pending *pd, size_t k)
 		pd->prepared[k] = 0;
 		set_text(pd, k, text);
 	}
-	become_root_again(lr);
+	become_self_again(lr);
 }
 
 /*
@@ -378,17 +415,36 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	struct local_role *lr = arg;
 	(void)ch;
 	struct pending *pd = xcalloc(1, sizeof(*pd));
-	if (m->type != PROTO_DELIVER_REQ || m->fd == -1 ||
-	    proto_decode_deliver(m->data, m->len, &pd->d) == -1)
-		fatal("queue sent a malformed delivery request");
+	if (m->type != PROTO_DELIVER_REQ || (m->fd == -1 && !m->fd_lost) ||
+	    proto_decode_deliver(m->data, m->len, &pd->d) == -1 || !envelope_id_valid(pd->d.id)) {
+		/* The queue is our only peer: a broken one ends this role, and
+		 * the parent starts it again with a fresh channel. */
+		log_warn("event=bad-frame from=queue type=%u len=%zu", m->type, m->len);
+		if (m->fd != -1)
+			close(m->fd);
+		proto_deliver_free(&pd->d);
+		free(pd);
+		ipc_shutdown(lr->queue);
+		return;
+	}
 	pd->fd = m->fd;
 	pd->prep = xcalloc(pd->d.n, sizeof(*pd->prep));
 	for (size_t k = 0; k < pd->d.n; k++)
 		pd->prep[k].dfd = -1;
 	pd->dir = xcalloc(pd->d.n, sizeof(*pd->dir));
 	pd->status = xcalloc(pd->d.n, 1);
+	for (size_t k = 0; k < pd->d.n; k++)
+		pd->status[k] = DELIVER_TEMP; /* until a delivery proves otherwise */
 	pd->text = xcalloc(pd->d.n, sizeof(*pd->text));
 	pd->prepared = xcalloc(pd->d.n, sizeof(*pd->prepared));
+	if (pd->fd == -1) {
+		/* Out of descriptors, the message never arrived: try again later. */
+		for (size_t k = 0; k < pd->d.n; k++)
+			set_text(pd, k, "4.3.0 no descriptor left to receive the message");
+		reply(lr, pd);
+		pending_free(pd);
+		return;
+	}
 	plist_push(&lr->incoming, pd);
 	event_active(lr->batch_ev, EV_TIMEOUT, 0);
 }
@@ -398,7 +454,7 @@ static void queue_closed(struct ipc *ch, void *arg)
 	(void)ch;
 	(void)arg;
 	log_info("event=queue-gone");
-	exit(0);
+	exit(0); /* the queue is this role's only peer; the parent restarts us */
 }
 
 void local_role_main(const struct config *conf, struct event_base *base, int queue_sock)
@@ -406,6 +462,8 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 	struct local_role lr = {0};
 	lr.conf = conf;
 	lr.root = geteuid() == 0;
+	lr.self_uid = geteuid();
+	lr.self_gid = getegid();
 	/* Root only to take on a mailbox owner's file-system identity: no
 	 * supplementary group may widen what a delivery can reach. */
 	if (lr.root && setgroups(0, NULL) == -1)

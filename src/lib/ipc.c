@@ -14,6 +14,8 @@
 #include "xmalloc.h"
 
 #define IPC_FLAG_FD 1u
+/* In the queue of received fds: one that was sent but never arrived. */
+#define IPC_FD_LOST (-2)
 
 struct fd_slot {
 	int fd;
@@ -59,6 +61,11 @@ static void ipc_fail(struct ipc *ch)
 		ch->h.on_close(ch, ch->h.arg);
 }
 
+void ipc_shutdown(struct ipc *ch)
+{
+	ipc_fail(ch);
+}
+
 /* Receive bytes and any fds; returns bytes read, 0 on EOF, -1 on error/EAGAIN. */
 static ssize_t recv_with_fds(int sock, void *p, size_t n, int *fds, size_t *nfds, size_t maxfds)
 {
@@ -75,18 +82,24 @@ static ssize_t recv_with_fds(int sock, void *p, size_t n, int *fds, size_t *nfds
 	ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	if (r <= 0)
 		return r;
+	size_t got = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		int *in = (int *)CMSG_DATA(c);
-		for (size_t i = 0; i < k; i++) {
+		for (size_t i = 0; i < k; i++, got++) {
 			if (*nfds < maxfds)
 				fds[(*nfds)++] = in[i];
 			else
 				close(in[i]);
 		}
 	}
+	/* The sender attaches one fd to the first byte of a frame, and a read
+	 * never spans two such frames; a truncated control message means the
+	 * kernel had no descriptor for ours (EMFILE): its frame learns so. */
+	if ((mh.msg_flags & MSG_CTRUNC) && got == 0 && *nfds < maxfds)
+		fds[(*nfds)++] = IPC_FD_LOST;
 	return r;
 }
 
@@ -104,7 +117,7 @@ static void ipc_dispatch(struct ipc *ch)
 		}
 		if (ch->in.len - off - IPC_HDR_LEN < len)
 			break;
-		struct ipc_msg m = {type, h + IPC_HDR_LEN, len, -1};
+		struct ipc_msg m = {type, h + IPC_HDR_LEN, len, -1, 0};
 		if (flags & IPC_FLAG_FD) {
 			if (ch->n_in_fds == 0) {
 				log_warn(
@@ -113,6 +126,12 @@ static void ipc_dispatch(struct ipc *ch)
 				return;
 			}
 			m.fd = ch->in_fds[0];
+			if (m.fd == IPC_FD_LOST) {
+				m.fd = -1;
+				m.fd_lost = 1;
+				log_warn("event=ipc-fd-lost type=%u reason=\"no descriptor left\"",
+				         type);
+			}
 			memmove(ch->in_fds, ch->in_fds + 1, (ch->n_in_fds - 1) * sizeof(int));
 			ch->n_in_fds--;
 		}
@@ -255,7 +274,8 @@ void ipc_free(struct ipc *ch)
 		close(ch->out_fds[i].fd);
 	free(ch->out_fds);
 	for (size_t i = 0; i < ch->n_in_fds; i++)
-		close(ch->in_fds[i]);
+		if (ch->in_fds[i] >= 0)
+			close(ch->in_fds[i]);
 	buf_free(&ch->in);
 	buf_free(&ch->out);
 	close(ch->sock);
@@ -274,16 +294,18 @@ static void frame_header(uint8_t *h, uint32_t type, size_t len, int has_fd)
 	put_u32(h + 8, has_fd ? IPC_FLAG_FD : 0);
 }
 
-void ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, int fd)
+int ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, int fd)
 {
 	if (ch->dead)
-		return;
-	if (len > IPC_MAX_PAYLOAD)
-		fatal("ipc: frame of %zu bytes exceeds the maximum", len);
+		return 0;
+	if (len > IPC_MAX_PAYLOAD) {
+		errno = EMSGSIZE;
+		return -1;
+	}
 	if (fd != -1) {
 		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		if (dup == -1)
-			fatalx("ipc: dup");
+			return -1;
 		if (ch->n_out_fds == ch->cap_out_fds) {
 			ch->cap_out_fds = ch->cap_out_fds ? ch->cap_out_fds * 2 : 16;
 			ch->out_fds =
@@ -303,6 +325,7 @@ void ipc_send(struct ipc *ch, uint32_t type, const void *payload, size_t len, in
 	 * calls a frame). */
 	if (!event_pending(ch->wev, EV_WRITE, NULL))
 		event_active(ch->wev, EV_WRITE, 1);
+	return 0;
 }
 
 size_t ipc_pending(const struct ipc *ch)
@@ -395,19 +418,19 @@ int ipc_read_frame(int sock, uint32_t *type, uint8_t **payload, size_t *len, int
 		goto fail;
 	(*payload)[*len] = 0;
 	if (flags & IPC_FLAG_FD) {
-		if (nfds == 0)
+		if (nfds == 0 || fds[0] == IPC_FD_LOST)
 			goto fail;
 		*fd = fds[0];
-		for (size_t i = 1; i < nfds; i++)
-			close(fds[i]);
-	} else {
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
+		fds[0] = -1;
 	}
+	for (size_t i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return 0;
 fail:
 	for (size_t i = 0; i < nfds; i++)
-		close(fds[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
 	free(*payload);
 	*payload = NULL;
 	return -1;

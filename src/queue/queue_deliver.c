@@ -32,21 +32,27 @@ static void job_done(struct queue_role *q, struct sched_job *j);
  * attempt is a temporary failure, so the message stays queued, visible in
  * `ravenctl queue`, retried on the usual schedule until its lifetime ends.
  */
+/* Every recipient of j gets the same outcome, and the job is over (j freed). */
+static void job_fail_all(struct queue_role *q, struct sched_job *j, uint8_t status, const char *why)
+{
+	uint8_t *st = xcalloc(j->n, sizeof(*st));
+	char **text = xcalloc(j->n, sizeof(*text));
+	for (size_t k = 0; k < j->n; k++) {
+		st[k] = status;
+		text[k] = (char *)why;
+	}
+	job_outcomes(q, j, st, text);
+	job_done(q, j);
+	free(text);
+	free(st);
+}
+
 static void defer_remote(struct queue_role *q, struct sched_job *j)
 {
 	char *why = xasprintf("4.4.0 no route to %s: outbound relay is not supported yet",
 	                      j->dest + strlen(QUEUE_REMOTE_PREFIX));
-	uint8_t *st = xcalloc(j->n, sizeof(*st));
-	char **text = xcalloc(j->n, sizeof(*text));
-	for (size_t k = 0; k < j->n; k++) {
-		st[k] = DELIVER_TEMP;
-		text[k] = why;
-	}
-	job_outcomes(q, j, st, text);
-	job_done(q, j); /* frees j */
+	job_fail_all(q, j, DELIVER_TEMP, why);
 	free(why);
-	free(text);
-	free(st);
 }
 
 static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
@@ -94,15 +100,24 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 		d.user[k] = r->user ? r->user : "";
 		d.addr[k] = r->addr;
 	}
-	struct inflight *f = xcalloc(1, sizeof(*f));
-	f->job = j;
-	f->peer = lp;
-	f->next = q->inflight;
-	q->inflight = f;
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_deliver(&b, &d);
-	ipc_send(lp->ch, PROTO_DELIVER_REQ, b.data, b.len, fd);
+	if (ipc_send(lp->ch, PROTO_DELIVER_REQ, b.data, b.len, fd) == 0) {
+		struct inflight *f = xcalloc(1, sizeof(*f));
+		f->job = j;
+		f->peer = lp;
+		f->next = q->inflight;
+		q->inflight = f;
+	} else {
+		/* No descriptor to pass the message with: this job waits. */
+		int e = errno;
+		char text[128];
+		snprintf(text, sizeof(text),
+		         "4.3.0 cannot pass the message to the delivery role: %s", strerror(e));
+		log_warn("event=job-pass-failed id=%s errno=%d", m->env.id, e);
+		job_fail_all(q, j, DELIVER_TEMP, text);
+	}
 	buf_free(&b);
 	close(fd);
 	free(d.user);
@@ -175,16 +190,21 @@ void queue_schedule(struct queue_role *q)
 	}
 }
 
-static struct inflight *inflight_take(struct queue_role *q, uint64_t job)
+static struct inflight *inflight_find(struct queue_role *q, uint64_t job)
 {
-	for (struct inflight **pp = &q->inflight; *pp; pp = &(*pp)->next) {
-		if ((*pp)->job->id == job) {
-			struct inflight *f = *pp;
-			*pp = f->next;
+	for (struct inflight *f = q->inflight; f; f = f->next)
+		if (f->job->id == job)
 			return f;
-		}
-	}
 	return NULL;
+}
+
+static void inflight_unlink(struct queue_role *q, struct inflight *f)
+{
+	for (struct inflight **pp = &q->inflight; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			return;
+		}
 }
 
 /* The status a failure DSN reports (RFC 3463); NULL: the code the
@@ -280,23 +300,30 @@ static void job_done(struct queue_role *q, struct sched_job *j)
 	}
 }
 
-void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
+int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	struct proto_result res;
 	if (proto_decode_result(m->data, m->len, &res) == -1)
-		fatal("local sent a malformed DELIVER_RES");
-	struct inflight *f = inflight_take(q, res.job);
-	if (f == NULL || f->peer != p || res.n != f->job->n)
-		fatal("local answered a job it was not given (%llu)", (unsigned long long)res.job);
-	for (size_t k = 0; k < res.n; k++)
-		if (res.idx[k] != f->job->idx[k])
-			fatal("local answered for the wrong recipients of job %llu",
-			      (unsigned long long)res.job);
+		return -1;
+	struct inflight *f = inflight_find(q, res.job);
+	int ok = f != NULL && f->peer == p && res.n == f->job->n;
+	for (size_t k = 0; ok && k < res.n; k++)
+		ok = res.idx[k] == f->job->idx[k];
+	if (!ok) {
+		/* Its jobs in flight are retried when the peer is dropped. */
+		log_warn("event=bad-result job=%llu reason=\"not a job of this peer, or the "
+		         "wrong recipients\"",
+		         (unsigned long long)res.job);
+		proto_result_free(&res);
+		return -1;
+	}
+	inflight_unlink(q, f);
 	job_outcomes(q, f->job, res.status, res.text);
 	job_done(q, f->job);
 	free(f);
 	proto_result_free(&res);
 	queue_schedule(q);
+	return 0;
 }
 
 void queue_peer_lost(struct queue_role *q, struct peer *p)
@@ -309,16 +336,7 @@ void queue_peer_lost(struct queue_role *q, struct peer *p)
 			continue;
 		}
 		*pp = f->next;
-		uint8_t *st = xcalloc(f->job->n, 1);
-		char **text = xcalloc(f->job->n, sizeof(*text));
-		for (size_t k = 0; k < f->job->n; k++) {
-			st[k] = DELIVER_TEMP;
-			text[k] = "4.3.0 local delivery process died";
-		}
-		job_outcomes(q, f->job, st, text);
-		job_done(q, f->job);
+		job_fail_all(q, f->job, DELIVER_TEMP, "4.3.0 local delivery process died");
 		free(f);
-		free(st);
-		free(text);
 	}
 }

@@ -89,7 +89,9 @@ void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
 void queue_schedule(struct queue_role *q);
 /* A commit batch just ended (deliveries then pause briefly: queue_deliver.c). */
 void queue_note_commit(struct queue_role *q);
-void queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* A delivery peer's DELIVER_RES; -1 if it does not decode or answers a job
+ * that peer was not given (the peer is then dropped). */
+int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
 void queue_peer_lost(struct queue_role *q, struct peer *p);
 
 /* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m. 0 sent, -1 not. */

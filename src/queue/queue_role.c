@@ -20,6 +20,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "route.h"
 #include "queue_int.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -37,10 +38,10 @@ void queue_new_id(struct queue_role *q, char *id, size_t len)
 	snprintf(id, len, "%016llX", (unsigned long long)us);
 }
 
-static void peer_send(struct peer *p, uint32_t type, const struct buf *b, int fd)
+/* 0, or -1 with errno when an fd could not be passed (nothing was sent). */
+static int peer_send(struct peer *p, uint32_t type, const struct buf *b, int fd)
 {
-	if (p->ch)
-		ipc_send(p->ch, type, b->data, b->len, fd);
+	return p->ch ? ipc_send(p->ch, type, b->data, b->len, fd) : 0;
 }
 
 static void reply_fail(struct peer *p, uint32_t type, uint64_t req, int error, const char *reason)
@@ -71,11 +72,11 @@ static void incoming_discard(struct queue_role *q, struct incoming *in)
 	free(in);
 }
 
-static void handle_new(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
+static int handle_new(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	uint64_t req;
 	if (proto_decode_req(m->data, m->len, &req) == -1)
-		fatal("smtp sent a malformed NEW_REQ");
+		return -1;
 	struct incoming *in = xcalloc(1, sizeof(*in));
 	queue_new_id(q, in->id, sizeof(in->id));
 	in->fd = spool_create_data(q->spool, in->id);
@@ -85,29 +86,67 @@ static void handle_new(struct queue_role *q, struct peer *p, const struct ipc_ms
 		         strerror(err));
 		reply_fail(p, PROTO_NEW_FAIL, req, err, strerror(err));
 		free(in);
-		return;
+		return 0;
 	}
-	in->owner = p;
-	in->next = q->incoming;
-	q->incoming = in;
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_new_ok(&b, req, in->id);
-	peer_send(p, PROTO_NEW_OK, &b, in->fd);
+	if (peer_send(p, PROTO_NEW_OK, &b, in->fd) == -1) {
+		/* No descriptor to pass it with (EMFILE): this request fails. */
+		int err = errno;
+		log_warn("event=spool-pass-failed id=%s errno=%d", in->id, err);
+		reply_fail(p, PROTO_NEW_FAIL, req, err, strerror(err));
+		incoming_discard(q, in);
+	} else {
+		in->owner = p;
+		in->next = q->incoming;
+		q->incoming = in;
+	}
 	buf_free(&b);
+	return 0;
 }
 
-static void handle_commit(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
+/*
+ * The smtp role chose each recipient's action and mailbox; the queue
+ * authors the spool and checks them against its own configuration first,
+ * so a compromised network role cannot make anyone deliver elsewhere.
+ */
+static int envelope_routed(struct queue_role *q, const struct envelope *e)
+{
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+		char why[256], to[300];
+		if (route_verify_rcpt(q->conf, r->action, r->addr, r->user, why, sizeof(why)) == 0)
+			continue;
+		char esc[600];
+		log_escape(to, sizeof(to), r->addr, strlen(r->addr));
+		log_escape(esc, sizeof(esc), why, strlen(why));
+		log_warn("event=envelope-refused id=%s rcpt=%zu to=\"%s\" reason=\"%s\"", e->id, i,
+		         to, esc);
+		return -1;
+	}
+	return 0;
+}
+
+static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	struct proto_commit c;
 	char err[128];
-	if (proto_decode_commit(m->data, m->len, &c, err, sizeof(err)) == -1)
-		fatal("smtp sent a malformed COMMIT_REQ: %s", err);
+	if (proto_decode_commit(m->data, m->len, &c, err, sizeof(err)) == -1) {
+		log_warn("event=bad-commit reason=\"%s\"", err);
+		return -1;
+	}
 	struct incoming *in = incoming_take(q, c.env.id, p);
 	if (in == NULL) {
 		reply_fail(p, PROTO_COMMIT_FAIL, c.req, EINVAL, "unknown message id");
 		envelope_free(&c.env);
-		return;
+		return 0;
+	}
+	if (envelope_routed(q, &c.env) == -1) {
+		reply_fail(p, PROTO_COMMIT_FAIL, c.req, EPERM, "envelope refused");
+		incoming_discard(q, in);
+		envelope_free(&c.env);
+		return 0;
 	}
 	if (q->n_batch == q->cap_batch) {
 		q->cap_batch = q->cap_batch ? q->cap_batch * 2 : 32;
@@ -119,6 +158,7 @@ static void handle_commit(struct queue_role *q, struct peer *p, const struct ipc
 	pc->env = c.env;
 	pc->in = in;
 	event_active(q->batch_ev, EV_TIMEOUT, 0);
+	return 0;
 }
 
 static void batch_cb(evutil_socket_t fd, short what, void *arg)
@@ -211,33 +251,64 @@ void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why)
 	sched_remove(q->sched, m);
 }
 
-static void handle_abort(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
+static int handle_abort(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	char id[ENVELOPE_ID_MAX + 1];
 	if (proto_decode_id(m->data, m->len, id, sizeof(id)) == -1)
-		fatal("smtp sent a malformed ABORT");
+		return -1;
 	struct incoming *in = incoming_take(q, id, p);
 	if (in) {
 		log_info("event=discarded id=%s reason=\"not committed\"", id);
 		incoming_discard(q, in);
 	}
+	return 0;
+}
+
+/* What each kind of peer may send, and who handles it; anything else is a
+ * broken (or hostile) peer. */
+static const struct {
+	enum peer_kind kind;
+	uint32_t type;
+	int (*handle)(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+} peer_frames[] = {
+    {PEER_SMTP, PROTO_NEW_REQ, handle_new},
+    {PEER_SMTP, PROTO_COMMIT_REQ, handle_commit},
+    {PEER_SMTP, PROTO_ABORT, handle_abort},
+    {PEER_LOCAL, PROTO_DELIVER_RES, queue_handle_result},
+};
+
+static const char *peer_name(enum peer_kind k)
+{
+	return k == PEER_SMTP ? "smtp" : k == PEER_LOCAL ? "local" : "relay";
+}
+
+/*
+ * A peer that sent a frame it may not send, or one that does not decode,
+ * is cut off — its channel alone: the queue and every other peer go on.
+ * Its role sees the channel close, exits, and the parent starts it again.
+ */
+static void peer_drop(struct peer *p, const struct ipc_msg *m, const char *why)
+{
+	log_warn("event=peer-dropped kind=%s type=%u len=%zu reason=\"%s\"", peer_name(p->kind),
+	         m->type, m->len, why);
+	if (p->ch)
+		ipc_shutdown(p->ch); /* peer_closed() cleans up after it */
 }
 
 static void peer_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
 	struct peer *p = arg;
-	struct queue_role *q = p->q;
 	(void)ch;
-	if (p->kind == PEER_SMTP && m->type == PROTO_NEW_REQ)
-		handle_new(q, p, m);
-	else if (p->kind == PEER_SMTP && m->type == PROTO_COMMIT_REQ)
-		handle_commit(q, p, m);
-	else if (p->kind == PEER_SMTP && m->type == PROTO_ABORT)
-		handle_abort(q, p, m);
-	else if (p->kind == PEER_LOCAL && m->type == PROTO_DELIVER_RES)
-		queue_handle_result(q, p, m);
-	else
-		fatal("peer sent unexpected message type %u", m->type);
+	size_t i, n = sizeof(peer_frames) / sizeof(peer_frames[0]);
+	for (i = 0; i < n; i++)
+		if (peer_frames[i].kind == p->kind && peer_frames[i].type == m->type)
+			break;
+	if (m->fd != -1 || m->fd_lost)
+		peer_drop(p, m, "a descriptor where none belongs");
+	else if (i == n)
+		peer_drop(p, m, "unexpected message type");
+	else if (peer_frames[i].handle(p->q, p, m) == -1)
+		peer_drop(p, m, "malformed message");
 	if (m->fd != -1)
 		close(m->fd);
 }
@@ -253,7 +324,7 @@ static void peer_closed(struct ipc *ch, void *arg)
 {
 	struct peer *p = arg;
 	struct queue_role *q = p->q;
-	log_info("event=peer-closed kind=%s", p->kind == PEER_SMTP ? "smtp" : "local");
+	log_info("event=peer-closed kind=%s", peer_name(p->kind));
 	p->ch = NULL;
 	/* Freed after this callback returns: the channel is still on the stack. */
 	event_base_once(q->base, -1, EV_TIMEOUT, free_ipc_later, ch, NULL);
@@ -281,7 +352,7 @@ static void add_peer(struct queue_role *q, uint32_t kind, int fd)
 	p->ch = ipc_new(q->base, fd, &h);
 	p->next = q->peers;
 	q->peers = p;
-	log_info("event=peer-added kind=%s", kind == PEER_SMTP ? "smtp" : "local");
+	log_info("event=peer-added kind=%s", peer_name(kind));
 	if (kind == PEER_LOCAL)
 		queue_schedule(q);
 }
@@ -292,8 +363,15 @@ static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	uint32_t kind;
 	(void)ch;
 	if (m->type != PROTO_NEW_PEER || m->fd == -1 ||
-	    proto_decode_peer(m->data, m->len, &kind) == -1)
-		fatal("parent sent a malformed message type %u", m->type);
+	    proto_decode_peer(m->data, m->len, &kind) == -1 ||
+	    (kind != PEER_SMTP && kind != PEER_LOCAL)) {
+		/* The role whose channel this was sees it close, exits and is
+		 * started again with a new one. */
+		log_warn("event=bad-peer-handover type=%u fd_lost=%d", m->type, m->fd_lost);
+		if (m->fd != -1)
+			close(m->fd);
+		return;
+	}
 	add_peer(q, kind, m->fd);
 }
 

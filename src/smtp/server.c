@@ -274,6 +274,41 @@ void smtp_server_abort(struct smtp_server *srv, const char *id)
 	buf_free(&b);
 }
 
+/* A frame from the queue that does not decode: the queue is broken, and
+ * the smtp role goes as if it had died (every session is told 421). */
+static void queue_broken(struct smtp_server *srv, const struct ipc_msg *m)
+{
+	log_warn("event=bad-frame from=queue type=%u len=%zu", m->type, m->len);
+	ipc_shutdown(srv->queue);
+}
+
+static void new_ok(struct smtp_server *srv, const struct ipc_msg *m)
+{
+	struct proto_reply r;
+	if (proto_decode_new_ok(m->data, m->len, &r) == -1 || (m->fd == -1 && !m->fd_lost)) {
+		queue_broken(srv, m);
+		return;
+	}
+	struct session *s = r.req == SPARE_REQ ? NULL : find_waiting(srv, r.req);
+	if (m->fd == -1) {
+		/* Out of descriptors (EMFILE): this one request fails, 451. */
+		if (r.req == SPARE_REQ && srv->spares_asked > 0)
+			srv->spares_asked--;
+		if (s)
+			session_data_new_fail(s, EMFILE, "no descriptor for the spool file");
+		smtp_server_abort(srv, r.id);
+	} else if (r.req == SPARE_REQ) {
+		spare_arrived(srv, r.id, m->fd);
+	} else if (s) {
+		session_data_new_ok(s, r.id, m->fd);
+	} else {
+		/* The client left meanwhile. */
+		close(m->fd);
+		smtp_server_abort(srv, r.id);
+	}
+	proto_reply_free(&r);
+}
+
 static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
 	struct smtp_server *srv = arg;
@@ -281,26 +316,19 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	uint64_t req;
 	struct session *s;
 	(void)ch;
-	switch (m->type) {
-	case PROTO_NEW_OK:
-		if (proto_decode_new_ok(m->data, m->len, &r) == -1 || m->fd == -1)
-			fatal("queue sent a malformed NEW_OK");
-		s = r.req == SPARE_REQ ? NULL : find_waiting(srv, r.req);
-		if (r.req == SPARE_REQ)
-			spare_arrived(srv, r.id, m->fd);
-		else if (s)
-			session_data_new_ok(s, r.id, m->fd);
-		else {
-			/* The client left meanwhile. */
-			close(m->fd);
-			smtp_server_abort(srv, r.id);
-		}
-		proto_reply_free(&r);
+	if (m->type == PROTO_NEW_OK) {
+		new_ok(srv, m); /* owns m->fd */
 		return;
+	}
+	if (m->fd != -1)
+		close(m->fd);
+	switch (m->type) {
 	case PROTO_NEW_FAIL:
 	case PROTO_COMMIT_FAIL:
-		if (proto_decode_fail(m->data, m->len, &r) == -1)
-			fatal("queue sent a malformed failure");
+		if (proto_decode_fail(m->data, m->len, &r) == -1) {
+			queue_broken(srv, m);
+			return;
+		}
 		/* A refused spare: the next DATA asks for itself and is told why. */
 		if (r.req == SPARE_REQ && m->type == PROTO_NEW_FAIL && srv->spares_asked > 0)
 			srv->spares_asked--;
@@ -312,17 +340,17 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		proto_reply_free(&r);
 		break;
 	case PROTO_COMMIT_OK:
-		if (proto_decode_req(m->data, m->len, &req) == -1)
-			fatal("queue sent a malformed COMMIT_OK");
+		if (proto_decode_req(m->data, m->len, &req) == -1) {
+			queue_broken(srv, m);
+			return;
+		}
 		s = find_waiting(srv, req);
 		if (s)
 			session_data_commit_ok(s);
 		break;
 	default:
-		fatal("queue sent unexpected message type %u", m->type);
+		queue_broken(srv, m);
 	}
-	if (m->fd != -1)
-		close(m->fd);
 }
 
 static void queue_closed(struct ipc *ch, void *arg)
@@ -338,7 +366,8 @@ static void queue_closed(struct ipc *ch, void *arg)
 	for (struct session *s = srv->sessions; s; s = s->next)
 		session_goodbye(s, "421 4.3.0 %s Service restarting, try again shortly",
 		                srv->conf->hostname);
-	fatal("event=queue-channel-closed sessions=%zu", srv->n_sessions);
+	log_warn("event=queue-channel-closed sessions=%zu", srv->n_sessions);
+	exit(1);
 }
 
 struct smtp_server *smtp_server_new(const struct config *conf, struct event_base *base,

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@ struct rx {
 	size_t *len;
 	int *fd;
 	int closed;
+	int lost; /* frames whose fd could not be received */
 	int echo; /* send every frame straight back */
 };
 
@@ -45,6 +47,7 @@ static void rx_on_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	rx->data[rx->n] = xmemdup(m->data, m->len);
 	rx->len[rx->n] = m->len;
 	rx->fd[rx->n] = m->fd;
+	rx->lost += m->fd_lost;
 	rx->n++;
 	if (rx->echo)
 		ipc_send(ch, m->type, m->data, m->len, m->fd);
@@ -763,6 +766,73 @@ static void test_flush_blocking(void **state)
 	event_base_free(base);
 }
 
+/* The lowest descriptor number not in use: with RLIMIT_NOFILE set to it,
+ * no new descriptor can be made. */
+static int lowest_free_fd(void)
+{
+	int fd = dup(0);
+	assert_true(fd >= 0);
+	close(fd);
+	return fd;
+}
+
+/*
+ * Out of descriptors, the frame fails and the channel lives: the receiver
+ * gets the frame with fd_lost (the kernel dropped the fd, MSG_CTRUNC) and
+ * the frames after it intact; a sender that cannot dup the fd gets -1 and
+ * nothing is queued.
+ */
+static void test_out_of_descriptors(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	int sv[2];
+	make_pair(sv);
+	struct rx ra = {0}, rb = {0};
+	struct ipc_handlers ha = handlers(&ra), hb = handlers(&rb);
+	struct ipc *a = ipc_new(base, sv[0], &ha);
+	struct ipc *b = ipc_new(base, sv[1], &hb);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(ipc_send(a, 7, "with fd", 7, p[0]), 0);
+	assert_int_equal(ipc_send(a, 8, "after", 5, -1), 0);
+	/* Written out before the limit falls, so only receiving is starved. */
+	assert_int_equal(ipc_flush_blocking(a), 0);
+	assert_int_equal(rb.n, 0);
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest_free_fd();
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	pump(base, &rb, 2, 0);
+	/* Sending an fd needs a dup: refused, nothing queued. */
+	size_t before = ipc_pending(b);
+	errno = 0;
+	assert_int_equal(ipc_send(b, 9, "x", 1, p[1]), -1);
+	assert_true(errno == EMFILE || errno == ENFILE);
+	assert_int_equal(ipc_pending(b), before);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rb.type[0], 7);
+	assert_int_equal(rb.fd[0], -1);
+	assert_int_equal(rb.lost, 1);
+	assert_int_equal(rb.type[1], 8);
+	assert_memory_equal(rb.data[1], "after", 5);
+	assert_int_equal(rb.closed, 0);
+	/* With descriptors again, the channel carries fds as before. */
+	assert_int_equal(ipc_send(a, 10, "again", 5, p[0]), 0);
+	pump(base, &rb, 3, 0);
+	assert_pipe_path(p[1], rb.fd[2], "still works");
+	assert_int_equal(ipc_send(a, 11, NULL, IPC_MAX_PAYLOAD + 1, -1), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	close(p[0]);
+	close(p[1]);
+	ipc_free(a);
+	ipc_free(b);
+	rx_free(&ra);
+	rx_free(&rb);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	/* A failing test must not die of SIGPIPE before it can say why. */
@@ -782,6 +852,7 @@ int main(void)
 	    cmocka_unit_test(test_frames_then_close),
 	    cmocka_unit_test(test_flush_blocking),
 	    cmocka_unit_test(test_streaming_writer),
+	    cmocka_unit_test(test_out_of_descriptors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -333,6 +333,51 @@ static void test_safe_mailbox(void **state)
 	assert_false(route_safe_mailbox(s));
 }
 
+/* The trusted re-check: what route_resolve would give, for some client. */
+static void test_verify(void **state)
+{
+	(void)state;
+	struct config *c =
+	    load("listen on ::1\n"
+	         "table d { \"example.org\" }\n"
+	         "table users { \"alice\", \"bob\" }\n"
+	         "table aliases { \"team\" = \"alice, bob\" }\n"
+	         "action \"mbox\" maildir \"/m/%{user}\" users <users> alias <aliases>\n"
+	         "action \"other\" maildir \"/o/%{user}\"\n"
+	         "match from any for domain <d> action \"mbox\"\n"
+	         "match from local for domain \"two.example\" action \"other\"\n");
+	char why[256];
+	assert_int_equal(route_verify(c, "mbox", "alice", "example.org", "alice", why, sizeof(why)),
+	                 0);
+	assert_int_equal(
+	    route_verify(c, "mbox", "Alice+x", "EXAMPLE.org", "alice", why, sizeof(why)), 0);
+	assert_int_equal(route_verify(c, "mbox", "team", "example.org", "bob", why, sizeof(why)),
+	                 0);
+	/* only local clients route two.example to "other": still a route */
+	assert_int_equal(route_verify(c, "other", "x", "two.example", "x", why, sizeof(why)), 0);
+	/* a user not in the table */
+	assert_int_equal(
+	    route_verify(c, "mbox", "mallory", "example.org", "mallory", why, sizeof(why)), -1);
+	assert_string_equal(why, "the recipient does not route to action \"mbox\"");
+	/* a mailbox the recipient does not expand to */
+	assert_int_equal(route_verify(c, "mbox", "alice", "example.org", "bob", why, sizeof(why)),
+	                 -1);
+	assert_string_equal(why, "mailbox bob is not one the recipient expands to");
+	/* an action that does not route there */
+	assert_int_equal(
+	    route_verify(c, "other", "alice", "example.org", "alice", why, sizeof(why)), -1);
+	assert_int_equal(route_verify(c, "mbox", "x", "far.example", "x", why, sizeof(why)), -1);
+	/* a path outside the base, an unknown action, no mailbox */
+	assert_int_equal(
+	    route_verify(c, "other", "x", "two.example", "../../etc", why, sizeof(why)), -1);
+	assert_string_equal(why, "mailbox name not allowed");
+	assert_int_equal(route_verify(c, "nope", "alice", "example.org", "alice", why, sizeof(why)),
+	                 -1);
+	assert_int_equal(route_verify(c, "mbox", "alice", "example.org", NULL, why, sizeof(why)),
+	                 -1);
+	conf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +387,7 @@ int main(void)
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_safe_mailbox),
+	    cmocka_unit_test(test_verify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
