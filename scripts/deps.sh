@@ -23,12 +23,16 @@ done
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
-# The unprivileged user the roles drop to when ravend starts as root.
+# The unprivileged users the roles become when ravend starts as root:
+# raven owns the spool (queue, local delivery), raven-net runs the
+# network-facing roles.
 ensure_user() {
-  id raven >/dev/null 2>&1 && return 0
-  echo "deps: creating system user raven" >&2
-  $SUDO useradd --system --no-create-home --home-dir /nonexistent \
-    --shell /usr/sbin/nologin raven </dev/null
+  for u in raven raven-net; do
+    id "$u" >/dev/null 2>&1 && continue
+    echo "deps: creating system user $u" >&2
+    $SUDO useradd --system --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin "$u" </dev/null
+  done
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -284,6 +284,23 @@ void conf_set_user(struct conf_parser *p, int line, char *s)
 	free(s);
 }
 
+void conf_set_net_user(struct conf_parser *p, int line, char *s)
+{
+	char q[300];
+	if (once(p, line, &p->net_user_line, "user network") == 0) {
+		if (!conf_valid_username(s)) {
+			conf_error(p, line, "user network \"%s\" is not a valid user name",
+			           conf_quote(q, sizeof(q), s));
+		} else {
+			free(p->c->net_user);
+			p->c->net_user = s;
+			p->c->net_user_line = line;
+			return;
+		}
+	}
+	free(s);
+}
+
 void conf_set_log(struct conf_parser *p, int line, char *kind, char *path)
 {
 	char q[300];

@@ -11,10 +11,9 @@
 
 #include "config.h"
 
-#define CONF_MAX_TEXT   ((size_t)1 << 20) /* a configuration file */
-#define CONF_MAX_STRING 4096              /* a quoted string */
-#define CONF_MAX_WORD   255               /* an unquoted word or number */
-#define CONF_MAX_NAME   64                /* table and action names */
+#define CONF_MAX_STRING 4096 /* a quoted string */
+#define CONF_MAX_WORD   255  /* an unquoted word or number */
+#define CONF_MAX_NAME   64   /* table and action names */
 
 /* A number as written: digits and an optional one-letter unit. */
 struct conf_num {
@@ -76,6 +75,7 @@ struct conf_parser {
 	int hostname_line;
 	int data_line;
 	int user_line;
+	int net_user_line;
 	int log_line;
 	int nets_line;
 	int queue_line;
@@ -123,6 +123,7 @@ enum conf_limit_kind {
 void conf_set_hostname(struct conf_parser *p, int line, char *s);
 void conf_set_data(struct conf_parser *p, int line, char *s);
 void conf_set_user(struct conf_parser *p, int line, char *s);
+void conf_set_net_user(struct conf_parser *p, int line, char *s);
 /* log stderr | log syslog ["SOCKET"] (kind a word); log file "PATH" (kind NULL) */
 void conf_set_log(struct conf_parser *p, int line, char *kind, char *path);
 void conf_listen_port(struct conf_parser *p, int line, struct conf_num n);

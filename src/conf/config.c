@@ -133,6 +133,7 @@ struct config *conf_new(void)
 	c->hostname_auto = 1;
 	c->data_dir = xstrdup("./var");
 	c->user = xstrdup("raven");
+	c->net_user = xstrdup("raven-net");
 	c->limits.message_size = (size_t)35 << 20;
 	c->limits.recipients = 100;
 	c->limits.connections = 1000;
@@ -170,6 +171,7 @@ void conf_free(struct config *c)
 	free(c->hostname);
 	free(c->data_dir);
 	free(c->user);
+	free(c->net_user);
 	free(c->log_path);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		free(c->listeners[i].addr);

@@ -13,6 +13,8 @@
 
 #include "table.h"
 
+#define CONF_MAX_TEXT ((size_t)1 << 20) /* a configuration file */
+
 struct listener {
 	char *addr; /* numeric IPv4/IPv6 address as written, e.g. "127.0.0.1", "::1" */
 	uint16_t port;
@@ -75,8 +77,12 @@ struct config {
 	char *hostname;
 	int hostname_auto; /* 1: from gethostname(), qualified by conf_finish() */
 	char *data_dir;    /* absolute after conf_finish() */
-	char *user;        /* unprivileged user the roles run as when started as root */
+	char *user;        /* unprivileged user the queue and local roles run as (and
+	                    * mailboxes are owned by unless an action says otherwise)
+	                    * when started as root */
 	int user_line;     /* of the user statement; 0: the default */
+	char *net_user;    /* the network-facing roles' user ("user network") */
+	int net_user_line;
 	enum log_target log_to;
 	char *log_path; /* LOG_TO_SYSLOG: the socket (NULL: /dev/log); LOG_TO_FILE: the file,
 	                 * absolute after conf_finish() */

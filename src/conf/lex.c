@@ -49,6 +49,7 @@ static const struct {
     {"maildir", MAILDIR},
     {"match", MATCH},
     {"message-size", MESSAGE_SIZE},
+    {"network", NETWORK},
     {"networks", NETWORKS},
     {"off", OFF},
     {"on", ON},

@@ -45,7 +45,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
 %token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
 %token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" LOG "log" MAILDIR "maildir"
-%token MATCH "match" MESSAGE_SIZE "message-size" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
+%token MATCH "match" MESSAGE_SIZE "message-size" NETWORK "network" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
 %token PER_DESTINATION "per-destination" PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
 %token SIGN "sign" SUBMISSION "submission" TABLE "table" TEXT_LINE "text-line"
@@ -74,6 +74,7 @@ str	: STRING
 stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| DATA str			{ conf_set_data(p, @1.first_line, $2); }
 	| USER str			{ conf_set_user(p, @1.first_line, $2); }
+	| USER NETWORK str		{ conf_set_net_user(p, @1.first_line, $3); }
 	| LOG FILE_ str			{ conf_set_log(p, @1.first_line, NULL, $3); }
 	| LOG str			{ conf_set_log(p, @1.first_line, $2, NULL); }
 	| LOG str str			{ conf_set_log(p, @1.first_line, $2, $3); }

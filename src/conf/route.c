@@ -375,6 +375,8 @@ int route_verify_rcpt(const struct config *c, const char *action, const char *ad
 {
 	struct mailaddr a;
 	struct smtp_reply err;
+	if (addr != NULL && strcasecmp(addr, "postmaster") == 0) /* <postmaster> */
+		return route_verify(c, action, "postmaster", "", user, why, whylen);
 	if (addr == NULL || action == NULL ||
 	    addr_parse_mailbox(addr, strlen(addr), ADDR_ALLOW_UTF8 | ADDR_ALLOW_POSTMASTER, &a,
 	                       &err) == -1) {

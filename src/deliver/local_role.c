@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -68,6 +69,17 @@ struct local_role {
  * carry it before it gets a sync of its own: longer than the queue's
  * delivery bursts under load (25 ms), so that each burst costs one sync. */
 #define LOCAL_FLUSH_USEC 30000
+
+/* 1 if this process may switch its file-system identity (CAP_SETUID). */
+static int cap_setid_held(void)
+{
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t v = CAP_CLEAR;
+	if (caps != NULL)
+		cap_get_flag(caps, CAP_SETUID, CAP_EFFECTIVE, &v);
+	cap_free(caps);
+	return v == CAP_SET;
+}
 
 static void plist_push(struct plist *l, struct pending *pd)
 {
@@ -461,13 +473,12 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 {
 	struct local_role lr = {0};
 	lr.conf = conf;
-	lr.root = geteuid() == 0;
+	/* Started as root, the role keeps only CAP_SETUID/CAP_SETGID (and no
+	 * supplementary group) to take on a mailbox owner's file-system
+	 * identity per delivery (src/parent/confine.c). */
+	lr.root = cap_setid_held();
 	lr.self_uid = geteuid();
 	lr.self_gid = getegid();
-	/* Root only to take on a mailbox owner's file-system identity: no
-	 * supplementary group may widen what a delivery can reach. */
-	if (lr.root && setgroups(0, NULL) == -1)
-		fatalx("setgroups");
 	lr.batch_ev = event_new(base, -1, 0, batch_cb, &lr);
 	lr.flush_ev = evtimer_new(base, flush_cb, &lr);
 	struct ipc_handlers h = {queue_msg, queue_closed, &lr};

@@ -33,6 +33,11 @@ int log_target_fd(void)
 	return log_conf.fd == STDERR_FILENO ? -1 : log_conf.fd;
 }
 
+int log_target_is_syslog(void)
+{
+	return log_conf.syslog;
+}
+
 /* RFC 3164 priority: facility mail (2) * 8 + severity. */
 static int syslog_pri(const char *level)
 {

@@ -22,6 +22,8 @@ void log_init(const char *role, int verbose);
 void log_set_target(int fd, int syslog);
 /* The fd set by log_set_target (a role keeps it open), or -1 for stderr. */
 int log_target_fd(void);
+/* 1 if that fd is a syslog socket (handed to a role with the fd). */
+int log_target_is_syslog(void);
 /* 1 when -v was given: lets callers skip building debug-only text. */
 int log_verbose_enabled(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -43,14 +43,8 @@ int fd_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+char *fd_read_bounded(int fd, const char *name, size_t max, size_t *len, char *err, size_t errlen)
 {
-	/* O_NONBLOCK and the S_ISREG check: a FIFO or device must not hang us. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		err_set(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
 	struct stat st;
 	const char *why = NULL;
 	if (fstat(fd, &st) == -1)
@@ -60,20 +54,18 @@ char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, si
 	else if ((uintmax_t)st.st_size > max)
 		why = "too large";
 	if (why != NULL) {
-		err_set(err, errlen, "%s: %s", path, why);
-		close(fd);
+		err_set(err, errlen, "%s: %s", name, why);
 		return NULL;
 	}
 	size_t size = (size_t)st.st_size, got = 0;
 	char *text = xmalloc(size + 1);
 	/* The file may change under us: read at most what was stat'ed. */
 	while (got < size) {
-		ssize_t r = read(fd, text + got, size - got);
+		ssize_t r = pread(fd, text + got, size - got, (off_t)got);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			err_set(err, errlen, "%s: %s", path, strerror(errno));
-			close(fd);
+			err_set(err, errlen, "%s: %s", name, strerror(errno));
 			free(text);
 			return NULL;
 		}
@@ -81,9 +73,21 @@ char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, si
 			break;
 		got += (size_t)r;
 	}
-	close(fd);
 	text[got] = '\0';
 	*len = got;
+	return text;
+}
+
+char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	/* O_NONBLOCK and the S_ISREG check: a FIFO or device must not hang us. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		err_set(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *text = fd_read_bounded(fd, path, max, len, err, errlen);
+	close(fd);
 	return text;
 }
 

@@ -20,6 +20,9 @@ int fd_write_all(int fd, const void *p, size_t n);
  * without blocking. NULL with "path: reason" in err.
  */
 char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+/* The same from an open regular file (read from offset 0 with pread; name
+ * is for messages). */
+char *fd_read_bounded(int fd, const char *name, size_t max, size_t *len, char *err, size_t errlen);
 /* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
 char *ascii_lower_str(char *s);
 

@@ -38,43 +38,63 @@ static int check_owners(const struct config *conf, char *err, size_t errlen)
 	return 0;
 }
 
-int privsep_init(struct privsep *p, const struct config *conf, char *err, size_t errlen)
+/* Look up one of the two users; -1 with a reason that says what to do. */
+static int lookup(struct privsep_id *id, const char *name, const char *stmt, int line,
+                  const struct config *conf, char *err, size_t errlen)
 {
 	char at[300];
-	const char *user = conf->user;
-	memset(p, 0, sizeof(*p));
-	p->root = geteuid() == 0;
-	p->user = xstrdup(user);
-	if (!p->root) {
-		p->uid = geteuid();
-		p->gid = getegid();
-		return 0;
-	}
-	struct passwd *pw = getpwnam(user);
+	id->name = name;
+	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
-		snprintf(err, errlen,
-		         "%suser \"%s\" does not exist: create it (scripts/deps.sh does) or set "
-		         "`user` in the configuration",
-		         where(at, sizeof(at), conf, conf->user_line), user);
+		snprintf(
+		    err, errlen,
+		    "%s%s \"%s\" does not exist: create it (scripts/deps.sh does) or set `%s` in "
+		    "the configuration",
+		    where(at, sizeof(at), conf, line), stmt, name, stmt);
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "%suser \"%s\" is root: the roles must run unprivileged",
-		         where(at, sizeof(at), conf, conf->user_line), user);
+		snprintf(err, errlen, "%s%s \"%s\" is root: the roles must run unprivileged",
+		         where(at, sizeof(at), conf, line), stmt, name);
 		return -1;
 	}
-	p->uid = pw->pw_uid;
-	p->gid = pw->pw_gid;
+	id->uid = pw->pw_uid;
+	id->gid = pw->pw_gid;
+	return 0;
+}
+
+int privsep_init(struct privsep *p, const struct config *conf, char *err, size_t errlen)
+{
+	char at[300];
+	memset(p, 0, sizeof(*p));
+	p->root = geteuid() == 0;
+	if (!p->root) {
+		p->user = (struct privsep_id){geteuid(), getegid(), conf->user};
+		p->net = p->user;
+		return 0;
+	}
+	if (lookup(&p->user, conf->user, "user", conf->user_line, conf, err, errlen) == -1 ||
+	    lookup(&p->net, conf->net_user, "user network", conf->net_user_line, conf, err,
+	           errlen) == -1)
+		return -1;
+	if (p->user.uid == p->net.uid) {
+		snprintf(err, errlen,
+		         "%suser network \"%s\" is the same account as user \"%s\": the network "
+		         "roles must not be able to touch the queue's files",
+		         where(at, sizeof(at), conf, conf->net_user_line), conf->net_user,
+		         conf->user);
+		return -1;
+	}
 	return check_owners(conf, err, errlen);
 }
 
-void privsep_drop(const struct privsep *p)
+void privsep_drop(const struct privsep *p, const struct privsep_id *id)
 {
 	if (!p->root)
 		return;
-	if (setgroups(1, &p->gid) == -1 || setresgid(p->gid, p->gid, p->gid) == -1 ||
-	    setresuid(p->uid, p->uid, p->uid) == -1)
-		fatalx("cannot drop privileges to %s", p->user);
+	if (setgroups(1, &id->gid) == -1 || setresgid(id->gid, id->gid, id->gid) == -1 ||
+	    setresuid(id->uid, id->uid, id->uid) == -1)
+		fatalx("cannot drop privileges to %s", id->name);
 	if (setuid(0) != -1)
 		fatal("privileges were not dropped: setuid(0) succeeded");
 }
@@ -88,8 +108,8 @@ int privsep_mkdir_at(const struct privsep *p, int dirfd, const char *name, mode_
 	if (fd == -1)
 		return -1;
 	struct stat st;
-	uid_t uid = for_user ? p->uid : 0;
-	gid_t gid = for_user ? p->gid : 0;
+	uid_t uid = for_user ? p->user.uid : 0;
+	gid_t gid = for_user ? p->user.gid : 0;
 	if (fstat(fd, &st) == -1 ||
 	    (p->root && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) == -1) ||
 	    ((st.st_mode & 07777) != mode && fchmod(fd, mode) == -1)) {

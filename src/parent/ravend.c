@@ -13,14 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
+#include "role_exec.h"
 #include "roles.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -210,8 +214,37 @@ static void daemonize(void)
 	}
 }
 
+/*
+ * The ravenctl socket, made by the parent so that the queue role needs no
+ * path to it (it runs chrooted into the spool): owned by the queue's user,
+ * mode 0660, in run/ (which the parent opened without following links).
+ */
+static void open_control(struct parent *p)
+{
+	char err[256];
+	char *path = xasprintf("%s/run/ravenctl.sock", p->conf->data_dir);
+	p->control_fd = control_listen(path, err, sizeof(err));
+	if (p->control_fd == -1)
+		fatal("cannot open the control socket: %s", err);
+	if (p->priv.root && fchownat(p->run_fd, "ravenctl.sock", p->priv.user.uid, p->priv.user.gid,
+	                             AT_SYMLINK_NOFOLLOW) == -1)
+		fatalx("cannot give %s to %s", path, p->conf->user);
+	free(path);
+}
+
+/* The configuration text, for the roles to parse exactly what we did. */
+static int config_memfd(const char *text, size_t len)
+{
+	int fd = memfd_create("raven.conf", MFD_CLOEXEC);
+	if (fd == -1 || fd_write_all(fd, text, len) == -1)
+		fatalx("cannot hand the configuration to the roles");
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "-R") == 0)
+		role_exec_main(argc, argv); /* a role the parent started */
 	const char *file = NULL;
 	int foreground = 0, check = 0, verbose = 0, ch;
 	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
@@ -237,7 +270,14 @@ int main(int argc, char **argv)
 	log_init("parent", verbose);
 
 	char err[512];
-	struct config *conf = file ? conf_load(file, err, sizeof(err)) : conf_default();
+	size_t conf_len = 0;
+	char *conf_text =
+	    file ? file_read_bounded(file, CONF_MAX_TEXT, &conf_len, err, sizeof(err)) : NULL;
+	struct config *conf = NULL;
+	if (file == NULL)
+		conf = conf_default();
+	else if (conf_text != NULL)
+		conf = conf_parse_string(file, conf_text, conf_len, err, sizeof(err));
 	if (conf == NULL || conf_finish(conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
@@ -246,6 +286,7 @@ int main(int argc, char **argv)
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
 	p.verbose = verbose;
+	p.conf_fd = p.control_fd = -1;
 	if (privsep_init(&p.priv, conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
@@ -266,7 +307,18 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	umask(077);
+	/* Each role is this program executed afresh (an address-space layout
+	 * of its own); the descriptor keeps it reachable whatever happens to
+	 * the path. */
+	p.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (p.exe_fd == -1)
+		fatalx("cannot open /proc/self/exe to start the roles");
+	if (conf_text != NULL)
+		p.conf_fd = config_memfd(conf_text, conf_len);
+	free(conf_text);
+	confine_undumpable();
 	make_dirs(&p);
+	open_control(&p);
 	bind_listeners(&p);
 	if (!foreground) {
 		daemonize();
@@ -279,6 +331,7 @@ int main(int argc, char **argv)
 	if (p.base == NULL)
 		fatal("event_base_new failed");
 	int rc = roles_run(&p);
+	unlinkat(p.run_fd, "ravenctl.sock", 0);
 	unlink(p.pidfile);
 	log_info("event=stopped");
 	return rc;

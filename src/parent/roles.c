@@ -2,6 +2,7 @@
 #include "roles.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,10 +16,9 @@
 
 #include "buf.h"
 #include "ipc.h"
-#include "local_role.h"
 #include "log.h"
 #include "proto.h"
-#include "queue_role.h"
+#include "role_table.h"
 #include "xmalloc.h"
 
 /* A role that dies this soon after its start is restarted after a pause,
@@ -26,9 +26,8 @@
 #define ROLE_QUICK_DEATH   2
 #define ROLE_RESTART_PAUSE 1
 
-static const char *const role_names[ROLE_COUNT] = {"queue", "local", "smtp"};
-
 struct role {
+	const struct role_desc *desc;
 	pid_t pid;
 	time_t started;
 	struct event *restart;
@@ -36,13 +35,11 @@ struct role {
 
 struct supervisor {
 	struct parent *p;
-	struct role roles[ROLE_COUNT];
-	struct ipc *queue; /* parent's channel to the queue role */
+	struct role *roles; /* one per row of role_table, in its order */
+	struct ipc *queue;  /* parent's channel to the queue role */
 	struct event *sigchld, *sigterm, *sigint, *sighup;
 	int stopping;
 };
-
-static void start_role(struct supervisor *sv, enum role_kind kind);
 
 static void queue_channel_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
@@ -60,121 +57,150 @@ static void queue_channel_closed(struct ipc *ch, void *arg)
 	/* SIGCHLD follows; the restart happens there. */
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-	return (x > y) - (x < y);
-}
-
 /*
- * Close every descriptor but stdio and keep[]: a role must not inherit
- * the parent's other channels (a frame the parent has not written yet may
- * hold another role's socket) nor its event loop's internals.
+ * In the child, before the exec: put each descriptor the role needs at
+ * the number its arguments name — 3 the channel, then the others in turn
+ * — and close every other one, so no role holds another's channel or the
+ * parent's event loop. Sources are first moved above every target so that
+ * placing one never overwrites another.
  */
-static void close_other_fds(int *keep, size_t n)
+struct fd_plan {
+	int src[8 + 256];
+	size_t n;
+};
+
+static int plan_add(struct fd_plan *pl, int fd)
 {
-	qsort(keep, n, sizeof(*keep), cmp_int);
-	unsigned lo = 3;
-	for (size_t i = 0; i < n; i++) {
-		if (keep[i] < (int)lo)
-			continue;
-		if ((unsigned)keep[i] > lo)
-			close_range(lo, (unsigned)keep[i] - 1, 0);
-		lo = (unsigned)keep[i] + 1;
-	}
-	close_range(lo, ~0U, 0);
+	if (pl->n == sizeof(pl->src) / sizeof(pl->src[0]))
+		fatal("role: too many descriptors to hand over");
+	pl->src[pl->n] = fd;
+	return 3 + (int)pl->n++;
 }
 
-/* Runs in the child: become the role and never return. */
-static void role_child(struct supervisor *sv, enum role_kind kind, int sock)
+/* Returns where the program to execute now is (close-on-exec). */
+static int plan_apply(struct fd_plan *pl, int exe_fd)
+{
+	int floor = 3 + (int)pl->n;
+	for (size_t i = 0; i < pl->n; i++) {
+		pl->src[i] = fcntl(pl->src[i], F_DUPFD, floor + 1);
+		if (pl->src[i] == -1)
+			_exit(111);
+	}
+	int exe = dup3(exe_fd, floor, O_CLOEXEC);
+	if (exe == -1)
+		_exit(111);
+	for (size_t i = 0; i < pl->n; i++)
+		if (dup2(pl->src[i], 3 + (int)i) == -1)
+			_exit(111);
+	close_range((unsigned)floor + 1, ~0U, 0);
+	return exe;
+}
+
+/* Runs in the forked child: execute ravend afresh as the role. */
+static void role_child(struct supervisor *sv, const struct role_desc *d, int sock, pid_t parent)
 {
 	struct parent *p = sv->p;
-	int *keep = xcalloc(p->n_listen + 2, sizeof(*keep));
-	size_t n_keep = 0;
-	keep[n_keep++] = sock;
-	if (log_target_fd() != -1)
-		keep[n_keep++] = log_target_fd(); /* a log file or syslog socket */
-	if (kind == ROLE_SMTP)
-		for (size_t i = 0; i < p->n_listen; i++)
-			keep[n_keep++] = p->listen[i].fd;
-	close_other_fds(keep, n_keep);
-	free(keep);
-	char name[16];
-	snprintf(name, sizeof(name), "raven-%s", role_names[kind]);
-	prctl(PR_SET_NAME, name, 0, 0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	struct fd_plan pl = {.n = 0};
+	char *argv[16 + 2 * 256];
+	size_t n = 0;
+	char buf[64][24];
+	size_t nb = 0;
+#define NUM(v) (snprintf(buf[nb], sizeof(buf[nb]), "%d", (int)(v)), buf[nb++])
+	char name[32];
+	snprintf(name, sizeof(name), "raven-%s", d->name);
+	argv[n++] = name;
+	argv[n++] = "-R";
+	argv[n++] = (char *)d->name;
+	argv[n++] = "-P";
+	argv[n++] = NUM(parent);
+	plan_add(&pl, sock);
+	if (p->conf_fd != -1) {
+		argv[n++] = "-C";
+		argv[n++] = NUM(plan_add(&pl, p->conf_fd));
+		argv[n++] = "-N";
+		argv[n++] = p->conf->file;
+	}
+	if (log_target_fd() != -1) {
+		argv[n++] = "-l";
+		argv[n++] = NUM(plan_add(&pl, log_target_fd()));
+		if (log_target_is_syslog())
+			argv[n++] = "-s";
+	}
+	if (d->sockets & ROLE_CONTROL) {
+		argv[n++] = "-K";
+		argv[n++] = NUM(plan_add(&pl, p->control_fd));
+	}
+	char(*lbuf)[24] = xcalloc(p->n_listen + 1, sizeof(*lbuf));
+	if (d->sockets & ROLE_LISTENERS) {
+		for (size_t i = 0; i < p->n_listen && i < 256; i++) {
+			int fd = plan_add(&pl, p->listen[i].fd);
+			size_t idx = (size_t)(p->listen[i].l - p->conf->listeners);
+			snprintf(lbuf[i], sizeof(lbuf[i]), "%d:%zu", fd, idx);
+			argv[n++] = "-L";
+			argv[n++] = lbuf[i];
+		}
+	}
+	if (p->verbose)
+		argv[n++] = "-v";
+	argv[n] = NULL;
+#undef NUM
+	int exe = plan_apply(&pl, p->exe_fd);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	log_init(role_names[kind], p->verbose);
-	/* The network-facing role needs no file at all once started: jail it
-	 * in an empty directory (root-owned, so it cannot fill it either). */
-	if (kind == ROLE_SMTP && p->priv.root) {
-		char *empty = xasprintf("%s/empty", p->conf->data_dir);
-		if (chroot(empty) == -1 || chdir("/") == -1)
-			fatalx("cannot chroot to %s", empty);
-		free(empty);
-	}
-	if (kind != ROLE_LOCAL)
-		privsep_drop(&p->priv);
-	struct event_base *base = event_base_new();
-	if (base == NULL)
-		fatal("event_base_new failed");
-	switch (kind) {
-	case ROLE_QUEUE:
-		queue_role_main(p->conf, base, sock);
-		break;
-	case ROLE_LOCAL:
-		local_role_main(p->conf, base, sock);
-		break;
-	case ROLE_SMTP:
-		smtp_role_main(p->conf, base, sock, p->listen, p->n_listen);
-		break;
-	default:
-		break;
-	}
-	exit(1);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	fexecve(exe, argv, environ);
+	_exit(111);
 }
 
-static void hand_to_queue(struct supervisor *sv, enum role_kind kind, int fd)
+static void hand_to_queue(struct supervisor *sv, const struct role_desc *d, int fd)
 {
 	struct buf b;
 	buf_init(&b, 0);
-	proto_encode_peer(&b, kind == ROLE_SMTP ? PEER_SMTP : PEER_LOCAL);
-	ipc_send(sv->queue, PROTO_NEW_PEER, b.data, b.len, fd);
+	proto_encode_peer(&b, d->peer);
+	if (ipc_send(sv->queue, PROTO_NEW_PEER, b.data, b.len, fd) == -1)
+		log_warn("event=peer-handover-failed role=%s errno=%d", d->name, errno);
 	buf_free(&b);
 }
 
-static void start_role(struct supervisor *sv, enum role_kind kind)
+static void start_role(struct supervisor *sv, struct role *r)
 {
+	const struct role_desc *d = r->desc;
 	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
-		fatalx("socketpair");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("event=role-start-failed role=%s errno=%d", d->name, errno);
+		return;
+	}
 	/* Whatever the parent still holds of the old queue channel goes. */
-	if (kind == ROLE_QUEUE && sv->queue) {
+	if (d->peer == 0 && sv->queue) {
 		ipc_free(sv->queue);
 		sv->queue = NULL;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
-	if (pid == -1)
-		fatalx("fork");
+	if (pid == -1) {
+		log_warn("event=role-start-failed role=%s errno=%d", d->name, errno);
+		close(sp[0]);
+		close(sp[1]);
+		return;
+	}
 	if (pid == 0) {
-		/* Everything inherited but the role's own socket is closed there
-		 * (close_other_fds) — without event_del(), which would edit the
+		/* Everything inherited but what the role needs is closed there
+		 * (plan_apply) — without event_del(), which would edit the
 		 * parent's epoll set, shared across fork. */
-		role_child(sv, kind, sp[1]);
+		role_child(sv, d, sp[1], parent);
 	}
 	close(sp[1]);
-	sv->roles[kind].pid = pid;
-	sv->roles[kind].started = time(NULL);
-	log_info("event=role-started role=%s pid=%d", role_names[kind], (int)pid);
-	if (kind == ROLE_QUEUE) {
+	r->pid = pid;
+	r->started = time(NULL);
+	log_info("event=role-started role=%s pid=%d", d->name, (int)pid);
+	if (d->peer == 0) {
 		struct ipc_handlers h = {queue_channel_msg, queue_channel_closed, sv};
 		sv->queue = ipc_new(sv->p->base, sp[0], &h);
 	} else {
-		hand_to_queue(sv, kind, sp[0]);
+		hand_to_queue(sv, d, sp[0]);
 		close(sp[0]);
 	}
 }
@@ -182,10 +208,10 @@ static void start_role(struct supervisor *sv, enum role_kind kind)
 static void restart_due(struct supervisor *sv)
 {
 	/* Queue first: the others need it to be handed their channels. */
-	for (int k = 0; k < ROLE_COUNT; k++) {
+	for (size_t k = 0; k < role_count; k++) {
 		struct role *r = &sv->roles[k];
 		if (r->pid == 0 && !evtimer_pending(r->restart, NULL))
-			start_role(sv, (enum role_kind)k);
+			start_role(sv, r);
 	}
 }
 
@@ -199,13 +225,13 @@ static void restart_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void stop_all(struct supervisor *sv)
 {
 	sv->stopping = 1;
-	for (int k = ROLE_COUNT - 1; k >= 0; k--)
+	for (size_t k = role_count; k-- > 0;)
 		if (sv->roles[k].pid > 0)
 			kill(sv->roles[k].pid, SIGTERM);
 	/* Bounded wait, then force. */
 	for (int tries = 0; tries < 50; tries++) {
 		int alive = 0;
-		for (int k = 0; k < ROLE_COUNT; k++) {
+		for (size_t k = 0; k < role_count; k++) {
 			if (sv->roles[k].pid > 0 && waitpid(sv->roles[k].pid, NULL, WNOHANG) == 0)
 				alive = 1;
 			else
@@ -215,7 +241,7 @@ static void stop_all(struct supervisor *sv)
 			return;
 		usleep(100 * 1000);
 	}
-	for (int k = 0; k < ROLE_COUNT; k++)
+	for (size_t k = 0; k < role_count; k++)
 		if (sv->roles[k].pid > 0) {
 			kill(sv->roles[k].pid, SIGKILL);
 			waitpid(sv->roles[k].pid, NULL, 0);
@@ -230,17 +256,17 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int k = 0; k < ROLE_COUNT; k++) {
+		for (size_t k = 0; k < role_count; k++) {
 			struct role *r = &sv->roles[k];
 			if (r->pid != pid)
 				continue;
 			r->pid = 0;
 			if (WIFSIGNALED(status))
-				log_warn("event=role-died role=%s pid=%d signal=%d", role_names[k],
+				log_warn("event=role-died role=%s pid=%d signal=%d", r->desc->name,
 				         (int)pid, WTERMSIG(status));
 			else
 				log_warn("event=role-exited role=%s pid=%d status=%d",
-				         role_names[k], (int)pid, WEXITSTATUS(status));
+				         r->desc->name, (int)pid, WEXITSTATUS(status));
 			if (sv->stopping)
 				continue;
 			if (time(NULL) - r->started < ROLE_QUICK_DEATH) {
@@ -276,8 +302,11 @@ int roles_run(struct parent *p)
 	memset(&sv, 0, sizeof(sv));
 	sv.p = p;
 	signal(SIGPIPE, SIG_IGN);
-	for (int k = 0; k < ROLE_COUNT; k++)
+	sv.roles = xcalloc(role_count, sizeof(*sv.roles));
+	for (size_t k = 0; k < role_count; k++) {
+		sv.roles[k].desc = &role_table[k];
 		sv.roles[k].restart = evtimer_new(p->base, restart_timer_cb, &sv);
+	}
 	sv.sigchld = evsignal_new(p->base, SIGCHLD, sigchld_cb, &sv);
 	sv.sigterm = evsignal_new(p->base, SIGTERM, sigterm_cb, &sv);
 	sv.sigint = evsignal_new(p->base, SIGINT, sigterm_cb, &sv);
@@ -290,5 +319,8 @@ int roles_run(struct parent *p)
 	event_base_dispatch(p->base);
 	if (sv.queue)
 		ipc_free(sv.queue);
+	for (size_t k = 0; k < role_count; k++)
+		event_free(sv.roles[k].restart);
+	free(sv.roles);
 	return 0;
 }

@@ -1,9 +1,9 @@
 /*
- * roles: the parent's supervision of the role processes — fork them with
- * the right channels and identity, restart any that dies, and stop them
- * all on shutdown. The queue is the hub: every (re)started smtp or local
- * role gets a fresh socketpair whose other end the parent hands to the
- * queue (PROTO_NEW_PEER).
+ * roles: the parent's supervision of the role processes (role_table.h) —
+ * fork and execute each afresh with its channel and inherited sockets,
+ * restart any that dies, and stop them all on shutdown. The queue is the
+ * hub: every (re)started role gets a fresh socketpair whose other end the
+ * parent hands to the queue (PROTO_NEW_PEER).
  */
 #ifndef RAVEN_ROLES_H
 #define RAVEN_ROLES_H
@@ -25,10 +25,11 @@ struct parent {
 	size_t n_listen;
 	int verbose;
 	char *pidfile;
-	int run_fd; /* <data>/run, opened without following links */
+	int run_fd;     /* <data>/run, opened without following links */
+	int exe_fd;     /* this program, to execute each role afresh */
+	int conf_fd;    /* a memfd with the configuration text; -1: the built-in default */
+	int control_fd; /* the ravenctl socket, listening, handed to the queue role */
 };
-
-enum role_kind { ROLE_QUEUE = 0, ROLE_LOCAL, ROLE_SMTP, ROLE_COUNT };
 
 /* Start every role and supervise them until SIGTERM/SIGINT. Returns exit status. */
 int roles_run(struct parent *p);

@@ -358,30 +358,29 @@ static void listen_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct control *control_new(struct event_base *base, const char *path, uid_t allowed_uid,
-                            struct queue_role *q, char *err, size_t errlen)
+int control_listen(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "%s: path too long for a unix socket", path);
-		return NULL;
+		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, errlen, "%s: exists and is not a socket", path);
-			return NULL;
+			return -1;
 		}
 		if (unlink(path) == -1) {
 			snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
-			return NULL;
+			return -1;
 		}
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return NULL;
+		return -1;
 	}
 	/* The socket file's mode comes from the umask at bind: no window in
 	 * which others could connect. */
@@ -392,27 +391,44 @@ struct control *control_new(struct event_base *base, const char *path, uid_t all
 	if (rc == -1) {
 		snprintf(err, errlen, "bind %s: %s", path, strerror(saved));
 		close(fd);
-		return NULL;
+		return -1;
 	}
 	if (chmod(path, 0660) == -1 || listen(fd, CONTROL_MAX_CONNS) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		unlink(path);
 		close(fd);
-		return NULL;
+		return -1;
 	}
+	return fd;
+}
+
+struct control *control_new_fd(struct event_base *base, int fd, uid_t allowed_uid,
+                               struct queue_role *q)
+{
 	struct control *c = xcalloc(1, sizeof(*c));
 	c->base = base;
-	c->path = xstrdup(path);
 	c->allowed_uid = allowed_uid;
 	c->timeout = CONTROL_TIMEOUT;
 	c->q = q;
 	c->fd = fd;
+	evutil_make_socket_nonblocking(fd);
 	c->listen_ev = event_new(base, fd, EV_READ | EV_PERSIST, listen_cb, c);
 	c->pause_ev = evtimer_new(base, listen_resume, c);
 	if (c->listen_ev == NULL || c->pause_ev == NULL)
 		fatal("event_new failed");
 	event_add(c->listen_ev, NULL);
-	log_info("event=ctl-listening path=%s allowed-uid=%u", path, (unsigned)allowed_uid);
+	log_info("event=ctl-listening allowed-uid=%u", (unsigned)allowed_uid);
+	return c;
+}
+
+struct control *control_new(struct event_base *base, const char *path, uid_t allowed_uid,
+                            struct queue_role *q, char *err, size_t errlen)
+{
+	int fd = control_listen(path, err, errlen);
+	if (fd == -1)
+		return NULL;
+	struct control *c = control_new_fd(base, fd, allowed_uid, q);
+	c->path = xstrdup(path);
 	return c;
 }
 
@@ -430,7 +446,8 @@ void control_free(struct control *c)
 	event_free(c->listen_ev);
 	event_free(c->pause_ev);
 	close(c->fd);
-	unlink(c->path);
+	if (c->path)
+		unlink(c->path);
 	free(c->path);
 	free(c);
 }

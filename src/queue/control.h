@@ -25,14 +25,23 @@ struct control;
 
 /*
  * Bind and listen on path (a stale socket there is removed; anything else
- * that is not a socket is an error), mode 0660. NULL with a reason in err on
- * failure. q is handed to the queue_admin_* functions.
+ * that is not a socket is an error), mode 0660: the listening descriptor,
+ * or -1 with a reason in err. The parent does this before the queue role
+ * starts, so the queue needs no path (it runs chrooted into the spool).
  */
+int control_listen(const char *path, char *err, size_t errlen);
+/* Serve the listening socket fd (taken over). q is handed to the
+ * queue_admin_* functions. */
+struct control *control_new_fd(struct event_base *base, int fd, uid_t allowed_uid,
+                               struct queue_role *q);
+/* control_listen + control_new_fd; the socket file is unlinked by
+ * control_free. NULL with a reason in err. */
 struct control *control_new(struct event_base *base, const char *path, uid_t allowed_uid,
                             struct queue_role *q, char *err, size_t errlen);
 /* Change the read/write timeout (default CONTROL_TIMEOUT); for tests. */
 void control_set_timeout(struct control *c, unsigned seconds);
-/* Close the listener and every connection, and unlink the socket. */
+/* Close the listener and every connection (and unlink the socket that
+ * control_new made). */
 void control_free(struct control *c);
 
 #endif

@@ -405,10 +405,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	queue_schedule(arg);
 }
 
-void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock)
+void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock,
+                     const char *spool_dir, int control_fd)
 {
 	struct queue_role q = {0};
-	char err[256], *qdir = xasprintf("%s/queue", conf->data_dir);
+	char err[256];
 	q.conf = conf;
 	q.base = base;
 	q.counters.started = (uint64_t)time(NULL);
@@ -428,19 +429,15 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	for (size_t i = 0; i < conf->n_actions; i++)
 		if (conf->actions[i]->kind == ACTION_MAILDIR)
 			sched_set_dest_limit(q.sched, conf->actions[i]->name, sp.max_jobs);
-	q.spool = spool_open(qdir, err, sizeof(err));
+	q.spool = spool_open(spool_dir, err, sizeof(err));
 	if (q.spool == NULL)
-		fatal("event=spool-open-failed dir=%s reason=\"%s\"", qdir, err);
-	free(qdir);
+		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
 	size_t n = spool_recover(q.spool, recovered, &q);
 	log_info("event=queue-ready recovered=%zu", n);
 	q.batch_ev = event_new(base, -1, 0, batch_cb, &q);
 	q.timer = evtimer_new(base, timer_cb, &q);
-	char *sock = xasprintf("%s/run/ravenctl.sock", conf->data_dir);
-	q.control = control_new(base, sock, geteuid(), &q, err, sizeof(err));
-	if (q.control == NULL)
-		log_warn("event=control-unavailable path=%s reason=\"%s\"", sock, err);
-	free(sock);
+	if (control_fd != -1)
+		q.control = control_new_fd(base, control_fd, geteuid(), &q);
 	struct ipc_handlers h = {parent_msg, parent_closed, &q};
 	q.parent = ipc_new(base, parent_sock, &h);
 	queue_schedule(&q);

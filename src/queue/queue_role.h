@@ -10,7 +10,12 @@
 
 struct event_base;
 
-/* Run until the parent channel closes. Does not return. */
-void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock);
+/*
+ * Run until the parent channel closes, with the spool at spool_dir ("/"
+ * when chrooted into it) and the listening ravenctl socket control_fd (or
+ * -1). Does not return.
+ */
+void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock,
+                     const char *spool_dir, int control_fd);
 
 #endif

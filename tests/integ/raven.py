@@ -75,6 +75,23 @@ def run_user():
         return "nobody"
 
 
+def run_net_user():
+    """The second unprivileged user: the network-facing roles run as it.
+
+    "raven-net" is the default; without it the suite falls back to "daemon"
+    (any account other than run_user() will do). RAVEN_TEST_NET_USER
+    overrides both.
+    """
+    name = os.environ.get("RAVEN_TEST_NET_USER")
+    if name:
+        return name
+    try:
+        pwd.getpwnam("raven-net")
+        return "raven-net"
+    except KeyError:
+        return "daemon"
+
+
 def make_config(root, port, **opts):
     """Return the text of a test configuration rooted at directory root."""
     o = dict(DEFAULTS)
@@ -85,6 +102,7 @@ def make_config(root, port, **opts):
         'hostname "%s"' % HOSTNAME,
         'data "%s"' % data,
         'user "%s"' % run_user(),
+        'user network "%s"' % run_net_user(),
         'listen on 127.0.0.1 port %d' % port,
         'table domains { %s }' % ", ".join('"%s"' % d for d in LOCAL_DOMAINS),
         'table users file "%s"' % os.path.join(root, "users"),

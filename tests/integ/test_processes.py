@@ -180,11 +180,13 @@ def test_privileges_dropped_as_root(raven):
     if user != "raven":
         print("note: system user 'raven' is missing; the test config uses %r instead" % user)
     pw = pwd.getpwnam(user)
-    assert pw.pw_uid != 0
-    for name in ("raven-smtp", "raven-queue"):
+    net = pwd.getpwnam(rv.run_net_user())
+    assert pw.pw_uid != 0 and net.pw_uid not in (0, pw.pw_uid)
+    # the queue owns the spool; the network-facing role is another account
+    for name, want in (("raven-queue", pw), ("raven-local", pw), ("raven-smtp", net)):
         ids = rv.proc_ids(raven.role_pid(name))
-        assert ids["uid"] == (pw.pw_uid,) * 4, "%s runs with uids %s, want %d" % (
-            name, ids["uid"], pw.pw_uid)
+        assert ids["uid"] == (want.pw_uid,) * 4, "%s runs with uids %s, want %d" % (
+            name, ids["uid"], want.pw_uid)
         assert 0 not in ids["gid"], "%s keeps gid 0: %s" % (name, ids["gid"])
     token = rv.unique("owner")
     send_one(raven.port, token)
@@ -201,6 +203,9 @@ def test_privileges_dropped_as_root(raven):
     jail = os.readlink("/proc/%d/root" % smtp)
     assert jail == os.path.join(raven.data, "empty"), jail
     assert os.stat(jail).st_uid == 0 and os.listdir(jail) == []
+    # the queue is jailed in the spool, local delivery in none
+    assert os.readlink("/proc/%d/root" % raven.role_pid("raven-queue")) == raven.queue
+    assert os.readlink("/proc/%d/root" % raven.role_pid("raven-local")) == "/"
     # the data directory itself is root's: roles cannot swap its subdirectories
     assert os.stat(raven.data).st_uid == 0
     # no role holds a channel it was not given: smtp's sockets are its
@@ -311,3 +316,47 @@ def test_without_d_detaches_and_serves(factory):
         os.kill(pid, signal.SIGTERM)
         rv.wait_until(lambda: not rv.alive(pid), 15, what="the detached daemon to stop")
     assert not os.path.exists(pidfile)
+
+
+def _status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+def _exe_base(pid):
+    """Start address of the ravend executable's first mapping in pid."""
+    exe = os.readlink("/proc/%d/exe" % pid)
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            if line.rstrip().endswith(exe):
+                return int(line.split("-")[0], 16)
+    raise AssertionError("no mapping of %s in %d" % (exe, pid))
+
+
+def test_roles_confined(raven):
+    """Each role is executed afresh (its own address-space layout), cannot be
+    dumped or traced by its own uid, the network role runs under a seccomp
+    filter with no privileges, and local delivery keeps only the two
+    capabilities it needs to switch file-system identity (as root)."""
+    parent = _exe_base(raven.pid)
+    for name in ROLES:
+        pid = raven.role_pid(name)
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+        assert argv[0] == name.encode() and argv[1] == b"-R", argv
+        assert _exe_base(pid) != parent, "%s shares the parent's layout" % name
+        # not dumpable: the kernel gives its /proc files to root
+        assert os.stat("/proc/%d/environ" % pid).st_uid == 0, name
+    smtp = _status(raven.role_pid("raven-smtp"))
+    assert smtp["Seccomp"] == "2" and smtp["NoNewPrivs"] == "1", smtp
+    assert int(smtp["CapEff"], 16) == 0 and int(smtp["CapPrm"], 16) == 0
+    local = _status(raven.role_pid("raven-local"))
+    assert local["Seccomp"] == "2", local
+    if os.geteuid() == 0:
+        setid = (1 << 6) | (1 << 7)  # CAP_SETGID, CAP_SETUID
+        assert int(local["CapEff"], 16) == setid, local["CapEff"]
+        assert int(local["CapPrm"], 16) == setid, local["CapPrm"]
+        assert int(local["CapBnd"], 16) == setid, local["CapBnd"]
+        assert int(local["Uid"].split()[0]) != 0
+    queue = _status(raven.role_pid("raven-queue"))
+    assert int(queue["CapEff"], 16) == 0

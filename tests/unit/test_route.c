@@ -367,6 +367,13 @@ static void test_verify(void **state)
 	assert_int_equal(
 	    route_verify(c, "other", "alice", "example.org", "alice", why, sizeof(why)), -1);
 	assert_int_equal(route_verify(c, "mbox", "x", "far.example", "x", why, sizeof(why)), -1);
+	/* as the spool records them: <postmaster> is "postmaster" */
+	assert_int_equal(
+	    route_verify_rcpt(c, "mbox", "Alice@Example.org", "alice", why, sizeof(why)), 0);
+	assert_int_equal(route_verify_rcpt(c, "mbox", "postmaster", "postmaster", why, sizeof(why)),
+	                 0);
+	assert_int_equal(route_verify_rcpt(c, "mbox", "not an address", "alice", why, sizeof(why)),
+	                 -1);
 	/* a path outside the base, an unknown action, no mailbox */
 	assert_int_equal(
 	    route_verify(c, "other", "x", "two.example", "../../etc", why, sizeof(why)), -1);

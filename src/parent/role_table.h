@@ -1,0 +1,64 @@
+/*
+ * role_table: every role process Raven runs, described once — its name,
+ * how the queue knows it, which account it becomes, its root directory,
+ * the capabilities it keeps, its system-call filter, which inherited
+ * sockets it needs, and the function it runs. The parent starts and
+ * restarts roles from this table; a role executed afresh (ravend -R NAME)
+ * confines itself from it. docs/ARCHITECTURE.md prints the same table.
+ * A new kind of delivery (the relay role) is one more row.
+ */
+#ifndef RAVEN_ROLE_TABLE_H
+#define RAVEN_ROLE_TABLE_H
+
+#include <stddef.h>
+
+#include "confine.h"
+#include "proto.h"
+
+struct config;
+struct event_base;
+struct listen_fd;
+
+/* What a role's run function is given. */
+struct role_env {
+	const struct config *conf;
+	struct event_base *base;
+	int channel;                    /* to the queue (or, for the queue, to the parent) */
+	const struct listen_fd *listen; /* ROLE_LISTENERS */
+	size_t n_listen;
+	int control_fd;        /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
+	const char *spool_dir; /* the queue's spool: "/" once chrooted into it */
+};
+
+enum role_account {
+	ACCOUNT_USER = 1, /* `user`: owns the spool */
+	ACCOUNT_NET,      /* `user network`: the network-facing roles */
+};
+
+enum role_root {
+	ROOT_NONE = 0, /* the real root (local delivery writes anywhere a mailbox is) */
+	ROOT_EMPTY,    /* <data>/empty: root-owned, empty */
+	ROOT_SPOOL,    /* <data>/queue */
+};
+
+/* Inherited sockets. */
+enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2 };
+
+struct role_desc {
+	const char *name;    /* "queue"; the process is "raven-queue" */
+	enum peer_kind peer; /* how the queue sees it; 0 for the queue itself */
+	enum role_account account;
+	enum role_root root;
+	int setid_caps; /* keeps CAP_SETUID/CAP_SETGID instead of dropping every capability */
+	enum confine_filter filter;
+	int sockets; /* ROLE_* bits */
+	void (*run)(const struct role_env *env);
+};
+
+/* The queue comes first: the others are handed channels to it. */
+extern const struct role_desc role_table[];
+extern const size_t role_count;
+
+const struct role_desc *role_find(const char *name);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * confine: the system-call filters kill what they forbid and let through
+ * what a role needs — each case in a child process, since a filter is for
+ * the life of the process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/fsuid.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "confine.h"
+#include "unit_util.h"
+
+/* Run fn in a child under filter; its wait status. */
+static int in_child(enum confine_filter filter, void (*fn)(void))
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		confine_filter(filter);
+		fn();
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void killed_by_sigsys(int status)
+{
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
+static void exited_ok(int status)
+{
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void open_a_file(void)
+{
+	(void)syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
+}
+
+static void make_a_socket(void)
+{
+	(void)socket(AF_INET, SOCK_STREAM, 0);
+}
+
+static void run_a_program(void)
+{
+	char *argv[] = {"/bin/true", NULL};
+	execv("/bin/true", argv);
+}
+
+/* What a session loop does: I/O on descriptors it has, memory, time. */
+static void serve(void)
+{
+	char buf[4] = "ok";
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	void *p = malloc(1 << 20);
+	free(p);
+	if (write(STDERR_FILENO, buf, 0) != 0 || getpid() <= 0)
+		_exit(2);
+}
+
+static void test_network_filter(void **state)
+{
+	(void)state;
+	killed_by_sigsys(in_child(FILTER_NETWORK, open_a_file));
+	killed_by_sigsys(in_child(FILTER_NETWORK, make_a_socket));
+	killed_by_sigsys(in_child(FILTER_NETWORK, run_a_program));
+	exited_ok(in_child(FILTER_NETWORK, serve));
+}
+
+static void become_root(void)
+{
+	(void)syscall(SYS_setuid, 0);
+}
+
+static void fs_identity_root(void)
+{
+	(void)syscall(SYS_setfsuid, 0);
+}
+
+static void fs_identity_other(void)
+{
+	/* Allowed: a mailbox owner's ids (without the capability it just
+	 * does not change, which is not the filter's business). */
+	(void)syscall(SYS_setfsuid, 4242);
+	(void)syscall(SYS_setfsgid, 4242);
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		_exit(3);
+	close(fd);
+}
+
+static void test_delivery_filter(void **state)
+{
+	(void)state;
+	killed_by_sigsys(in_child(FILTER_DELIVERY, become_root));
+	killed_by_sigsys(in_child(FILTER_DELIVERY, fs_identity_root));
+	killed_by_sigsys(in_child(FILTER_DELIVERY, run_a_program));
+	exited_ok(in_child(FILTER_DELIVERY, fs_identity_other));
+	exited_ok(in_child(FILTER_NONE, open_a_file));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_network_filter),
+	    cmocka_unit_test(test_delivery_filter),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
