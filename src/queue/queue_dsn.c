@@ -111,7 +111,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		buf_free(&out);
 		return -1;
 	}
-	struct envelope dsn = {0};
+	struct envelope_draft dsn = {0};
 	dsn.arrival = now;
 	dsn.sender = "";
 	dsn.helo = q->conf->hostname;
@@ -119,21 +119,23 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	dsn.body = bounce_is_8bit(out.data, out.len) ? BODY_8BITMIME : BODY_7BIT;
 	/* A UTF-8 envelope address needs SMTPUTF8 if the notice is ever relayed. */
 	dsn.smtputf8 = bounce_is_8bit(e->sender, strlen(e->sender)) ? 1 : 0;
+	struct envelope_draft_rcpt *dr2;
 	if (where == 1) {
 		/* One recipient elsewhere; it waits in the queue for outbound relay. */
 		dsn.n_rcpts = 1;
-		dsn.rcpts = xcalloc(1, sizeof(*dsn.rcpts));
-		dsn.rcpts[0].addr = e->sender;
-		dsn.rcpts[0].action = remote;
+		dr2 = xcalloc(1, sizeof(*dr2));
+		dr2[0].addr = e->sender;
+		dr2[0].action = remote;
 	} else {
 		dsn.n_rcpts = rr.n_users;
-		dsn.rcpts = xcalloc(rr.n_users, sizeof(*dsn.rcpts));
+		dr2 = xcalloc(rr.n_users, sizeof(*dr2));
 		for (size_t k = 0; k < rr.n_users; k++) {
-			dsn.rcpts[k].addr = e->sender;
-			dsn.rcpts[k].action = rr.action->name;
-			dsn.rcpts[k].user = rr.users[k];
+			dr2[k].addr = e->sender;
+			dr2[k].action = rr.action->name;
+			dr2[k].user = rr.users[k];
 		}
 	}
+	dsn.rcpts = dr2;
 	rc = queue_inject(q, &dsn, &out);
 	if (rc == 0) {
 		q->counters.bounces++;
@@ -143,7 +145,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		         e->id, kind_name(kind), dsn.id, to, n,
 		         where == 1 ? remote : rr.action->name);
 	}
-	free(dsn.rcpts);
+	free(dr2);
 	route_result_free(&rr);
 	buf_free(&out);
 	return rc;

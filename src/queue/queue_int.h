@@ -79,7 +79,9 @@ struct queue_role {
 /* queue_role.c */
 void queue_new_id(struct queue_role *q, char *id, size_t len);
 /* Commit one message made by the queue itself (a DSN). 0 or -1 (logged). */
-int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *data);
+/* Commit one message made by the queue itself (a notice): d gets its id.
+ * 0 or -1 (logged). */
+int queue_inject(struct queue_role *q, struct envelope_draft *d, const struct buf *data);
 /* Persist recipient idx's state; logs a failure. */
 void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx);
 /* Remove a message whose recipients are all final. */

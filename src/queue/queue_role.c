@@ -206,9 +206,8 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	queue_schedule(q);
 }
 
-int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *data)
+static int inject_owned(struct queue_role *q, struct envelope *e, const struct buf *data)
 {
-	queue_new_id(q, e->id, sizeof(e->id));
 	int fd = spool_create_data(q->spool, e->id);
 	if (fd == -1) {
 		log_warn("event=inject-failed id=%s errno=%d", e->id, errno);
@@ -220,7 +219,6 @@ int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *dat
 		spool_discard(q->spool, e->id);
 		return -1;
 	}
-	e->size = data->len;
 	struct spool_commit item = {.env = e, .data_fd = fd};
 	spool_commit_batch(q->spool, &item, 1);
 	close(fd);
@@ -233,6 +231,17 @@ int queue_inject(struct queue_role *q, struct envelope *e, const struct buf *dat
 	q->counters.committed++;
 	sched_add(q->sched, e, (int64_t)time(NULL));
 	return 0;
+}
+
+int queue_inject(struct queue_role *q, struct envelope_draft *d, const struct buf *data)
+{
+	queue_new_id(q, d->id, sizeof(d->id));
+	d->size = data->len;
+	struct envelope owned;
+	envelope_from_draft(&owned, d);
+	int rc = inject_owned(q, &owned, data);
+	envelope_free(&owned);
+	return rc;
 }
 
 void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx)

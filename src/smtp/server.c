@@ -243,7 +243,7 @@ void smtp_server_request_new(struct smtp_server *srv, struct session *s)
 }
 
 void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
-                                const struct envelope *e)
+                                const struct envelope_draft *e)
 {
 	struct buf b;
 	buf_init(&b, 0);

@@ -36,7 +36,7 @@ struct event_base *smtp_server_base(struct smtp_server *srv);
 /* Requests to the queue; the answer reaches the session by its req number. */
 void smtp_server_request_new(struct smtp_server *srv, struct session *s);
 void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
-                                const struct envelope *e);
+                                const struct envelope_draft *e);
 void smtp_server_abort(struct smtp_server *srv, const char *id);
 /* Called by session_free. */
 void smtp_server_forget(struct smtp_server *srv, struct session *s);

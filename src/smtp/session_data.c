@@ -99,7 +99,9 @@ static void data_finish_refused(struct session *s, int code, const char *enh, co
 	session_reply(s, "%d %s %s", code, enh, text);
 }
 
-static void fill_envelope(struct session *s, struct envelope *e)
+/* The envelope as this session knows it; its strings stay the transaction's. */
+static void fill_envelope(struct session *s, struct envelope_draft *e,
+                          struct envelope_draft_rcpt *rcpts)
 {
 	struct transaction *tx = &s->tx;
 	memset(e, 0, sizeof(*e));
@@ -114,16 +116,16 @@ static void fill_envelope(struct session *s, struct envelope *e)
 	e->body = (uint8_t)tx->body;
 	e->smtputf8 = (uint8_t)tx->smtputf8;
 	e->n_rcpts = tx->n_deliveries;
-	e->rcpts = xcalloc(tx->n_deliveries, sizeof(*e->rcpts));
+	e->rcpts = rcpts;
 	size_t k = 0;
 	for (size_t i = 0; i < tx->n_rcpts; i++) {
 		const struct session_rcpt *r = &tx->rcpts[i];
 		for (size_t j = 0; j < r->n_users; j++, k++) {
-			e->rcpts[k].addr = (char *)r->addr.text;
-			e->rcpts[k].orcpt = r->orcpt;
-			e->rcpts[k].notify = r->notify;
-			e->rcpts[k].action = r->action->name;
-			e->rcpts[k].user = r->users[j];
+			rcpts[k].addr = r->addr.text;
+			rcpts[k].orcpt = r->orcpt;
+			rcpts[k].notify = r->notify;
+			rcpts[k].action = r->action->name;
+			rcpts[k].user = r->users[j];
 		}
 	}
 }
@@ -150,12 +152,13 @@ static void data_finish(struct session *s)
 		reply_storage_error(s, (uint32_t)err);
 		return;
 	}
-	struct envelope e;
-	fill_envelope(s, &e);
+	struct envelope_draft e;
+	struct envelope_draft_rcpt *rcpts = xcalloc(tx->n_deliveries, sizeof(*rcpts));
+	fill_envelope(s, &e, rcpts);
 	s->waiting = 1;
 	s->state = S_HELO; /* input after the end marker is the next command */
 	smtp_server_request_commit(s->srv, s, &e);
-	free(e.rcpts); /* strings are borrowed from the transaction */
+	free(rcpts);
 }
 
 size_t session_data_feed(struct session *s, const uint8_t *p, size_t n)

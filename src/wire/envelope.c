@@ -124,7 +124,7 @@ static int time_ok(int64_t t)
 	return t >= 0 && (uint64_t)t <= ENVELOPE_TIME_MAX;
 }
 
-static int envelope_check(const struct envelope *e)
+static int draft_check(const struct envelope_draft *e)
 {
 	if (!time_ok(e->arrival))
 		return -1;
@@ -137,12 +137,21 @@ static int envelope_check(const struct envelope *e)
 	if (e->n_rcpts == 0 || e->n_rcpts > ENVELOPE_MAX_RCPTS || e->rcpts == NULL)
 		return -1;
 	for (size_t i = 0; i < e->n_rcpts; i++) {
-		const struct envelope_rcpt *r = &e->rcpts[i];
+		const struct envelope_draft_rcpt *r = &e->rcpts[i];
 		if (!str_ok(r->addr) || !str_ok(r->orcpt) || !str_ok(r->action) ||
-		    !str_ok(r->user) || !str_ok(r->last_error))
+		    !str_ok(r->user) || (r->notify & ~ENV_NOTIFY_ALL) != 0)
 			return -1;
-		if ((r->notify & ~ENV_NOTIFY_ALL) != 0 || r->state > RCPT_FAILED ||
-		    !time_ok(r->next_try) || !time_ok(r->last_attempt))
+	}
+	return 0;
+}
+
+/* The delivery state of an owned envelope's recipients. */
+static int state_check(const struct envelope *e)
+{
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+		if (!str_ok(r->last_error) || r->state > RCPT_FAILED || !time_ok(r->next_try) ||
+		    !time_ok(r->last_attempt))
 			return -1;
 	}
 	return 0;
@@ -160,7 +169,8 @@ static int encode_state(uint32_t idx, const struct envelope_rcpt *r, struct buf 
 	return rec_end(out, off);
 }
 
-static int encode_all(const struct envelope *e, struct buf *out)
+/* The committed part: magic, version, HEADER, SENDER, PARAMS, RCPTs, END. */
+static int encode_committed(const struct envelope_draft *e, struct buf *out)
 {
 	size_t off;
 	if (buf_append(out, env_magic, sizeof(env_magic)) == -1 ||
@@ -183,7 +193,7 @@ static int encode_all(const struct envelope *e, struct buf *out)
 		return -1;
 
 	for (size_t i = 0; i < e->n_rcpts; i++) {
-		const struct envelope_rcpt *r = &e->rcpts[i];
+		const struct envelope_draft_rcpt *r = &e->rcpts[i];
 		if (rec_begin(out, REC_RCPT, &off) == -1 || buf_put_str(out, r->addr) == -1 ||
 		    put_opt_str(out, r->orcpt) == -1 || buf_put_u32(out, r->notify) == -1 ||
 		    buf_put_str(out, r->action) == -1 || put_opt_str(out, r->user) == -1 ||
@@ -194,25 +204,66 @@ static int encode_all(const struct envelope *e, struct buf *out)
 	if (rec_begin(out, REC_END, &off) == -1 || buf_put_u32(out, (uint32_t)e->n_rcpts) == -1 ||
 	    rec_end(out, off) == -1)
 		return -1;
-
-	for (size_t i = 0; i < e->n_rcpts; i++) {
-		const struct envelope_rcpt *r = &e->rcpts[i];
-		if (rcpt_has_state(r) && encode_state((uint32_t)i, r, out) == -1)
-			return -1;
-	}
 	return 0;
 }
 
-int envelope_encode(const struct envelope *e, struct buf *out)
+int envelope_encode_draft(const struct envelope_draft *d, struct buf *out)
 {
-	if (envelope_check(e) == -1)
+	if (draft_check(d) == -1)
 		return -1;
 	size_t start = out->len;
-	if (encode_all(e, out) == -1) {
+	if (encode_committed(d, out) == -1) {
 		out->len = start;
 		return -1;
 	}
 	return 0;
+}
+
+/* A draft that borrows an owned envelope's strings (rcpts allocated). */
+static void draft_of(struct envelope_draft *d, const struct envelope *e)
+{
+	memset(d, 0, sizeof(*d));
+	memcpy(d->id, e->id, sizeof(d->id));
+	d->arrival = e->arrival;
+	d->size = e->size;
+	d->sender = e->sender;
+	d->helo = e->helo;
+	d->client = e->client;
+	d->envid = e->envid;
+	d->ret = e->ret;
+	d->body = e->body;
+	d->smtputf8 = e->smtputf8;
+	d->n_rcpts = e->n_rcpts;
+	struct envelope_draft_rcpt *r = xcalloc(e->n_rcpts ? e->n_rcpts : 1, sizeof(*r));
+	for (size_t i = 0; i < e->n_rcpts; i++) {
+		r[i].addr = e->rcpts[i].addr;
+		r[i].orcpt = e->rcpts[i].orcpt;
+		r[i].notify = e->rcpts[i].notify;
+		r[i].action = e->rcpts[i].action;
+		r[i].user = e->rcpts[i].user;
+	}
+	d->rcpts = e->rcpts ? r : NULL;
+	if (e->rcpts == NULL)
+		free(r);
+}
+
+int envelope_encode(const struct envelope *e, struct buf *out)
+{
+	struct envelope_draft d;
+	draft_of(&d, e);
+	int rc = draft_check(&d) == -1 || state_check(e) == -1 ? -1 : 0;
+	size_t start = out->len;
+	if (rc == 0)
+		rc = encode_committed(&d, out);
+	for (size_t i = 0; rc == 0 && i < e->n_rcpts; i++) {
+		const struct envelope_rcpt *r = &e->rcpts[i];
+		if (rcpt_has_state(r))
+			rc = encode_state((uint32_t)i, r, out);
+	}
+	if (rc == -1)
+		out->len = start;
+	free((void *)d.rcpts);
+	return rc;
 }
 
 int envelope_encode_rcpt_state(uint32_t idx, const struct envelope_rcpt *r, struct buf *out)
@@ -605,5 +656,29 @@ void envelope_copy(struct envelope *dst, const struct envelope *src)
 		}
 	} else {
 		dst->n_rcpts = 0;
+	}
+}
+
+void envelope_from_draft(struct envelope *dst, const struct envelope_draft *d)
+{
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst->id, d->id, sizeof(dst->id));
+	dst->arrival = d->arrival;
+	dst->size = d->size;
+	dst->sender = dup_opt(d->sender);
+	dst->helo = dup_opt(d->helo);
+	dst->client = dup_opt(d->client);
+	dst->envid = dup_opt(d->envid);
+	dst->ret = d->ret;
+	dst->body = d->body;
+	dst->smtputf8 = d->smtputf8;
+	dst->n_rcpts = d->n_rcpts;
+	dst->rcpts = xcalloc(d->n_rcpts ? d->n_rcpts : 1, sizeof(*dst->rcpts));
+	for (size_t i = 0; i < d->n_rcpts; i++) {
+		dst->rcpts[i].addr = dup_opt(d->rcpts[i].addr);
+		dst->rcpts[i].orcpt = dup_opt(d->rcpts[i].orcpt);
+		dst->rcpts[i].notify = d->rcpts[i].notify;
+		dst->rcpts[i].action = dup_opt(d->rcpts[i].action);
+		dst->rcpts[i].user = dup_opt(d->rcpts[i].user);
 	}
 }

@@ -70,6 +70,40 @@ struct envelope {
 };
 
 /*
+ * A new message's envelope as its author builds it (the smtp session at
+ * the end of DATA, the queue for a notice): every string is borrowed from
+ * the builder, so a draft is encoded or copied, never freed. Decoding and
+ * envelope_from_draft() give the owned `struct envelope` (free it with
+ * envelope_free); the two cannot be mistaken for each other.
+ */
+struct envelope_draft_rcpt {
+	const char *addr;
+	const char *orcpt; /* or NULL */
+	uint32_t notify;
+	const char *action;
+	const char *user; /* or NULL */
+};
+
+struct envelope_draft {
+	char id[ENVELOPE_ID_MAX + 1];
+	int64_t arrival;
+	uint64_t size;
+	const char *sender; /* "" for <> */
+	const char *helo;
+	const char *client;
+	const char *envid; /* or NULL */
+	uint8_t ret, body, smtputf8;
+	size_t n_rcpts;
+	const struct envelope_draft_rcpt *rcpts;
+};
+
+/* Encode a draft (header .. END, every recipient pending), appended to out;
+ * 0, or -1 (out unchanged) as envelope_encode(). */
+int envelope_encode_draft(const struct envelope_draft *d, struct buf *out);
+/* An owned copy of a draft (dst overwritten, not freed first). */
+void envelope_from_draft(struct envelope *dst, const struct envelope_draft *d);
+
+/*
  * Encode the committed part (header .. END), appended to out. A recipient
  * whose delivery state is not the initial one (PENDING, 0 attempts, no
  * next_try, no error) is followed after END by one STATE record, so that

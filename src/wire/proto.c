@@ -70,11 +70,11 @@ void proto_reply_free(struct proto_reply *r)
 	r->reason = r->id = NULL;
 }
 
-int proto_encode_commit(struct buf *b, uint64_t req, const struct envelope *e)
+int proto_encode_commit(struct buf *b, uint64_t req, const struct envelope_draft *e)
 {
 	struct buf env;
 	buf_init(&env, 0);
-	if (envelope_encode(e, &env) == -1) {
+	if (envelope_encode_draft(e, &env) == -1) {
 		buf_free(&env);
 		return -1;
 	}

@@ -85,7 +85,7 @@ void proto_encode_fail(struct buf *b, uint64_t req, uint32_t error, const char *
 int proto_decode_fail(const uint8_t *p, size_t n, struct proto_reply *r);
 void proto_reply_free(struct proto_reply *r);
 
-int proto_encode_commit(struct buf *b, uint64_t req, const struct envelope *e);
+int proto_encode_commit(struct buf *b, uint64_t req, const struct envelope_draft *e);
 int proto_decode_commit(const uint8_t *p, size_t n, struct proto_commit *c, char *err,
                         size_t errlen);
 

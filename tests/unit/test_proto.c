@@ -6,6 +6,7 @@
  */
 #include "unit_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,12 +192,82 @@ static void test_result(void **state)
 	buf_free(&b);
 }
 
+static int dec_commit(const uint8_t *p, size_t n)
+{
+	struct proto_commit c;
+	char err[128];
+	int rc = proto_decode_commit(p, n, &c, err, sizeof(err));
+	if (rc == 0)
+		envelope_free(&c.env);
+	return rc;
+}
+
+/* A draft (borrowed strings) goes out; an owned envelope comes back. */
+static void test_commit(void **state)
+{
+	(void)state;
+	struct envelope_draft_rcpt r[2] = {
+	    {"alice@example.org", "rfc822;alice@example.org", NOTIFY_FAILURE, "mbox", "alice"},
+	    {"team@example.org", NULL, 0, "mbox", "bob"},
+	};
+	struct envelope_draft d = {.arrival = 1700000000,
+	                           .size = 42,
+	                           .sender = "s@remote.test",
+	                           .helo = "client.test",
+	                           .client = "192.0.2.1",
+	                           .envid = "ENV1",
+	                           .ret = RET_HDRS,
+	                           .body = BODY_8BITMIME,
+	                           .n_rcpts = 2,
+	                           .rcpts = r};
+	snprintf(d.id, sizeof(d.id), "ABC123");
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(proto_encode_commit(&b, 77, &d), 0);
+	struct proto_commit c;
+	char err[128];
+	assert_int_equal(proto_decode_commit(b.data, b.len, &c, err, sizeof(err)), 0);
+	assert_true(c.req == 77);
+	assert_string_equal(c.env.id, "ABC123");
+	assert_int_equal(c.env.size, 42);
+	assert_string_equal(c.env.envid, "ENV1");
+	assert_int_equal(c.env.n_rcpts, 2);
+	assert_string_equal(c.env.rcpts[0].orcpt, "rfc822;alice@example.org");
+	assert_int_equal(c.env.rcpts[0].notify, NOTIFY_FAILURE);
+	assert_string_equal(c.env.rcpts[1].user, "bob");
+	assert_null(c.env.rcpts[1].orcpt);
+	assert_int_equal(c.env.rcpts[1].state, RCPT_PENDING);
+	envelope_free(&c.env);
+	ASSERT_STRICT(b, dec_commit);
+	/* an owned copy of the draft encodes to the very same bytes */
+	struct envelope owned;
+	envelope_from_draft(&owned, &d);
+	struct buf again;
+	buf_init(&again, 0);
+	assert_int_equal(envelope_encode(&owned, &again), 0);
+	struct buf direct;
+	buf_init(&direct, 0);
+	assert_int_equal(envelope_encode_draft(&d, &direct), 0);
+	assert_int_equal(again.len, direct.len);
+	assert_memory_equal(again.data, direct.data, direct.len);
+	envelope_free(&owned);
+	/* invalid drafts are refused, nothing appended */
+	d.n_rcpts = 0;
+	size_t before = direct.len;
+	assert_int_equal(envelope_encode_draft(&d, &direct), -1);
+	assert_int_equal(direct.len, before);
+	buf_free(&again);
+	buf_free(&direct);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_small_messages),
 	    cmocka_unit_test(test_deliver),
 	    cmocka_unit_test(test_result),
+	    cmocka_unit_test(test_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
