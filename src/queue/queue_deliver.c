@@ -11,27 +11,80 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "queue_int.h"
 #include "xmalloc.h"
 
-static struct peer *local_peer(struct queue_role *q)
+/*
+ * The transport table: which kind of role serves each transport. A
+ * transport no role serves in this build (peer 0) has its attempts
+ * deferred; one whose role is not connected right now waits for it.
+ */
+static const struct {
+	uint8_t transport;
+	enum peer_kind peer;
+	const char *name;
+} transports[] = {
+    {TRANSPORT_LOCAL, PEER_LOCAL, "local"},
+    {TRANSPORT_RELAY, 0, "relay"}, /* the relay role is the next step */
+};
+
+static enum peer_kind transport_peer(uint8_t transport)
+{
+	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+		if (transports[i].transport == transport)
+			return transports[i].peer;
+	return 0;
+}
+
+static struct peer *peer_of_kind(struct queue_role *q, enum peer_kind kind)
 {
 	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == PEER_LOCAL && p->ch)
+		if (p->kind == kind && p->ch)
 			return p;
 	return NULL;
+}
+
+void queue_dest_of(void *arg, const struct envelope *e, uint32_t idx, struct sched_dest *out)
+{
+	struct queue_role *q = arg;
+	const struct envelope_rcpt *r = &e->rcpts[idx];
+	const char *action = r->action ? r->action : "";
+	const struct action *a = conf_action(q->conf, action);
+	out->action = action;
+	out->nexthop = "";
+	out->transport = TRANSPORT_LOCAL;
+	size_t legacy = strlen(QUEUE_LEGACY_REMOTE);
+	if (strncmp(action, QUEUE_LEGACY_REMOTE, legacy) == 0) {
+		/* Written before destinations were structures: "relay:DOMAIN". */
+		out->transport = TRANSPORT_RELAY;
+		out->action = "";
+		out->nexthop = action + legacy;
+	} else if (action[0] == '\0' || (a != NULL && a->kind == ACTION_RELAY)) {
+		/* By MX: the next hop is the recipient's domain, in lower case. */
+		const char *at = r->addr ? strrchr(r->addr, '@') : NULL;
+		snprintf(q->dest_buf, sizeof(q->dest_buf), "%s", at ? at + 1 : "");
+		out->transport = TRANSPORT_RELAY;
+		out->nexthop = ascii_lower_str(q->dest_buf);
+	}
+	/* An action the configuration no longer has stays local: the local
+	 * role answers that it is not a mailbox action, and it is retried. */
+}
+
+void queue_transports_update(struct queue_role *q)
+{
+	int64_t now = (int64_t)time(NULL);
+	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
+		enum peer_kind k = transports[i].peer;
+		sched_pause_transport(q->sched, transports[i].transport,
+		                      k != 0 && peer_of_kind(q, k) == NULL, now);
+	}
 }
 
 static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_t *status,
                          char *const *text);
 static void job_done(struct queue_role *q, struct sched_job *j);
 
-/*
- * A remote destination ("relay:DOMAIN", so far only notices to senders
- * elsewhere) waits for outbound relay, which is not built yet: every
- * attempt is a temporary failure, so the message stays queued, visible in
- * `ravenctl queue`, retried on the usual schedule until its lifetime ends.
- */
 /* Every recipient of j gets the same outcome, and the job is over (j freed). */
 static void job_fail_all(struct queue_role *q, struct sched_job *j, uint8_t status, const char *why)
 {
@@ -47,19 +100,28 @@ static void job_fail_all(struct queue_role *q, struct sched_job *j, uint8_t stat
 	free(st);
 }
 
-static void defer_remote(struct queue_role *q, struct sched_job *j)
+/*
+ * A transport no role serves in this build (so far: notices to senders
+ * elsewhere, which wait for outbound relay): every attempt is a temporary
+ * failure, so the message stays queued, visible in `ravenctl queue`,
+ * retried on the usual schedule until its lifetime ends.
+ */
+static void defer_unserved(struct queue_role *q, struct sched_job *j)
 {
 	char *why = xasprintf("4.4.0 no route to %s: outbound relay is not supported yet",
-	                      j->dest + strlen(QUEUE_REMOTE_PREFIX));
+	                      j->dest->nexthop);
 	job_fail_all(q, j, DELIVER_TEMP, why);
 	free(why);
 }
 
-static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
+static void dispatch(struct queue_role *q, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
-	if (strncmp(j->dest, QUEUE_REMOTE_PREFIX, strlen(QUEUE_REMOTE_PREFIX)) == 0) {
-		defer_remote(q, j);
+	enum peer_kind kind = transport_peer(j->dest->transport);
+	struct peer *lp = kind ? peer_of_kind(q, kind) : NULL;
+	if (lp == NULL) {
+		/* A served transport without its peer is paused: not here. */
+		defer_unserved(q, j);
 		return;
 	}
 	int fd = spool_open_data(q->spool, m->env.id);
@@ -88,7 +150,7 @@ static void dispatch(struct queue_role *q, struct peer *lp, struct sched_job *j)
 	struct proto_deliver d = {0};
 	d.job = j->id;
 	d.id = m->env.id;
-	d.action = j->dest;
+	d.action = (char *)j->dest->action;
 	d.arrival = m->env.arrival;
 	d.sender = m->env.sender;
 	d.n = j->n;
@@ -178,14 +240,13 @@ void queue_schedule(struct queue_role *q)
 	if (deliveries_paused(q))
 		return;
 	int64_t now = (int64_t)time(NULL);
-	struct peer *lp = local_peer(q);
 	struct sched_job *j;
-	while (lp != NULL && lp->ch != NULL && (j = sched_next_job(q->sched, now)) != NULL)
-		dispatch(q, lp, j);
+	while ((j = sched_next_job(q->sched, now)) != NULL)
+		dispatch(q, j);
 	int64_t next = sched_next_wakeup(q->sched);
 	evtimer_del(q->timer);
 	if (next != INT64_MAX) {
-		struct timeval tv = {next > now ? next - now : (lp ? 0 : 1), 0};
+		struct timeval tv = {next > now ? next - now : 0, 0};
 		evtimer_add(q->timer, &tv);
 	}
 }

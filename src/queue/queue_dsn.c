@@ -26,10 +26,11 @@ static const char *kind_name(enum dsn_kind k)
 
 /*
  * Where a DSN to the sender goes: 0, its local mailboxes (rr); 1, a
- * remote domain (rr empty, "relay:DOMAIN" in remote); -1, nowhere, why.
+ * remote domain (rr empty; relay through the built-in MX relay, action
+ * ""); -1, nowhere, why.
  */
 static int route_sender(struct queue_role *q, const char *sender, struct route_result *rr,
-                        char *remote, size_t remotelen, char *why, size_t whylen)
+                        char *why, size_t whylen)
 {
 	struct mailaddr a;
 	struct smtp_reply err;
@@ -44,11 +45,7 @@ static int route_sender(struct queue_role *q, const char *sender, struct route_r
 	int relay = rr->verdict == ROUTE_RELAY || rr->verdict == ROUTE_RELAY_DENIED;
 	snprintf(why, whylen, "%s", relay ? "no route to the sender's domain" : rr->reason);
 	route_result_free(rr);
-	if (!relay || a.domain[0] == '\0')
-		return -1;
-	int n = snprintf(remote, remotelen, "%s%s", QUEUE_REMOTE_PREFIX, a.domain);
-	ascii_lower_str(remote);
-	return n > 0 && (size_t)n < remotelen ? 1 : -1;
+	return relay && a.domain[0] != '\0' ? 1 : -1;
 }
 
 int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
@@ -63,8 +60,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		return 0;
 	}
 	struct route_result rr;
-	char remote[sizeof(QUEUE_REMOTE_PREFIX) + ADDR_DOMAIN_MAX + 1];
-	int where = route_sender(q, e->sender, &rr, remote, sizeof(remote), why, sizeof(why));
+	int where = route_sender(q, e->sender, &rr, why, sizeof(why));
 	if (where == -1) {
 		log_warn("event=dsn-undeliverable id=%s kind=%s reason=\"%s\"", e->id,
 		         kind_name(kind), why);
@@ -125,7 +121,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		dsn.n_rcpts = 1;
 		dr2 = xcalloc(1, sizeof(*dr2));
 		dr2[0].addr = e->sender;
-		dr2[0].action = remote;
+		dr2[0].action = "";
 	} else {
 		dsn.n_rcpts = rr.n_users;
 		dr2 = xcalloc(rr.n_users, sizeof(*dr2));
@@ -141,9 +137,13 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		q->counters.bounces++;
 		char to[600];
 		log_escape(to, sizeof(to), e->sender, strlen(e->sender));
-		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=\"%s\" rcpts=%zu dest=%s",
-		         e->id, kind_name(kind), dsn.id, to, n,
-		         where == 1 ? remote : rr.action->name);
+		const char *at = strrchr(e->sender, '@');
+		char hop[300];
+		log_escape(hop, sizeof(hop), at ? at + 1 : "", at ? strlen(at + 1) : 0);
+		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=\"%s\" rcpts=%zu "
+		         "transport=%s action=\"%s\" nexthop=\"%s\"",
+		         e->id, kind_name(kind), dsn.id, to, n, where == 1 ? "relay" : "local",
+		         where == 1 ? "" : rr.action->name, where == 1 ? ascii_lower_str(hop) : "");
 	}
 	free(dr2);
 	route_result_free(&rr);

@@ -19,15 +19,17 @@
 #include "spool.h"
 
 /*
- * The destination (envelope action) of a recipient elsewhere: "relay:" and
- * its domain. Action names cannot hold ':' (conf_build.c), so it never
- * names a configured action.
+ * A notice to a sender elsewhere, with no relay action configured to carry
+ * it, names the action "" (the built-in MX relay). Spools written before
+ * destinations were structures named it "relay:DOMAIN"; such envelopes are
+ * still understood. Action names cannot hold ':' (conf_build.c).
  */
-#define QUEUE_REMOTE_PREFIX "relay:"
+#define QUEUE_LEGACY_REMOTE "relay:"
 
 struct peer {
 	struct queue_role *q;
-	struct ipc *ch; /* NULL once closed */
+	struct ipc *ch;      /* NULL once closed */
+	struct ipc *ch_dead; /* the closed channel, until it is freed */
 	enum peer_kind kind;
 	struct peer *next;
 };
@@ -74,6 +76,7 @@ struct queue_role {
 	struct event *burst_ev;  /* ends a delivery-dispatch pause (queue_schedule) */
 	int burst_due;
 	struct control *control;
+	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
 };
 
 /* queue_role.c */
@@ -89,6 +92,11 @@ void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
 
 /* queue_deliver.c */
 void queue_schedule(struct queue_role *q);
+/* The scheduler's dest_of: a recipient's transport and next hop, from the
+ * configuration (sched_params). */
+void queue_dest_of(void *arg, const struct envelope *e, uint32_t idx, struct sched_dest *out);
+/* A peer came or went: transports without their role wait, the others go. */
+void queue_transports_update(struct queue_role *q);
 /* A commit batch just ended (deliveries then pause briefly: queue_deliver.c). */
 void queue_note_commit(struct queue_role *q);
 /* A delivery peer's DELIVER_RES; -1 if it does not decode or answers a job

@@ -322,11 +322,14 @@ static void peer_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		close(m->fd);
 }
 
-static void free_ipc_later(evutil_socket_t fd, short what, void *arg)
+/* A closed peer's channel and record, freed once its callbacks are over. */
+static void free_peer_later(evutil_socket_t fd, short what, void *arg)
 {
+	struct peer *p = arg;
 	(void)fd;
 	(void)what;
-	ipc_free(arg);
+	ipc_free(p->ch_dead);
+	free(p);
 }
 
 static void peer_closed(struct ipc *ch, void *arg)
@@ -335,10 +338,17 @@ static void peer_closed(struct ipc *ch, void *arg)
 	struct queue_role *q = p->q;
 	log_info("event=peer-closed kind=%s", peer_name(p->kind));
 	p->ch = NULL;
+	p->ch_dead = ch;
+	for (struct peer **pp = &q->peers; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
 	/* Freed after this callback returns: the channel is still on the stack. */
-	event_base_once(q->base, -1, EV_TIMEOUT, free_ipc_later, ch, NULL);
-	if (p->kind == PEER_LOCAL) {
-		queue_peer_lost(q, p);
+	event_base_once(q->base, -1, EV_TIMEOUT, free_peer_later, p, NULL);
+	if (p->kind != PEER_SMTP) {
+		queue_peer_lost(q, p); /* its deliveries in flight are retried */
+		queue_transports_update(q);
 		return;
 	}
 	for (struct incoming **pp = &q->incoming; *pp;) {
@@ -362,8 +372,8 @@ static void add_peer(struct queue_role *q, uint32_t kind, int fd)
 	p->next = q->peers;
 	q->peers = p;
 	log_info("event=peer-added kind=%s", peer_name(kind));
-	if (kind == PEER_LOCAL)
-		queue_schedule(q);
+	queue_transports_update(q);
+	queue_schedule(q);
 }
 
 static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
@@ -430,14 +440,15 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	    .max_jobs = conf->queue_concurrency,
 	    .max_jobs_per_dest = conf->queue_per_destination,
 	    .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32),
+	    .dest_of = queue_dest_of,
+	    .dest_arg = &q,
 	};
 	q.sched = sched_new(&sp);
 	/* One process delivers to every Maildir, in batches that cost one sync
 	 * each: a per-destination limit there would only cap the batch size
 	 * (20 in flight, one batch per ~30 ms: 700 deliveries a second). */
-	for (size_t i = 0; i < conf->n_actions; i++)
-		if (conf->actions[i]->kind == ACTION_MAILDIR)
-			sched_set_dest_limit(q.sched, conf->actions[i]->name, sp.max_jobs);
+	sched_set_transport_limit(q.sched, TRANSPORT_LOCAL, sp.max_jobs);
+	queue_transports_update(&q); /* nothing is connected yet: all wait */
 	q.spool = spool_open(spool_dir, err, sizeof(err));
 	if (q.spool == NULL)
 		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);

@@ -15,12 +15,16 @@ struct msg_list {
 	struct sched_msg *head, *tail;
 };
 
+/* One destination, interned: every recipient that goes there points at it. */
 struct dest_slot {
-	char name[SCHED_DEST_MAX + 1];
-	size_t jobs;
-	size_t limit;            /* jobs in flight at most; 0: max_jobs_per_dest */
-	struct msg_list blocked; /* due messages waiting for a free slot here */
-	struct dest_slot *next;
+	struct sched_dest d; /* strings owned (action, nexthop below) */
+	char *action, *nexthop;
+	unsigned hash;
+	size_t refs;             /* queued recipients pointing here */
+	size_t jobs;             /* in flight */
+	int64_t down_until;      /* not tried before this (0: up) */
+	struct msg_list blocked; /* due messages waiting for this destination */
+	struct dest_slot *hnext; /* hash chain */
 };
 
 struct sched {
@@ -30,7 +34,12 @@ struct sched {
 	struct msg_list ready;
 	struct sched_msg **heap; /* by earliest next try */
 	size_t heap_len, heap_cap;
-	struct dest_slot *dests;
+	struct dest_slot **dests; /* hash of destinations */
+	size_t n_dests, dest_buckets;
+	size_t transport_limit[TRANSPORT_COUNT];
+	int transport_paused[TRANSPORT_COUNT];
+	size_t n_down;   /* destinations down */
+	int64_t next_up; /* the earliest of their down_until */
 	size_t jobs;
 	uint64_t next_job;
 	uint64_t rng;
@@ -213,49 +222,179 @@ static void promote_due(struct sched *s, int64_t now)
 
 /* ---- destinations ---- */
 
-static struct dest_slot *dest_get(struct sched *s, const char *name)
+static unsigned dest_hash(const struct sched_dest *d)
 {
-	for (struct dest_slot *d = s->dests; d; d = d->next)
-		if (strcmp(d->name, name) == 0)
-			return d;
-	struct dest_slot *d = xcalloc(1, sizeof(*d));
-	snprintf(d->name, sizeof(d->name), "%s", name);
-	d->next = s->dests;
-	s->dests = d;
-	return d;
+	unsigned h = 2166136261u ^ d->transport;
+	for (const char *p = d->action; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (const char *p = d->nexthop; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static int dest_equal(const struct dest_slot *a, const struct sched_dest *d)
+{
+	return a->d.transport == d->transport && strcmp(a->action, d->action) == 0 &&
+	       strcmp(a->nexthop, d->nexthop) == 0;
+}
+
+static void dest_rehash(struct sched *s)
+{
+	size_t nb = s->dest_buckets ? s->dest_buckets * 2 : 256;
+	struct dest_slot **t = xcalloc(nb, sizeof(*t));
+	for (size_t b = 0; b < s->dest_buckets; b++) {
+		for (struct dest_slot *d = s->dests[b], *nx; d; d = nx) {
+			nx = d->hnext;
+			d->hnext = t[d->hash % nb];
+			t[d->hash % nb] = d;
+		}
+	}
+	free(s->dests);
+	s->dests = t;
+	s->dest_buckets = nb;
+}
+
+/* The slot of d, made if new. */
+static struct dest_slot *dest_get(struct sched *s, const struct sched_dest *d)
+{
+	if (s->n_dests >= s->dest_buckets)
+		dest_rehash(s);
+	unsigned h = dest_hash(d);
+	for (struct dest_slot *x = s->dests[h % s->dest_buckets]; x; x = x->hnext)
+		if (x->hash == h && dest_equal(x, d))
+			return x;
+	struct dest_slot *x = xcalloc(1, sizeof(*x));
+	x->action = xstrdup(d->action);
+	x->nexthop = xstrdup(d->nexthop);
+	x->d.transport = d->transport;
+	x->d.action = x->action;
+	x->d.nexthop = x->nexthop;
+	x->hash = h;
+	x->hnext = s->dests[h % s->dest_buckets];
+	s->dests[h % s->dest_buckets] = x;
+	s->n_dests++;
+	return x;
 }
 
 /*
- * Forget a slot that holds nothing: destinations come from the spool (a
- * DSN's relay:DOMAIN, one per sender domain), so keeping every one ever
- * seen would grow without bound.
+ * Forget a slot nobody uses: destinations come from the spool (one per
+ * recipient domain), so keeping every one ever seen would grow without
+ * bound. A destination that is down is kept until it is up again.
  */
 static void dest_release_if_idle(struct sched *s, struct dest_slot *d)
 {
-	if (d->jobs > 0 || d->limit > 0 || d->blocked.head != NULL)
+	if (d->refs > 0 || d->jobs > 0 || d->blocked.head != NULL || d->down_until != 0)
 		return;
-	for (struct dest_slot **pp = &s->dests; *pp; pp = &(*pp)->next) {
+	for (struct dest_slot **pp = &s->dests[d->hash % s->dest_buckets]; *pp;
+	     pp = &(*pp)->hnext) {
 		if (*pp == d) {
-			*pp = d->next;
+			*pp = d->hnext;
+			s->n_dests--;
+			free(d->action);
+			free(d->nexthop);
 			free(d);
 			return;
 		}
 	}
 }
 
+static size_t dest_limit(const struct sched *s, const struct dest_slot *d)
+{
+	size_t t = s->transport_limit[d->d.transport];
+	return t ? t : s->p.max_jobs_per_dest;
+}
+
+/* 1 if no job may go to d now: at its limit, down, or nobody serves it. */
+static int dest_busy(const struct sched *s, const struct dest_slot *d, int64_t now)
+{
+	return d->jobs >= dest_limit(s, d) || d->down_until > now ||
+	       s->transport_paused[d->d.transport];
+}
+
+/* Every message blocked on d goes back to be placed. */
+static void dest_wake_all(struct sched *s, struct dest_slot *d, int64_t now)
+{
+	while (d->blocked.head) {
+		struct sched_msg *b = d->blocked.head;
+		list_unlink(&d->blocked, b);
+		b->where = W_NONE;
+		b->blocked_on = NULL;
+		place(s, b, now);
+	}
+}
+
+/* Destinations whose down time is over take their waiting messages back. */
+static void dests_come_up(struct sched *s, int64_t now)
+{
+	s->n_down = 0;
+	s->next_up = INT64_MAX;
+	for (size_t b = 0; b < s->dest_buckets; b++) {
+		for (struct dest_slot *d = s->dests[b], *nx; d; d = nx) {
+			nx = d->hnext;
+			if (d->down_until == 0)
+				continue;
+			if (d->down_until > now) {
+				s->n_down++;
+				if (d->down_until < s->next_up)
+					s->next_up = d->down_until;
+				continue;
+			}
+			d->down_until = 0;
+			dest_wake_all(s, d, now);
+			dest_release_if_idle(s, d);
+		}
+	}
+}
+
+static void default_dest(void *arg, const struct envelope *e, uint32_t idx, struct sched_dest *out)
+{
+	(void)arg;
+	out->transport = TRANSPORT_LOCAL;
+	out->action = e->rcpts[idx].action ? e->rcpts[idx].action : "";
+	out->nexthop = "";
+}
+
 /* ---- API ---- */
 
 size_t sched_dest_count(const struct sched *s)
 {
-	size_t n = 0;
-	for (const struct dest_slot *d = s->dests; d; d = d->next)
-		n++;
-	return n;
+	return s->n_dests;
 }
 
-void sched_set_dest_limit(struct sched *s, const char *dest, size_t limit)
+void sched_set_transport_limit(struct sched *s, uint8_t transport, size_t limit)
 {
-	dest_get(s, dest)->limit = limit;
+	if (transport < TRANSPORT_COUNT)
+		s->transport_limit[transport] = limit;
+}
+
+void sched_pause_transport(struct sched *s, uint8_t transport, int paused, int64_t now)
+{
+	now = clock_now(s, now);
+	if (transport >= TRANSPORT_COUNT || s->transport_paused[transport] == !!paused)
+		return;
+	s->transport_paused[transport] = !!paused;
+	if (paused)
+		return;
+	for (size_t b = 0; b < s->dest_buckets; b++)
+		for (struct dest_slot *d = s->dests[b]; d; d = d->hnext)
+			if (d->d.transport == transport)
+				dest_wake_all(s, d, now);
+}
+
+void sched_dest_down(struct sched *s, const struct sched_dest *d, int64_t until, int64_t now)
+{
+	now = clock_now(s, now);
+	struct dest_slot *x = dest_get(s, d);
+	x->down_until = until > now ? until : 0;
+	if (x->down_until != 0) {
+		if (s->n_down++ == 0 || until < s->next_up)
+			s->next_up = until;
+		return;
+	}
+	dest_wake_all(s, x, now);
+	dest_release_if_idle(s, x);
+	dests_come_up(s, now); /* recount */
 }
 
 struct sched *sched_new(const struct sched_params *p)
@@ -267,13 +406,28 @@ struct sched *sched_new(const struct sched_params *p)
 	if (s->p.max_jobs_per_dest == 0)
 		s->p.max_jobs_per_dest = s->p.max_jobs;
 	s->rng = p->seed ? p->seed : 0x9e3779b97f4a7c15ull;
+	s->next_up = INT64_MAX;
 	return s;
 }
 
-static void msg_free(struct sched_msg *m)
+/* A recipient that is final needs no destination any more. */
+static void dest_unref(struct sched *s, struct sched_msg *m, size_t i)
 {
+	struct dest_slot *d = m->dest[i];
+	if (d == NULL)
+		return;
+	m->dest[i] = NULL;
+	d->refs--;
+	dest_release_if_idle(s, d);
+}
+
+static void msg_free(struct sched *s, struct sched_msg *m)
+{
+	for (size_t i = 0; i < m->env.n_rcpts; i++)
+		dest_unref(s, m, i);
 	envelope_free(&m->env);
 	free(m->inflight);
+	free(m->dest);
 	free(m);
 }
 
@@ -282,13 +436,19 @@ void sched_free(struct sched *s)
 	for (size_t b = 0; b < HASH_BUCKETS; b++) {
 		for (struct sched_msg *m = s->hash[b], *nx; m; m = nx) {
 			nx = m->hnext;
-			msg_free(m);
+			detach(s, m);
+			msg_free(s, m);
 		}
 	}
-	for (struct dest_slot *d = s->dests, *nx; d; d = nx) {
-		nx = d->next;
-		free(d);
+	for (size_t b = 0; b < s->dest_buckets; b++) {
+		for (struct dest_slot *d = s->dests[b], *nx; d; d = nx) {
+			nx = d->hnext;
+			free(d->action);
+			free(d->nexthop);
+			free(d);
+		}
 	}
+	free(s->dests);
 	free(s->heap);
 	free(s);
 }
@@ -309,6 +469,18 @@ struct sched_msg *sched_add(struct sched *s, const struct envelope *e, int64_t n
 	struct sched_msg *m = xcalloc(1, sizeof(*m));
 	envelope_copy(&m->env, e);
 	m->inflight = xcalloc(e->n_rcpts ? e->n_rcpts : 1, 1);
+	m->dest = xcalloc(e->n_rcpts ? e->n_rcpts : 1, sizeof(*m->dest));
+	for (uint32_t i = 0; i < e->n_rcpts; i++) {
+		struct sched_dest d;
+		if (rcpt_final(e->rcpts[i].state))
+			continue;
+		if (s->p.dest_of)
+			s->p.dest_of(s->p.dest_arg, &m->env, i, &d);
+		else
+			default_dest(NULL, &m->env, i, &d);
+		m->dest[i] = dest_get(s, &d);
+		m->dest[i]->refs++;
+	}
 	unsigned h = hash_id(e->id);
 	m->hnext = s->hash[h];
 	s->hash[h] = m;
@@ -327,7 +499,7 @@ void sched_remove(struct sched *s, struct sched_msg *m)
 		}
 	}
 	s->n_msgs--;
-	msg_free(m);
+	msg_free(s, m);
 }
 
 /*
@@ -337,7 +509,6 @@ void sched_remove(struct sched *s, struct sched_msg *m)
 static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t now,
                                   struct dest_slot **busy)
 {
-	const char *dest = NULL;
 	struct dest_slot *slot = NULL;
 	struct sched_job *j = NULL;
 	for (uint32_t i = 0; i < m->env.n_rcpts; i++) {
@@ -345,18 +516,17 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 		if (rcpt_final(r->state) || r->state == RCPT_HELD || m->inflight[i] ||
 		    r->next_try > now)
 			continue;
-		if (dest == NULL) {
-			struct dest_slot *d = dest_get(s, r->action);
-			if (d->jobs >= (d->limit ? d->limit : s->p.max_jobs_per_dest)) {
+		if (slot == NULL) {
+			struct dest_slot *d = m->dest[i];
+			if (dest_busy(s, d, now)) {
 				if (*busy == NULL)
 					*busy = d;
 				continue;
 			}
-			dest = r->action;
 			slot = d;
 			j = xcalloc(1, sizeof(*j));
 			j->idx = xcalloc(m->env.n_rcpts, sizeof(*j->idx));
-		} else if (strcmp(dest, r->action) != 0) {
+		} else if (m->dest[i] != slot) {
 			continue;
 		}
 		if (j->n == SCHED_JOB_MAX)
@@ -369,7 +539,7 @@ static struct sched_job *job_from(struct sched *s, struct sched_msg *m, int64_t 
 		return NULL;
 	j->id = ++s->next_job;
 	j->msg = m;
-	j->dest = slot->name;
+	j->dest = &slot->d;
 	j->slot = slot;
 	slot->jobs++;
 	s->jobs++;
@@ -380,6 +550,8 @@ struct sched_job *sched_next_job(struct sched *s, int64_t now)
 {
 	now = clock_now(s, now);
 	promote_due(s, now);
+	if (s->n_down > 0 && now >= s->next_up)
+		dests_come_up(s, now);
 	while (s->jobs < s->p.max_jobs && s->ready.head != NULL) {
 		struct sched_msg *m = s->ready.head;
 		struct dest_slot *busy = NULL;
@@ -389,8 +561,9 @@ struct sched_job *sched_next_job(struct sched *s, int64_t now)
 			continue;
 		}
 		if (j == NULL) {
-			/* Due, but every destination it needs is busy: it waits on
-			 * the first of them, which wakes it when a slot frees. */
+			/* Due, but every destination it needs is busy, down or
+			 * unserved: it waits on the first of them, which wakes it
+			 * when a slot frees or the destination comes back. */
 			list_unlink(&s->ready, m);
 			m->where = W_BLOCKED;
 			m->blocked_on = busy;
@@ -422,10 +595,9 @@ uint8_t sched_outcome(struct sched *s, struct sched_job *j, uint32_t idx, enum s
 	r->last_attempt = now;
 	free(r->last_error);
 	r->last_error = text && *text ? xstrndup(text, ENVELOPE_MAX_STR - 1) : NULL;
-	if (status == SCHED_OK) {
-		r->state = RCPT_DELIVERED;
-	} else if (status == SCHED_PERM || sched_expired(s, m, now)) {
-		r->state = RCPT_FAILED;
+	if (status == SCHED_OK || status == SCHED_PERM || sched_expired(s, m, now)) {
+		r->state = status == SCHED_OK ? RCPT_DELIVERED : RCPT_FAILED;
+		dest_unref(s, m, idx); /* the job's slot outlives it: it counts the job */
 	} else {
 		/* Exponential backoff with +-10% jitter so retries spread out. */
 		unsigned d = sched_backoff(&s->p, r->attempts);
@@ -477,7 +649,8 @@ int64_t sched_next_wakeup(const struct sched *s)
 	/* At the global limit, a finished job wakes the scheduler, not a timer. */
 	if (s->ready.head && s->jobs < s->p.max_jobs)
 		return 0;
-	return s->heap_len ? s->heap[0]->key : INT64_MAX;
+	int64_t t = s->heap_len ? s->heap[0]->key : INT64_MAX;
+	return s->n_down > 0 && s->next_up < t ? s->next_up : t;
 }
 
 int sched_expired(const struct sched *s, const struct sched_msg *m, int64_t now)

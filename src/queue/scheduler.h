@@ -19,6 +19,24 @@
 
 #include "envelope.h"
 
+/*
+ * How a destination is reached. The queue's transport table maps each to
+ * the role that serves it; a new kind of delivery is a new value there.
+ */
+enum sched_transport { TRANSPORT_LOCAL = 1, TRANSPORT_RELAY, TRANSPORT_COUNT };
+
+/*
+ * A destination: a transport, the configured action that leads there, and
+ * the next hop — the domain (or host) a relay goes to, "" for local
+ * delivery. One job carries recipients of one destination only; limits,
+ * blocking and "down" state are per destination.
+ */
+struct sched_dest {
+	uint8_t transport;
+	const char *action;
+	const char *nexthop;
+};
+
 struct sched_params {
 	unsigned retry_min;     /* seconds before the first retry */
 	unsigned retry_max;     /* cap of the exponential backoff */
@@ -27,6 +45,13 @@ struct sched_params {
 	size_t max_jobs;        /* deliveries in flight, all destinations */
 	size_t max_jobs_per_dest;
 	uint64_t seed; /* jitter PRNG seed */
+	/*
+	 * A recipient's destination, derived by the queue from its
+	 * configuration (the strings need last only for the call). NULL: the
+	 * recipient's action, transport local, no next hop.
+	 */
+	void (*dest_of)(void *arg, const struct envelope *e, uint32_t idx, struct sched_dest *out);
+	void *dest_arg;
 };
 
 struct dest_slot;
@@ -36,6 +61,7 @@ struct sched_msg {
 	uint8_t *inflight;   /* per recipient */
 	size_t n_inflight;
 	/* private */
+	struct dest_slot **dest;       /* per recipient, its destination */
 	size_t heap_pos;               /* 0: not in the heap, else index + 1 */
 	int64_t key;                   /* earliest next try, while in the heap */
 	int where;                     /* which list it is on */
@@ -45,16 +71,13 @@ struct sched_msg {
 	struct sched_msg *hnext;       /* hash chain */
 };
 
-/* An action name (64 at most) or "relay:" and a domain (255 at most). */
-#define SCHED_DEST_MAX 272
-#define SCHED_JOB_MAX  1000 /* recipients carried by one job */
+#define SCHED_JOB_MAX 1000 /* recipients carried by one job */
 
 struct sched_job {
 	uint64_t id;
 	struct sched_msg *msg;
-	char *dest;             /* the action name, or relay:DOMAIN: the slot's, which
-	                           lives at least as long as the job */
-	struct dest_slot *slot; /* private: the destination's slot */
+	const struct sched_dest *dest; /* the slot's, which lives at least as long as the job */
+	struct dest_slot *slot;        /* private: the destination's slot */
 	uint32_t *idx;
 	size_t n;
 	struct sched_job *next; /* for the queue role's in-flight list */
@@ -71,10 +94,18 @@ struct sched_stats {
 struct sched;
 
 struct sched *sched_new(const struct sched_params *p);
-/* Jobs in flight to dest at most, instead of max_jobs_per_dest (0: back to it). */
-void sched_set_dest_limit(struct sched *s, const char *dest, size_t limit);
-/* Destinations the scheduler keeps a slot for: those with a limit of their
- * own and those with jobs in flight or messages waiting (for tests). */
+/* Jobs in flight to each destination of a transport at most, instead of
+ * max_jobs_per_dest (0: back to it). Local delivery batches: it has the
+ * global limit only. */
+void sched_set_transport_limit(struct sched *s, uint8_t transport, size_t limit);
+/* No process serves the transport (paused 1): its recipients wait, without
+ * failing, until it is 0 again. */
+void sched_pause_transport(struct sched *s, uint8_t transport, int paused, int64_t now);
+/* The destination as a whole cannot be reached (every MX failed): none of
+ * its recipients is tried before until; the rest of the queue goes on. */
+void sched_dest_down(struct sched *s, const struct sched_dest *d, int64_t until, int64_t now);
+/* Destinations the scheduler keeps a slot for: those a queued recipient or
+ * a job in flight uses (for tests). */
 size_t sched_dest_count(const struct sched *s);
 void sched_free(struct sched *s);
 

@@ -39,7 +39,7 @@ enum proto_type {
 	PROTO_NEW_PEER,
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL };
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
 enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
 
 /* {req} and {req, errno, reason} shapes are shared by several types. */

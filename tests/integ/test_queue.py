@@ -288,7 +288,7 @@ def test_restart_during_deferral_keeps_state(factory):
 
 def test_dsn_to_remote_sender_waits_in_the_queue(factory):
     """The sender is elsewhere and outbound relay is not built yet: the DSN is
-    queued all the same, to relay:<domain>, and retried as a deferred
+    queued all the same, for the relay transport to <domain>, and retried as a deferred
     recipient (visible to ravenctl) until its lifetime ends; then, being a
     bounce, it is dropped, not bounced."""
     import test_ravenctl as ctl
@@ -300,7 +300,7 @@ def test_dsn_to_remote_sender_waits_in_the_queue(factory):
     rv.wait_log(raven, "failed", id=qid)
     queued = rv.wait_log(raven, "dsn-queued", id=qid)
     assert queued[0]["kind"] == "failure" and queued[0]["to"] == "Someone@Remote.TEST", queued
-    assert queued[0]["dest"] == "relay:remote.test", queued
+    assert queued[0]["transport"] == "relay" and queued[0]["nexthop"] == "remote.test", queued
     dsn_id = queued[0]["dsn_id"]
     deferred = rv.wait_log(raven, "deferred", id=dsn_id)
     assert "outbound relay is not supported yet" in deferred[0]["text"], deferred

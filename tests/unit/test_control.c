@@ -144,7 +144,12 @@ static void add_msg(struct fx *f, const char *id, uint8_t state)
 static int setup(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
-	struct sched_params p = {60, 3600, 5 * 86400, 0, 10, 5, 1};
+	struct sched_params p = {.retry_min = 60,
+	                         .retry_max = 3600,
+	                         .lifetime = 5 * 86400,
+	                         .max_jobs = 10,
+	                         .max_jobs_per_dest = 5,
+	                         .seed = 1};
 	char err[256];
 	f->dir = unit_tmpdir();
 	chmod(f->dir, 0755);

@@ -9,6 +9,24 @@
 
 #define T0 1800000000
 
+/* As the queue derives them: "relay:DOMAIN" and "remote" go by the relay
+ * transport (next hop: the domain), anything else is a local action. */
+static void test_dest_of(void *arg, const struct envelope *e, uint32_t idx, struct sched_dest *out)
+{
+	(void)arg;
+	const char *a = e->rcpts[idx].action;
+	out->transport = TRANSPORT_LOCAL;
+	out->action = a;
+	out->nexthop = "";
+	if (strncmp(a, "relay:", 6) == 0) {
+		out->transport = TRANSPORT_RELAY;
+		out->action = "";
+		out->nexthop = a + 6;
+	} else if (strcmp(a, "remote") == 0) {
+		out->transport = TRANSPORT_RELAY;
+	}
+}
+
 static struct sched_params params(void)
 {
 	struct sched_params p = {
@@ -19,6 +37,7 @@ static struct sched_params params(void)
 	    .max_jobs = 100,
 	    .max_jobs_per_dest = 100,
 	    .seed = 42,
+	    .dest_of = test_dest_of,
 	};
 	return p;
 }
@@ -71,13 +90,13 @@ static void test_grouping_by_destination(void **state)
 	assert_null(add(s, "A1", acts, 3, T0)); /* same id twice */
 	struct sched_job *j1 = sched_next_job(s, T0);
 	assert_non_null(j1);
-	assert_string_equal(j1->dest, "local");
+	assert_string_equal(j1->dest->action, "local");
 	assert_int_equal(j1->n, 2);
 	assert_int_equal(j1->idx[0], 0);
 	assert_int_equal(j1->idx[1], 2);
 	struct sched_job *j2 = sched_next_job(s, T0);
 	assert_non_null(j2);
-	assert_string_equal(j2->dest, "other");
+	assert_string_equal(j2->dest->action, "other");
 	assert_int_equal(j2->n, 1);
 	assert_null(sched_next_job(s, T0)); /* all in flight */
 	for (size_t k = 0; k < j1->n; k++)
@@ -97,8 +116,8 @@ static void test_grouping_by_destination(void **state)
 	sched_free(s);
 }
 
-/* A slot per destination lives only while it is used (or has a limit of
- * its own): a thousand sender domains do not leave a thousand slots. */
+/* A slot per destination lives only while it is used: a thousand
+ * recipient domains do not leave a thousand slots. */
 static void test_dest_slots_released(void **state)
 {
 	(void)state;
@@ -106,8 +125,8 @@ static void test_dest_slots_released(void **state)
 	p.max_jobs = 1000;
 	p.max_jobs_per_dest = 1;
 	struct sched *s = sched_new(&p);
-	sched_set_dest_limit(s, "local", 5);
-	assert_int_equal(sched_dest_count(s), 1);
+	sched_set_transport_limit(s, TRANSPORT_LOCAL, 5);
+	assert_int_equal(sched_dest_count(s), 0);
 	char names[1000][32];
 	for (int i = 0; i < 1000; i++) {
 		snprintf(names[i], sizeof(names[i]), "relay:d%d.example", i % 500);
@@ -124,14 +143,14 @@ static void test_dest_slots_released(void **state)
 			jobs[n++] = j;
 		/* one job per domain (limit 1), the other message of each blocked */
 		assert_int_equal(n, 500);
-		assert_int_equal(sched_dest_count(s), 501);
+		assert_int_equal(sched_dest_count(s), 500);
 		for (size_t k = 0; k < n; k++) {
 			sched_outcome(s, jobs[k], jobs[k]->idx[0], SCHED_OK, "ok", T0);
 			sched_job_done(s, jobs[k], T0);
 		}
 	}
 	assert_null(sched_next_job(s, T0));
-	assert_int_equal(sched_dest_count(s), 1); /* "local", for its limit */
+	assert_int_equal(sched_dest_count(s), 0);
 	sched_free(s);
 }
 
@@ -149,12 +168,12 @@ static void test_limits(void **state)
 	add(s, "B4", o, 1, T0);
 	add(s, "B5", o, 1, T0);
 	struct sched_job *a = sched_next_job(s, T0), *b = sched_next_job(s, T0);
-	assert_string_equal(a->dest, "local");
-	assert_string_equal(b->dest, "local");
+	assert_string_equal(a->dest->action, "local");
+	assert_string_equal(b->dest->action, "local");
 	/* B3 is blocked on "local"; B4 may go: global 3 */
 	struct sched_job *c = sched_next_job(s, T0);
 	assert_non_null(c);
-	assert_string_equal(c->dest, "other");
+	assert_string_equal(c->dest->action, "other");
 	assert_string_equal(c->msg->env.id, "B4");
 	assert_null(sched_next_job(s, T0)); /* global limit */
 	struct sched_stats st;
@@ -182,8 +201,9 @@ static void test_limits(void **state)
 	sched_free(s);
 }
 
-/* A destination with a limit of its own (local delivery) takes that many jobs
- * while the others keep max_jobs_per_dest; the global limit still holds. */
+/* A transport with a limit of its own (local delivery) takes that many jobs
+ * per destination while the others keep max_jobs_per_dest; the global
+ * limit still holds. */
 static void test_dest_limit(void **state)
 {
 	(void)state;
@@ -191,8 +211,8 @@ static void test_dest_limit(void **state)
 	p.max_jobs_per_dest = 1;
 	p.max_jobs = 5;
 	struct sched *s = sched_new(&p);
-	sched_set_dest_limit(s, "local", 4);
-	const char *l[] = {"local"}, *o[] = {"other"};
+	sched_set_transport_limit(s, TRANSPORT_LOCAL, 4);
+	const char *l[] = {"local"}, *o[] = {"remote"};
 	char id[16];
 	for (int i = 0; i < 6; i++) {
 		snprintf(id, sizeof(id), "L%d", i);
@@ -203,8 +223,8 @@ static void test_dest_limit(void **state)
 	struct sched_job *jobs[8];
 	size_t n = 0, local = 0, other = 0;
 	while (n < 8 && (jobs[n] = sched_next_job(s, T0)) != NULL) {
-		local += strcmp(jobs[n]->dest, "local") == 0;
-		other += strcmp(jobs[n]->dest, "other") == 0;
+		local += strcmp(jobs[n]->dest->action, "local") == 0;
+		other += jobs[n]->dest->transport == TRANSPORT_RELAY;
 		n++;
 	}
 	assert_int_equal(n, 5); /* the global limit */
@@ -215,10 +235,10 @@ static void test_dest_limit(void **state)
 		sched_job_done(s, jobs[i], T0);
 	}
 	/* back to the common limit */
-	sched_set_dest_limit(s, "local", 0);
+	sched_set_transport_limit(s, TRANSPORT_LOCAL, 0);
 	n = local = 0;
 	while (n < 8 && (jobs[n] = sched_next_job(s, T0)) != NULL)
-		local += strcmp(jobs[n++]->dest, "local") == 0;
+		local += strcmp(jobs[n++]->dest->action, "local") == 0;
 	assert_int_equal(local, 1);
 	for (size_t i = 0; i < n; i++) {
 		sched_outcome(s, jobs[i], 0, SCHED_OK, NULL, T0);
@@ -484,9 +504,104 @@ static void test_many_messages_order(void **state)
 	sched_free(s);
 }
 
+/* Recipients of one message split by next hop: one job per domain. */
+static void test_jobs_per_next_hop(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *acts[] = {"relay:a.example", "relay:b.example", "relay:a.example", "local"};
+	add(s, "N1", acts, 4, T0);
+	size_t seen = 0;
+	struct sched_job *j;
+	while ((j = sched_next_job(s, T0)) != NULL) {
+		if (strcmp(j->dest->nexthop, "a.example") == 0) {
+			assert_int_equal(j->dest->transport, TRANSPORT_RELAY);
+			assert_int_equal(j->n, 2);
+		} else {
+			assert_int_equal(j->n, 1);
+		}
+		seen += j->n;
+		for (size_t k = 0; k < j->n; k++)
+			sched_outcome(s, j, j->idx[k], SCHED_OK, NULL, T0);
+		sched_job_done(s, j, T0);
+	}
+	assert_int_equal(seen, 4);
+	assert_true(sched_msg_final(sched_find(s, "N1")));
+	sched_free(s);
+}
+
+/* A destination marked down keeps its recipients until its time, every
+ * other destination goes on, and the wakeup says when it comes back. */
+static void test_dest_down(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *dead[] = {"relay:dead.example"}, *live[] = {"relay:live.example"};
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "D%d", i);
+		add(s, id, dead, 1, T0);
+	}
+	add(s, "L0", live, 1, T0);
+	struct sched_dest down = {TRANSPORT_RELAY, "", "dead.example"};
+	sched_dest_down(s, &down, T0 + 300, T0);
+	struct sched_job *j = sched_next_job(s, T0);
+	assert_non_null(j);
+	assert_string_equal(j->dest->nexthop, "live.example");
+	sched_outcome(s, j, 0, SCHED_OK, NULL, T0);
+	sched_job_done(s, j, T0);
+	assert_null(sched_next_job(s, T0 + 299)); /* five wait, none tried */
+	assert_int_equal(sched_next_wakeup(s), T0 + 300);
+	struct sched_stats st;
+	sched_stats(s, &st);
+	assert_int_equal(st.by_state[RCPT_PENDING], 5);
+	size_t n = 0;
+	while ((j = sched_next_job(s, T0 + 300)) != NULL) {
+		assert_string_equal(j->dest->nexthop, "dead.example");
+		sched_outcome(s, j, 0, SCHED_OK, NULL, T0 + 300);
+		sched_job_done(s, j, T0 + 300);
+		n++;
+	}
+	assert_int_equal(n, 5);
+	/* up again and unused: its slot is gone */
+	assert_int_equal(sched_dest_count(s), 0);
+	sched_free(s);
+}
+
+/* A transport whose role is not there waits; it goes when the role is back. */
+static void test_transport_paused(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *l[] = {"local"}, *r[] = {"remote"};
+	sched_pause_transport(s, TRANSPORT_LOCAL, 1, T0);
+	add(s, "P1", l, 1, T0);
+	add(s, "P2", r, 1, T0);
+	struct sched_job *j = sched_next_job(s, T0);
+	assert_non_null(j);
+	assert_int_equal(j->dest->transport, TRANSPORT_RELAY);
+	sched_outcome(s, j, 0, SCHED_OK, NULL, T0);
+	sched_job_done(s, j, T0);
+	assert_null(sched_next_job(s, T0 + 1000));
+	sched_pause_transport(s, TRANSPORT_LOCAL, 0, T0 + 1000);
+	j = sched_next_job(s, T0 + 1000);
+	assert_non_null(j);
+	assert_string_equal(j->msg->env.id, "P1");
+	assert_int_equal(j->msg->env.rcpts[0].attempts, 0); /* waiting was no attempt */
+	sched_outcome(s, j, 0, SCHED_OK, NULL, T0 + 1000);
+	sched_job_done(s, j, T0 + 1000);
+	sched_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_jobs_per_next_hop),
+	    cmocka_unit_test(test_dest_down),
+	    cmocka_unit_test(test_transport_paused),
 	    cmocka_unit_test(test_grouping_by_destination),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_dest_slots_released),
