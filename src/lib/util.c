@@ -1,4 +1,4 @@
-/* util: error strings and a complete write (see util.h). */
+/* util: error strings, a complete write, small text helpers (see util.h). */
 #include "util.h"
 
 #include <errno.h>
@@ -93,4 +93,36 @@ char *ascii_lower_str(char *s)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	return s;
+}
+
+size_t utf8_seq_len(const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	if (n == 0)
+		return 0;
+	uint8_t c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
 }

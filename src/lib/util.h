@@ -2,7 +2,8 @@
  * util: the small helpers every area needs and none should write again —
  * an error-string formatter for the "0/-1 with a reason" calling
  * convention, a write loop that does not lose short writes, a bounded file
- * reader, and ASCII lowercasing (domains and local parts; never locale's).
+ * reader, ASCII lowercasing (domains and local parts; never locale's) and
+ * the length of a UTF-8 sequence.
  */
 #ifndef RAVEN_UTIL_H
 #define RAVEN_UTIL_H
@@ -22,5 +23,11 @@ int fd_write_all(int fd, const void *p, size_t n);
 char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 /* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
 char *ascii_lower_str(char *s);
+/*
+ * Length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF) that starts p[0..n), 0 if there is
+ * none (an ASCII octet, a stray continuation octet, a cut sequence).
+ */
+size_t utf8_seq_len(const void *p, size_t n);
 
 #endif

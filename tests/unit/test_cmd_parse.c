@@ -463,28 +463,39 @@ struct dsn_case {
 	const char *line;
 	const char *orcpt; /* expected cmd.orcpt ("" when dropped or absent) */
 	const char *envid; /* expected cmd.envid */
+	const char *event; /* expected cmd.ignored.event, NULL when nothing is dropped */
+	const char *value; /* the dropped value, as it is in the line */
+	const char *why;   /* a piece of cmd.ignored.why */
 };
 
 #define O_KEEP(v)                                                                                  \
 	{                                                                                          \
-		"RCPT TO:<a@b.c> ORCPT=" v, v, ""                                                  \
+		"RCPT TO:<a@b.c> ORCPT=" v, v, "", NULL, NULL, NULL                                \
 	}
-#define O_DROP(v)                                                                                  \
+#define O_DROP(v, why)                                                                             \
 	{                                                                                          \
-		"RCPT TO:<a@b.c> ORCPT=" v, "", ""                                                 \
+		"RCPT TO:<a@b.c> ORCPT=" v, "", "", "orcpt-ignored", v, why                        \
 	}
 #define E_KEEP(v, d)                                                                               \
 	{                                                                                          \
-		"MAIL FROM:<a@b.c> ENVID=" v, "", d                                                \
+		"MAIL FROM:<a@b.c> ENVID=" v, "", d, NULL, NULL, NULL                              \
 	}
-#define E_DROP(v)                                                                                  \
+#define E_DROP(v, why)                                                                             \
 	{                                                                                          \
-		"MAIL FROM:<a@b.c> ENVID=" v, "", ""                                               \
+		"MAIL FROM:<a@b.c> ENVID=" v, "", "", "envid-ignored", v, why                      \
 	}
-#define X500                                                                                       \
-	X100 X100 X100 X100                                                                        \
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"      \
-	    "xxxxxxxxxxxxxxxxxxxx"
+#define ODROP_LINE(l, v, w)                                                                        \
+	{                                                                                          \
+		"RCPT TO:<a@b.c> " l, "", "", "orcpt-ignored", v, w                                \
+	}
+#define EDROP_LINE(l, v, w)                                                                        \
+	{                                                                                          \
+		"MAIL FROM:<a@b.c> " l, "", "", "envid-ignored", v, w                              \
+	}
+/* "rfc822;" and 493 more: the 500 characters an ORCPT may have */
+#define X493                                                                                       \
+	X100 X100 X100 X100 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	                    "xxxxxxxxxxxxxxxxxxxxxxxxx"
 
 static const struct dsn_case dsn_cases[] = {
     /* what Postfix sends for an SMTPUTF8 recipient: UTF-8 octets as +XX */
@@ -509,48 +520,51 @@ static const struct dsn_case dsn_cases[] = {
     O_KEEP("utf-8;\xf0\x9f\x98\x80@b"),
     O_KEEP("utf-8;user+tag@b"),
     /* 500 characters in all may be kept (RFC 3461 §4.2) */
-    O_KEEP("rfc822;" X500 "xx"),
+    O_KEEP("rfc822;" X493),
 
     /* malformed: dropped */
-    O_DROP("a@b"),        /* no ';' */
-    O_DROP(";a@b"),       /* no address type */
-    O_DROP("rfc822;"),    /* no address */
-    O_DROP("rfc822;a+4"), /* hexchar cut short */
-    O_DROP("rfc822;a+"),
-    O_DROP("rfc822;a+GGb"), /* not hex */
-    O_DROP("rfc822;a+4Gb"),
-    O_DROP("rfc822;a+ 4b"),
-    O_DROP("rfc822;a=b"), /* '=' must be +3D */
+    O_DROP("a@b", "not addr-type;address"),  /* no ';' */
+    O_DROP(";a@b", "not addr-type;address"), /* no address type */
+    O_DROP("rfc822;", "no address"),         /* no address */
+    O_DROP("rfc822;a+4", "bad xtext"),       /* hexchar cut short */
+    O_DROP("rfc822;a+", "bad xtext"),
+    O_DROP("rfc822;a+GGb", "bad xtext"), /* not hex */
+    O_DROP("rfc822;a+4Gb", "bad xtext"),
+    O_DROP("rfc822;a+-4b", "bad xtext"),
+    O_DROP("rfc822;a=b", "not an esmtp-value"), /* '=' must be +3D */
     O_DROP("rfc822;a\x7f"
-           "b"),                     /* DEL must be +7F */
-    O_DROP("rfc822;bj\xc3\xb8rn@b"), /* 8-bit must be +XX */
-    O_DROP("rf.c;a"),                /* not an address type */
-    O_DROP("x-unknown;a@b"),         /* an address type we cannot render */
-    O_DROP("utf-8;"),
-    O_DROP("utf-8;a\\b"),        /* '\' only as "\x{" */
-    O_DROP("utf-8;a\\x{41}b"),   /* ASCII that needs no escape */
-    O_DROP("utf-8;a\\x{0A}b"),   /* not a 2-digit form of RFC 6533 */
-    O_DROP("utf-8;a\\x{F}b"),    /* one digit */
-    O_DROP("utf-8;a\\x{0F8}b"),  /* leading zero */
-    O_DROP("utf-8;a\\x{D800}b"), /* surrogate */
-    O_DROP("utf-8;a\\x{DFFF}b"),
-    O_DROP("utf-8;a\\x{110000}b"), /* beyond Unicode */
-    O_DROP("utf-8;a\\x{1000000}b"),
-    O_DROP("utf-8;a\\x{F8b"), /* unterminated */
-    O_DROP("utf-8;a\\x{}b"),
-    O_DROP("utf-8;a\\X{F8}b"), /* "\x" is case-sensitive */
-    O_DROP("utf-8;a\\x{G8}b"),
-    O_DROP("utf-8;\xc0\xaf@b"),     /* overlong UTF-8 */
-    O_DROP("utf-8;\xed\xa0\x80@b"), /* UTF-8 surrogate */
-    O_DROP("utf-8;\xc3@b"),         /* cut sequence */
-    O_DROP("utf-8;a=b"),
-    O_DROP("rfc822;" X500 "xxx"), /* 501 characters */
+           "b",
+           "not an esmtp-value"),                    /* DEL must be +7F */
+    O_DROP("rfc822;bj\xc3\xb8rn@b", "bad xtext"),    /* 8-bit must be +XX */
+    O_DROP("rf.c;a", "unknown address type"),        /* not an address type */
+    O_DROP("x-unknown;a@b", "unknown address type"), /* an address type we cannot render */
+    O_DROP("utf-8;", "no address"),
+    O_DROP("utf-8;a\\b", "bad utf-8 address"),        /* '\' only as "\x{" */
+    O_DROP("utf-8;a\\x{41}b", "bad utf-8 address"),   /* ASCII that needs no escape */
+    O_DROP("utf-8;a\\x{0A}b", "bad utf-8 address"),   /* not a 2-digit form of RFC 6533 */
+    O_DROP("utf-8;a\\x{F}b", "bad utf-8 address"),    /* one digit */
+    O_DROP("utf-8;a\\x{0F8}b", "bad utf-8 address"),  /* leading zero */
+    O_DROP("utf-8;a\\x{D800}b", "bad utf-8 address"), /* surrogate */
+    O_DROP("utf-8;a\\x{DFFF}b", "bad utf-8 address"),
+    O_DROP("utf-8;a\\x{110000}b", "bad utf-8 address"), /* beyond Unicode */
+    O_DROP("utf-8;a\\x{1000000}b", "bad utf-8 address"),
+    O_DROP("utf-8;a\\x{F8b", "bad utf-8 address"), /* unterminated */
+    O_DROP("utf-8;a\\x{}b", "bad utf-8 address"),
+    O_DROP("utf-8;a\\X{F8}b", "bad utf-8 address"), /* "\x" is case-sensitive */
+    O_DROP("utf-8;a\\x{G8}b", "bad utf-8 address"),
+    O_DROP("utf-8;\xc0\xaf@b", "bad utf-8 address"),     /* overlong UTF-8 */
+    O_DROP("utf-8;\xed\xa0\x80@b", "bad utf-8 address"), /* UTF-8 surrogate */
+    O_DROP("utf-8;\xc3@b", "bad utf-8 address"),         /* cut sequence */
+    O_DROP("utf-8;a=b", "not an esmtp-value"),
+    O_DROP("rfc822;" X493 "x", "longer than 500"), /* 501 characters */
     O_DROP("rfc822;a\x01"
-           "b"),                        /* controls are no esmtp-value either */
-    {"RCPT TO:<a@b.c> ORCPT", "", ""},  /* no value */
-    {"RCPT TO:<a@b.c> ORCPT=", "", ""}, /* empty value */
-    {"RCPT TO:<a@b.c> ORCPT=rfc822;a@b ORCPT=rfc822;c@d", "", ""}, /* twice: neither */
-    {"RCPT TO:<a@b.c> NOTIFY=FAILURE ORCPT=a@b", "", ""},
+           "b",
+           "not an esmtp-value"), /* controls are no esmtp-value either */
+    ODROP_LINE("ORCPT", "", "no value"),
+    ODROP_LINE("ORCPT=", "", "empty"),
+    /* twice: neither is kept */
+    ODROP_LINE("ORCPT=rfc822;a@b ORCPT=rfc822;c@d", "rfc822;c@d", "more than once"),
+    ODROP_LINE("NOTIFY=FAILURE ORCPT=a@b", "a@b", "not addr-type;address"),
 
     /* ENVID: xtext that decodes to printable ASCII, at most 100 characters */
     E_KEEP("abc+2Bdef", "abc+def"),
@@ -558,21 +572,27 @@ static const struct dsn_case dsn_cases[] = {
     E_KEEP("a+20b", "a b"),
     E_KEEP("a+7eb", "a~b"),
     E_KEEP(X100, X100),
-    E_KEEP("+41" X100, "A" X100),
-    E_DROP("a+2"),
-    E_DROP("a+GGb"),
-    E_DROP("a+0Ab"),   /* decodes to LF */
-    E_DROP("a+7Fb"),   /* DEL */
-    E_DROP("a+C3+B8"), /* not ASCII */
-    E_DROP("a+00b"),
-    E_DROP("a=b"),
+    /* the limit is on the decoded value: 102 characters that decode to 100 */
+    E_KEEP("+41xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+           "xxxxxxxxxxxxxxx",
+           "Axxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+           "xxxxxxxxxxxxx"),
+    E_DROP("+41" X100, "longer than 100"),
+    E_DROP("a+2", "bad xtext"),
+    E_DROP("a+GGb", "bad xtext"),
+    E_DROP("a+0Ab", "not printable ASCII"),   /* decodes to LF */
+    E_DROP("a+7Fb", "not printable ASCII"),   /* DEL */
+    E_DROP("a+C3+B8", "not printable ASCII"), /* not ASCII */
+    E_DROP("a+00b", "not printable ASCII"),
+    E_DROP("a=b", "not an esmtp-value"),
     E_DROP("a\x7f"
-           "b"),
-    E_DROP("a\xc3\xb8"),
-    E_DROP(X100 "x"),
-    {"MAIL FROM:<a@b.c> ENVID", "", ""},
-    {"MAIL FROM:<a@b.c> ENVID=", "", ""},
-    {"MAIL FROM:<a@b.c> ENVID=a ENVID=b", "", ""},
+           "b",
+           "not an esmtp-value"),
+    E_DROP("a\xc3\xb8", "bad xtext"),
+    E_DROP(X100 "x", "longer than 100"),
+    EDROP_LINE("ENVID", "", "no value"),
+    EDROP_LINE("ENVID=", "", "empty"),
+    EDROP_LINE("ENVID=a ENVID=b", "b", "more than once"),
 };
 
 static void check_dsn_case(const struct dsn_case *c, const struct parsed *p)
@@ -584,6 +604,22 @@ static void check_dsn_case(const struct dsn_case *c, const struct parsed *p)
 		fail_msg("\"%s\": orcpt \"%s\", expected \"%s\"", c->line, p->cmd.orcpt, c->orcpt);
 	if (strcmp(p->cmd.envid, c->envid) != 0)
 		fail_msg("\"%s\": envid \"%s\", expected \"%s\"", c->line, p->cmd.envid, c->envid);
+	const struct cmd_ignored *ig = &p->cmd.ignored;
+	if (c->event == NULL) {
+		if (ig->event != NULL)
+			fail_msg("\"%s\": %s (%s), expected nothing dropped", c->line, ig->event,
+			         ig->why);
+		return;
+	}
+	if (ig->event == NULL || strcmp(ig->event, c->event) != 0)
+		fail_msg("\"%s\": event %s, expected %s", c->line, ig->event ? ig->event : "none",
+		         c->event);
+	if (ig->why == NULL || strstr(ig->why, c->why) == NULL)
+		fail_msg("\"%s\": reason \"%s\", expected ...%s...", c->line, ig->why, c->why);
+	if (ig->off + ig->len > strlen(c->line) || ig->len != strlen(c->value) ||
+	    memcmp(c->line + ig->off, c->value, ig->len) != 0)
+		fail_msg("\"%s\": dropped value at %zu+%zu, expected \"%s\"", c->line, ig->off,
+		         ig->len, c->value);
 }
 
 static void test_dsn_params(void **state)
@@ -616,7 +652,9 @@ static void test_xtext_xchar_exhaustive(void **state)
 		struct parsed *w = xcalloc(1, sizeof(*w)), *b = xcalloc(1, sizeof(*b));
 		parse_via_reader(line, strlen(line), 0, FEED_WHOLE, w);
 		parse_via_reader(line, strlen(line), 0, FEED_BYTE, b);
-		struct dsn_case dc = {line, xchar ? line + 22 : "", ""};
+		struct dsn_case dc = {line,      xchar ? line + 22 : "",
+		                      "",        xchar ? NULL : "orcpt-ignored",
+		                      line + 22, xchar ? NULL : ""};
 		check_dsn_case(&dc, w);
 		check_dsn_case(&dc, b);
 		free(w);
@@ -637,7 +675,13 @@ static void test_xtext_hexchar_exhaustive(void **state)
 			          strchr("0123456789ABCDEFabcdef", y) != NULL;
 			memset(p, 0, sizeof(*p));
 			p->rc = cmd_parse(line, strlen(line), 0, &p->cmd, &p->err);
-			struct dsn_case dc = {line, hex ? line + 22 : "", ""};
+			struct dsn_case dc = {
+			    line,
+			    hex ? line + 22 : "",
+			    "",
+			    hex ? NULL : "orcpt-ignored",
+			    line + 22,
+			    hex ? NULL : x == '=' || y == '=' ? "not an esmtp-value" : "bad xtext"};
 			check_dsn_case(&dc, p);
 		}
 	}
