@@ -26,6 +26,7 @@
 #include "utf8.h"
 #include "util.h"
 #include "xmalloc.h"
+#include "xtext.h"
 
 #define LINE_MAX_OCTETS 998u /* RFC 5322 §2.1.1, without CRLF */
 #define FOLD_AT         78u  /* where we prefer to fold */
@@ -131,24 +132,33 @@ static char *clean_text(const char *s, size_t max, int allow_utf8)
 	return r;
 }
 
-static int hex_val(uint8_t c)
+/* Well-formed UTF-8 (ASCII included) without a control character. */
+static int showable(const char *s, size_t n)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	for (size_t i = 0; i < n;) {
+		uint8_t c = (uint8_t)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+		size_t k = c < 0x80 ? 1 : utf8_seq_len((const uint8_t *)s + i, n - i, NULL);
+		if (k == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
 }
 
 /*
- * ORCPT "addr-type;xtext" -> type and decoded address (RFC 3461 §4.2 and
- * RFC 3464 §2.3.1: the DSN carries the decoded form). A malformed value is
- * passed through raw rather than dropped: it is still the sender's best
- * clue, and clean_text makes it harmless.
+ * An ORCPT as the client gave it, "addr-type;value" (RFC 3461 §4.2), ->
+ * the type and the address the DSN shows. RFC 3464 §2.3.1 wants the
+ * address as the sender wrote it, so the value is decoded (xtext for
+ * rfc822, RFC 6533 for utf-8) when that gives UTF-8 without control
+ * characters. Anything else — a NUL, CR, LF, DEL, an octet that is not
+ * UTF-8 ("rfc822;x+7Fy@b", "+FF") — is shown as given, still encoded:
+ * the sender keeps his clue, and no octet he chose can leave its field
+ * or make the report invalid. A value no decoder takes (spooled by an
+ * older version) is shown as given too; clean_text does the rest.
  */
-static void orcpt_split(const char *orcpt, char **type, char **addr)
+static void orcpt_render(const char *orcpt, char **type, char **addr)
 {
 	const char *semi = strchr(orcpt, ';');
 	if (semi == NULL || semi == orcpt) {
@@ -156,23 +166,26 @@ static void orcpt_split(const char *orcpt, char **type, char **addr)
 		*addr = xstrdup(orcpt);
 		return;
 	}
-	*type = xstrndup(orcpt, (size_t)(semi - orcpt));
-	const uint8_t *v = (const uint8_t *)semi + 1;
-	while (*v == ' ')
-		v++;
-	size_t n = strlen((const char *)v);
+	size_t tlen = (size_t)(semi - orcpt);
+	int utf8 = tlen == 5 && strncasecmp(orcpt, "utf-8", 5) == 0;
+	if (utf8)
+		*type = xstrdup("utf-8");
+	else if (tlen == 6 && strncasecmp(orcpt, "rfc822", 6) == 0)
+		*type = xstrdup("rfc822");
+	else
+		*type = xstrndup(orcpt, tlen);
+	const char *v = semi + 1;
+	size_t n = strlen(v), len;
+	/* decoding never makes a value longer */
 	char *d = xmalloc(n + 1);
-	size_t len = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] == '+' && i + 2 < n && hex_val(v[i + 1]) >= 0 && hex_val(v[i + 2]) >= 0) {
-			int c = hex_val(v[i + 1]) * 16 + hex_val(v[i + 2]);
-			d[len++] = c == 0 ? '?' : (char)c; /* a NUL would cut the string */
-			i += 2;
-		} else
-			d[len++] = (char)v[i];
+	int rc =
+	    utf8 ? xtext_decode_utf8(v, n, d, n + 1, &len) : xtext_decode(v, n, d, n + 1, &len);
+	if (rc == 0 && showable(d, len)) {
+		*addr = d;
+		return;
 	}
-	d[len] = '\0';
-	*addr = d;
+	free(d);
+	*addr = xstrdup(v);
 }
 
 /* Our own names: checked, not cleaned, since they come from config and spool. */
@@ -377,7 +390,7 @@ static int req_is_global(const struct dsn_request *rq)
 			return 1;
 		if (rq->rcpts[i].orcpt != NULL) {
 			char *t, *a;
-			orcpt_split(rq->rcpts[i].orcpt, &t, &a);
+			orcpt_render(rq->rcpts[i].orcpt, &t, &a);
 			int g = str_is_8bit(a);
 			free(t);
 			free(a);
@@ -409,7 +422,7 @@ static void build_status(struct out *o, const struct dsn_request *rq, int global
 		put(o, "\r\n", 2);
 		if (r->orcpt != NULL && r->orcpt[0] != '\0') {
 			char *t, *a;
-			orcpt_split(r->orcpt, &t, &a);
+			orcpt_render(r->orcpt, &t, &a);
 			put_addr_field(o, "Original-Recipient", t, a, global);
 			free(t);
 			free(a);

@@ -25,8 +25,9 @@ enum dsn_kind { DSN_FAILURE = 1, DSN_DELAY, DSN_SUCCESS };
 
 struct dsn_rcpt {
 	const char *addr;   /* envelope recipient: Final-Recipient: rfc822; addr */
-	const char *orcpt;  /* ORCPT as given at RCPT ("rfc822;xtext"), NULL if none; it is
-	                       xtext-decoded into Original-Recipient */
+	const char *orcpt;  /* ORCPT as given at RCPT ("rfc822;xtext", "utf-8;..."), NULL if
+	                       none; Original-Recipient shows it decoded when that gives UTF-8
+	                       without controls, else as given */
 	const char *action; /* "failed" | "delayed" | "delivered" | "relayed" | "expanded";
 	                       NULL or anything else: the action that matches the kind */
 	const char *status; /* "5.1.1", "4.4.1", "2.0.0"; NULL or malformed: the code the

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "xmalloc.h"
+#include "xtext.h"
 
 void line_reader_init(struct line_reader *lr, size_t max)
 {
@@ -102,18 +103,6 @@ static int cmd_is_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-static int cmd_is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
-}
-
-static int cmd_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	return (c | 0x20) - 'a' + 10;
-}
-
 /* s[0..n) equals the NUL-terminated word w, ignoring ASCII case. */
 static int cmd_word_eq(const char *s, size_t n, const char *w)
 {
@@ -121,33 +110,25 @@ static int cmd_word_eq(const char *s, size_t n, const char *w)
 }
 
 /*
- * RFC 3461 §4 xtext: "+XX" escapes and xchars (33..126 except '+' and
- * '='). Decoded text must be printable ASCII (the DSN format carries it
- * verbatim). out holds outmax octets including the NUL. -1 on any fault.
+ * xtext (RFC 3461 §4) that decodes to printable ASCII (32..126), into out
+ * (outmax octets with the NUL): what ENVID and AUTH= may carry. NULL, or
+ * what is wrong (too_long when it does not fit).
  */
-static int cmd_xtext_decode(const char *s, size_t n, char *out, size_t outmax)
+static const char *cmd_xtext_printable(const char *s, size_t n, char *out, size_t outmax,
+                                       const char *too_long)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '+') {
-			if (n - i < 3)
-				return -1;
-			if (!cmd_is_hex(s[i + 1]) || !cmd_is_hex(s[i + 2]))
-				return -1;
-			c = (unsigned char)(cmd_hexval(s[i + 1]) * 16 + cmd_hexval(s[i + 2]));
-			i += 2;
-			if (c < 32 || c > 126)
-				return -1;
-		} else if (c < 33 || c > 126 || c == '=') {
-			return -1;
+	size_t len;
+	if (xtext_decode(s, n, NULL, 0, &len) == -1)
+		return "bad xtext";
+	if (len >= outmax)
+		return too_long;
+	xtext_decode(s, n, out, outmax, &len);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)out[i] < 32 || (unsigned char)out[i] > 126) {
+			out[0] = '\0';
+			return "not printable ASCII";
 		}
-		if (o + 1 >= outmax)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = 0;
-	return 0;
+	return NULL;
 }
 
 /* SIZE / BDAT chunk size: 1*DIGIT; 1 on overflow, -1 on bad syntax. */
@@ -201,6 +182,9 @@ enum {
 	P_ORCPT = 1 << 7,
 };
 
+/* Parameters that only decorate a future DSN: dropped when malformed (struct cmd_ignored). */
+#define P_DECORATION (P_ENVID | P_ORCPT)
+
 struct cmd_param_def {
 	const char *name;
 	unsigned bit;
@@ -211,6 +195,22 @@ static const struct cmd_param_def cmd_params[] = {
     {"SIZE", P_SIZE, 1},   {"BODY", P_BODY, 1}, {"SMTPUTF8", P_SMTPUTF8, 1}, {"RET", P_RET, 1},
     {"ENVID", P_ENVID, 1}, {"AUTH", P_AUTH, 1}, {"NOTIFY", P_NOTIFY, 0},     {"ORCPT", P_ORCPT, 0},
 };
+
+/* Drop a malformed ENVID or ORCPT (at line[off..off+len)); the command goes on. */
+static int cmd_ignore(struct smtp_cmd *cmd, unsigned bit, const char *why, size_t off, size_t len)
+{
+	if (bit == P_ORCPT) {
+		cmd->ignored.event = "orcpt-ignored";
+		cmd->orcpt[0] = '\0';
+	} else {
+		cmd->ignored.event = "envid-ignored";
+		cmd->envid[0] = '\0';
+	}
+	cmd->ignored.why = why;
+	cmd->ignored.off = off;
+	cmd->ignored.len = len;
+	return 0;
+}
 
 static int cmd_param_notify(struct smtp_cmd *cmd, const char *v, size_t n, struct smtp_reply *err)
 {
@@ -239,28 +239,33 @@ static int cmd_param_notify(struct smtp_cmd *cmd, const char *v, size_t n, struc
 	return 0;
 }
 
-static int cmd_param_orcpt(struct smtp_cmd *cmd, const char *v, size_t n, struct smtp_reply *err)
+/*
+ * ORCPT = addr-type ";" value (RFC 3461 §4.2): "rfc822" with xtext, or
+ * "utf-8" with RFC 6533's forms, the two types a DSN can show (addr-type is
+ * case-insensitive). NULL, or what is wrong.
+ */
+static const char *cmd_orcpt_check(const char *v, size_t n)
 {
+	if (n > CMD_ORCPT_MAX)
+		return "longer than 500 characters";
 	const char *semi = memchr(v, ';', n);
 	if (semi == NULL || semi == v)
-		return cmd_fail(err, 501, "5.5.4",
-		                "Invalid ORCPT value: expected addr-type;address");
-	for (const char *q = v; q < semi; q++)
-		if (!cmd_is_alnum(*q) && *q != '-')
-			return cmd_fail(err, 501, "5.5.4", "Invalid ORCPT address type");
-	if (n >= sizeof(cmd->orcpt))
-		return cmd_fail(err, 501, "5.5.4", "ORCPT value too long");
-	char decoded[sizeof(cmd->orcpt)];
-	size_t rest = n - (size_t)(semi + 1 - v);
-	if (rest == 0 || cmd_xtext_decode(semi + 1, rest, decoded, sizeof(decoded)) == -1)
-		return cmd_fail(err, 501, "5.5.4", "Invalid ORCPT value: bad xtext");
-	memcpy(cmd->orcpt, v, n);
-	cmd->orcpt[n] = 0;
-	return 0;
+		return "not addr-type;address";
+	size_t tlen = (size_t)(semi - v), alen = n - tlen - 1, len;
+	if (alen == 0)
+		return "no address";
+	if (cmd_word_eq(v, tlen, "rfc822"))
+		return xtext_decode(semi + 1, alen, NULL, 0, &len) == 0 ? NULL : "bad xtext";
+	if (cmd_word_eq(v, tlen, "utf-8"))
+		return xtext_decode_utf8(semi + 1, alen, NULL, 0, &len) == 0
+		           ? NULL
+		           : "bad utf-8 address (RFC 6533)";
+	return "unknown address type";
 }
 
-/* One known parameter: its value (v may be NULL when there was no '='). */
-static int cmd_param_value(struct smtp_cmd *cmd, unsigned bit, const char *v, size_t n,
+/* One known parameter: its value (v may be NULL when there was no '='),
+ * found at line[voff..voff+n). */
+static int cmd_param_value(struct smtp_cmd *cmd, unsigned bit, const char *v, size_t n, size_t voff,
                            struct smtp_reply *err)
 {
 	if (bit == P_SMTPUTF8) {
@@ -300,29 +305,39 @@ static int cmd_param_value(struct smtp_cmd *cmd, unsigned bit, const char *v, si
 		else
 			return cmd_fail(err, 501, "5.5.4", "Invalid RET value");
 		return 0;
-	case P_ENVID:
-		if (cmd_xtext_decode(v, n, cmd->envid, sizeof(cmd->envid)) == -1)
-			return cmd_fail(err, 501, "5.5.4",
-			                "Invalid ENVID value: bad xtext or longer than 100");
+	case P_ENVID: {
+		const char *why = cmd_xtext_printable(v, n, cmd->envid, sizeof(cmd->envid),
+		                                      "longer than 100 characters");
+		if (why != NULL)
+			return cmd_ignore(cmd, P_ENVID, why, voff, n);
 		return 0;
+	}
 	case P_AUTH:
-		if (cmd_xtext_decode(v, n, cmd->auth, sizeof(cmd->auth)) == -1)
+		if (cmd_xtext_printable(v, n, cmd->auth, sizeof(cmd->auth), "too long") != NULL)
 			return cmd_fail(err, 501, "5.5.4", "Invalid AUTH value");
 		cmd->has_auth = 1;
 		return 0;
 	case P_NOTIFY:
 		return cmd_param_notify(cmd, v, n, err);
-	case P_ORCPT:
-		return cmd_param_orcpt(cmd, v, n, err);
+	case P_ORCPT: {
+		const char *why = cmd_orcpt_check(v, n);
+		if (why != NULL)
+			return cmd_ignore(cmd, P_ORCPT, why, voff, n);
+		memcpy(cmd->orcpt, v, n);
+		cmd->orcpt[n] = '\0';
+		return 0;
+	}
 	}
 	return cmd_fail(err, 555, "5.5.4", "Unsupported parameter");
 }
 
 /*
- * esmtp-param *(SP esmtp-param) after the path. More than one space is
- * tolerated between parameters; nothing else is.
+ * esmtp-param *(SP esmtp-param) after the path, which starts at line[base].
+ * More than one space is tolerated between parameters; nothing else is.
+ * A decoration (ENVID, ORCPT) that is malformed in any way, the esmtp-value
+ * grammar included, is dropped rather than refused.
  */
-static int cmd_params_parse(struct smtp_cmd *cmd, int mail, const char *s, size_t n,
+static int cmd_params_parse(struct smtp_cmd *cmd, int mail, const char *s, size_t n, size_t base,
                             struct smtp_reply *err)
 {
 	unsigned seen = 0;
@@ -340,21 +355,20 @@ static int cmd_params_parse(struct smtp_cmd *cmd, int mail, const char *s, size_
 		if (k == i || (k < n && s[k] != '=' && !cmd_is_wsp(s[k])))
 			return cmd_fail(err, 501, "5.5.4", "Syntax error in parameter keyword");
 		const char *key = s + i, *v = NULL;
-		size_t klen = k - i, vlen = 0;
+		size_t klen = k - i, vlen = 0, voff = base + k;
+		int bad_value = 0;
 		if (k < n && s[k] == '=') {
 			v = s + k + 1;
+			voff = base + k + 1;
 			size_t e = k + 1;
 			/* esmtp-value: %d33-60 / %d62-126 (and UTF-8, RFC 6531) */
 			while (e < n && !cmd_is_wsp(s[e])) {
 				unsigned char c = (unsigned char)s[e];
 				if (c < 33 || c == '=' || c == 127)
-					return cmd_fail(err, 501, "5.5.4",
-					                "Syntax error in parameter value");
+					bad_value = 1;
 				e++;
 			}
 			vlen = e - (k + 1);
-			if (vlen == 0)
-				return cmd_fail(err, 501, "5.5.4", "Parameter value is empty");
 			k = e;
 		}
 		const struct cmd_param_def *def = NULL;
@@ -362,11 +376,22 @@ static int cmd_params_parse(struct smtp_cmd *cmd, int mail, const char *s, size_
 			if (cmd_params[d].mail == mail &&
 			    cmd_word_eq(key, klen, cmd_params[d].name))
 				def = &cmd_params[d];
+		int decoration = def != NULL && (def->bit & P_DECORATION);
+		if (bad_value && !decoration)
+			return cmd_fail(err, 501, "5.5.4", "Syntax error in parameter value");
+		if (v != NULL && vlen == 0 && !decoration)
+			return cmd_fail(err, 501, "5.5.4", "Parameter value is empty");
 		if (def == NULL) {
 			char text[sizeof(err->text)];
 			snprintf(text, sizeof(text), "Unsupported parameter: %.*s",
 			         klen > 40 ? 40 : (int)klen, key);
 			return cmd_fail(err, 555, "5.5.4", text);
+		}
+		i = k;
+		if (decoration && (seen & def->bit)) {
+			/* Neither value can be trusted to be the one meant. */
+			cmd_ignore(cmd, def->bit, "given more than once", voff, vlen);
+			continue;
 		}
 		if (seen & def->bit) {
 			char text[sizeof(err->text)];
@@ -374,15 +399,22 @@ static int cmd_params_parse(struct smtp_cmd *cmd, int mail, const char *s, size_
 			return cmd_fail(err, 501, "5.5.4", text);
 		}
 		seen |= def->bit;
-		if (cmd_param_value(cmd, def->bit, v, vlen, err) == -1)
+		if (decoration && (v == NULL || vlen == 0 || bad_value)) {
+			cmd_ignore(cmd, def->bit,
+			           v == NULL   ? "no value"
+			           : vlen == 0 ? "empty"
+			                       : "not an esmtp-value (control, space or '=')",
+			           voff, vlen);
+			continue;
+		}
+		if (cmd_param_value(cmd, def->bit, v, vlen, voff, err) == -1)
 			return -1;
-		i = k;
 	}
 	return 0;
 }
 
 /* MAIL FROM:<path> [params] / RCPT TO:<path> [params] */
-static int cmd_parse_path_cmd(struct smtp_cmd *cmd, int mail, const char *a, size_t n,
+static int cmd_parse_path_cmd(struct smtp_cmd *cmd, int mail, const char *a, size_t n, size_t base,
                               int utf8_addrs, struct smtp_reply *err)
 {
 	const char *kw = mail ? "FROM:" : "TO:";
@@ -404,7 +436,7 @@ static int cmd_parse_path_cmd(struct smtp_cmd *cmd, int mail, const char *a, siz
 	if (addr_parse_path(a + i, n - i, flags, &cmd->addr, &used, err) == -1)
 		return cmd_addr_fail(err, mail);
 	i += used;
-	if (cmd_params_parse(cmd, mail, a + i, n - i, err) == -1)
+	if (cmd_params_parse(cmd, mail, a + i, n - i, base + i, err) == -1)
 		return -1;
 	if (mail && cmd->addr.has_utf8 && !cmd->smtputf8)
 		return cmd_fail(err, 553, "5.6.7",
@@ -512,5 +544,5 @@ int cmd_parse(const char *line, size_t len, int utf8_addrs, struct smtp_cmd *cmd
 		return cmd_fail(err, 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
 	if (def->verb == CMD_BDAT)
 		return cmd_parse_bdat(cmd, a, n, err);
-	return cmd_parse_path_cmd(cmd, def->verb == CMD_MAIL, a, n, utf8_addrs, err);
+	return cmd_parse_path_cmd(cmd, def->verb == CMD_MAIL, a, n, i, utf8_addrs, err);
 }

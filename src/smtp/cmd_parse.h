@@ -11,7 +11,8 @@
  *    case-insensitively, arguments validated (RFC 5321 §4.1.1, 1870, 6152,
  *    6531, 3461 parameters). Errors come back as a full smtp_reply
  *    (500 5.5.1 unknown command, 501 5.5.4 bad arguments, 501 5.1.3/5.1.7
- *    bad address, 555 5.5.4 unknown parameter, ...).
+ *    bad address, 555 5.5.4 unknown parameter, ...); a malformed ORCPT or
+ *    ENVID is dropped, not refused (struct cmd_ignored).
  */
 #ifndef RAVEN_CMD_PARSE_H
 #define RAVEN_CMD_PARSE_H
@@ -63,6 +64,30 @@ enum smtp_verb {
 	CMD_AUTH,
 };
 
+/*
+ * ORCPT and ENVID (RFC 3461) only decorate a DSN that may never be sent. A
+ * value that is malformed — bad xtext, an address type we cannot show, too
+ * long, empty, given twice — is therefore dropped instead of refused: a 501
+ * would make the previous hop bounce the whole message (Postfix does). The
+ * command goes on as if the parameter were absent, and the session logs
+ * what was dropped from here. RFC 3461 §4.4 does say an ENVID MUST be
+ * printable ASCII of at most 100 characters, but names no reply for one
+ * that is not; the relay that hands it to us passes it on unchanged, so
+ * refusing punishes the wrong party, and dropping it costs only the id in
+ * a later report. Parameters that break the command grammar itself (an
+ * unknown keyword, a bad NOTIFY, SIZE or RET) are still refused.
+ */
+struct cmd_ignored {
+	const char *event; /* "orcpt-ignored" / "envid-ignored", NULL: nothing dropped */
+	const char *why;   /* static text */
+	size_t off, len;   /* the dropped value within the parsed line */
+};
+
+/* RFC 3461 §4.2: "The entire ORCPT parameter MAY be up to 500 characters". */
+#define CMD_ORCPT_MAX 500
+/* RFC 3461 §4.4: an ENVID of up to 100 characters (printable ASCII). */
+#define CMD_ENVID_MAX 100
+
 struct smtp_cmd {
 	enum smtp_verb verb;
 	char arg[512];        /* HELO/EHLO domain, VRFY/HELP/AUTH argument (raw), "" if none */
@@ -73,10 +98,14 @@ struct smtp_cmd {
 	enum body_type body;
 	int smtputf8;
 	enum dsn_ret ret;
-	char envid[101]; /* xtext-decoded ENVID, "" if absent */
+	char envid[CMD_ENVID_MAX + 1]; /* xtext-decoded ENVID, "" if absent or dropped */
 	/* RCPT parameters */
 	unsigned notify; /* 0 if absent */
-	char orcpt[512]; /* ORCPT as given ("rfc822;addr"), "" if absent */
+	/* ORCPT as given ("rfc822;xtext" or RFC 6533 "utf-8;..."), checked but not
+	 * decoded: a relay passes it on unchanged (RFC 3461 §5.2.1) and the DSN
+	 * builder decodes it. "" if absent or dropped. */
+	char orcpt[CMD_ORCPT_MAX + 1];
+	struct cmd_ignored ignored;
 	/* MAIL AUTH= (RFC 4954 §5), xtext-decoded: a mailbox or "<>" */
 	int has_auth;
 	char auth[ADDR_PATH_MAX + 1];

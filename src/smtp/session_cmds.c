@@ -41,7 +41,8 @@ static void cmd_helo(struct session *s, const struct smtp_cmd *c)
 
 static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 {
-	if (!s->esmtp && (c->has_size || c->body || c->smtputf8 || c->ret || c->envid[0])) {
+	if (!s->esmtp && (c->has_size || c->body || c->smtputf8 || c->ret || c->envid[0] ||
+	                  c->ignored.event != NULL)) {
 		struct smtp_reply r;
 		smtp_reply_set(&r, 555, "5.5.4", "MAIL parameters require EHLO");
 		session_refuse(s, &r);
@@ -131,7 +132,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	struct transaction *tx = &s->tx;
 	char esc[600];
 	log_escape(esc, sizeof(esc), c->addr.text, strlen(c->addr.text));
-	if (!s->esmtp && (c->notify || c->orcpt[0])) {
+	if (!s->esmtp && (c->notify || c->orcpt[0] || c->ignored.event != NULL)) {
 		struct smtp_reply r;
 		smtp_reply_set(&r, 555, "5.5.4", "RCPT parameters require EHLO");
 		session_refuse(s, &r);
@@ -301,6 +302,20 @@ static const char *wrong_state_text(const struct session *s, enum smtp_verb v)
 	}
 }
 
+/*
+ * A malformed ORCPT or ENVID that cmd_parse dropped: the command goes on
+ * without it, and the log says what the client sent and why it was not
+ * used (escaped: the client chose those bytes).
+ */
+static void log_ignored(const struct session *s, const struct smtp_cmd *c, const char *line)
+{
+	char addr[600], value[600];
+	log_escape(addr, sizeof(addr), c->addr.text, strlen(c->addr.text));
+	log_escape(value, sizeof(value), line + c->ignored.off, c->ignored.len);
+	log_info("event=%s session=%s %s=\"%s\" value=\"%s\" reason=\"%s\"", c->ignored.event,
+	         s->idtext, c->verb == CMD_MAIL ? "from" : "rcpt", addr, value, c->ignored.why);
+}
+
 void session_dispatch(struct session *s, const char *line, size_t len)
 {
 	struct smtp_cmd cmd;
@@ -323,6 +338,9 @@ void session_dispatch(struct session *s, const char *line, size_t len)
 			session_refuse(s, &err);
 			return;
 		}
+		/* Without EHLO the command is refused for having parameters at all. */
+		if (cmd.ignored.event != NULL && s->esmtp)
+			log_ignored(s, &cmd, line);
 		row->proceed(s, &cmd);
 		return;
 	}

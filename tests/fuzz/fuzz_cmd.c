@@ -3,6 +3,9 @@
  * and utf8_addrs, then a client byte stream. The stream is split by the
  * line reader fed whole and one byte at a time; the two transcripts must be
  * identical (abort() otherwise), and every line goes through cmd_parse.
+ * The whole input is also decoded as xtext and as an RFC 6533 address (the
+ * decoders behind ORCPT and ENVID): the check-only and the decoding forms
+ * must agree, and nothing decodes longer than it was.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 
 #include "buf.h"
 #include "cmd_parse.h"
+#include "xtext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,8 +29,35 @@ static void parse_line(const char *line, size_t len, int utf8)
 		if ((cmd.verb == CMD_MAIL || cmd.verb == CMD_RCPT) && !cmd.addr.is_null &&
 		    cmd.addr.text[0] == 0)
 			abort();
+		if (strlen(cmd.orcpt) > CMD_ORCPT_MAX ||
+		    (cmd.orcpt[0] && !memchr(cmd.orcpt, ';', 500)))
+			abort();
+		/* a dropped ORCPT or ENVID leaves nothing behind, and points into the line */
+		if (cmd.ignored.event != NULL &&
+		    (cmd.ignored.why == NULL || cmd.ignored.off + cmd.ignored.len > len ||
+		     (cmd.verb == CMD_RCPT && cmd.orcpt[0]) ||
+		     (cmd.verb == CMD_MAIL && cmd.envid[0])))
+			abort();
 	} else if (err.code < 500 || err.code > 555 || err.text[0] == 0) {
 		abort();
+	}
+}
+
+static void decode_both(const uint8_t *in, size_t n)
+{
+	int (*const decoders[])(const char *, size_t, char *, size_t,
+	                        size_t *) = {xtext_decode, xtext_decode_utf8};
+	char out[512];
+	for (size_t d = 0; d < 2; d++) {
+		size_t counted = 0, len = 0;
+		int check = decoders[d]((const char *)in, n, NULL, 0, &counted);
+		int rc = decoders[d]((const char *)in, n, out, sizeof(out), &len);
+		if (check == 0 && counted > n)
+			abort();
+		if (rc == 0 && (check != 0 || len != counted || out[len] != '\0'))
+			abort();
+		if (rc == -1 && check == 0 && counted < sizeof(out))
+			abort();
 	}
 }
 
@@ -85,5 +116,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&chunks);
 	/* The whole input as one line, too (whatever the reader would allow). */
 	parse_line((const char *)in, n, utf8);
+	decode_both(in, n);
 	return 0;
 }

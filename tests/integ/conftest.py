@@ -1,6 +1,7 @@
 """pytest fixtures for Raven's integration tests: every test gets ravend
-instances in their own temp directories and ports; a failing test shows the
-tail of each daemon's log. RAVEN_KEEP=1 keeps the temp directories."""
+instances in their own temp directories and ports (and, with postfix_peer, a
+private Postfix: postfix_peer.py); a failing test shows the tail of each
+daemon's log. RAVEN_KEEP=1 keeps the temp directories."""
 
 import os
 import sys
@@ -10,6 +11,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import raven as rv  # noqa: E402
+from postfix_peer import PeerFactory, postfix_peer  # noqa: E402,F401  (a fixture for every module)
 
 KEEP = os.environ.get("RAVEN_KEEP") == "1"
 
@@ -67,6 +69,8 @@ def _instances(item):
             out.append(v)
         elif isinstance(v, Factory):
             out.extend(v.instances)
+        elif isinstance(v, PeerFactory):
+            out.extend(v.peers)
     return out
 
 
@@ -80,7 +84,8 @@ def pytest_runtest_makereport(item, call):
             if id(r) in seen:
                 continue
             seen.add(id(r))
-            rep.sections.append(("ravend log " + r.root, r.log_tail(80)))
+            name = "ravend log " if isinstance(r, rv.Raven) else "postfix maillog "
+            rep.sections.append((name + r.root, r.log_tail(80)))
 
 
 @pytest.fixture

@@ -543,3 +543,37 @@ def test_nul_in_command(shared_raven):
         r = s.cmd("MAIL FROM:<a\x00b@remote.test>")
         assert 500 <= r.code < 600, r
         assert s.cmd(MAIL).code == 250
+
+
+def test_malformed_dsn_parameters_are_dropped_not_refused(shared_raven):
+    """ORCPT and ENVID only decorate a future DSN: a malformed one is logged
+    (escaped) and ignored, and the mail is accepted, never refused with 501
+    (a relay would bounce it). Well-formed values are still kept."""
+    token = rv.unique("dsnparam")
+    with rv.session(shared_raven.port) as s:
+        r = s.cmd(MAIL + " ENVID=%s+GG" % token)
+        assert r.code == 250, r
+        r = s.cmd('RCPT TO:<alice@example.org> NOTIFY=FAILURE ORCPT=rfc822;"%s"\x01+4' % token)
+        assert r.code == 250, r
+        r = s.cmd("RCPT TO:<bob@example.org> ORCPT=rfc822;bj+C3+B8rn@example.org")
+        assert r.code == 250, r
+        r = s.cmd("RCPT TO:<carol@example.org> ORCPT=x400;c+3Dde+3Ba+3Dx")
+        assert r.code == 250, r
+        assert s.cmd("DATA").code == 354
+        s.send(simple_data(token) + b".\r\n")
+        assert s.reply().code == 250
+    for u in ("alice", "bob", "carol"):
+        shared_raven.wait_for(u, token)
+    envid = rv.wait_log(shared_raven, "envid-ignored", value=token + "+GG")
+    assert envid[0]["reason"] == "bad xtext", envid
+    orcpt = rv.wait_log(shared_raven, "orcpt-ignored", rcpt="alice@example.org")
+    mine = [e for e in orcpt if token in e["_line"]]
+    assert mine, orcpt
+    # the client's quote and control octet are escaped in the log line
+    assert '\\"%s\\"\\x01+4' % token in mine[0]["_line"], mine[0]["_line"]
+    assert "\x01" not in shared_raven.log_text()
+    assert mine[0]["reason"] == "not an esmtp-value (control, space or '=')", mine[0]
+    carol = rv.wait_log(shared_raven, "orcpt-ignored", rcpt="carol@example.org")
+    assert carol[-1]["reason"] == "unknown address type", carol
+    # Postfix's form for an SMTPUTF8 recipient is valid xtext: kept, not logged
+    assert not rv.log_events(shared_raven, "orcpt-ignored", rcpt="bob@example.org")

@@ -531,9 +531,12 @@ static void test_injection(void **state)
 	assert_non_null(
 	    strstr(s, "    --=_Raven_Q1a2B3c4_1795457360 ?\xc3\xa9 end (status 5.1.1)\r\n"));
 	assert_null(strstr(s, "\xff"));
-	const char *e[] = {
-	    "victim@example.com Bcc: a@evil.example|failed|5.1.1|rfc822; x Bcc: b@evil.example?z|0",
-	    NULL};
+	/* an ORCPT that decodes to controls is shown in its xtext form */
+	assert_non_null(
+	    strstr(s, "\r\nOriginal-Recipient: rfc822; x+0D+0ABcc:+20b@evil.example+00z\r\n"));
+	const char *e[] = {"victim@example.com Bcc: a@evil.example|failed|5.1.1|"
+	                   "rfc822; x+0D+0ABcc:+20b@evil.example+00z|0",
+	                   NULL};
 	assert_int_equal(py_check(s, n, "delivery-status", "message/rfc822", "BODY-MARKER", e), 0);
 	free(s);
 }
@@ -792,6 +795,73 @@ static void test_global(void **state)
 	free(s);
 }
 
+/*
+ * The ORCPT is kept as the client gave it ("addr-type;xtext" or RFC 6533
+ * "utf-8;..."); the DSN shows it decoded when the result is UTF-8 without
+ * control characters (a non-ASCII one makes the DSN global, RFC 6533), and
+ * otherwise as given, so that no control character and no octet that is
+ * not UTF-8 ever reaches the report.
+ */
+static void test_orcpt_rendering(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *orcpt, *shown;
+		int global;
+	} cases[] = {
+	    /* Postfix relaying an SMTPUTF8 recipient */
+	    {"rfc822;pf-bj+C3+B8rn@localhost", "utf-8; pf-bj\xc3\xb8rn@localhost", 1},
+	    {"rfc822;pf-bj+c3+b8rn@localhost", "utf-8; pf-bj\xc3\xb8rn@localhost", 1},
+	    {"utf-8;pf-bj\\x{F8}rn@localhost", "utf-8; pf-bj\xc3\xb8rn@localhost", 1},
+	    {"UTF-8;pf-bj\xc3\xb8rn@localhost", "utf-8; pf-bj\xc3\xb8rn@localhost", 1},
+	    {"utf-8;\\x{1F600}\\x{5C}\\x{2B}@b", "utf-8; \xf0\x9f\x98\x80\\+@b", 1},
+	    {"utf-8;a+b@c", "utf-8; a+b@c", 0},
+	    {"rfc822;a+40b+2Bc@d", "rfc822; a@b+c@d", 0},
+	    {"RFC822;A@B", "rfc822; A@B", 0},
+	    /* not showable decoded: as given */
+	    {"rfc822;x+7Fy@b", "rfc822; x+7Fy@b", 0},
+	    {"rfc822;x+FFy@b", "rfc822; x+FFy@b", 0},
+	    {"rfc822;x+C3y@b", "rfc822; x+C3y@b", 0},
+	    {"rfc822;x+00y@b", "rfc822; x+00y@b", 0},
+	    {"utf-8;a\\x{7F}b@c", "utf-8; a\\x{7F}b@c", 0},
+	    {"utf-8;a\\x{01}\xc3\xb8@c", "utf-8; a\\x{01}\xc3\xb8@c", 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dsn_rcpt r = rcpt_remote;
+		r.orcpt = cases[i].orcpt;
+		struct dsn_request rq;
+		rq_init(&rq, DSN_FAILURE, RET_HDRS, &r, 1);
+		size_t n;
+		char *s = build(&rq, sample_msg, strlen(sample_msg), 1u << 20, &n);
+		check_c(s, n);
+		char *want = xasprintf("\r\nOriginal-Recipient: %s\r\n"
+		                       "Final-Recipient: rfc822; rcpt@example.com\r\n",
+		                       cases[i].shown);
+		if (strstr(s, want) == NULL)
+			fail_msg("ORCPT \"%s\": no \"%s\" in\n%s", cases[i].orcpt, want, s);
+		if (bounce_is_8bit(s, n) != cases[i].global)
+			fail_msg("ORCPT \"%s\": DSN %s8-bit", cases[i].orcpt,
+			         cases[i].global ? "not " : "");
+		assert_null(memchr(s, 0x7f, n));
+		for (size_t k = 0; k < n; k++)
+			if ((uint8_t)s[k] < 0x20 && s[k] != '\r' && s[k] != '\n' && s[k] != '\t')
+				fail_msg("ORCPT \"%s\": control octet %#x in the DSN",
+				         cases[i].orcpt, (unsigned)(uint8_t)s[k]);
+		char *spec = xasprintf("rcpt@example.com|failed|5.1.1|%s|0", cases[i].shown);
+		const char *e[] = {spec, NULL};
+		const char *report = cases[i].global ? "global-delivery-status" : "delivery-status";
+		const char *attach =
+		    cases[i].global ? "message/global-headers" : "text/rfc822-headers";
+		/* (the checker cannot decode message/global-headers to look inside) */
+		if (py_check(s, n, report, attach, cases[i].global ? "-" : "Test message", e) != 0)
+			fail_msg("ORCPT \"%s\": rejected by the independent parser",
+			         cases[i].orcpt);
+		free(spec);
+		free(want);
+		free(s);
+	}
+}
+
 static void expect_fail(const struct dsn_request *rq, int fd, uint64_t size, const char *why)
 {
 	struct buf b;
@@ -976,6 +1046,7 @@ int main(void)
 	    cmocka_unit_test(test_headers_cap),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_global),
+	    cmocka_unit_test(test_orcpt_rendering),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_random_sweep),
 	};

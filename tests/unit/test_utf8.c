@@ -60,12 +60,50 @@ static void test_valid_strings(void **state)
 	assert_true(utf8_valid("a\0b", 3)); /* NUL is ASCII; callers refuse it */
 }
 
+/* The table of RFC 3629, case by case. */
+static void test_table(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t n, want;
+	} cases[] = {
+	    {"a", 1, 0},
+	    {"\xc3\xb8", 2, 2},
+	    {"\xc3\xb8x", 3, 2},
+	    {"\xc3", 1, 0},             /* cut */
+	    {"\xc0\xaf", 2, 0},         /* overlong */
+	    {"\xc1\xbf", 2, 0},         /* overlong */
+	    {"\xe0\x9f\xbf", 3, 0},     /* overlong */
+	    {"\xe0\xa0\x80", 3, 3},     /* U+0800 */
+	    {"\xed\x9f\xbf", 3, 3},     /* U+D7FF */
+	    {"\xed\xa0\x80", 3, 0},     /* U+D800, a surrogate */
+	    {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
+	    {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong */
+	    {"\xf0\x9f\x98\x80", 4, 4}, /* U+1F600 */
+	    {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+	    {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+	    {"\xf5\x80\x80\x80", 4, 0},
+	    {"\xf0\x9f\x98", 3, 0}, /* cut */
+	    {"\xe2\x82\x41", 3, 0}, /* not a continuation */
+	    {"\x80", 1, 0},         /* stray continuation */
+	    {"\xff", 1, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (utf8_seq_len((const uint8_t *)cases[i].s, cases[i].n, NULL) != cases[i].want)
+			fail_msg("case %zu: %zu, expected %zu", i,
+			         utf8_seq_len((const uint8_t *)cases[i].s, cases[i].n, NULL),
+			         cases[i].want);
+	assert_int_equal(utf8_seq_len((const uint8_t *)"", 0, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_well_formed),
 	    cmocka_unit_test(test_ill_formed),
 	    cmocka_unit_test(test_valid_strings),
+	    cmocka_unit_test(test_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
