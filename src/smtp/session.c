@@ -1,14 +1,14 @@
 /*
  * session: lifecycle and I/O of one SMTP session — greeting, the input
  * loop that feeds the line reader or the data reader, replies, limits on
- * errors and buffered bytes, timeouts, and closing.
+ * errors and buffered bytes, timeouts, and closing. All I/O goes through
+ * the connection layer (conn.h): plain or TLS, one code path.
  */
 #include "session.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -26,9 +27,9 @@
 /* Input buffered while we wait for the queue. */
 #define SESSION_MAX_INPUT (256 * 1024)
 
-static void session_read_cb(struct bufferevent *bev, void *arg);
-static void session_write_cb(struct bufferevent *bev, void *arg);
-static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_read_cb(struct conn *c, void *arg);
+static void session_drain_cb(struct conn *c, void *arg);
+static void session_event_cb(struct conn *c, enum conn_event ev, void *arg);
 
 static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
 {
@@ -47,7 +48,7 @@ static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
 	}
 }
 
-/* RFC 5321 §4.5.3.2 timeouts by state. bufferevent timeouts restart on
+/* RFC 5321 §4.5.3.2 timeouts by state. Connection timeouts restart on
  * every read or write, so they are set only when the value changes. */
 static void session_set_timeout(struct session *s)
 {
@@ -58,8 +59,7 @@ static void session_set_timeout(struct session *s)
 	if (secs == s->timeout)
 		return;
 	s->timeout = secs;
-	struct timeval tv = {secs, 0};
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	conn_set_timeouts(s->conn, secs, secs);
 }
 
 struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
@@ -75,16 +75,15 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	s->state = S_CONNECTED;
 	s->tx.fd = -1;
 	buf_init(&s->tx.out, 0);
-	s->bev = bufferevent_socket_new(smtp_server_base(srv), fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_MAX_INPUT);
+	struct conn_handlers h = {session_read_cb, session_drain_cb, session_event_cb, s};
+	s->conn = conn_accept(smtp_server_base(srv), fd, &h);
+	if (s->conn == NULL)
+		fatal("out of memory for a connection");
+	conn_set_input_max(s->conn, SESSION_MAX_INPUT);
 	snprintf(s->idtext, sizeof(s->idtext), "S%llx", (unsigned long long)s->id);
 	s->peer_local = conf_is_local_net(s->conf, (const struct sockaddr *)&s->peer);
 	line_reader_init(&s->lines, s->conf->limits.command_line);
 	session_set_timeout(s);
-	/* EV_WRITE (on by default) only while a write would block: session_flush. */
-	bufferevent_disable(s->bev, EV_WRITE);
-	bufferevent_enable(s->bev, EV_READ);
 	log_info("event=connect session=%s client=%s local=%d submission=%d", s->idtext,
 	         s->peer_text, s->peer_local, s->submission);
 	session_reply(s, "220 %s ESMTP Raven", s->conf->hostname);
@@ -103,7 +102,7 @@ void session_free(struct session *s)
 	line_reader_free(&s->lines);
 	log_info("event=disconnect session=%s client=%s", s->idtext, s->peer_text);
 	smtp_server_forget(s->srv, s);
-	bufferevent_free(s->bev);
+	conn_free(s->conn);
 	free(s);
 }
 
@@ -129,7 +128,6 @@ void session_tx_reset(struct session *s)
 
 static void session_vreply(struct session *s, const char *fmt, va_list ap)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	char line[1024];
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
@@ -138,7 +136,7 @@ static void session_vreply(struct session *s, const char *fmt, va_list ap)
 		n = sizeof(line) - 3;
 	line[n++] = '\r';
 	line[n++] = '\n';
-	evbuffer_add(out, line, (size_t)n);
+	conn_write(s->conn, line, (size_t)n);
 	if (log_verbose_enabled()) {
 		char esc[512];
 		log_debug("event=reply session=%s text=\"%s\"", s->idtext,
@@ -154,42 +152,12 @@ void session_reply(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Write the output now, as far as the socket takes it without blocking
- * (no socket of its own, as a bufferevent pair in the tests: nothing). */
-static void write_now(struct session *s)
-{
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	int fd = bufferevent_getfd(s->bev);
-	if (fd < 0)
-		return;
-	/* A socket bufferevent keeps its output's front frozen except around
-	 * its own writes; this is one of those. */
-	evbuffer_unfreeze(out, 1);
-	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
-		;
-	evbuffer_freeze(out, 1);
-}
-
-/*
- * Send what the replies queued, now: one writev, no event. Only a write
- * that would block leaves the rest to the bufferevent (EV_WRITE until the
- * output drains, then off again in session_write_cb). Leaving every reply
- * to the bufferevent costs an epoll_ctl to add the write event and one to
- * remove it, per reply. A TLS filter, when there is one, must do its own
- * writing.
- */
+/* Send what the replies queued, now (conn_flush: one writev on a plain
+ * socket, no event registration; the loop writes what is left). */
 void session_flush(struct session *s)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(s->bev) & EV_WRITE))
-		return;
 	if (s->state != S_CLOSING)
-		write_now(s);
-	/* Left over, an error (which the bufferevent then reports), a closing
-	 * session (freed once its last reply is out), or no socket of its own
-	 * (a bufferevent pair in the tests). */
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(s->bev, EV_WRITE);
+		conn_flush(s->conn);
 }
 
 /*
@@ -204,7 +172,7 @@ void session_goodbye(struct session *s, const char *fmt, ...)
 		session_vreply(s, fmt, ap);
 		va_end(ap);
 	}
-	write_now(s);
+	conn_flush_now(s->conn);
 	log_info("event=session-abandoned session=%s client=%s", s->idtext, s->peer_text);
 }
 
@@ -215,10 +183,8 @@ void session_close(struct session *s, const char *fmt, ...)
 	session_vreply(s, fmt, ap);
 	va_end(ap);
 	s->state = S_CLOSING;
-	bufferevent_enable(s->bev, EV_WRITE);
-	bufferevent_disable(s->bev, EV_READ);
-	struct timeval tv = {10, 0}; /* a client that never reads must not hold us */
-	bufferevent_set_timeouts(s->bev, NULL, &tv);
+	conn_set_timeouts(s->conn, 0, 10); /* a client that never reads must not hold us */
+	conn_shutdown_read(s->conn);
 	s->timeout = 0;
 }
 
@@ -239,8 +205,7 @@ void session_refuse(struct session *s, const struct smtp_reply *r)
  * one DATA section) at a time, until we must wait or input runs out. */
 static void session_process(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *in = conn_input(s->conn);
 	/* Never re-entered: a queue answer that comes back synchronously must
 	 * not make us read bytes the outer loop has consumed but not drained. */
 	if (s->processing)
@@ -248,7 +213,7 @@ static void session_process(struct session *s)
 	s->processing = 1;
 	while (!s->waiting && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
 		/* A client that pipelines without reading our replies waits. */
-		if (evbuffer_get_length(out) > SESSION_MAX_OUTPUT)
+		if (conn_output_pending(s->conn) > SESSION_MAX_OUTPUT)
 			break;
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -273,8 +238,8 @@ static void session_process(struct session *s)
 	if (s->state == S_CLOSING)
 		return;
 	session_flush(s);
-	if (evbuffer_get_length(out) > SESSION_MAX_OUTPUT)
-		bufferevent_disable(s->bev, EV_READ);
+	if (conn_output_pending(s->conn) > SESSION_MAX_OUTPUT)
+		conn_pause_read(s->conn);
 	else
 		session_set_timeout(s);
 }
@@ -284,42 +249,38 @@ void session_resume(struct session *s)
 	session_process(s);
 }
 
-static void session_read_cb(struct bufferevent *bev, void *arg)
+static void session_read_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
-	(void)bev;
+	(void)c;
 	session_process(s);
 }
 
-static void session_write_cb(struct bufferevent *bev, void *arg)
+static void session_drain_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 	if (s->state == S_CLOSING) {
 		session_free(s);
 		return;
 	}
-	/* Output drained: replies are written directly again (session_flush),
-	 * and reading may resume if it was paused for backpressure. */
-	bufferevent_disable(bev, EV_WRITE);
-	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
-		bufferevent_enable(bev, EV_READ);
+	/* Output drained: reading may resume if it was paused for backpressure. */
+	if (!conn_reading(c)) {
+		conn_resume_read(c);
 		session_process(s);
 	}
 }
 
-static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+static void session_event_cb(struct conn *c, enum conn_event ev, void *arg)
 {
 	struct session *s = arg;
-	(void)bev;
-	if ((what & BEV_EVENT_TIMEOUT) && s->state != S_CLOSING) {
+	(void)c;
+	if (ev == CONN_TIMEOUT && s->state != S_CLOSING) {
 		log_info("event=timeout session=%s client=%s state=%d", s->idtext, s->peer_text,
 		         (int)s->state);
 		session_close(s, "421 4.4.2 %s Error: timeout exceeded", s->conf->hostname);
 		return;
 	}
-	if (what & BEV_EVENT_EOF && s->waiting) {
-		/* The client left; the outstanding queue answer is dropped by
-		 * the server when it finds no session for it. */
-	}
+	/* The client left (or a write failed). An outstanding queue answer is
+	 * dropped by the server when it finds no session for it. */
 	session_free(s);
 }

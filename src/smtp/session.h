@@ -1,6 +1,6 @@
 /*
  * session: one SMTP server session (RFC 5321) — the state machine, the
- * command table and the replies. The transport is a libevent bufferevent;
+ * command table and the replies. The transport is a connection (conn.h);
  * the spool is reached only through the queue role (smtp_server_*).
  *
  * The session consumes input only while it is not waiting for the queue,
@@ -21,7 +21,7 @@
 #include "envelope.h"
 #include "route.h"
 
-struct bufferevent;
+struct conn;
 struct smtp_server;
 
 enum session_state {
@@ -66,7 +66,7 @@ struct session {
 	char idtext[24];
 	struct smtp_server *srv;
 	const struct config *conf;
-	struct bufferevent *bev;
+	struct conn *conn;
 	struct sockaddr_storage peer;
 	char peer_text[64];
 	int peer_local; /* inside local networks */
@@ -75,7 +75,7 @@ struct session {
 	int esmtp;
 	char helo[256];
 	unsigned errors;
-	unsigned timeout; /* seconds currently set on the bufferevent */
+	unsigned timeout; /* seconds currently set on the connection */
 	int waiting;      /* a queue request is outstanding */
 	int processing;   /* inside session_process (no re-entry) */
 	uint64_t req;     /* its number */
