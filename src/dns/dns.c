@@ -187,6 +187,11 @@ size_t dns_pending(const struct dns_resolver *r)
 	return r->pending;
 }
 
+struct event_base *dns_event_base(const struct dns_resolver *r)
+{
+	return r->base;
+}
+
 static int set_option(struct ub_ctx *ctx, const char *opt, const char *val, char *err,
                       size_t errlen)
 {

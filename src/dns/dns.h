@@ -57,5 +57,7 @@ struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t 
 void dns_cancel(struct dns_query *q);
 /* Queries not yet answered (for tests and statistics). */
 size_t dns_pending(const struct dns_resolver *r);
+/* The loop the resolver runs on (for callers' own timers). */
+struct event_base *dns_event_base(const struct dns_resolver *r);
 
 #endif

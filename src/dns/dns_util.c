@@ -87,6 +87,34 @@ int dns_name_quote(const char *text, size_t len, struct buf *out)
 	return 0;
 }
 
+int dns_name_unquote(const char *name, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const char *s = name; *s; o++) {
+		int c = (unsigned char)*s++;
+		if (c == '\\') {
+			if (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) &&
+			    isdigit((unsigned char)s[2])) {
+				c = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+				s += 3;
+				if (c > 255)
+					return -1;
+			} else if (*s) {
+				c = (unsigned char)*s++;
+			} else {
+				return -1;
+			}
+		}
+		if (c == 0 || o + 1 >= outlen) /* a NUL would cut the name short */
+			return -1;
+		out[o] = (char)c;
+	}
+	if (outlen == 0)
+		return -1;
+	out[o] = 0;
+	return 0;
+}
+
 int dns_reverse_name(int af, const void *addr, const char *zone, char *out, size_t outlen)
 {
 	const uint8_t *a = addr;

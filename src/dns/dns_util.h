@@ -31,6 +31,13 @@ int dns_hostname_valid(const char *name);
  */
 int dns_name_quote(const char *text, size_t len, struct buf *out);
 /*
+ * The reverse of dns_name_quote: the octets of a presentation-form name,
+ * escapes undone, labels still separated by dots (so a "\." inside a label
+ * becomes a separator: such names do not occur in mail). NUL-terminated;
+ * -1 if it does not fit, an escape is broken or it would hold a NUL.
+ */
+int dns_name_unquote(const char *name, char *out, size_t outlen);
+/*
  * The reverse name of an address, under zone (NULL: "in-addr.arpa" or
  * "ip6.arpa"): "4.3.2.1.in-addr.arpa", the 32 nibbles of IPv6 (lowercase),
  * or "4.3.2.1.zen.example" for a DNSBL. af is AF_INET or AF_INET6. -1 if

@@ -88,6 +88,30 @@ static void test_quote(void **state)
 	buf_free(&b);
 }
 
+static void test_unquote(void **state)
+{
+	(void)state;
+	char out[32];
+	assert_int_equal(dns_name_unquote("a\\032b\\\\c.d\\.e", out, sizeof(out)), 0);
+	assert_string_equal(out, "a b\\c.d.e");
+	assert_int_equal(dns_name_unquote("", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(dns_name_unquote("abc", out, 4), 0);
+	assert_int_equal(dns_name_unquote("abcd", out, 4), -1); /* no room for the NUL */
+	assert_int_equal(dns_name_unquote("a\\000b", out, sizeof(out)), -1);
+	assert_int_equal(dns_name_unquote("a\\256b", out, sizeof(out)), -1);
+	assert_int_equal(dns_name_unquote("a\\", out, sizeof(out)), -1);
+	/* quote then unquote gives the octets back */
+	struct buf b;
+	buf_init(&b, 0);
+	const char in[] = "x y\\z.\x7f.ok";
+	assert_int_equal(dns_name_quote(in, sizeof(in) - 1, &b), 0);
+	buf_append_byte(&b, 0);
+	assert_int_equal(dns_name_unquote((char *)b.data, out, sizeof(out)), 0);
+	assert_string_equal(out, in);
+	buf_free(&b);
+}
+
 static void test_reverse(void **state)
 {
 	(void)state;
@@ -192,8 +216,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_name_valid), cmocka_unit_test(test_hostname_valid),
-	    cmocka_unit_test(test_quote),      cmocka_unit_test(test_reverse),
-	    cmocka_unit_test(test_mx_sort),
+	    cmocka_unit_test(test_quote),      cmocka_unit_test(test_unquote),
+	    cmocka_unit_test(test_reverse),    cmocka_unit_test(test_mx_sort),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
