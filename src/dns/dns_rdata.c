@@ -209,8 +209,9 @@ static int decode_rdata(const struct pkt *k, const struct raw_rr *raw, struct dn
 		rr->u.tlsa.usage = p[0];
 		rr->u.tlsa.selector = p[1];
 		rr->u.tlsa.mtype = p[2];
-		rr->u.tlsa.len = raw->rdlen - 3;
-		rr->u.tlsa.data = xmemdup(p + 3, rr->u.tlsa.len ? rr->u.tlsa.len : 1);
+		rr->u.tlsa.len = raw->rdlen - 3; /* may be 0: DANE code judges */
+		rr->u.tlsa.data = xmalloc(rr->u.tlsa.len ? rr->u.tlsa.len : 1);
+		memcpy(rr->u.tlsa.data, p + 3, rr->u.tlsa.len);
 		return 0;
 	default: /* kept as type and TTL only */
 		return 0;

@@ -351,6 +351,15 @@ static void test_ptr_tlsa_escapes(void **state)
 	assert_memory_equal(a.rr[0].u.tlsa.data, "\xab\xcd", 2);
 	dns_answer_free(&a);
 	prefixes_fail(&b, 52);
+
+	/* no association data at all (found by fuzz_dns_rdata) */
+	header(&b, 0, 1, 0);
+	question(&b, "_25._tcp.mx.example", 52);
+	rr(&b, 12, 52, 60, "\x03\x01\x01", 3);
+	assert_int_equal(parse(&b, 52, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.rr[0].u.tlsa.len, 0);
+	assert_non_null(a.rr[0].u.tlsa.data);
+	dns_answer_free(&a);
 }
 
 /* Packets that must be refused, each with the reason it gives. */
