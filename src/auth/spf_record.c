@@ -184,7 +184,10 @@ static int parse_mechanism(const char *s, size_t len, struct spf_term *t, char *
 		if (rlen == 0 && t->mech == SPF_MECH_PTR)
 			return 0;
 		if (rlen == 0 || rest[0] != ':') {
-			err_set(err, errlen, "%s needs \":domain\"", spf_mech_name(t->mech));
+			err_set(err, errlen,
+			        t->mech == SPF_MECH_PTR ? "%s takes only \":domain\""
+			                                : "%s needs \":domain\"",
+			        spf_mech_name(t->mech));
 			return -1;
 		}
 		if (spf_domain_spec_check(rest + 1, rlen - 1, &t->letters, err, errlen) == -1)
