@@ -13,6 +13,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from fakedns import FakeDNS
 from tools import tool
 
 DNSQ = tool("dnsq")
@@ -187,8 +188,9 @@ def test_answers_cached_for_their_ttl(fakedns):
     assert fakedns.count("cached.example.org", "A") == 1  # the second came from the cache
     assert fakedns.count("ptr.example.org", "PTR") == 1
     assert fakedns.count("nope.example.org", "A") == 1  # negative answers too
-    # a TTL of 1 s has run out 1.5 s later: asked again
-    out = dnsq(fakedns, "-d", "1500", "short.example.org", "short.example.org")
+    # a TTL of 1 s has run out 2.5 s later: asked again (unbound counts
+    # whole seconds and serves an answer whose TTL is just 0)
+    out = dnsq(fakedns, "-d", "2500", "short.example.org", "short.example.org")
     assert out.count("short.example.org A ok") == 2
     assert fakedns.count("short.example.org", "A") == 2
 
@@ -246,3 +248,18 @@ def test_hosts_and_resolv_conf(tmp_path):
     p = subprocess.run([DNSQ, "-s", "mx.example.org", "x.example"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "not an IP address" in p.stderr
+
+
+def test_ipv6_forwarder():
+    """A forwarder given as an IPv6 address ("::1@port" to libunbound)."""
+    try:
+        server = FakeDNS(host="::1").start()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        server.add("v6.example", "AAAA", "2001:db8::6")
+        p = subprocess.run([DNSQ, "-s", "::1", "-p", str(server.port), "v6.example/AAAA"],
+                           capture_output=True, text=True, timeout=30)
+        assert answers(p.stdout)[("v6.example", "AAAA")][1] == ["2001:db8::6"]
+    finally:
+        server.stop()

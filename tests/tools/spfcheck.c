@@ -11,7 +11,10 @@
  * -s ADDR -p PORT the resolver (default: resolv.conf); -t MS per-query
  * timeout; -T MS the check's time limit; -e TEXT default explanation; -r
  * NAME receiver (%{r}); -n SECONDS the time (%{t}); -H check the HELO
- * identity instead of MAIL FROM; -j N checks at once in a batch.
+ * identity instead of MAIL FROM; -j N checks at once in a batch; -c MS
+ * cancel the (single) check after MS milliseconds, print "cancelled", and
+ * keep the loop running for another -w MS (default 1000) to show that no
+ * result follows.
  *
  * Every check has a resolver of its own, so no answer is cached from one
  * check into the next (the suite reuses names across scenarios).
@@ -31,6 +34,7 @@ struct job {
 	char *id;
 	struct spf_request req;
 	struct dns_resolver *r;
+	struct spf_check *check;
 	char *line;
 };
 
@@ -40,12 +44,32 @@ struct run {
 	struct spf_request proto;
 	enum spf_identity id;
 	int batch;
+	unsigned cancel_ms, linger_ms;
 	struct job *jobs;
 	size_t njobs, next, active, parallel;
 	int failed;
 };
 
 static void start_next(struct run *run);
+
+static void on_cancel(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct run *run = j->run;
+	struct timeval tv = {run->linger_ms / 1000, (run->linger_ms % 1000) * 1000};
+	(void)fd;
+	(void)what;
+	if (j->check == NULL)
+		return; /* the result came first */
+	spf_check_cancel(j->check);
+	j->check = NULL;
+	dns_free(j->r);
+	j->r = NULL;
+	printf("cancelled\n");
+	fflush(stdout);
+	run->active--;
+	event_base_loopexit(run->base, &tv);
+}
 
 static void on_result(enum spf_result res, const char *explanation, const char *reason, void *arg)
 {
@@ -57,6 +81,7 @@ static void on_result(enum spf_result res, const char *explanation, const char *
 	fflush(stdout);
 	dns_free(j->r); /* from inside the callback: allowed by dns.h */
 	j->r = NULL;
+	j->check = NULL;
 	run->active--;
 	start_next(run);
 }
@@ -72,7 +97,8 @@ static void start_next(struct run *run)
 			run->failed = 1;
 			continue;
 		}
-		if (spf_check_start(j->r, &j->req, run->id, on_result, j) == NULL) {
+		j->check = spf_check_start(j->r, &j->req, run->id, on_result, j);
+		if (j->check == NULL) {
 			fprintf(stderr, "spfcheck: %s: not an IP address\n", j->req.ip);
 			dns_free(j->r);
 			j->r = NULL;
@@ -81,7 +107,7 @@ static void start_next(struct run *run)
 		}
 		run->active++;
 	}
-	if (run->active == 0 && run->next == run->njobs)
+	if (run->active == 0 && run->next == run->njobs && run->cancel_ms == 0)
 		event_base_loopbreak(run->base);
 }
 
@@ -118,7 +144,7 @@ int main(int argc, char **argv)
 	struct run run = {0};
 	int c;
 	run.parallel = 1;
-	while ((c = getopt(argc, argv, "s:p:t:T:e:r:n:Hbj:")) != -1) {
+	while ((c = getopt(argc, argv, "s:p:t:T:e:r:n:Hbj:c:w:")) != -1) {
 		switch (c) {
 		case 's':
 			run.dns.forwarder = optarg;
@@ -146,6 +172,12 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			run.batch = 1;
+			break;
+		case 'c':
+			run.cancel_ms = (unsigned)atoi(optarg);
+			break;
+		case 'w':
+			run.linger_ms = (unsigned)atoi(optarg);
 			break;
 		case 'j':
 			run.parallel = (size_t)atoi(optarg) > 0 ? (size_t)atoi(optarg) : 1;
@@ -182,9 +214,19 @@ int main(int argc, char **argv)
 		run.jobs[0].req.sender = argv[optind + 1];
 		run.jobs[0].req.helo = argv[optind + 2];
 	}
+	if (run.linger_ms == 0)
+		run.linger_ms = 1000;
 	start_next(&run);
+	struct event *cancel = NULL;
+	if (run.cancel_ms && !run.batch && run.active > 0) {
+		struct timeval tv = {run.cancel_ms / 1000, (run.cancel_ms % 1000) * 1000};
+		cancel = evtimer_new(run.base, on_cancel, &run.jobs[0]);
+		evtimer_add(cancel, &tv);
+	}
 	if (run.active > 0)
 		event_base_dispatch(run.base);
+	if (cancel)
+		event_free(cancel);
 	for (size_t i = 0; i < run.njobs; i++)
 		free(run.jobs[i].line);
 	free(run.jobs);
@@ -192,6 +234,6 @@ int main(int argc, char **argv)
 	return run.failed ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: spfcheck [-s ADDR] [-p PORT] [-t MS] [-T MS] [-e TEXT] [-r NAME] "
-	                "[-n SECONDS] [-H] (IP SENDER HELO | -b [-j N])\n");
+	                "[-n SECONDS] [-H] [-c MS [-w MS]] (IP SENDER HELO | -b [-j N])\n");
 	return 2;
 }
