@@ -273,6 +273,11 @@ int main(int argc, char **argv)
 	d.r = dns_new(d.base, &o, err, sizeof(err));
 	if (d.r == NULL) {
 		fprintf(stderr, "dnsq: %s\n", err);
+		for (size_t i = 0; i < ncancel; i++)
+			event_free(cancels[i].cancel_ev);
+		free(cancels);
+		free(d.items);
+		event_base_free(d.base);
 		return 2;
 	}
 	d.delay_ev = evtimer_new(d.base, on_delay, &d);
@@ -299,6 +304,11 @@ int main(int argc, char **argv)
 	event_base_free(d.base);
 	return 0;
 usage:
+	for (size_t i = 0; i < ncancel; i++)
+		event_free(cancels[i].cancel_ev);
+	free(cancels);
+	free(d.items);
+	event_base_free(d.base);
 	fprintf(stderr, "usage: dnsq [-s ADDR] [-p PORT] [-t MS] [-P] [-d MS] [-r FILE] [-H FILE] "
 	                "[-w MS] [-C NAME/TYPE@MS]... NAME[/TYPE]...\n");
 	return 2;
