@@ -298,14 +298,16 @@ int main(int argc, char **argv)
 	dns_free(d.r);
 	event_free(d.delay_ev);
 	for (size_t i = 0; i < ncancel; i++)
-		event_free(cancels[i].cancel_ev);
+		if (cancels[i].cancel_ev)
+			event_free(cancels[i].cancel_ev);
 	free(cancels);
 	free(d.items);
 	event_base_free(d.base);
 	return 0;
 usage:
 	for (size_t i = 0; i < ncancel; i++)
-		event_free(cancels[i].cancel_ev);
+		if (cancels[i].cancel_ev)
+			event_free(cancels[i].cancel_ev);
 	free(cancels);
 	free(d.items);
 	event_base_free(d.base);
