@@ -274,7 +274,8 @@ int main(int argc, char **argv)
 	if (d.r == NULL) {
 		fprintf(stderr, "dnsq: %s\n", err);
 		for (size_t i = 0; i < ncancel; i++)
-			event_free(cancels[i].cancel_ev);
+			if (cancels[i].cancel_ev)
+				event_free(cancels[i].cancel_ev);
 		free(cancels);
 		free(d.items);
 		event_base_free(d.base);
