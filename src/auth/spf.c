@@ -34,7 +34,7 @@
 
 #define MAX_DEPTH   (SPF_MAX_DNS_TERMS + 2)
 #define MAX_QUERIES 250 /* never reached within the limits above; a backstop */
-#define NAME_MAX_   256 /* a plain name: 253 octets and a NUL */
+#define PLAIN_MAX   256 /* a plain name: 253 octets and a NUL */
 #define P_LETTER    SPF_LETTER('p')
 
 enum state {
@@ -70,7 +70,7 @@ struct spf {
 	enum state st;
 	unsigned dns_terms, voids, queries;
 	int term_counted; /* the current term was counted already */
-	char target[NAME_MAX_];
+	char target[PLAIN_MAX];
 
 	/* the lookup asked for */
 	int asking;
@@ -87,7 +87,7 @@ struct spf {
 	enum state after_ptrs;
 	char **valid;
 	size_t nvalid;
-	char p[NAME_MAX_];
+	char p[PLAIN_MAX];
 
 	char *exp_text; /* an explanation waiting for %{p} */
 	enum spf_result result;
@@ -184,7 +184,7 @@ static uint16_t addr_type(const struct spf *s)
 	return s->af == AF_INET ? DNS_T_A : DNS_T_AAAA;
 }
 
-/* Does addr (of our family) fall in addr/cidr with the client? */
+/* Is the client within net/cidr (net of the client's family)? */
 static int cidr_match(const struct spf *s, const uint8_t *net, int cidr)
 {
 	int bits = cidr;
@@ -516,7 +516,7 @@ static void exp_answer(struct spf *s, const struct dns_answer *a)
 {
 	unsigned letters;
 	s->st = ST_DONE;
-	if (a->status != DNS_OK || a->nrr != 1) {
+	if (a->status != DNS_OK || a->nrr != 1 || a->rr[0].type != DNS_T_TXT) {
 		default_explanation(s);
 		return;
 	}
