@@ -145,22 +145,16 @@ static void ask(struct spf *s, const char *plain, uint16_t type, enum want want)
 	s->asking = 1;
 }
 
-/* A name that can be looked up: labels of 1-63 octets, at most 253. */
+/* A name that can be looked up: what dns_lookup() takes once quoted
+ * (labels of 1-63 octets, at most 255 on the wire). */
 static int name_ok(const char *n)
 {
-	size_t len = strlen(n), label = 0;
-	if (len == 0 || len > 253)
-		return 0;
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || n[i] == '.') {
-			if (label == 0 || label > 63)
-				return 0;
-			label = 0;
-		} else {
-			label++;
-		}
-	}
-	return 1;
+	struct buf b;
+	buf_init(&b, DNS_NAME_TEXT_MAX);
+	int ok = n[0] != 0 && dns_name_quote(n, strlen(n), &b) == 0 &&
+	         buf_append_byte(&b, 0) == 0 && dns_name_valid((const char *)b.data);
+	buf_free(&b);
+	return ok;
 }
 
 /* §4.3: a multi-label domain name, or the check's result is "none". */
