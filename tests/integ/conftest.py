@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import fakedns as fdns  # noqa: E402
 import raven as rv  # noqa: E402
 from postfix_peer import PeerFactory, postfix_peer  # noqa: E402,F401  (a fixture for every module)
 
@@ -111,3 +112,14 @@ def shared_raven():
         yield f(per_ip=50, connections=100)
     finally:
         f.teardown()
+
+
+@pytest.fixture
+def fakedns():
+    """A started fake DNS server (fakedns.FakeDNS) on 127.0.0.1, UDP and TCP
+    on dns.port; the test adds records and failures. Stopped afterwards."""
+    server = fdns.FakeDNS().start()
+    try:
+        yield server
+    finally:
+        server.stop()
