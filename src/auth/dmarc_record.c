@@ -220,8 +220,10 @@ static int split(const char *txt, size_t len, struct dtag *tags, size_t *n, char
 			return -1;
 		}
 		for (size_t k = a; k < ne; k++) {
+			/* unknown tags are ignored (§6.3), so be lenient about
+			 * their names: '-' as well as DKIM's ALNUMPUNC */
 			if (!is_alpha((unsigned char)txt[k]) && !is_digit((unsigned char)txt[k]) &&
-			    txt[k] != '_') {
+			    txt[k] != '_' && txt[k] != '-') {
 				err_set(err, errlen, "bad tag name");
 				return -1;
 			}
