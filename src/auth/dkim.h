@@ -118,6 +118,14 @@ const struct dkim_result *dkim_verify_result(const struct dkim_verify *v, size_t
  */
 size_t dkim_verify_header_count(const struct dkim_verify *v);
 int dkim_verify_header(const struct dkim_verify *v, size_t i, const char **field, size_t *len);
+/*
+ * The bodies (after the colon) of the fields called name, top to bottom:
+ * up to max into values/lens, returns how many there are. For DMARC:
+ * dkim_verify_header_values(v, "From", vals, lens, 2) and hand the
+ * count (at most 2) to dmarc_author_domain.
+ */
+size_t dkim_verify_header_values(const struct dkim_verify *v, const char *name, const char **values,
+                                 size_t *lens, size_t max);
 
 const char *dkim_status_name(enum dkim_status s);
 const char *dkim_alg_name(enum dkim_alg a);

@@ -185,7 +185,7 @@ static int value_is(const struct dkim_tag *t, const char *word)
 	return t->value_len == strlen(word) && strncasecmp(t->value, word, t->value_len) == 0;
 }
 
-/* Call fn on each ':'-separated element of a tag value, trimmed of FWS. */
+/* 1 if word is an element of a ':'-separated tag value (FWS trimmed, any case). */
 static int list_has(const char *v, size_t len, const char *word)
 {
 	size_t i = 0, wl = strlen(word);

@@ -256,6 +256,10 @@ static int header_hash_ok(struct dkim_verify *v, struct vsig *s, EVP_PKEY *pkey)
 	struct buf hb;
 	buf_init(&hb, 0);
 	uint8_t *used = xcalloc(h->nfields ? h->nfields : 1, 1);
+	/* The field being verified did not exist when it was signed, so an
+	 * h= that names dkim-signature (to cover older signatures) can never
+	 * mean this one. */
+	used[s->field] = 1;
 	for (size_t k = 0; k < s->sig.nh; k++) {
 		const char *name = s->sig.hbuf + s->sig.hoff[k];
 		/* Repeated names take instances from the bottom up; a name with no
@@ -492,4 +496,23 @@ int dkim_verify_header(const struct dkim_verify *v, size_t i, const char **field
 	*field = dkim_hdrs_field(&v->hdrs, i);
 	*len = v->hdrs.fields[i].len;
 	return 0;
+}
+
+size_t dkim_verify_header_values(const struct dkim_verify *v, const char *name, const char **values,
+                                 size_t *lens, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < dkim_verify_header_count(v); i++) {
+		if (!dkim_hdrs_is(&v->hdrs, i, name))
+			continue;
+		const char *field = dkim_hdrs_field(&v->hdrs, i);
+		size_t len = v->hdrs.fields[i].len;
+		const char *colon = memchr(field, ':', len); /* there is one: the name matched */
+		if (n < max) {
+			values[n] = colon + 1;
+			lens[n] = len - (size_t)(colon + 1 - field);
+		}
+		n++;
+	}
+	return n;
 }

@@ -134,9 +134,15 @@ struct parser {
 
 static int fail(struct parser *p, const char *why)
 {
-	err_set(p->err, p->errlen, "From: %s",
-	        p->lx.why && strcmp(why, "lex") == 0 ? p->lx.why : why);
+	err_set(p->err, p->errlen, "From: %s", why);
 	return -1;
+}
+
+/* At token t, which was not what the grammar wanted: the lexer's reason
+ * if it could not read a token at all, else why. */
+static int fail_at(struct parser *p, struct tok t, const char *why)
+{
+	return fail(p, t.type == T_ERROR && p->lx.why ? p->lx.why : why);
 }
 
 /* addr-spec = local-part "@" domain; records the domain. */
@@ -144,13 +150,13 @@ static int addr_spec(struct parser *p)
 {
 	struct tok t = lex(&p->lx);
 	if (t.type != T_ATOM && t.type != T_QSTRING)
-		return fail(p, t.type == T_ERROR ? "lex" : "no address");
+		return fail_at(p, t, "no address");
 	for (;;) { /* local-part: word *("." word), lenient about empty words */
 		t = lex(&p->lx);
 		if (is_special(t, '@'))
 			break;
 		if (!is_special(t, '.') && t.type != T_ATOM && t.type != T_QSTRING)
-			return fail(p, t.type == T_ERROR ? "lex" : "address without '@'");
+			return fail_at(p, t, "address without '@'");
 	}
 	char dom[DMARC_DOMAIN_MAX + 2];
 	size_t dl = 0;
@@ -161,7 +167,7 @@ static int addr_spec(struct parser *p)
 			return fail(p, "domain literal has no DMARC policy");
 		if (want_label) {
 			if (t.type != T_ATOM)
-				return fail(p, t.type == T_ERROR ? "lex" : "bad domain");
+				return fail_at(p, t, "bad domain");
 			if (dl + t.len > DMARC_DOMAIN_MAX)
 				return fail(p, "domain too long");
 			memcpy(dom + dl, p->lx.s + t.start, t.len);
@@ -236,7 +242,7 @@ static int mailbox(struct parser *p, int allow_group)
 				continue;
 			}
 			if (t.type == T_END || t.type == T_ERROR)
-				return fail(p, t.type == T_ERROR ? "lex" : "group without ';'");
+				return fail_at(p, t, "group without ';'");
 			if (mailbox(p, 0) == -1)
 				return -1;
 			t = peek(&p->lx);
@@ -261,7 +267,7 @@ int dmarc_from_parse(const char *value, size_t len, struct dmarc_from *out, char
 			break;
 		if (t.type == T_ERROR) {
 			lex(&p.lx);
-			return fail(&p, "lex");
+			return fail_at(&p, t, "unreadable");
 		}
 		if (is_special(t, ',')) { /* obs-mbox-list: empty elements */
 			lex(&p.lx);
@@ -271,7 +277,7 @@ int dmarc_from_parse(const char *value, size_t len, struct dmarc_from *out, char
 			return -1;
 		t = peek(&p.lx);
 		if (t.type != T_END && !is_special(t, ','))
-			return fail(&p, t.type == T_ERROR ? "lex" : "junk after an address");
+			return fail_at(&p, t, "junk after an address");
 	}
 	return 0;
 }

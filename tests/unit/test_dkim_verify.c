@@ -547,6 +547,12 @@ static void test_unsigned_and_headers(void **state)
 	assert_int_equal(len, strlen("Subject: hi"));
 	assert_memory_equal(f, "Subject: hi", len);
 	assert_int_equal(dkim_verify_header(v, 2, &f, &len), -1);
+	const char *vals[2];
+	size_t lens[2];
+	assert_int_equal(dkim_verify_header_values(v, "from", vals, lens, 2), 1);
+	assert_int_equal(lens[0], strlen(" a@example.com"));
+	assert_memory_equal(vals[0], " a@example.com", lens[0]);
+	assert_int_equal(dkim_verify_header_values(v, "To", vals, lens, 2), 0);
 	assert_int_equal(
 	    dkim_verify_key_answer(v, "x._domainkey.example.com", DKIM_DNS_NXDOMAIN, NULL, NULL, 0),
 	    -1);
