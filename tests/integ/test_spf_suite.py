@@ -6,7 +6,7 @@ through the real dns module and libunbound. Each scenario is a test; the
 first one of a suite runs the whole suite and prints a line such as
 "spf rfc7208: 203/203 passed".
 
-The data is used as published (RAVEN_TESTDATA, default /work/shared/testdata;
+The data is used as published (RAVEN_TESTDATA, default tests/vectors, a byte-identical copy of ../shared/testdata;
 see spf/README.md there for the conventions of pyspf's harness followed
 here). Scenarios whose expectations RFC 7208 changed, or that need a
 leniency RFC 7208 forbids, are listed in EXPECTED_DIFFERENCES with the
@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakedns import FakeDNS  # noqa: E402
 from tools import tool  # noqa: E402
 
-DATA = os.path.join(os.environ.get("RAVEN_TESTDATA", "/work/shared/testdata"), "spf")
+VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors")
+DATA = os.path.join(os.environ.get("RAVEN_TESTDATA", VECTORS), "spf")
 SUITES = ("rfc7208", "rfc4408", "blitirispf")
 QUERY_TIMEOUT_MS = 800  # a TIMEOUT entry costs this; far above a loopback answer
 PARALLEL = 16

@@ -28,8 +28,7 @@
 
 static const char *tdir(void)
 {
-	const char *e = getenv("RAVEN_TESTDATA");
-	return e && *e ? e : "/work/shared/testdata";
+	return unit_testdata();
 }
 
 static char *dkimpy_file(const char *name, size_t *len, int crlf)

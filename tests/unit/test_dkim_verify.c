@@ -1,6 +1,6 @@
 /*
  * Unit tests for the DKIM verifier against third-party vectors in
- * $RAVEN_TESTDATA (default /work/shared/testdata; the files are used as
+ * $RAVEN_TESTDATA (default tests/vectors, a copy of ../shared/testdata; the files are used as
  * they are, LF line ends turned into CRLF as RFC 5322 wants): dkimpy's
  * data with its DNS.tsv, stalwart mail-auth's files, and the Mail::DKIM
  * corpus with FAKE_DNS.dat and expected.tsv. Every message is verified
@@ -29,8 +29,7 @@ struct outcome {
 
 static const char *tdir(void)
 {
-	const char *e = getenv("RAVEN_TESTDATA");
-	return e && *e ? e : "/work/shared/testdata";
+	return unit_testdata();
 }
 
 /* A vector file, LF made CRLF; the test fails if it is missing. */

@@ -16,8 +16,7 @@
 
 static const char *tdir(void)
 {
-	const char *e = getenv("RAVEN_TESTDATA");
-	return e && *e ? e : "/work/shared/testdata";
+	return unit_testdata();
 }
 
 /* One argument of checkPublicSuffix(): 'text' or null (NULL). */

@@ -16,8 +16,7 @@
 
 static const char *tdir(void)
 {
-	const char *e = getenv("RAVEN_TESTDATA");
-	return e && *e ? e : "/work/shared/testdata";
+	return unit_testdata();
 }
 
 static int parse(const char *txt, struct dmarc_record *r, char *err, size_t errlen)

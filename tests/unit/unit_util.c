@@ -67,3 +67,9 @@ char *unit_read_file(const char *path, size_t *len)
 		*len = got;
 	return p;
 }
+
+const char *unit_testdata(void)
+{
+	const char *e = getenv("RAVEN_TESTDATA");
+	return e && *e ? e : UNIT_SOURCE_DIR "/../vectors";
+}

@@ -13,6 +13,9 @@
 char *unit_tmpdir(void);
 /* rm -rf without a shell. */
 void unit_rmtree(const char *path);
+/* The third-party test vectors: $RAVEN_TESTDATA, else the copy of
+ * ../shared/testdata kept in tests/vectors. */
+const char *unit_testdata(void);
 /* Read a whole file; NULL if missing. *len gets the size. Caller frees. */
 char *unit_read_file(const char *path, size_t *len);
 
