@@ -169,8 +169,11 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 		struct inflight *f = xcalloc(1, sizeof(*f));
 		f->job = j;
 		f->peer = lp;
-		f->next = q->inflight;
-		q->inflight = f;
+		f->next = lp->jobs;
+		if (lp->jobs)
+			lp->jobs->prev = f;
+		lp->jobs = f;
+		hmap_put_u64(q->inflight, j->id, f);
 	} else {
 		/* No descriptor to pass the message with: this job waits. */
 		int e = errno;
@@ -253,19 +256,18 @@ void queue_schedule(struct queue_role *q)
 
 static struct inflight *inflight_find(struct queue_role *q, uint64_t job)
 {
-	for (struct inflight *f = q->inflight; f; f = f->next)
-		if (f->job->id == job)
-			return f;
-	return NULL;
+	return hmap_get_u64(q->inflight, job);
 }
 
 static void inflight_unlink(struct queue_role *q, struct inflight *f)
 {
-	for (struct inflight **pp = &q->inflight; *pp; pp = &(*pp)->next)
-		if (*pp == f) {
-			*pp = f->next;
-			return;
-		}
+	hmap_del_u64(q->inflight, f->job->id);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		f->peer->jobs = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
 }
 
 /* The status a failure DSN reports (RFC 3463); NULL: the code the
@@ -390,14 +392,10 @@ int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_m
 void queue_peer_lost(struct queue_role *q, struct peer *p)
 {
 	/* Deliveries in flight on a dead peer are retried like any temporary failure. */
-	for (struct inflight **pp = &q->inflight; *pp;) {
-		struct inflight *f = *pp;
-		if (f->peer != p) {
-			pp = &f->next;
-			continue;
-		}
-		*pp = f->next;
-		job_fail_all(q, f->job, DELIVER_TEMP, "4.3.0 local delivery process died");
+	while (p->jobs) {
+		struct inflight *f = p->jobs;
+		inflight_unlink(q, f);
+		job_fail_all(q, f->job, DELIVER_TEMP, "4.3.0 delivery process died");
 		free(f);
 	}
 }

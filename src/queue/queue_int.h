@@ -12,6 +12,7 @@
 #include "bounce.h"
 #include "config.h"
 #include "envelope.h"
+#include "hmap.h"
 #include "ipc.h"
 #include "proto.h"
 #include "queue_admin.h"
@@ -28,8 +29,10 @@
 
 struct peer {
 	struct queue_role *q;
-	struct ipc *ch;      /* NULL once closed */
-	struct ipc *ch_dead; /* the closed channel, until it is freed */
+	struct ipc *ch;            /* NULL once closed */
+	struct ipc *ch_dead;       /* the closed channel, until it is freed */
+	struct inflight *jobs;     /* delivery peers: the jobs handed to it */
+	struct incoming *incoming; /* smtp peers: spool files handed to it */
 	enum peer_kind kind;
 	struct peer *next;
 };
@@ -39,7 +42,7 @@ struct incoming {
 	char id[ENVELOPE_ID_MAX + 1];
 	int fd;
 	struct peer *owner;
-	struct incoming *next;
+	struct incoming *prev, *next; /* the owner's list */
 };
 
 struct pending_commit {
@@ -49,11 +52,12 @@ struct pending_commit {
 	struct incoming *in;
 };
 
-/* A job handed to a delivery peer. */
+/* A job handed to a delivery peer: in the queue's map by job number and
+ * on its peer's list. */
 struct inflight {
 	struct sched_job *job;
 	struct peer *peer;
-	struct inflight *next;
+	struct inflight *prev, *next;
 };
 
 struct queue_role {
@@ -63,12 +67,12 @@ struct queue_role {
 	struct sched *sched;
 	struct ipc *parent;
 	struct peer *peers;
-	struct incoming *incoming;
+	struct hmap *incoming; /* id -> struct incoming */
 	struct pending_commit *batch;
 	size_t n_batch, cap_batch;
 	struct event *batch_ev;
 	struct event *timer;
-	struct inflight *inflight;
+	struct hmap *inflight; /* job number -> struct inflight */
 	uint64_t last_id_us;
 	struct queue_counters counters;
 	struct event *dsn_timer; /* retries failure notices that could not be sent */

@@ -53,16 +53,36 @@ static void reply_fail(struct peer *p, uint32_t type, uint64_t req, int error, c
 	buf_free(&b);
 }
 
+/* A spool file handed to owner: known by id and on the owner's list. */
+static void incoming_add(struct queue_role *q, struct incoming *in, struct peer *owner)
+{
+	in->owner = owner;
+	in->prev = NULL;
+	in->next = owner->incoming;
+	if (owner->incoming)
+		owner->incoming->prev = in;
+	owner->incoming = in;
+	hmap_put(q->incoming, in->id, strlen(in->id), in);
+}
+
+static void incoming_unlink(struct queue_role *q, struct incoming *in)
+{
+	hmap_del(q->incoming, in->id, strlen(in->id));
+	if (in->prev)
+		in->prev->next = in->next;
+	else
+		in->owner->incoming = in->next;
+	if (in->next)
+		in->next->prev = in->prev;
+}
+
 static struct incoming *incoming_take(struct queue_role *q, const char *id, struct peer *owner)
 {
-	for (struct incoming **pp = &q->incoming; *pp; pp = &(*pp)->next) {
-		struct incoming *in = *pp;
-		if (strcmp(in->id, id) == 0 && in->owner == owner) {
-			*pp = in->next;
-			return in;
-		}
-	}
-	return NULL;
+	struct incoming *in = hmap_get(q->incoming, id, strnlen(id, ENVELOPE_ID_MAX + 1));
+	if (in == NULL || in->owner != owner)
+		return NULL;
+	incoming_unlink(q, in);
+	return in;
 }
 
 static void incoming_discard(struct queue_role *q, struct incoming *in)
@@ -98,9 +118,7 @@ static int handle_new(struct queue_role *q, struct peer *p, const struct ipc_msg
 		reply_fail(p, PROTO_NEW_FAIL, req, err, strerror(err));
 		incoming_discard(q, in);
 	} else {
-		in->owner = p;
-		in->next = q->incoming;
-		q->incoming = in;
+		incoming_add(q, in, p);
 	}
 	buf_free(&b);
 	return 0;
@@ -351,14 +369,10 @@ static void peer_closed(struct ipc *ch, void *arg)
 		queue_transports_update(q);
 		return;
 	}
-	for (struct incoming **pp = &q->incoming; *pp;) {
-		struct incoming *in = *pp;
-		if (in->owner == p) {
-			*pp = in->next;
-			incoming_discard(q, in);
-		} else {
-			pp = &in->next;
-		}
+	while (p->incoming) {
+		struct incoming *in = p->incoming;
+		incoming_unlink(q, in);
+		incoming_discard(q, in);
 	}
 }
 
@@ -444,6 +458,8 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	    .dest_arg = &q,
 	};
 	q.sched = sched_new(&sp);
+	q.inflight = hmap_new();
+	q.incoming = hmap_new();
 	/* One process delivers to every Maildir, in batches that cost one sync
 	 * each: a per-destination limit there would only cap the batch size
 	 * (20 in flight, one batch per ~30 ms: 700 deliveries a second). */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hmap.h"
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
@@ -55,8 +56,10 @@ struct smtp_server {
 	struct ipc *queue;
 	struct acceptor *acceptors;
 	size_t n_acceptors;
-	struct session *sessions;
+	struct session *sessions; /* doubly linked: a session leaves in O(1) */
 	size_t n_sessions;
+	struct hmap *per_ip;  /* client address -> sessions from it */
+	struct hmap *waiting; /* request number -> the session waiting for its answer */
 	uint64_t next_session;
 	uint64_t next_req;
 	struct spare spares[SPARES_MAX];
@@ -71,17 +74,38 @@ struct event_base *smtp_server_base(struct smtp_server *srv)
 	return srv->base;
 }
 
-static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+/* The per-IP key of a client address: family and address octets. */
+static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17])
 {
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		              &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	key[0] = (uint8_t)ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		return 5;
+	}
+	if (ss->ss_family == AF_INET6) {
+		memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		return 17;
+	}
 	return 1;
+}
+
+static size_t ip_count(const struct smtp_server *srv, const struct sockaddr_storage *ss)
+{
+	uint8_t key[17];
+	size_t n = ip_key(ss, key);
+	return (size_t)(uintptr_t)hmap_get(srv->per_ip, key, n);
+}
+
+static void ip_add(struct smtp_server *srv, const struct sockaddr_storage *ss, int delta)
+{
+	uint8_t key[17];
+	size_t n = ip_key(ss, key);
+	size_t c = (size_t)(uintptr_t)hmap_get(srv->per_ip, key, n);
+	c = delta > 0 ? c + 1 : c - 1;
+	if (c == 0)
+		hmap_del(srv->per_ip, key, n);
+	else
+		hmap_put(srv->per_ip, key, n, (void *)(uintptr_t)c);
 }
 
 /* Refuse without creating a session: one non-blocking write, then close. */
@@ -115,10 +139,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 			                  "Too many connections, try later");
 			continue;
 		}
-		size_t same = 0;
-		for (struct session *s = srv->sessions; s; s = s->next)
-			same += same_ip(&s->peer, &ss);
-		if (same >= lim->per_ip) {
+		if (ip_count(srv, &ss) >= lim->per_ip) {
 			log_info("event=connection-refused reason=\"too many connections from one "
 			         "address\"");
 			refuse_connection(fd, srv->conf->hostname,
@@ -136,9 +157,13 @@ struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct 
 {
 	struct session *s =
 	    session_new(srv, srv->conf, ++srv->next_session, fd, sa, salen, submission);
+	s->prev = NULL;
 	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->n_sessions++;
+	ip_add(srv, &s->peer, 1);
 	return s;
 }
 
@@ -211,21 +236,24 @@ static void spare_arrived(struct smtp_server *srv, const char *id, int fd)
 
 void smtp_server_forget(struct smtp_server *srv, struct session *s)
 {
-	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			srv->n_sessions--;
-			return;
-		}
-	}
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	srv->n_sessions--;
+	ip_add(srv, &s->peer, -1);
+	if (s->waiting)
+		hmap_del_u64(srv->waiting, s->req);
 }
 
-static struct session *find_waiting(struct smtp_server *srv, uint64_t req)
+/* The session an answer is for (no longer waiting for it), or NULL. */
+static struct session *take_waiting(struct smtp_server *srv, uint64_t req)
 {
-	for (struct session *s = srv->sessions; s; s = s->next)
-		if (s->waiting && s->req == req)
-			return s;
-	return NULL;
+	struct session *s = hmap_del_u64(srv->waiting, req);
+	return s && s->waiting && s->req == req ? s : NULL;
 }
 
 void smtp_server_request_new(struct smtp_server *srv, struct session *s)
@@ -238,6 +266,7 @@ void smtp_server_request_new(struct smtp_server *srv, struct session *s)
 		session_data_new_ok(s, sp.id, sp.fd);
 		return;
 	}
+	hmap_put_u64(srv->waiting, s->req, s);
 	send_new_req(srv, s->req);
 	spares_top_up(srv);
 }
@@ -261,6 +290,7 @@ void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
 		session_data_commit_fail(s, EMSGSIZE, "envelope too large");
 		return;
 	}
+	hmap_put_u64(srv->waiting, s->req, s);
 	ipc_send(srv->queue, PROTO_COMMIT_REQ, b.data, b.len, -1);
 	buf_free(&b);
 }
@@ -289,7 +319,7 @@ static void new_ok(struct smtp_server *srv, const struct ipc_msg *m)
 		queue_broken(srv, m);
 		return;
 	}
-	struct session *s = r.req == SPARE_REQ ? NULL : find_waiting(srv, r.req);
+	struct session *s = r.req == SPARE_REQ ? NULL : take_waiting(srv, r.req);
 	if (m->fd == -1) {
 		/* Out of descriptors (EMFILE): this one request fails, 451. */
 		if (r.req == SPARE_REQ && srv->spares_asked > 0)
@@ -332,7 +362,7 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		/* A refused spare: the next DATA asks for itself and is told why. */
 		if (r.req == SPARE_REQ && m->type == PROTO_NEW_FAIL && srv->spares_asked > 0)
 			srv->spares_asked--;
-		s = r.req == SPARE_REQ ? NULL : find_waiting(srv, r.req);
+		s = r.req == SPARE_REQ ? NULL : take_waiting(srv, r.req);
 		if (s && m->type == PROTO_NEW_FAIL)
 			session_data_new_fail(s, r.error, r.reason);
 		else if (s)
@@ -344,7 +374,7 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 			queue_broken(srv, m);
 			return;
 		}
-		s = find_waiting(srv, req);
+		s = take_waiting(srv, req);
 		if (s)
 			session_data_commit_ok(s);
 		break;
@@ -379,6 +409,8 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	struct ipc_handlers h = {queue_msg, queue_closed, srv};
 	srv->queue = ipc_new(base, queue_sock, &h);
 	srv->spares_idle = evtimer_new(base, spares_idle_cb, srv);
+	srv->per_ip = hmap_new();
+	srv->waiting = hmap_new();
 	/* Session ids count on from the start time, so that a restarted role
 	 * does not reuse the ids already in the log (2^20 sessions a second). */
 	srv->next_session = (uint64_t)time(NULL) << 20;
@@ -409,6 +441,8 @@ void smtp_server_free(struct smtp_server *srv)
 		event_free(srv->acceptors[i].ev);
 	free(srv->acceptors);
 	ipc_free(srv->queue);
+	hmap_free(srv->per_ip);
+	hmap_free(srv->waiting);
 	free(srv);
 }
 

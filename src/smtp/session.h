@@ -82,7 +82,7 @@ struct session {
 	struct line_reader lines;
 	struct data_reader data;
 	struct transaction tx;
-	struct session *next;
+	struct session *prev, *next; /* the server's list */
 };
 
 /* A new session on an accepted socket; it greets the client at once. */
