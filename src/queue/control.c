@@ -127,7 +127,7 @@ static int run(struct control *c, const struct control_req *req, struct buf *out
                size_t errlen)
 {
 	struct sched *s = queue_admin_sched(c->q);
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_admin_now(c->q);
 	const char *id = req->id[0] ? req->id : NULL;
 	int rc;
 	switch (req->verb) {

@@ -12,6 +12,11 @@
 #include "queue_int.h"
 #include "xmalloc.h"
 
+int64_t queue_admin_now(struct queue_role *q)
+{
+	return queue_now(q);
+}
+
 struct sched *queue_admin_sched(struct queue_role *q)
 {
 	return q->sched;
@@ -67,7 +72,7 @@ int queue_admin_release(struct queue_role *q, const char *id, char *err, size_t 
 	uint8_t *was = xcalloc(m->env.n_rcpts ? m->env.n_rcpts : 1, 1);
 	for (uint32_t i = 0; i < m->env.n_rcpts; i++)
 		was[i] = m->env.rcpts[i].state == RCPT_HELD;
-	size_t n = sched_release(q->sched, m, (int64_t)time(NULL));
+	size_t n = sched_release(q->sched, m, queue_now(q));
 	for (uint32_t i = 0; i < m->env.n_rcpts; i++)
 		if (was[i])
 			queue_persist(q, m, i);
@@ -82,7 +87,7 @@ int queue_admin_flush(struct queue_role *q, const char *id, char *err, size_t er
 	struct sched_msg *m = NULL;
 	if (id != NULL && (m = find(q, id, err, errlen)) == NULL)
 		return -1;
-	size_t n = sched_flush(q->sched, m, (int64_t)time(NULL));
+	size_t n = sched_flush(q->sched, m, queue_now(q));
 	log_info("event=ctl-flush id=%s rcpts=%zu", id ? id : "all", n);
 	queue_schedule(q);
 	return 0;

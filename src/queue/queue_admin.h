@@ -27,6 +27,8 @@ struct queue_counters {
 };
 
 struct sched *queue_admin_sched(struct queue_role *q);
+/* The queue's clock (unix seconds). */
+int64_t queue_admin_now(struct queue_role *q);
 void queue_admin_counters(struct queue_role *q, struct queue_counters *c);
 /* 0, or -1 with a reason ("no such message", ...). */
 int queue_admin_remove(struct queue_role *q, const char *id, char *err, size_t errlen);

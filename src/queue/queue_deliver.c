@@ -73,7 +73,7 @@ void queue_dest_of(void *arg, const struct envelope *e, uint32_t idx, struct sch
 
 void queue_transports_update(struct queue_role *q)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
 		enum peer_kind k = transports[i].peer;
 		sched_pause_transport(q->sched, transports[i].transport,
@@ -127,7 +127,7 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 	int fd = spool_open_data(q->spool, m->env.id);
 	if (fd == -1) {
 		int e = errno;
-		int64_t now = (int64_t)time(NULL);
+		int64_t now = queue_now(q);
 		char text[128];
 		snprintf(text, sizeof(text), "cannot open the spooled message: %s", strerror(e));
 		log_warn("event=data-unreadable id=%s errno=%d", m->env.id, e);
@@ -200,16 +200,9 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 #define QUEUE_BUSY_USEC  20000
 #define QUEUE_BURST_USEC 25000
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void queue_note_commit(struct queue_role *q)
 {
-	q->last_commit_us = now_usec();
+	q->last_commit_us = q->clock.mono_usec(q->clock.arg);
 }
 
 static void burst_cb(evutil_socket_t fd, short what, void *arg)
@@ -227,7 +220,7 @@ static int deliveries_paused(struct queue_role *q)
 		q->burst_due = 0;
 		return 0;
 	}
-	if (now_usec() - q->last_commit_us >= QUEUE_BUSY_USEC)
+	if (q->clock.mono_usec(q->clock.arg) - q->last_commit_us >= QUEUE_BUSY_USEC)
 		return 0;
 	if (q->burst_ev == NULL)
 		q->burst_ev = evtimer_new(q->base, burst_cb, q);
@@ -242,7 +235,7 @@ void queue_schedule(struct queue_role *q)
 {
 	if (deliveries_paused(q))
 		return;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	struct sched_job *j;
 	while ((j = sched_next_job(q->sched, now)) != NULL)
 		dispatch(q, j);
@@ -289,7 +282,7 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
                          char *const *text)
 {
 	struct sched_msg *m = j->msg;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	uint32_t *fail = xcalloc(j->n, sizeof(*fail)), *ok = xcalloc(j->n, sizeof(*ok)),
 	         *delay = xcalloc(j->n, sizeof(*delay));
 	const char **fail_st = xcalloc(j->n, sizeof(*fail_st));
@@ -351,7 +344,7 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 static void job_done(struct queue_role *q, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
-	sched_job_done(q->sched, j, (int64_t)time(NULL));
+	sched_job_done(q->sched, j, queue_now(q));
 	if (m->data_missing && m->n_inflight == 0) {
 		spool_quarantine(q->spool, m->env.id, "data file missing");
 		sched_remove(q->sched, m);

@@ -66,7 +66,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		         kind_name(kind), why);
 		return 0; /* retrying will not help; do not try again */
 	}
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	struct dsn_rcpt *dr = xcalloc(n, sizeof(*dr));
 	for (size_t k = 0; k < n; k++) {
 		const struct envelope_rcpt *r = &e->rcpts[idx[k]];
@@ -184,15 +184,19 @@ static void collect_owed(struct sched_msg *m, void *arg)
 	}
 }
 
-/* Send every owed failure notice; messages whose work is then done leave. */
 static void dsn_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	struct queue_role *q = arg;
 	(void)fd;
 	(void)what;
+	queue_dsn_sweep(arg);
+}
+
+/* Send every owed failure notice; messages whose work is then done leave. */
+void queue_dsn_sweep(struct queue_role *q)
+{
 	struct owed o = {NULL, 0};
 	sched_foreach(q->sched, collect_owed, &o);
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	int again = 0;
 	for (size_t i = 0; i < o.n; i++) {
 		struct sched_msg *m = sched_find(q->sched, o.ids[i]);

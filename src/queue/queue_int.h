@@ -60,8 +60,16 @@ struct inflight {
 	struct inflight *prev, *next;
 };
 
+/* The queue's clocks, injectable so tests can move time. */
+struct queue_clock {
+	int64_t (*now)(void *arg);        /* wall clock, unix seconds */
+	uint64_t (*mono_usec)(void *arg); /* monotonic, microseconds */
+	void *arg;
+};
+
 struct queue_role {
 	const struct config *conf;
+	struct queue_clock clock;
 	struct event_base *base;
 	struct spool *spool;
 	struct sched *sched;
@@ -82,6 +90,11 @@ struct queue_role {
 	struct control *control;
 	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
 };
+
+static inline int64_t queue_now(const struct queue_role *q)
+{
+	return q->clock.now(q->clock.arg);
+}
 
 /* queue_role.c */
 void queue_new_id(struct queue_role *q, char *id, size_t len);
@@ -115,5 +128,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 int queue_dsn_owed(const struct sched_msg *m);
 /* Retry owed failure notices later (a timer); finished messages then leave. */
 void queue_dsn_retry_later(struct queue_role *q);
+/* Send every owed failure notice now (what the timer runs). */
+void queue_dsn_sweep(struct queue_role *q);
 
 #endif

@@ -194,7 +194,7 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	spool_commit_batch(q->spool, items, n);
 	q->counters.batches++;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	for (size_t i = 0; i < n; i++) {
 		struct pending_commit *pc = &q->batch[i];
 		struct buf b;
@@ -247,7 +247,7 @@ static int inject_owned(struct queue_role *q, struct envelope *e, const struct b
 		return -1;
 	}
 	q->counters.committed++;
-	sched_add(q->sched, e, (int64_t)time(NULL));
+	sched_add(q->sched, e, queue_now(q));
 	return 0;
 }
 
@@ -419,7 +419,7 @@ static void parent_closed(struct ipc *ch, void *arg)
 static void recovered(const struct envelope *e, void *arg)
 {
 	struct queue_role *q = arg;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = queue_now(q);
 	struct sched_msg *m = sched_add(q->sched, e, now);
 	if (m == NULL)
 		return;
@@ -438,14 +438,30 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	queue_schedule(arg);
 }
 
-void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock,
-                     const char *spool_dir, int control_fd)
+static int64_t system_now(void *arg)
 {
-	struct queue_role q = {0};
-	char err[256];
-	q.conf = conf;
-	q.base = base;
-	q.counters.started = (uint64_t)time(NULL);
+	(void)arg;
+	return (int64_t)time(NULL);
+}
+
+static uint64_t system_mono_usec(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, size_t errlen)
+{
+	struct queue_role *q = xcalloc(1, sizeof(*q));
+	const struct config *conf = o->conf;
+	q->conf = conf;
+	q->base = o->base;
+	q->clock.now = o->now ? o->now : system_now;
+	q->clock.mono_usec = o->mono_usec ? o->mono_usec : system_mono_usec;
+	q->clock.arg = o->clock_arg;
+	q->counters.started = (uint64_t)queue_now(q);
 	struct sched_params sp = {
 	    .retry_min = conf->retry_min,
 	    .retry_max = conf->retry_max,
@@ -455,28 +471,92 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	    .max_jobs_per_dest = conf->queue_per_destination,
 	    .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32),
 	    .dest_of = queue_dest_of,
-	    .dest_arg = &q,
+	    .dest_arg = q,
 	};
-	q.sched = sched_new(&sp);
-	q.inflight = hmap_new();
-	q.incoming = hmap_new();
+	q->sched = sched_new(&sp);
+	q->inflight = hmap_new();
+	q->incoming = hmap_new();
 	/* One process delivers to every Maildir, in batches that cost one sync
 	 * each: a per-destination limit there would only cap the batch size
 	 * (20 in flight, one batch per ~30 ms: 700 deliveries a second). */
-	sched_set_transport_limit(q.sched, TRANSPORT_LOCAL, sp.max_jobs);
-	queue_transports_update(&q); /* nothing is connected yet: all wait */
-	q.spool = spool_open(spool_dir, err, sizeof(err));
-	if (q.spool == NULL)
-		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
-	size_t n = spool_recover(q.spool, recovered, &q);
+	sched_set_transport_limit(q->sched, TRANSPORT_LOCAL, sp.max_jobs);
+	queue_transports_update(q); /* nothing is connected yet: all wait */
+	q->spool = spool_open(o->spool_dir, err, errlen);
+	if (q->spool == NULL) {
+		queue_role_free(q);
+		return NULL;
+	}
+	size_t n = spool_recover(q->spool, recovered, q);
 	log_info("event=queue-ready recovered=%zu", n);
-	q.batch_ev = event_new(base, -1, 0, batch_cb, &q);
-	q.timer = evtimer_new(base, timer_cb, &q);
-	if (control_fd != -1)
-		q.control = control_new_fd(base, control_fd, geteuid(), &q);
-	struct ipc_handlers h = {parent_msg, parent_closed, &q};
-	q.parent = ipc_new(base, parent_sock, &h);
-	queue_schedule(&q);
+	q->batch_ev = event_new(q->base, -1, 0, batch_cb, q);
+	q->timer = evtimer_new(q->base, timer_cb, q);
+	if (o->control_fd != -1)
+		q->control = control_new_fd(q->base, o->control_fd, geteuid(), q);
+	struct ipc_handlers h = {parent_msg, parent_closed, q};
+	q->parent = ipc_new(q->base, o->parent_sock, &h);
+	queue_schedule(q);
+	return q;
+}
+
+void queue_role_free(struct queue_role *q)
+{
+	if (q == NULL)
+		return;
+	while (q->peers) {
+		struct peer *p = q->peers;
+		q->peers = p->next;
+		while (p->jobs) {
+			struct inflight *f = p->jobs;
+			p->jobs = f->next;
+			sched_job_done(q->sched, f->job, queue_now(q));
+			free(f);
+		}
+		while (p->incoming) {
+			struct incoming *in = p->incoming;
+			p->incoming = in->next;
+			close(in->fd);
+			free(in);
+		}
+		ipc_free(p->ch);
+		free(p);
+	}
+	for (size_t i = 0; i < q->n_batch; i++) {
+		envelope_free(&q->batch[i].env);
+		close(q->batch[i].in->fd);
+		free(q->batch[i].in);
+	}
+	free(q->batch);
+	control_free(q->control);
+	ipc_free(q->parent);
+	if (q->batch_ev)
+		event_free(q->batch_ev);
+	if (q->timer)
+		event_free(q->timer);
+	if (q->burst_ev)
+		event_free(q->burst_ev);
+	if (q->dsn_timer)
+		event_free(q->dsn_timer);
+	hmap_free(q->inflight);
+	hmap_free(q->incoming);
+	if (q->sched)
+		sched_free(q->sched);
+	if (q->spool)
+		spool_close(q->spool);
+	free(q);
+}
+
+void queue_role_main(const struct config *conf, struct event_base *base, int parent_sock,
+                     const char *spool_dir, int control_fd)
+{
+	char err[256];
+	struct queue_role_opts o = {.conf = conf,
+	                            .base = base,
+	                            .parent_sock = parent_sock,
+	                            .spool_dir = spool_dir,
+	                            .control_fd = control_fd};
+	struct queue_role *q = queue_role_new(&o, err, sizeof(err));
+	if (q == NULL)
+		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
 	event_base_dispatch(base);
 	exit(0);
 }

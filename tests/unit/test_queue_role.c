@@ -1,0 +1,370 @@
+/*
+ * The queue role's logic in process, with a fake clock: this test is its
+ * parent (it hands over peers), its smtp peer (it commits messages) and
+ * its local delivery peer (it answers delivery requests as it likes), and
+ * moves time instead of waiting for it — retries, expiry, notices, and the
+ * sweep that sends a failure notice which could not be sent at first.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+#include "proto.h"
+#include "queue_int.h"
+#include "queue_role.h"
+#include "unit_util.h"
+#include "xmalloc.h"
+
+#define T0 1800000000
+
+struct fixture {
+	char *dir;
+	char *spool;
+	struct config *conf;
+	struct event_base *base;
+	struct queue_role *q;
+	int parent; /* our end of the queue's parent channel */
+	int smtp;   /* our end of an smtp peer */
+	int local;  /* our end of a local peer */
+	int64_t now;
+};
+
+static int64_t fake_now(void *arg)
+{
+	return ((struct fixture *)arg)->now;
+}
+
+static uint64_t fake_mono(void *arg)
+{
+	/* Far from any commit: deliveries are never held back for a burst. */
+	return (uint64_t)((struct fixture *)arg)->now * 1000000u;
+}
+
+/* Run the queue's loop until nothing moves. */
+static void settle(struct fixture *f)
+{
+	for (int i = 0; i < 50; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+/* One frame from sock, running the loop while waiting (bounded). */
+static int next_frame(struct fixture *f, int sock, uint32_t *type, uint8_t **p, size_t *len,
+                      int *fd)
+{
+	for (int i = 0; i < 2000; i++) {
+		char c;
+		if (recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+			return ipc_read_frame(sock, type, p, len, fd);
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		usleep(500);
+	}
+	return -1;
+}
+
+static int hand_peer(struct fixture *f, uint32_t kind)
+{
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_peer(&b, kind);
+	assert_int_equal(ipc_write_frame(f->parent, PROTO_NEW_PEER, b.data, b.len, sp[1]), 0);
+	buf_free(&b);
+	close(sp[1]);
+	settle(f);
+	return sp[0];
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	f->dir = unit_tmpdir();
+	f->spool = xasprintf("%s/queue", f->dir);
+	char *text = xasprintf("hostname \"mx.test\"\n"
+	                       "data \"%s\"\n"
+	                       "listen on 127.0.0.1 port 2\n"
+	                       "table users { \"alice\", \"bob\" }\n"
+	                       "action \"mbox\" maildir \"%s/mail/%%{user}\" users <users>\n"
+	                       "match from any for domain \"example.org\" action \"mbox\"\n"
+	                       "queue retry-min 60 retry-max 3600 lifetime 1h\n",
+	                       f->dir, f->dir);
+	char err[256];
+	f->conf = conf_parse_string("q.conf", text, strlen(text), err, sizeof(err));
+	free(text);
+	if (f->conf == NULL)
+		fail_msg("config: %s", err);
+	f->base = event_base_new();
+	f->now = T0;
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	f->parent = sp[0];
+	struct queue_role_opts o = {.conf = f->conf,
+	                            .base = f->base,
+	                            .parent_sock = sp[1],
+	                            .spool_dir = f->spool,
+	                            .control_fd = -1,
+	                            .now = fake_now,
+	                            .mono_usec = fake_mono,
+	                            .clock_arg = f};
+	f->q = queue_role_new(&o, err, sizeof(err));
+	if (f->q == NULL)
+		fail_msg("queue: %s", err);
+	f->smtp = hand_peer(f, PEER_SMTP);
+	f->local = hand_peer(f, PEER_LOCAL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	queue_role_free(f->q);
+	close(f->parent);
+	close(f->smtp);
+	close(f->local);
+	event_base_free(f->base);
+	conf_free(f->conf);
+	unit_rmtree(f->dir);
+	free(f->dir);
+	free(f->spool);
+	free(f);
+	return 0;
+}
+
+/* Commit a message from sender to alice@example.org; its id goes to id. */
+static void commit_one(struct fixture *f, const char *sender, char *id, size_t idlen)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_req(&b, 1);
+	assert_int_equal(ipc_write_frame(f->smtp, PROTO_NEW_REQ, b.data, b.len, -1), 0);
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_NEW_OK);
+	struct proto_reply r;
+	assert_int_equal(proto_decode_new_ok(p, len, &r), 0);
+	snprintf(id, idlen, "%s", r.id);
+	proto_reply_free(&r);
+	free(p);
+	const char *msg = "Subject: test\r\n\r\nhello\r\n";
+	assert_int_equal(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
+	close(fd);
+	struct envelope_draft_rcpt rc = {"alice@example.org", NULL, 0, "mbox", "alice"};
+	struct envelope_draft d = {.arrival = f->now,
+	                           .size = strlen(msg),
+	                           .sender = sender,
+	                           .helo = "h",
+	                           .client = "127.0.0.1",
+	                           .n_rcpts = 1,
+	                           .rcpts = &rc};
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	buf_reset(&b);
+	assert_int_equal(proto_encode_commit(&b, 2, &d), 0);
+	assert_int_equal(ipc_write_frame(f->smtp, PROTO_COMMIT_REQ, b.data, b.len, -1), 0);
+	buf_free(&b);
+	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_COMMIT_OK);
+	free(p);
+}
+
+/* Take the next delivery request (for id). */
+static void take_delivery(struct fixture *f, const char *id, struct proto_deliver *d)
+{
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, f->local, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_DELIVER_REQ);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(proto_decode_deliver(p, len, d), 0);
+	free(p);
+	assert_string_equal(d->id, id);
+}
+
+/* Answer a delivery request with status and text. */
+static void send_result(struct fixture *f, struct proto_deliver *d, uint8_t status,
+                        const char *text)
+{
+	uint8_t st[1] = {status};
+	char *tx[1] = {(char *)text};
+	struct proto_result res = {d->job, 1, d->idx, st, tx};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_result(&b, &res);
+	assert_int_equal(ipc_write_frame(f->local, PROTO_DELIVER_RES, b.data, b.len, -1), 0);
+	buf_free(&b);
+	proto_deliver_free(d);
+	settle(f);
+}
+
+static void answer_delivery(struct fixture *f, const char *id, uint8_t status, const char *text)
+{
+	struct proto_deliver d;
+	take_delivery(f, id, &d);
+	send_result(f, &d, status, text);
+}
+
+static int no_frame(int sock)
+{
+	char c;
+	return recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 && errno == EAGAIN;
+}
+
+/* Deferrals follow the fake clock: nothing before the backoff, a retry at it. */
+static void test_retry_on_the_clock(void **state)
+{
+	struct fixture *f = *state;
+	char id[64];
+	commit_one(f, "s@example.org", id, sizeof(id));
+	answer_delivery(f, id, DELIVER_TEMP, "4.2.0 try later");
+	struct sched_msg *m = sched_find(f->q->sched, id);
+	assert_non_null(m);
+	assert_int_equal(m->env.rcpts[0].state, RCPT_DEFERRED);
+	int64_t due = m->env.rcpts[0].next_try;
+	assert_true(due >= T0 + 54 && due <= T0 + 66); /* 60 s, +-10% */
+	f->now = due - 1;
+	queue_schedule(f->q);
+	settle(f);
+	assert_true(no_frame(f->local));
+	f->now = due;
+	queue_schedule(f->q);
+	answer_delivery(f, id, DELIVER_OK, "2.0.0 ok");
+	assert_null(sched_find(f->q->sched, id)); /* delivered and removed */
+}
+
+/* A message whose lifetime passes fails, and its sender gets a notice. */
+static void test_expiry_sends_a_notice(void **state)
+{
+	struct fixture *f = *state;
+	char id[64];
+	commit_one(f, "bob@example.org", id, sizeof(id));
+	answer_delivery(f, id, DELIVER_TEMP, "4.2.0 try later");
+	f->now = T0 + 3601 + 1;
+	queue_schedule(f->q);
+	answer_delivery(f, id, DELIVER_TEMP, "4.2.0 still not");
+	assert_null(sched_find(f->q->sched, id)); /* final: removed */
+	/* the notice to bob, a local mailbox, is the next delivery */
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, f->local, &type, &p, &len, &fd), 0);
+	struct proto_deliver d;
+	assert_int_equal(proto_decode_deliver(p, len, &d), 0);
+	assert_string_equal(d.sender, "");
+	assert_string_equal(d.user[0], "bob");
+	char report[8192] = "";
+	ssize_t n = pread(fd, report, sizeof(report) - 1, 0);
+	assert_true(n > 0);
+	assert_non_null(strstr(report, "Action: failed"));
+	assert_non_null(strstr(report, "Status: 4.4.7"));
+	close(fd);
+	free(p);
+	proto_deliver_free(&d);
+}
+
+/*
+ * A failure notice that cannot be built at first (here: the message's data
+ * is out of reach at that moment) is owed: the message stays, and the
+ * sweep sends it once it can, then lets the message go.
+ */
+static void test_owed_notice_sweep(void **state)
+{
+	struct fixture *f = *state;
+	char id[64];
+	commit_one(f, "bob@example.org", id, sizeof(id));
+	char *data = xasprintf("%s/data/%s", f->spool, id);
+	char *aside = xasprintf("%s/aside", f->dir);
+	struct proto_deliver req;
+	take_delivery(f, id, &req);
+	assert_int_equal(rename(data, aside), 0);
+	send_result(f, &req, DELIVER_PERM, "5.2.0 mailbox broken");
+	struct sched_msg *m = sched_find(f->q->sched, id);
+	assert_non_null(m); /* failed, but its notice is owed */
+	assert_int_equal(m->env.rcpts[0].state, RCPT_FAILED);
+	assert_true(queue_dsn_owed(m));
+	queue_dsn_sweep(f->q); /* still out of reach: still owed */
+	assert_non_null(sched_find(f->q->sched, id));
+	assert_int_equal(rename(aside, data), 0);
+	queue_dsn_sweep(f->q);
+	assert_null(sched_find(f->q->sched, id));
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, f->local, &type, &p, &len, &fd), 0);
+	struct proto_deliver d;
+	assert_int_equal(proto_decode_deliver(p, len, &d), 0);
+	assert_string_equal(d.sender, "");
+	assert_string_equal(d.user[0], "bob");
+	close(fd);
+	free(p);
+	proto_deliver_free(&d);
+	free(data);
+	free(aside);
+}
+
+/* A local peer that answers for a job it was not given is dropped, and the
+ * job it really had is retried once a new peer comes. */
+static void test_lying_peer_dropped(void **state)
+{
+	struct fixture *f = *state;
+	char id[64];
+	commit_one(f, "s@example.org", id, sizeof(id));
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, f->local, &type, &p, &len, &fd), 0);
+	close(fd);
+	struct proto_deliver d;
+	assert_int_equal(proto_decode_deliver(p, len, &d), 0);
+	free(p);
+	uint8_t st[1] = {DELIVER_OK};
+	char *tx[1] = {"2.0.0 ok"};
+	struct proto_result res = {d.job + 1000, 1, d.idx, st, tx};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_result(&b, &res);
+	assert_int_equal(ipc_write_frame(f->local, PROTO_DELIVER_RES, b.data, b.len, -1), 0);
+	buf_free(&b);
+	proto_deliver_free(&d);
+	settle(f);
+	char c;
+	assert_int_equal(recv(f->local, &c, 1, MSG_DONTWAIT), 0); /* closed on us */
+	struct sched_msg *m = sched_find(f->q->sched, id);
+	assert_non_null(m);
+	assert_int_equal(m->env.rcpts[0].state, RCPT_DEFERRED); /* not delivered */
+	close(f->local);
+	f->local = hand_peer(f, PEER_LOCAL);
+	f->now = m->env.rcpts[0].next_try;
+	queue_schedule(f->q);
+	answer_delivery(f, id, DELIVER_OK, "2.0.0 ok");
+	assert_null(sched_find(f->q->sched, id));
+}
+
+int main(void)
+{
+	log_init("test", 0);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_retry_on_the_clock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_sends_a_notice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_owed_notice_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lying_peer_dropped, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
