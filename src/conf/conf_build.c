@@ -145,6 +145,8 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_TIMEOUT_COMMAND] = {"timeout command", 'd', 1, 86400},
 	    [LIM_TIMEOUT_DATA] = {"timeout data", 'd', 1, 86400},
 	    [LIM_TIMEOUT_GREETING] = {"timeout greeting", 'd', 1, 86400},
+	    [LIM_TIMEOUT_SESSION] = {"timeout session", 'd', 1, 86400 * 7},
+	    [LIM_DATA_RATE] = {"data-rate", 's', 0, (uint64_t)1 << 30},
 	    [LIM_RETRY_MIN] = {"retry-min", 'd', 1, 86400 * 30},
 	    [LIM_RETRY_MAX] = {"retry-max", 'd', 1, 86400 * 30},
 	    /* short lifetimes and retries exist for tests of expiry */
@@ -191,6 +193,12 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 		break;
 	case LIM_TIMEOUT_GREETING:
 		c->limits.timeout_greeting = (unsigned)v;
+		break;
+	case LIM_TIMEOUT_SESSION:
+		c->limits.timeout_session = (unsigned)v;
+		break;
+	case LIM_DATA_RATE:
+		c->limits.data_rate = (size_t)v;
 		break;
 	case LIM_RETRY_MIN:
 		c->retry_min = (unsigned)v;

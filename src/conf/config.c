@@ -138,13 +138,15 @@ struct config *conf_new(void)
 	c->limits.recipients = 100;
 	c->limits.connections = 1000;
 	c->limits.per_ip = 20;
-	c->limits.command_line = 512;
+	c->limits.command_line = 2048;
 	c->limits.text_line = 1000;
 	c->limits.errors = 10;
 	c->limits.hops = 100;
 	c->limits.timeout_command = 300;
 	c->limits.timeout_data = 180;
 	c->limits.timeout_greeting = 300;
+	c->limits.timeout_session = 1800;
+	c->limits.data_rate = 500;
 	c->retry_min = 60;
 	c->retry_max = 3600;
 	c->max_lifetime = 5 * 86400;

@@ -33,7 +33,7 @@ struct limits {
 	size_t recipients;         /* per message; default 100 */
 	size_t connections;        /* concurrent sessions; default 1000 */
 	size_t per_ip;             /* concurrent sessions per client IP; default 20 */
-	size_t command_line;       /* octets incl. CRLF; default 512 */
+	size_t command_line;       /* octets incl. CRLF; default 2048 */
 	size_t text_line;          /* octets incl. CRLF; default 1000 */
 	size_t errors;             /* protocol errors per session before 421; default 10 */
 	size_t hops;               /* Received: headers before 554 5.4.6; default 100 */
@@ -41,6 +41,9 @@ struct limits {
 	unsigned timeout_data;     /* seconds between DATA chunks: 180 */
 	unsigned timeout_greeting; /* time the whole session may idle before the first command;
 	                            * default 300 */
+	unsigned timeout_session;  /* seconds a whole session may last; default 1800 */
+	size_t data_rate;          /* octets a second DATA must average once timeout_data has
+	                            * passed; 0 off; default 500 */
 };
 
 enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };

@@ -41,7 +41,8 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token NEWLINE "end of line"
 %token ACTION "action" ALIAS "alias" ANY "any" AUTH "auth" CERTIFICATE "certificate"
 %token BOUNCE_SIZE "bounce-size" COMMAND "command" COMMAND_LINE "command-line"
-%token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DELAY_WARNING "delay-warning"
+%token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DATA_RATE "data-rate"
+%token DELAY_WARNING "delay-warning" SESSION "session"
 %token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
 %token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
 %token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" LOG "log" MAILDIR "maildir"
@@ -126,6 +127,7 @@ limit_opt : MESSAGE_SIZE NUMBER	{ conf_set_limit(p, @1.first_line, LIM_MESSAGE_S
 	| TEXT_LINE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TEXT_LINE, $2); }
 	| ERRORS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_ERRORS, $2); }
 	| HOPS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_HOPS, $2); }
+	| DATA_RATE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_DATA_RATE, $2); }
 	;
 
 timeout_opts : timeout_opt
@@ -135,6 +137,7 @@ timeout_opts : timeout_opt
 timeout_opt : COMMAND NUMBER	{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_COMMAND, $2); }
 	| DATA NUMBER			{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_DATA, $2); }
 	| GREETING NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_GREETING, $2); }
+	| SESSION NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_SESSION, $2); }
 	;
 
 queue_opts : queue_opt

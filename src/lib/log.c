@@ -147,6 +147,15 @@ void fatal(const char *fmt, ...)
 	exit(1);
 }
 
+void fatal_status(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("fatal", fmt, ap, NULL);
+	va_end(ap);
+	exit(status);
+}
+
 void fatalx(const char *fmt, ...)
 {
 	char suffix[256];

@@ -30,6 +30,9 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* As fatal, exiting with status (sysexits(3): a role that cannot start
+ * says EX_CONFIG, one that should be tried again EX_TEMPFAIL). */
+void fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* As fatal, with ": strerror(errno)" appended. */
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <sysexits.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
@@ -16,13 +17,13 @@
 void confine_undumpable(void)
 {
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-		fatal("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+		fatal_status(EX_CONFIG, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 }
 
 void confine_root(const char *dir)
 {
 	if (chroot(dir) == -1 || chdir("/") == -1)
-		fatal("cannot chroot to %s: %s", dir, strerror(errno));
+		fatal_status(EX_CONFIG, "cannot chroot to %s: %s", dir, strerror(errno));
 }
 
 void confine_setid_only(const struct privsep *p, const struct privsep_id *id)
@@ -35,21 +36,23 @@ void confine_setid_only(const struct privsep *p, const struct privsep_id *id)
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
 		if (c != keep[0] && c != keep[1] && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1 &&
 		    errno != EINVAL)
-			fatal("cannot drop capability %d from the bounding set", (int)c);
+			fatal_status(EX_CONFIG, "cannot drop capability %d from the bounding set",
+			             (int)c);
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 || setgroups(0, NULL) == -1 ||
 	    setresgid(id->gid, id->gid, id->gid) == -1 ||
 	    setresuid(id->uid, id->uid, id->uid) == -1)
-		fatal("cannot become %s: %s", id->name, strerror(errno));
+		fatal_status(EX_CONFIG, "cannot become %s: %s", id->name, strerror(errno));
 	cap_t caps = cap_init();
 	if (caps == NULL || cap_set_flag(caps, CAP_PERMITTED, 2, keep, CAP_SET) == -1 ||
 	    cap_set_flag(caps, CAP_EFFECTIVE, 2, keep, CAP_SET) == -1 || cap_set_proc(caps) == -1)
-		fatal("cannot keep CAP_SETUID and CAP_SETGID: %s", strerror(errno));
+		fatal_status(EX_CONFIG, "cannot keep CAP_SETUID and CAP_SETGID: %s",
+		             strerror(errno));
 	cap_free(caps);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1)
-		fatal("prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
+		fatal_status(EX_CONFIG, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
 	uid_t r, e, s;
 	if (getresuid(&r, &e, &s) == -1 || r == 0 || e == 0 || s == 0)
-		fatal("privileges were not dropped: still uid 0");
+		fatal_status(EX_CONFIG, "privileges were not dropped: still uid 0");
 }
 
 /* What a libevent loop serving sockets and ipc channels calls. */
@@ -163,9 +166,9 @@ void confine_filter(enum confine_filter filter)
 	scmp_filter_ctx ctx =
 	    seccomp_init(filter == FILTER_NETWORK ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 	if (ctx == NULL)
-		fatal("seccomp_init failed");
+		fatal_status(EX_CONFIG, "seccomp_init failed");
 	int rc = filter == FILTER_NETWORK ? network_rules(ctx) : delivery_rules(ctx);
 	if (rc == -1 || seccomp_load(ctx) < 0)
-		fatal("cannot install the system-call filter");
+		fatal_status(EX_CONFIG, "cannot install the system-call filter");
 	seccomp_release(ctx);
 }

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,9 +95,10 @@ void privsep_drop(const struct privsep *p, const struct privsep_id *id)
 		return;
 	if (setgroups(1, &id->gid) == -1 || setresgid(id->gid, id->gid, id->gid) == -1 ||
 	    setresuid(id->uid, id->uid, id->uid) == -1)
-		fatalx("cannot drop privileges to %s", id->name);
+		fatal_status(EX_CONFIG, "cannot drop privileges to %s: %s", id->name,
+		             strerror(errno));
 	if (setuid(0) != -1)
-		fatal("privileges were not dropped: setuid(0) succeeded");
+		fatal_status(EX_CONFIG, "privileges were not dropped: setuid(0) succeeded");
 }
 
 int privsep_mkdir_at(const struct privsep *p, int dirfd, const char *name, mode_t mode,

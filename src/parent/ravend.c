@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "role_exec.h"
 #include "roles.h"
+#include "startup_check.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -127,6 +129,40 @@ static void make_dirs(struct parent *p)
 			close(fd);
 	}
 	close(dfd);
+}
+
+/*
+ * One instance per data directory, for the daemon's whole life: a second
+ * one would recover (delete) the first one's uncommitted files under it
+ * and take over its pid file and control socket. The lock file is in the
+ * root-owned data directory, where no role can swap it; the kernel drops
+ * the lock when the holder dies, however it dies.
+ */
+static void lock_data_dir(struct parent *p)
+{
+	char *path = xasprintf("%s/ravend.lock", p->conf->data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1)
+		fatalx("cannot open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK)
+			fatalx("cannot lock %s", path);
+		char pid[32] = "?";
+		int pf = openat(p->run_fd, "ravend.pid", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (pf != -1) {
+			ssize_t n = read(pf, pid, sizeof(pid) - 1);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			close(pf);
+		}
+		fprintf(stderr,
+		        "ravend: data directory %s is in use by another ravend (pid %s); one "
+		        "instance per data directory\n",
+		        p->conf->data_dir, pid[0] ? pid : "?");
+		exit(1);
+	}
+	p->lock_fd = fd;
+	free(path);
 }
 
 static void write_pidfile(struct parent *p)
@@ -232,6 +268,20 @@ static void open_control(struct parent *p)
 	free(path);
 }
 
+static void warn_stderr(const char *text, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "ravend: warning: %s\n", text);
+}
+
+static void warn_log(const char *text, void *arg)
+{
+	(void)arg;
+	char esc[1024];
+	log_warn("event=config-warning text=\"%s\"",
+	         log_escape(esc, sizeof(esc), text, strlen(text)));
+}
+
 /* The configuration text, for the roles to parse exactly what we did. */
 static int config_memfd(const char *text, size_t len)
 {
@@ -287,10 +337,13 @@ int main(int argc, char **argv)
 	p.conf = conf;
 	p.verbose = verbose;
 	p.conf_fd = p.control_fd = -1;
-	if (privsep_init(&p.priv, conf, err, sizeof(err)) == -1) {
+	if (privsep_init(&p.priv, conf, err, sizeof(err)) == -1 ||
+	    startup_check_data_dir(&p.priv, conf, err, sizeof(err)) == -1 ||
+	    startup_check_fd_limit(conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
 	}
+	startup_warn_mailboxes(&p.priv, conf, check ? warn_stderr : warn_log, NULL);
 	if (check) {
 		fprintf(stderr, "ravend: configuration %s is valid\n", file ? file : "(built-in)");
 		return 0;
@@ -300,12 +353,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Every session, spool file in flight and queued fd needs a descriptor:
-	 * take what the system allows (roles inherit it). */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	 * take what the connection limit needs (roles inherit it). */
+	if (startup_raise_fd_limit(conf) == -1)
+		log_warn("event=fd-limit-not-raised errno=%d", errno);
 	umask(077);
 	/* Each role is this program executed afresh (an address-space layout
 	 * of its own); the descriptor keeps it reachable whatever happens to
@@ -318,6 +368,7 @@ int main(int argc, char **argv)
 	free(conf_text);
 	confine_undumpable();
 	make_dirs(&p);
+	lock_data_dir(&p);
 	open_control(&p);
 	bind_listeners(&p);
 	if (!foreground) {

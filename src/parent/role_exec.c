@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -54,7 +55,7 @@ static int parse_fd(const char *s)
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < 0 || v > 1 << 20)
-		fatal("role: bad descriptor number \"%s\"", s);
+		fatal_status(EX_CONFIG, "role: bad descriptor number \"%s\"", s);
 	return (int)v;
 }
 
@@ -93,7 +94,7 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 			size_t n = colon ? (size_t)(colon - optarg) : 0;
 			if (colon == NULL || n == 0 || n >= sizeof(fd) ||
 			    a->n_listen == ROLE_MAX_LISTENERS)
-				fatal("role: bad listener \"%s\"", optarg);
+				fatal_status(EX_CONFIG, "role: bad listener \"%s\"", optarg);
 			memcpy(fd, optarg, n);
 			fd[n] = '\0';
 			a->listen_fd[a->n_listen] = parse_fd(fd);
@@ -105,11 +106,11 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 			a->verbose = 1;
 			break;
 		default:
-			fatal("role: unknown option");
+			fatal_status(EX_CONFIG, "role: unknown option");
 		}
 	}
 	if (a->name == NULL || optind != argc)
-		fatal("role: usage: ravend -R NAME ...");
+		fatal_status(EX_CONFIG, "role: usage: ravend -R NAME ...");
 }
 
 /* The configuration the parent parsed: the same text, parsed again here. */
@@ -129,7 +130,7 @@ static struct config *load_config(const struct role_args *a)
 		close(a->conf_fd);
 	}
 	if (conf == NULL || conf_finish(conf, err, sizeof(err)) == -1)
-		fatal("event=role-config-failed reason=\"%s\"", err);
+		fatal_status(EX_CONFIG, "event=role-config-failed reason=\"%s\"", err);
 	return conf;
 }
 
@@ -139,7 +140,7 @@ void role_exec_main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	const struct role_desc *d = role_find(a.name);
 	if (d == NULL)
-		fatal("role: no role \"%s\"", a.name);
+		fatal_status(EX_CONFIG, "role: no role \"%s\"", a.name);
 	char comm[16];
 	snprintf(comm, sizeof(comm), "raven-%s", d->name);
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
@@ -153,12 +154,13 @@ void role_exec_main(int argc, char **argv)
 	char err[512];
 	struct privsep priv;
 	if (privsep_init(&priv, conf, err, sizeof(err)) == -1)
-		fatal("%s", err);
+		fatal_status(EX_CONFIG, "%s", err);
 
 	struct listen_fd *listen = xcalloc(a.n_listen + 1, sizeof(*listen));
 	for (size_t i = 0; i < a.n_listen; i++) {
 		if (a.listen_idx[i] >= conf->n_listeners)
-			fatal("role: listener %u is not in the configuration", a.listen_idx[i]);
+			fatal_status(EX_CONFIG, "role: listener %u is not in the configuration",
+			             a.listen_idx[i]);
 		listen[i].fd = a.listen_fd[i];
 		listen[i].l = &conf->listeners[a.listen_idx[i]];
 	}
@@ -194,7 +196,7 @@ void role_exec_main(int argc, char **argv)
 		exit(0); /* the parent died before we asked to be told */
 	env.base = event_base_new();
 	if (env.base == NULL)
-		fatal("event_base_new failed");
+		fatal_status(EX_CONFIG, "event_base_new failed");
 	confine_filter(d->filter);
 	d->run(&env);
 	exit(1);

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@ struct supervisor {
 	struct ipc *queue;  /* parent's channel to the queue role */
 	struct event *sigchld, *sigterm, *sigint, *sighup;
 	int stopping;
+	int failed; /* a role could not start: ravend exits 1 */
 };
 
 static void queue_channel_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
@@ -269,6 +271,17 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 				         r->desc->name, (int)pid, WEXITSTATUS(status));
 			if (sv->stopping)
 				continue;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == EX_CONFIG) {
+				/* It said why (logged above) and it will not fix itself:
+				 * restarting it twice a second for ever serves nobody. */
+				log_warn("event=role-cannot-start role=%s reason=\"see its fatal "
+				         "line above\"",
+				         r->desc->name);
+				sv->failed = 1;
+				stop_all(sv);
+				event_base_loopbreak(sv->p->base);
+				return;
+			}
 			if (time(NULL) - r->started < ROLE_QUICK_DEATH) {
 				struct timeval tv = {ROLE_RESTART_PAUSE, 0};
 				evtimer_add(r->restart, &tv);
@@ -322,5 +335,5 @@ int roles_run(struct parent *p)
 	for (size_t k = 0; k < role_count; k++)
 		event_free(sv.roles[k].restart);
 	free(sv.roles);
-	return 0;
+	return sv.failed ? 1 : 0;
 }

@@ -29,6 +29,7 @@ struct parent {
 	int exe_fd;     /* this program, to execute each role afresh */
 	int conf_fd;    /* a memfd with the configuration text; -1: the built-in default */
 	int control_fd; /* the ravenctl socket, listening, handed to the queue role */
+	int lock_fd;    /* the data directory's lock, held for the daemon's life */
 };
 
 /* Start every role and supervise them until SIGTERM/SIGINT. Returns exit status. */

@@ -89,6 +89,7 @@ struct queue_role {
 	int burst_due;
 	struct control *control;
 	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
+	int lock_fd;        /* the spool's lock, held for the role's life */
 };
 
 static inline int64_t queue_now(const struct queue_role *q)

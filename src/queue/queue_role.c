@@ -13,8 +13,11 @@
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/time.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -455,6 +458,7 @@ static uint64_t system_mono_usec(void *arg)
 struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, size_t errlen)
 {
 	struct queue_role *q = xcalloc(1, sizeof(*q));
+	q->lock_fd = -1;
 	const struct config *conf = o->conf;
 	q->conf = conf;
 	q->base = o->base;
@@ -484,8 +488,24 @@ struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, si
 	q->spool = spool_open(o->spool_dir, err, errlen);
 	if (q->spool == NULL) {
 		queue_role_free(q);
+		errno = EINVAL;
 		return NULL;
 	}
+	/* One queue per spool: an old one still exiting (its parent was
+	 * killed) must be gone before recovery touches anything. */
+	char *lock = xasprintf("%s/lock", o->spool_dir);
+	q->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (q->lock_fd == -1 || flock(q->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+		err_set(err, errlen, "%s: %s", lock,
+		        e == EWOULDBLOCK ? "in use by another queue" : strerror(e));
+		free(lock);
+		queue_role_free(q);
+		errno = e;
+		return NULL;
+	}
+	free(lock);
+
 	size_t n = spool_recover(q->spool, recovered, q);
 	log_info("event=queue-ready recovered=%zu", n);
 	q->batch_ev = event_new(q->base, -1, 0, batch_cb, q);
@@ -542,6 +562,8 @@ void queue_role_free(struct queue_role *q)
 		sched_free(q->sched);
 	if (q->spool)
 		spool_close(q->spool);
+	if (q->lock_fd != -1)
+		close(q->lock_fd);
 	free(q);
 }
 
@@ -556,7 +578,8 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	                            .control_fd = control_fd};
 	struct queue_role *q = queue_role_new(&o, err, sizeof(err));
 	if (q == NULL)
-		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
+		fatal_status(errno == EWOULDBLOCK ? EX_TEMPFAIL : EX_CONFIG,
+		             "event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
 	event_base_dispatch(base);
 	exit(0);
 }

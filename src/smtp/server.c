@@ -67,6 +67,9 @@ struct smtp_server {
 	size_t spares_asked; /* spare requests without an answer yet */
 	int data_started;    /* a DATA since the idle timer last fired */
 	struct event *spares_idle;
+	struct event *accept_resume; /* listeners paused: out of descriptors */
+	time_t accept_logged;        /* the last "paused" log line */
+	unsigned accept_pauses;      /* pauses since then */
 };
 
 struct event_base *smtp_server_base(struct smtp_server *srv)
@@ -118,6 +121,42 @@ static void refuse_connection(int fd, const char *host, const char *why)
 	close(fd);
 }
 
+/* How long the listeners rest when descriptors run out, and how often
+ * that is logged at most. */
+#define ACCEPT_PAUSE_MSEC 100
+#define ACCEPT_LOG_SEC    10
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < srv->n_acceptors; i++)
+		event_add(srv->acceptors[i].ev, NULL);
+}
+
+/*
+ * Out of descriptors (or kernel memory): the level-triggered listener
+ * would fire again at once and spin. Rest every listener for a moment —
+ * sessions that end give descriptors back — and say so once in a while,
+ * not once per attempt.
+ */
+static void accept_pause(struct smtp_server *srv, int err)
+{
+	for (size_t i = 0; i < srv->n_acceptors; i++)
+		event_del(srv->acceptors[i].ev);
+	struct timeval tv = {0, ACCEPT_PAUSE_MSEC * 1000};
+	evtimer_add(srv->accept_resume, &tv);
+	srv->accept_pauses++;
+	time_t now = time(NULL);
+	if (now - srv->accept_logged >= ACCEPT_LOG_SEC) {
+		log_warn("event=accept-paused errno=%d reason=\"%s\" pauses=%u sessions=%zu", err,
+		         strerror(err), srv->accept_pauses, srv->n_sessions);
+		srv->accept_logged = now;
+		srv->accept_pauses = 0;
+	}
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	const struct acceptor *acc = arg;
@@ -128,8 +167,11 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("event=accept-failed errno=%d", errno);
+			int e = errno;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+				accept_pause(srv, e);
+			else if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ECONNABORTED)
+				log_warn("event=accept-failed errno=%d", e);
 			return;
 		}
 		const struct limits *lim = &srv->conf->limits;
@@ -410,6 +452,7 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	srv->queue = ipc_new(base, queue_sock, &h);
 	srv->spares_idle = evtimer_new(base, spares_idle_cb, srv);
 	srv->per_ip = hmap_new();
+	srv->accept_resume = evtimer_new(base, accept_resume_cb, srv);
 	srv->waiting = hmap_new();
 	/* Session ids count on from the start time, so that a restarted role
 	 * does not reuse the ids already in the log (2^20 sessions a second). */
@@ -437,6 +480,7 @@ void smtp_server_free(struct smtp_server *srv)
 		session_free(srv->sessions);
 	spares_give_back(srv);
 	event_free(srv->spares_idle);
+	event_free(srv->accept_resume);
 	for (size_t i = 0; i < srv->n_acceptors; i++)
 		event_free(srv->acceptors[i].ev);
 	free(srv->acceptors);

@@ -62,6 +62,76 @@ static void session_set_timeout(struct session *s)
 	conn_set_timeouts(s->conn, secs, secs);
 }
 
+/*
+ * Slow clients (slowloris): every byte within the idle timeout keeps a
+ * session alive for ever, and a handful at the connection caps lock
+ * everyone else out. So a session has a deadline of its own, and DATA
+ * must average limits data-rate octets a second once timeout_data has
+ * passed (the time a client may take to start).
+ */
+static void session_too_long(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->state == S_CLOSING)
+		return;
+	log_info("event=session-deadline session=%s client=%s state=%d seconds=%u", s->idtext,
+	         s->peer_text, (int)s->state, s->conf->limits.timeout_session);
+	session_close(s, "421 4.4.2 %s Error: session too long, closing connection",
+	              s->conf->hostname);
+}
+
+/* When the octets received so far stop being enough. */
+static void arm_rate(struct session *s)
+{
+	const struct limits *l = &s->conf->limits;
+	uint64_t grace = l->timeout_data, earned = s->data_octets / l->data_rate;
+	struct timeval now, at, tv;
+	event_base_gettimeofday_cached(smtp_server_base(s->srv), &now);
+	at = s->data_start;
+	at.tv_sec += (time_t)(grace + earned + 1);
+	timersub(&at, &now, &tv);
+	if (tv.tv_sec < 0)
+		tv.tv_sec = 0, tv.tv_usec = 0;
+	evtimer_add(s->slow_data, &tv);
+}
+
+static void data_too_slow(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->state != S_DATA)
+		return;
+	const struct limits *l = &s->conf->limits;
+	struct timeval now, el;
+	event_base_gettimeofday_cached(smtp_server_base(s->srv), &now);
+	timersub(&now, &s->data_start, &el);
+	uint64_t secs = (uint64_t)el.tv_sec;
+	if (secs <= l->timeout_data || s->data_octets >= (secs - l->timeout_data) * l->data_rate) {
+		arm_rate(s);
+		return;
+	}
+	log_info("event=data-too-slow session=%s client=%s octets=%llu seconds=%llu", s->idtext,
+	         s->peer_text, (unsigned long long)s->data_octets, (unsigned long long)secs);
+	session_close(s, "421 4.4.2 %s Error: data transfer too slow, closing connection",
+	              s->conf->hostname);
+}
+
+void session_watch_rate(struct session *s)
+{
+	s->data_octets = 0;
+	event_base_gettimeofday_cached(smtp_server_base(s->srv), &s->data_start);
+	if (s->conf->limits.data_rate > 0)
+		arm_rate(s);
+}
+
+void session_unwatch_rate(struct session *s)
+{
+	evtimer_del(s->slow_data);
+}
+
 struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
                             const struct sockaddr *sa, socklen_t salen, int submission)
 {
@@ -84,6 +154,11 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	s->peer_local = conf_is_local_net(s->conf, (const struct sockaddr *)&s->peer);
 	line_reader_init(&s->lines, s->conf->limits.command_line);
 	session_set_timeout(s);
+	struct event_base *base = smtp_server_base(srv);
+	s->deadline = evtimer_new(base, session_too_long, s);
+	s->slow_data = evtimer_new(base, data_too_slow, s);
+	struct timeval life = {conf->limits.timeout_session, 0};
+	evtimer_add(s->deadline, &life);
 	log_info("event=connect session=%s client=%s local=%d submission=%d", s->idtext,
 	         s->peer_text, s->peer_local, s->submission);
 	session_reply(s, "220 %s ESMTP Raven", s->conf->hostname);
@@ -102,6 +177,8 @@ void session_free(struct session *s)
 	line_reader_free(&s->lines);
 	log_info("event=disconnect session=%s client=%s", s->idtext, s->peer_text);
 	smtp_server_forget(s->srv, s);
+	event_free(s->deadline);
+	event_free(s->slow_data);
 	conn_free(s->conn);
 	free(s);
 }
@@ -221,6 +298,7 @@ static void session_process(struct session *s)
 		size_t used;
 		if (s->state == S_DATA) {
 			used = session_data_feed(s, v.iov_base, v.iov_len);
+			s->data_octets += used;
 			evbuffer_drain(in, used);
 			continue;
 		}

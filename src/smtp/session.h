@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "addr.h"
 #include "buf.h"
@@ -22,6 +23,7 @@
 #include "route.h"
 
 struct conn;
+struct event;
 struct smtp_server;
 
 enum session_state {
@@ -75,10 +77,14 @@ struct session {
 	int esmtp;
 	char helo[256];
 	unsigned errors;
-	unsigned timeout; /* seconds currently set on the connection */
-	int waiting;      /* a queue request is outstanding */
-	int processing;   /* inside session_process (no re-entry) */
-	uint64_t req;     /* its number */
+	unsigned timeout;        /* seconds currently set on the connection */
+	struct event *deadline;  /* the whole session's (limits timeout session) */
+	struct event *slow_data; /* DATA's minimum rate (limits data-rate) */
+	struct timeval data_start;
+	uint64_t data_octets; /* received in this DATA */
+	int waiting;          /* a queue request is outstanding */
+	int processing;       /* inside session_process (no re-entry) */
+	uint64_t req;         /* its number */
 	struct line_reader lines;
 	struct data_reader data;
 	struct transaction tx;
@@ -112,6 +118,9 @@ void session_data_start(struct session *s);
 void session_data_new_ok(struct session *s, const char *id, int fd);
 void session_data_new_fail(struct session *s, uint32_t error, const char *reason);
 size_t session_data_feed(struct session *s, const uint8_t *p, size_t n);
+/* DATA began / ended: the minimum-rate watch (session.c). */
+void session_watch_rate(struct session *s);
+void session_unwatch_rate(struct session *s);
 void session_data_commit_ok(struct session *s);
 void session_data_commit_fail(struct session *s, uint32_t error, const char *reason);
 

@@ -67,6 +67,7 @@ void session_data_new_ok(struct session *s, const char *id, int fd)
 	received_header(s);
 	data_reader_init(&s->data, s->conf->limits.message_size, s->conf->limits.text_line);
 	s->state = S_DATA;
+	session_watch_rate(s);
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	session_resume(s);
 }
@@ -134,6 +135,7 @@ static void data_finish(struct session *s)
 {
 	struct transaction *tx = &s->tx;
 	struct smtp_reply r;
+	session_unwatch_rate(s);
 	spool_write(s);
 	close(tx->fd); /* the queue holds its own descriptor */
 	tx->fd = -1;

@@ -168,16 +168,24 @@ def test_lowercase_verbs(shared_raven):
 
 def test_overlong_command_line(shared_raven):
     with rv.session(shared_raven.port) as s:
-        r = s.cmd("NOOP " + "x" * 600)
+        r = s.cmd("NOOP " + "x" * 2100)
         assert (r.code, r.enh) == (500, "5.5.2"), r
-        r = s.cmd("MAIL FROM:<" + "a" * 600 + "@remote.test>")
+        r = s.cmd("MAIL FROM:<" + "a" * 2100 + "@remote.test>")
         assert (r.code, r.enh) == (500, "5.5.2"), r
-        # exactly 512 octets with CRLF is allowed
-        r = s.cmd("NOOP " + "y" * (512 - 7))
+        # exactly 2048 octets with CRLF is allowed (the default limit)
+        r = s.cmd("NOOP " + "y" * (2048 - 7))
         assert r.code == 250, r
-        r = s.cmd("NOOP " + "y" * (513 - 7))
+        r = s.cmd("NOOP " + "y" * (2049 - 7))
         assert (r.code, r.enh) == (500, "5.5.2"), r
         assert s.cmd(MAIL).code == 250
+
+
+def test_command_line_limit_configurable(factory):
+    raven = factory(extra=["limits command-line 512"])
+    with rv.session(raven.port) as s:
+        assert s.cmd("NOOP " + "y" * (512 - 7)).code == 250
+        r = s.cmd("NOOP " + "y" * (513 - 7))
+        assert (r.code, r.enh) == (500, "5.5.2"), r
 
 
 def test_overlong_text_line_refused(shared_raven):

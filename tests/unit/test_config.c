@@ -289,7 +289,8 @@ static void test_statements(void **state)
 	                            "}\n"
 	                            "limits command-line 1024 text-line 2000 errors 5 hops 50\n"
 	                            "limits message-size 512K\n"
-	                            "timeout command 5m data 2m greeting 30\n"
+	                            "timeout command 5m data 2m greeting 30 session 1h\n"
+	                            "limits data-rate 1K\n"
 	                            "queue retry-min 30s retry-max 2h lifetime 3d\n"
 	                            "table kv { \"A\" = \"1\", \"b\" = \"2\" \"c\" }\n"
 	                            "table users { \"alice\" }\n"
@@ -325,6 +326,8 @@ static void test_statements(void **state)
 	assert_int_equal(c->limits.timeout_command, 300);
 	assert_int_equal(c->limits.timeout_data, 120);
 	assert_int_equal(c->limits.timeout_greeting, 30);
+	assert_int_equal(c->limits.timeout_session, 3600);
+	assert_int_equal(c->limits.data_rate, 1024);
 	assert_int_equal(c->retry_min, 30);
 	assert_int_equal(c->retry_max, 7200);
 	assert_int_equal(c->max_lifetime, 3 * 86400);
@@ -343,7 +346,7 @@ static void test_statements(void **state)
 	assert_null(c->rules[0].domains);
 	assert_int_equal(c->rules[1].from, FROM_AUTH);
 	assert_true(table_lookup(c->rules[1].domains, "example.com", NULL));
-	assert_int_equal(c->rules[2].line, 22);
+	assert_int_equal(c->rules[2].line, 23);
 	assert_true(table_lookup(c->rules[2].domains, "B.example", NULL));
 	assert_false(table_lookup(c->rules[2].domains, "c.example", NULL));
 
@@ -387,13 +390,16 @@ static void test_defaults(void **state)
 	assert_int_equal(c->limits.recipients, 100);
 	assert_int_equal(c->limits.connections, 1000);
 	assert_int_equal(c->limits.per_ip, 20);
-	assert_int_equal(c->limits.command_line, 512);
+	assert_int_equal(c->limits.command_line, 2048);
 	assert_int_equal(c->limits.text_line, 1000);
 	assert_int_equal(c->limits.errors, 10);
 	assert_int_equal(c->limits.hops, 100);
 	assert_int_equal(c->limits.timeout_command, 300);
 	assert_int_equal(c->limits.timeout_data, 180);
 	assert_int_equal(c->limits.timeout_greeting, 300);
+	assert_int_equal(c->limits.timeout_session, 1800);
+	assert_int_equal(c->limits.data_rate, 500);
+	assert_string_equal(c->net_user, "raven-net");
 	assert_int_equal(c->retry_min, 60);
 	assert_int_equal(c->retry_max, 3600);
 	assert_int_equal(c->max_lifetime, 5 * 86400);
