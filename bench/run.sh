@@ -8,6 +8,7 @@
 #   BENCH_RUNS=3                          runs per (server, sessions); median
 #   BENCH_RAVEN_PORT=40025 BENCH_POSTFIX_PORT=40026
 #   BENCH_TMP=/tmp                        where the scratch directory goes
+#   BENCH_CONNS=10000                     idle connections held (bench/conns.py)
 #   RAVEND=build/src/parent/ravend
 set -euo pipefail
 
@@ -32,4 +33,7 @@ if [ ! -x "$RAVEND" ]; then
 	ninja -C build || die "could not build $RAVEND"
 fi
 
-exec /usr/bin/python3 bench/bench.py --ravend "$RAVEND" "$@"
+/usr/bin/python3 bench/bench.py --ravend "$RAVEND" "$@"
+# Idle connections (BENCH_CONNS, default 10,000): memory and a new client's
+# latency while they are held, Raven then Postfix; writes bench/conns.md.
+exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"
