@@ -171,6 +171,10 @@ int client_message(struct client *c, const struct client_msg *m, char *err, size
 void client_body_done(struct client *c);
 /* No more messages: QUIT (only in CLIENT_WANT_MESSAGE). */
 void client_quit(struct client *c);
+/* Probe a connection that sat idle (in a cache) before reusing it: RSET,
+ * and CLIENT_WANT_MESSAGE again on 2xx (only in CLIENT_WANT_MESSAGE). The
+ * engine sends RSET by itself only where a transaction was left open. */
+void client_rset(struct client *c);
 
 /* Outcomes of the last message's recipients, in the order given; valid
  * until the next client_message() or client_free(). */

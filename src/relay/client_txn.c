@@ -405,6 +405,12 @@ void txn_on_reply(struct client *c, const struct reply *r)
 		txn_step(c);
 }
 
+void client_rset(struct client *c)
+{
+	if (c->state == CS_READY)
+		txn_rset(c);
+}
+
 void client_body_done(struct client *c)
 {
 	if (c->state == CS_BODY)

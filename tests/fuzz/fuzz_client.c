@@ -9,6 +9,7 @@
  * sequence of reads, each a length octet and that many octets. Like a real
  * caller, the driver feeds a whole read before it acts on what the engine
  * wants (a new message, TLS), except for the body, sent as soon as asked.
+ * Before the third message it probes the idle connection with client_rset().
  *
  * Each session runs three times, its reads fed whole, one byte at a time
  * and three at a time: the transcripts (every octet sent, every outcome)
@@ -143,7 +144,7 @@ static void run_session(uint8_t conf, uint8_t mflags, const uint8_t *in, size_t 
 
 	struct client *c = client_new(&cfg);
 	size_t off = 0;
-	int msgs = 0;
+	int msgs = 0, probed = 0;
 	size_t given = 0;
 	buf_init(&r->tr, 0);
 	r->last_starttls = 0;
@@ -179,6 +180,12 @@ static void run_session(uint8_t conf, uint8_t mflags, const uint8_t *in, size_t 
 				check_results(c, r, given);
 			if (msgs == MAX_MSGS) {
 				client_quit(c);
+				continue;
+			}
+			if (msgs == 2 && !probed) { /* an idle connection's probe */
+				probed = 1;
+				buf_append_str(&r->tr, "PROBE\n");
+				client_rset(c);
 				continue;
 			}
 			char err[100];

@@ -1044,6 +1044,29 @@ static void test_dsn(void **state)
 	t_end(&t);
 }
 
+/* The caller's probe of an idle connection. */
+static void test_rset_probe(void **state)
+{
+	struct t t;
+	t_start(&t, state, &cfg_plain);
+	client_rset(t.c); /* not ready yet: ignored */
+	t_out(&t, "");
+	t_hello(&t, EHLO_BARE);
+	client_rset(t.c);
+	t_out(&t, "RSET\r\n");
+	t_want(&t, CLIENT_WANT_REPLY);
+	t_feed(&t, "250 2.0.0 Ok\r\n");
+	t_want(&t, CLIENT_WANT_MESSAGE);
+	size_t n;
+	assert_null(client_results(t.c, &n)); /* no message was involved */
+	client_rset(t.c);
+	t_out(&t, "RSET\r\n");
+	client_abort(t.c, CLIENT_ABORT_EOF); /* the cached connection was dead */
+	t_want(&t, CLIENT_WANT_CLOSE);
+	t_session(&t, CLIENT_TEMP, CLIENT_STAGE_RSET, 0, "4.4.2", "lost connection");
+	t_end(&t);
+}
+
 /* no_pipelining: one command per reply although PIPELINING is offered. */
 static void test_no_pipelining(void **state)
 {
@@ -1135,6 +1158,7 @@ int main(void)
 	    BOTH(test_reply_during_body),
 	    BOTH(test_dsn),
 	    BOTH(test_no_pipelining),
+	    BOTH(test_rset_probe),
 	    BOTH(test_api),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
