@@ -1,4 +1,4 @@
-/* xtext: RFC 3461 xtext and RFC 6533 utf-8-enc-addr decoding (see xtext.h). */
+/* xtext: RFC 3461 xtext and RFC 6533 utf-8-enc-addr (see xtext.h). */
 #include "xtext.h"
 
 #include <stdint.h>
@@ -145,4 +145,22 @@ int xtext_decode_utf8(const char *s, size_t n, char *out, size_t outmax, size_t 
 		i += used;
 	}
 	return xtext_end(out, outmax, o, outlen);
+}
+
+int xtext_encode(const void *in, size_t n, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const uint8_t *p = in;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (c >= 33 && c <= 126 && c != '+' && c != '=') {
+			if (buf_append_byte(out, c) == -1)
+				return -1;
+			continue;
+		}
+		char e[3] = {'+', hex[c >> 4], hex[c & 15]};
+		if (buf_append(out, e, 3) == -1)
+			return -1;
+	}
+	return 0;
 }

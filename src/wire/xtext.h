@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 /*
  * Decode s[0..n) into out (outmax octets, NUL included; *outlen gets the
  * decoded length without it). Returns 0, or -1 when s is not of the
@@ -33,5 +35,11 @@
  */
 int xtext_decode(const char *s, size_t n, char *out, size_t outmax, size_t *outlen);
 int xtext_decode_utf8(const char *s, size_t n, char *out, size_t outmax, size_t *outlen);
+/*
+ * Append the xtext form of in[0..n) to out: octets 33..126 other than '+'
+ * and '=' stand for themselves, every other octet is "+" and two
+ * upper-case hex digits. 0, or -1 when out is full.
+ */
+int xtext_encode(const void *in, size_t n, struct buf *out);
 
 #endif

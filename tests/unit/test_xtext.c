@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "xtext.h"
 
 struct xcase {
@@ -147,11 +148,58 @@ static void test_bounds(void **state)
 	assert_int_equal(len, 11);
 }
 
+static char *enc(const char *s, size_t n)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(xtext_encode(s, n, &b), 0);
+	char *r = buf_strdup(&b);
+	buf_free(&b);
+	return r;
+}
+
+static void expect_enc(const char *in, const char *want)
+{
+	char *got = enc(in, strlen(in));
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* Encoding (what the relay sends): known forms, every octet round-trips,
+ * and a full output refuses. */
+static void test_encode(void **state)
+{
+	(void)state;
+	expect_enc("", "");
+	expect_enc("user@example.org", "user@example.org");
+	expect_enc("a+b=c", "a+2Bb+3Dc");
+	expect_enc("two words", "two+20words");
+	expect_enc("tab\there\r\n", "tab+09here+0D+0A");
+	expect_enc("\x7f\x80\xff", "+7F+80+FF");
+	expect_enc("j\xc3\xb6rg@x", "j+C3+B6rg@x");
+	char all[256];
+	for (int i = 0; i < 256; i++)
+		all[i] = (char)i;
+	char *e = enc(all, sizeof(all));
+	char back[257];
+	size_t n = 0;
+	assert_int_equal(xtext_decode(e, strlen(e), back, sizeof(back), &n), 0);
+	assert_int_equal(n, 256);
+	assert_memory_equal(back, all, 256);
+	free(e);
+	struct buf b;
+	buf_init(&b, 4);
+	assert_int_equal(xtext_encode("abcd", 4, &b), 0);
+	assert_int_equal(xtext_encode("e", 1, &b), -1);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_encode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
