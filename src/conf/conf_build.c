@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf_int.h"
 #include "log.h"
@@ -72,6 +73,7 @@ void conf_scratch_clear(struct conf_scratch *s)
 	free(s->owner);
 	free(s->host);
 	free(s->for_table);
+	free(s->auth_table);
 	conf_list_free(s->for_list);
 	memset(s, 0, sizeof(*s));
 }
@@ -612,11 +614,76 @@ void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path)
 	conf_scratch_clear(&p->s);
 }
 
+/* A relay host given as an address: "192.0.2.1" or "[192.0.2.1]", "[IPv6:…]". */
+static int valid_literal(const char *h)
+{
+	char buf[64];
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t n = strlen(h);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, h + 1, n - 2);
+		buf[n - 2] = '\0';
+		if (strncasecmp(buf, "IPv6:", 5) == 0)
+			return inet_pton(AF_INET6, buf + 5, &a6) == 1;
+		return inet_pton(AF_INET, buf, &a4) == 1;
+	}
+	return inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1;
+}
+
 void conf_add_relay(struct conf_parser *p, int line, char *name)
 {
-	/* Kept in the configuration so that matches naming it resolve. */
-	conf_unsupported(p, line, "relay action");
-	action_add(p, line, name, ACTION_RELAY);
+	char q[300];
+	struct action *a = action_add(p, line, name, ACTION_RELAY);
+	if (a != NULL) {
+		a->relay_host = p->s.host;
+		p->s.host = NULL;
+		a->relay_port = p->s.port_set ? p->s.port : 0;
+		a->relay_tls = p->s.tls > 0;
+		if (p->s.tls > 1)
+			conf_error(p, line, "duplicate option \"tls\"");
+		if (p->s.auth_set > 1)
+			conf_error(p, line, "duplicate option \"auth\"");
+		if (a->relay_host != NULL && !conf_valid_hostname(a->relay_host) &&
+		    !valid_literal(a->relay_host))
+			conf_error(p, line, "relay host \"%s\" is not a host name or address",
+			           conf_quote(q, sizeof(q), a->relay_host));
+		if (p->s.auth_table != NULL) {
+			a->relay_auth = table_ref(p, line, p->s.auth_table);
+			const char *user, *pass;
+			if (a->relay_auth != NULL &&
+			    (table_size(a->relay_auth) != 1 ||
+			     !table_first(a->relay_auth, &user, &pass) || pass == NULL))
+				conf_error(p, line,
+				           "relay auth <%s> must hold one entry, login = password",
+				           conf_quote(q, sizeof(q), p->s.auth_table));
+			if (a->relay_host == NULL)
+				conf_error(
+				    p, line,
+				    "relay auth needs a host: credentials go to a smarthost, "
+				    "never to whichever MX a recipient names");
+		}
+	}
+	conf_scratch_clear(&p->s);
+}
+
+void conf_set_resolver(struct conf_parser *p, int line, char *addr)
+{
+	char q[300];
+	struct config *c = p->c;
+	struct in6_addr a6;
+	struct in_addr a4;
+	if (c->resolver != NULL) {
+		conf_error(p, line, "resolver already set");
+	} else if (inet_pton(AF_INET, addr, &a4) != 1 && inet_pton(AF_INET6, addr, &a6) != 1) {
+		conf_error(p, line, "resolver \"%s\" is not a numeric IPv4 or IPv6 address",
+		           conf_quote(q, sizeof(q), addr));
+	} else {
+		c->resolver = addr;
+		c->resolver_port = p->s.port_set ? p->s.port : 0;
+		addr = NULL;
+	}
+	free(addr);
 	conf_scratch_clear(&p->s);
 }
 
@@ -628,9 +695,6 @@ void conf_add_match(struct conf_parser *p, int line, enum match_from from, char 
 	const struct table *domains = NULL;
 	if (a == NULL) {
 		conf_error(p, line, "unknown action \"%s\" (actions must be defined before use)",
-		           conf_quote(q, sizeof(q), action));
-	} else if (a->kind == ACTION_RELAY) {
-		conf_error(p, line, "match with relay action \"%s\": relaying is not supported yet",
 		           conf_quote(q, sizeof(q), action));
 	}
 	if (p->s.for_ == FOR_DOMAIN && p->s.for_table != NULL) {

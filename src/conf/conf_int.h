@@ -40,7 +40,8 @@ struct conf_scratch {
 	int submission;
 	int tls;
 	int auth_set;
-	char *users; /* table names */
+	char *auth_table; /* relay ... auth <TABLE> */
+	char *users;      /* table names */
 	int users_line;
 	char *aliases;
 	int aliases_line;
@@ -137,6 +138,7 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 void conf_delay_warning_off(struct conf_parser *p);
 void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path);
 void conf_add_relay(struct conf_parser *p, int line, char *name);
+void conf_set_resolver(struct conf_parser *p, int line, char *addr);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);
 void conf_unsupported(struct conf_parser *p, int line, const char *what);
 

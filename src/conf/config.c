@@ -175,6 +175,7 @@ void conf_free(struct config *c)
 	free(c->user);
 	free(c->net_user);
 	free(c->log_path);
+	free(c->resolver);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		free(c->listeners[i].addr);
 	free(c->listeners);
@@ -186,6 +187,7 @@ void conf_free(struct config *c)
 		free(c->actions[i]->name);
 		free(c->actions[i]->path);
 		free(c->actions[i]->owner);
+		free(c->actions[i]->relay_host);
 		free(c->actions[i]);
 	}
 	free(c->actions);

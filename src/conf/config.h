@@ -61,7 +61,12 @@ struct action {
 	const struct table *aliases; /* NULL: none */
 	char *owner;                 /* user the deliveries run as; NULL: config->user */
 	int owner_is_user;           /* owner "%{user}": the system user the mailbox names */
-	int line;                    /* of the action statement, for messages */
+	/* ACTION_RELAY */
+	char *relay_host;               /* a smarthost; NULL: the recipients' MX */
+	uint16_t relay_port;            /* 0: 25 */
+	int relay_tls;                  /* TLS required, and a certificate that verifies */
+	const struct table *relay_auth; /* login = password, sent over TLS only; NULL: none */
+	int line;                       /* of the action statement, for messages */
 };
 
 enum match_from { FROM_ANY = 1, FROM_LOCAL, FROM_AUTH };
@@ -100,6 +105,9 @@ struct config {
 	struct match_rule *rules;
 	size_t n_rules;
 	struct limits limits;
+	/* DNS (statement "resolver"): NULL: the system's resolv.conf. */
+	char *resolver;
+	uint16_t resolver_port; /* 0: 53 */
 	/* The queue (statement "queue"). */
 	unsigned retry_min;           /* seconds; default 60 */
 	unsigned retry_max;           /* seconds; default 3600 */

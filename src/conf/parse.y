@@ -94,7 +94,7 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 		free($5);
 		conf_unsupported(p, @1.first_line, "tls certificate");
 	}
-	| RESOLVER str resolver_opts	{ free($2); conf_unsupported(p, @1.first_line, "resolver"); }
+	| RESOLVER str resolver_opts	{ conf_set_resolver(p, @1.first_line, $2); }
 	| DNSBL str			{ free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
 	| DNSBL list			{ conf_list_free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
 	| DKIM dkim_opts		{ conf_unsupported(p, @1.first_line, "dkim"); }
@@ -181,7 +181,7 @@ relay_opts : %empty
 	| relay_opts HOST str		{ free(p->s.host); p->s.host = $3; }
 	| relay_opts PORT NUMBER	{ conf_listen_port(p, @2.first_line, $3); }
 	| relay_opts TLS		{ p->s.tls++; }
-	| relay_opts AUTH TABLEREF	{ free($3); p->s.auth_set = 1; }
+	| relay_opts AUTH TABLEREF	{ free(p->s.auth_table); p->s.auth_table = $3; p->s.auth_set++; }
 	;
 
 from	: ANY				{ $$ = FROM_ANY; }
@@ -200,7 +200,7 @@ for_	: ANY				{ p->s.for_ = FOR_ANY; }
 	;
 
 resolver_opts : %empty
-	| PORT NUMBER			{ (void)$2; }
+	| PORT NUMBER			{ conf_listen_port(p, @1.first_line, $2); }
 	;
 
 dkim_opts : dkim_opt

@@ -139,6 +139,18 @@ void table_put(struct table *t, const char *key, const char *value)
 	t->n++;
 }
 
+int table_first(const struct table *t, const char **key, const char **value)
+{
+	for (size_t i = 0; t != NULL && i < t->cap; i++) {
+		if (t->slots[i].key != NULL) {
+			*key = t->slots[i].key;
+			*value = t->slots[i].value;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int table_lookup(const struct table *t, const char *key, const char **value)
 {
 	if (t == NULL || t->cap == 0)

@@ -25,5 +25,7 @@ int table_load_string(struct table *t, const char *name, const char *text, size_
 /* 1 if present (value, possibly NULL, in *value when value != NULL). */
 int table_lookup(const struct table *t, const char *key, const char **value);
 size_t table_size(const struct table *t);
+/* The one entry of a single-entry table (credentials); 0 if it is empty. */
+int table_first(const struct table *t, const char **key, const char **value);
 
 #endif

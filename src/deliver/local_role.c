@@ -353,7 +353,11 @@ static void pending_free(struct pending *pd)
 
 static void reply(struct local_role *lr, struct pending *pd)
 {
-	struct proto_result res = {pd->d.job, pd->d.n, pd->d.idx, pd->status, pd->text};
+	struct proto_result res = {.job = pd->d.job,
+	                           .n = pd->d.n,
+	                           .idx = pd->d.idx,
+	                           .status = pd->status,
+	                           .text = pd->text};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_result(&b, &res);

@@ -130,8 +130,18 @@ static int switch_to_tls(struct conn *c, SSL *ssl)
 	c->bev = tls;
 	c->ssl = ssl;
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-	c->writing = 0;
-	apply_settings(c);
+	/* The handshake runs on the bufferevent's own read and write events:
+	 * disabling EV_WRITE now would stall it. A new bufferevent has it
+	 * enabled; its first drain callback turns it off as usual. */
+	c->writing = 1;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, c->input_max);
+	if (c->rd_secs || c->wr_secs) {
+		struct timeval r = {c->rd_secs, 0}, w = {c->wr_secs, 0};
+		bufferevent_set_timeouts(c->bev, c->rd_secs ? &r : NULL, c->wr_secs ? &w : NULL);
+	}
+	if (c->reading && !c->closing)
+		bufferevent_enable(c->bev, EV_READ);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -145,6 +146,26 @@ static int network_rules(scmp_filter_ctx ctx)
 	return 0;
 }
 
+/* On top of the network list: its own sockets (IPv4, IPv6) and the spool. */
+static const int relay_calls[] = {
+    SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(pread64), SCMP_SYS(poll), SCMP_SYS(uname),
+};
+
+static int relay_rules(scmp_filter_ctx ctx)
+{
+	if (network_rules(ctx) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof(relay_calls) / sizeof(relay_calls[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, relay_calls[i], 0) < 0)
+			return -1;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	                     SCMP_A0(SCMP_CMP_EQ, AF_INET)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	                     SCMP_A0(SCMP_CMP_EQ, AF_INET6)) < 0)
+		return -1;
+	return 0;
+}
+
 static int delivery_rules(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < sizeof(delivery_denied) / sizeof(delivery_denied[0]); i++)
@@ -163,11 +184,13 @@ void confine_filter(enum confine_filter filter)
 {
 	if (filter == FILTER_NONE)
 		return;
-	scmp_filter_ctx ctx =
-	    seccomp_init(filter == FILTER_NETWORK ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
+	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY;
+	scmp_filter_ctx ctx = seccomp_init(deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		fatal_status(EX_CONFIG, "seccomp_init failed");
-	int rc = filter == FILTER_NETWORK ? network_rules(ctx) : delivery_rules(ctx);
+	int rc = filter == FILTER_NETWORK ? network_rules(ctx)
+	         : filter == FILTER_RELAY ? relay_rules(ctx)
+	                                  : delivery_rules(ctx);
 	if (rc == -1 || seccomp_load(ctx) < 0)
 		fatal_status(EX_CONFIG, "cannot install the system-call filter");
 	seccomp_release(ctx);

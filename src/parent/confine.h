@@ -18,6 +18,9 @@ enum confine_filter {
 	/* smtp (and later the relay): an allow-list of what a libevent loop
 	 * serving sockets needs; anything else kills the process. */
 	FILTER_NETWORK,
+	/* the relay: FILTER_NETWORK, plus making TCP and UDP sockets of its
+	 * own (connections, DNS) and reading the spool files it is handed. */
+	FILTER_RELAY,
 	/* local delivery: everything but changing ids for good (setuid and
 	 * friends), switching the file-system identity to root, executing a
 	 * program, or tracing one. */

@@ -174,6 +174,11 @@ void role_exec_main(int argc, char **argv)
 
 	/* What must be read before the root directory changes. */
 	tzset();
+	env.base = event_base_new();
+	if (env.base == NULL)
+		fatal_status(EX_CONFIG, "event_base_new failed");
+	if (d->prepare)
+		env.state = d->prepare(&env);
 	char *spool = xasprintf("%s/queue", conf->data_dir);
 	env.spool_dir = spool;
 	if (priv.root && d->root != ROOT_NONE) {
@@ -194,9 +199,6 @@ void role_exec_main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	if (a.parent != 0 && getppid() != a.parent)
 		exit(0); /* the parent died before we asked to be told */
-	env.base = event_base_new();
-	if (env.base == NULL)
-		fatal_status(EX_CONFIG, "event_base_new failed");
 	confine_filter(d->filter);
 	d->run(&env);
 	exit(1);

@@ -26,7 +26,7 @@ static const struct {
 	const char *name;
 } transports[] = {
     {TRANSPORT_LOCAL, PEER_LOCAL, "local"},
-    {TRANSPORT_RELAY, 0, "relay"}, /* the relay role is the next step */
+    {TRANSPORT_RELAY, PEER_RELAY, "relay"},
 };
 
 static enum peer_kind transport_peer(uint8_t transport)
@@ -35,6 +35,14 @@ static enum peer_kind transport_peer(uint8_t transport)
 		if (transports[i].transport == transport)
 			return transports[i].peer;
 	return 0;
+}
+
+static const char *transport_name(uint8_t transport)
+{
+	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+		if (transports[i].transport == transport)
+			return transports[i].name;
+	return "?";
 }
 
 static struct peer *peer_of_kind(struct queue_role *q, enum peer_kind kind)
@@ -82,7 +90,7 @@ void queue_transports_update(struct queue_role *q)
 }
 
 static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_t *status,
-                         char *const *text);
+                         const uint8_t *rflags, char *const *text);
 static void job_done(struct queue_role *q, struct sched_job *j);
 
 /* Every recipient of j gets the same outcome, and the job is over (j freed). */
@@ -94,7 +102,7 @@ static void job_fail_all(struct queue_role *q, struct sched_job *j, uint8_t stat
 		st[k] = status;
 		text[k] = (char *)why;
 	}
-	job_outcomes(q, j, st, text);
+	job_outcomes(q, j, st, NULL, text);
 	job_done(q, j);
 	free(text);
 	free(st);
@@ -153,14 +161,23 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 	d.action = (char *)j->dest->action;
 	d.arrival = m->env.arrival;
 	d.sender = m->env.sender;
+	d.size = m->env.size;
+	d.body = m->env.body;
+	d.smtputf8 = m->env.smtputf8;
+	d.ret = m->env.ret;
+	d.envid = m->env.envid;
 	d.n = j->n;
 	d.idx = j->idx;
 	d.user = xcalloc(j->n, sizeof(*d.user));
 	d.addr = xcalloc(j->n, sizeof(*d.addr));
+	d.notify = xcalloc(j->n, sizeof(*d.notify));
+	d.orcpt = xcalloc(j->n, sizeof(*d.orcpt));
 	for (size_t k = 0; k < j->n; k++) {
 		const struct envelope_rcpt *r = &m->env.rcpts[j->idx[k]];
 		d.user[k] = r->user ? r->user : "";
 		d.addr[k] = r->addr;
+		d.notify[k] = r->notify;
+		d.orcpt[k] = r->orcpt;
 	}
 	struct buf b;
 	buf_init(&b, 0);
@@ -187,6 +204,8 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 	close(fd);
 	free(d.user);
 	free(d.addr);
+	free(d.notify);
+	free(d.orcpt);
 }
 
 /*
@@ -279,8 +298,12 @@ static int wants(uint32_t notify, uint32_t bit, int by_default)
 /* Apply a whole job's outcomes, send the notices they call for, then
  * persist: a notice is committed before the state that says it was sent. */
 static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_t *status,
-                         char *const *text)
+                         const uint8_t *rflags, char *const *text)
 {
+	/* A relay's success is the next hop's to report (it has the DSN
+	 * parameters), unless that hop cannot: then we say "relayed". */
+	int relay = j->dest->transport == TRANSPORT_RELAY;
+	const char *ok_action = relay ? "relayed" : NULL;
 	struct sched_msg *m = j->msg;
 	int64_t now = queue_now(q);
 	uint32_t *fail = xcalloc(j->n, sizeof(*fail)), *ok = xcalloc(j->n, sizeof(*ok)),
@@ -307,7 +330,8 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 		         state == RCPT_DEFERRED ? (long long)(r->next_try - now) : 0LL, esc);
 		if (state == RCPT_DELIVERED) {
 			q->counters.delivered++;
-			if (wants(r->notify, NOTIFY_SUCCESS, 0))
+			int notice = !relay || (rflags && (rflags[k] & PROTO_RCPT_RELAYED));
+			if (notice && wants(r->notify, NOTIFY_SUCCESS, 0))
 				ok[nok++] = idx;
 		} else if (state == RCPT_FAILED) {
 			q->counters.failed++;
@@ -320,13 +344,13 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 				delay[nd++] = idx;
 		}
 	}
-	if (nf && queue_dsn(q, m, DSN_FAILURE, fail, fail_st, nf) == 0)
+	if (nf && queue_dsn(q, m, DSN_FAILURE, fail, fail_st, nf, NULL) == 0)
 		for (size_t k = 0; k < nf; k++)
 			m->env.rcpts[fail[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
-	if (nok && queue_dsn(q, m, DSN_SUCCESS, ok, NULL, nok) == 0)
+	if (nok && queue_dsn(q, m, DSN_SUCCESS, ok, NULL, nok, ok_action) == 0)
 		for (size_t k = 0; k < nok; k++)
 			m->env.rcpts[ok[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
-	if (nd && queue_dsn(q, m, DSN_DELAY, delay, NULL, nd) == 0)
+	if (nd && queue_dsn(q, m, DSN_DELAY, delay, NULL, nd, NULL) == 0)
 		for (size_t k = 0; k < nd; k++)
 			sched_delay_sent(q->sched, m, delay[k], now);
 	/* A message that is now finished is removed instead: recording its
@@ -356,6 +380,23 @@ static void job_done(struct queue_role *q, struct sched_job *j)
 	}
 }
 
+/*
+ * Every host of the job's destination failed to answer: the destination
+ * waits for its backoff as a whole, and its other queued messages wait
+ * with it instead of each trying the dead site again.
+ */
+static void dest_down(struct queue_role *q, struct sched_job *j)
+{
+	const struct envelope_rcpt *r = &j->msg->env.rcpts[j->idx[0]];
+	unsigned secs = sched_backoff(sched_params(q->sched), r->attempts + 1);
+	int64_t now = queue_now(q);
+	sched_dest_down(q->sched, j->dest, now + secs, now);
+	char hop[300];
+	log_escape(hop, sizeof(hop), j->dest->nexthop, strlen(j->dest->nexthop));
+	log_info("event=destination-down transport=%s nexthop=\"%s\" seconds=%u",
+	         transport_name(j->dest->transport), hop, secs);
+}
+
 int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	struct proto_result res;
@@ -374,7 +415,9 @@ int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_m
 		return -1;
 	}
 	inflight_unlink(q, f);
-	job_outcomes(q, f->job, res.status, res.text);
+	if (res.flags & PROTO_DEST_UNREACHABLE)
+		dest_down(q, f->job);
+	job_outcomes(q, f->job, res.status, res.rflags, res.text);
 	job_done(q, f->job);
 	free(f);
 	proto_result_free(&res);

@@ -26,8 +26,8 @@ static const char *kind_name(enum dsn_kind k)
 
 /*
  * Where a DSN to the sender goes: 0, its local mailboxes (rr); 1, a
- * remote domain (rr empty; relay through the built-in MX relay, action
- * ""); -1, nowhere, why.
+ * remote domain (rr->action: the relay action a local client's mail to it
+ * would take, or NULL for the built-in MX relay); -1, nowhere, why.
  */
 static int route_sender(struct queue_role *q, const char *sender, struct route_result *rr,
                         char *why, size_t whylen)
@@ -42,14 +42,35 @@ static int route_sender(struct queue_role *q, const char *sender, struct route_r
 	route_resolve(q->conf, &rq, rr);
 	if (rr->verdict == ROUTE_LOCAL)
 		return 0;
-	int relay = rr->verdict == ROUTE_RELAY || rr->verdict == ROUTE_RELAY_DENIED;
+	if (rr->verdict == ROUTE_RELAY)
+		return 1;
+	int relay = rr->verdict == ROUTE_RELAY_DENIED;
 	snprintf(why, whylen, "%s", relay ? "no route to the sender's domain" : rr->reason);
 	route_result_free(rr);
 	return relay && a.domain[0] != '\0' ? 1 : -1;
 }
 
+/*
+ * A relay's failure text, "[X.Y.Z ]host NAME[ADDR] said: REPLY": NAME into
+ * remote and the reply returned (NULL if the text is not one).
+ */
+static const char *remote_reply(const char *text, char remote[256])
+{
+	const char *h = strstr(text, "host ");
+	const char *said = h ? strstr(h, " said: ") : NULL;
+	if (h == NULL || said == NULL || (h != text && h[-1] != ' '))
+		return NULL;
+	h += 5;
+	size_t n = strcspn(h, "[ ");
+	if (n == 0 || n >= 256 || h + n > said)
+		return NULL;
+	memcpy(remote, h, n);
+	remote[n] = '\0';
+	return said + 7;
+}
+
 int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
-              const char *const *status, size_t n)
+              const char *const *status, size_t n, const char *action)
 {
 	const struct envelope *e = &m->env;
 	char why[256];
@@ -68,12 +89,21 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	}
 	int64_t now = queue_now(q);
 	struct dsn_rcpt *dr = xcalloc(n, sizeof(*dr));
+	char(*remote)[256] = xcalloc(n, sizeof(*remote));
 	for (size_t k = 0; k < n; k++) {
 		const struct envelope_rcpt *r = &e->rcpts[idx[k]];
 		dr[k].addr = r->addr;
 		dr[k].orcpt = r->orcpt;
+		dr[k].action = action;
 		dr[k].status = status ? status[k] : NULL; /* from last_error, see bounce.h */
 		dr[k].diagnostic = kind == DSN_SUCCESS ? NULL : r->last_error;
+		/* "host H[ip] said: 550 5.1.1 ...": the remote host and its reply */
+		const char *said = r->last_error ? remote_reply(r->last_error, remote[k]) : NULL;
+		if (said != NULL && kind != DSN_SUCCESS) {
+			dr[k].remote_mta = remote[k];
+			dr[k].diagnostic = said;
+			dr[k].diagnostic_is_smtp = 1;
+		}
 		dr[k].last_attempt = r->last_attempt;
 		dr[k].retry_until =
 		    kind == DSN_DELAY ? e->arrival + (int64_t)q->conf->max_lifetime : 0;
@@ -100,6 +130,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	if (fd != -1)
 		close(fd);
 	free(dr);
+	free(remote);
 	if (rc == -1) {
 		log_warn("event=dsn-failed id=%s kind=%s reason=\"%s\"", e->id, kind_name(kind),
 		         why);
@@ -121,7 +152,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		dsn.n_rcpts = 1;
 		dr2 = xcalloc(1, sizeof(*dr2));
 		dr2[0].addr = e->sender;
-		dr2[0].action = "";
+		dr2[0].action = rr.action ? rr.action->name : "";
 	} else {
 		dsn.n_rcpts = rr.n_users;
 		dr2 = xcalloc(rr.n_users, sizeof(*dr2));
@@ -143,7 +174,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 		log_info("event=dsn-queued id=%s kind=%s dsn_id=%s to=\"%s\" rcpts=%zu "
 		         "transport=%s action=\"%s\" nexthop=\"%s\"",
 		         e->id, kind_name(kind), dsn.id, to, n, where == 1 ? "relay" : "local",
-		         where == 1 ? "" : rr.action->name, where == 1 ? ascii_lower_str(hop) : "");
+		         rr.action ? rr.action->name : "", where == 1 ? ascii_lower_str(hop) : "");
 	}
 	free(dr2);
 	route_result_free(&rr);
@@ -214,7 +245,7 @@ void queue_dsn_sweep(struct queue_role *q)
 			st[n] = sched_expired(q->sched, m, now) ? "4.4.7" : NULL;
 			idx[n++] = k;
 		}
-		if (queue_dsn(q, m, DSN_FAILURE, idx, st, n) == 0) {
+		if (queue_dsn(q, m, DSN_FAILURE, idx, st, n, NULL) == 0) {
 			for (size_t k = 0; k < n; k++) {
 				m->env.rcpts[idx[k]].notified |= ENVELOPE_NOTIFIED_FINAL;
 				queue_persist(q, m, idx[k]);

@@ -122,9 +122,10 @@ void queue_note_commit(struct queue_role *q);
 int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
 void queue_peer_lost(struct queue_role *q, struct peer *p);
 
-/* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m. 0 sent, -1 not. */
+/* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m (action: the
+ * DSN action of all of them, e.g. "relayed"; NULL: the kind's). 0 sent, -1 not. */
 int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, const uint32_t *idx,
-              const char *const *status, size_t n);
+              const char *const *status, size_t n, const char *action);
 /* 1 if m has a failed recipient whose failure notice is owed but not sent. */
 int queue_dsn_owed(const struct sched_msg *m);
 /* Retry owed failure notices later (a timer); finished messages then leave. */

@@ -305,6 +305,7 @@ static const struct {
     {PEER_SMTP, PROTO_COMMIT_REQ, handle_commit},
     {PEER_SMTP, PROTO_ABORT, handle_abort},
     {PEER_LOCAL, PROTO_DELIVER_RES, queue_handle_result},
+    {PEER_RELAY, PROTO_DELIVER_RES, queue_handle_result},
 };
 
 static const char *peer_name(enum peer_kind k)
@@ -399,8 +400,8 @@ static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	uint32_t kind;
 	(void)ch;
 	if (m->type != PROTO_NEW_PEER || m->fd == -1 ||
-	    proto_decode_peer(m->data, m->len, &kind) == -1 ||
-	    (kind != PEER_SMTP && kind != PEER_LOCAL)) {
+	    proto_decode_peer(m->data, m->len, &kind) == -1 || kind < PEER_SMTP ||
+	    kind > PEER_KIND_MAX) {
 		/* The role whose channel this was sees it close, exits and is
 		 * started again with a new one. */
 		log_warn("event=bad-peer-handover type=%u fd_lost=%d", m->type, m->fd_lost);

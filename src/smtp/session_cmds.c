@@ -86,7 +86,7 @@ static int tx_has_delivery(const struct transaction *tx, const struct action *a,
 		if (r->action != a)
 			continue;
 		for (size_t j = 0; j < r->n_users; j++)
-			if (strcmp(r->users[j], user) == 0)
+			if (r->users[j] != NULL && strcmp(r->users[j], user) == 0)
 				return 1;
 	}
 	return 0;
@@ -115,7 +115,7 @@ static size_t delivery_octets(const struct mailaddr *a, const char *orcpt,
 	size_t n = 0;
 	for (size_t i = 0; i < rr->n_users; i++)
 		n += strlen(a->text) + strlen(orcpt) + strlen(rr->action->name) +
-		     strlen(rr->users[i]) + 64;
+		     (rr->users[i] ? strlen(rr->users[i]) : 0) + 64;
 	return n;
 }
 
@@ -159,6 +159,11 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	switch (rr.verdict) {
 	case ROUTE_LOCAL:
 		break;
+	case ROUTE_RELAY:
+		/* One delivery to the relay transport, no mailbox. */
+		rr.users = xcalloc(1, sizeof(*rr.users));
+		rr.n_users = 1;
+		break;
 	case ROUTE_UNKNOWN_USER:
 		snprintf(r.text, sizeof(r.text), "<%.60s>: Recipient address rejected: %.80s",
 		         c->addr.text, rr.reason[0] ? rr.reason : "No such user here");
@@ -176,7 +181,6 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 		r.code = 550;
 		snprintf(r.enh, sizeof(r.enh), "5.3.0");
 		break;
-	case ROUTE_RELAY:
 	case ROUTE_RELAY_DENIED:
 	default:
 		snprintf(r.text, sizeof(r.text), "<%.60s>: Relay access denied", c->addr.text);
@@ -184,14 +188,15 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 		snprintf(r.enh, sizeof(r.enh), "5.7.1");
 		break;
 	}
-	if (rr.verdict != ROUTE_LOCAL) {
+	if (rr.verdict != ROUTE_LOCAL && rr.verdict != ROUTE_RELAY) {
 		log_info("event=rcpt-refused session=%s rcpt=\"%s\" code=%d reason=\"%s\"",
 		         s->idtext, esc, r.code, rr.reason);
 		route_result_free(&rr);
 		session_refuse(s, &r);
 		return;
 	}
-	dedupe_users(tx, &rr);
+	if (rr.verdict == ROUTE_LOCAL)
+		dedupe_users(tx, &rr);
 	size_t octets = delivery_octets(&c->addr, c->orcpt, &rr);
 	if (tx->n_deliveries + rr.n_users > TX_MAX_DELIVERIES ||
 	    tx->envelope_octets + octets > TX_MAX_ENVELOPE) {

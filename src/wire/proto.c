@@ -126,11 +126,18 @@ void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
 	buf_put_str(b, d->action);
 	buf_put_u64(b, (uint64_t)d->arrival);
 	buf_put_str(b, d->sender);
+	buf_put_u64(b, d->size);
+	buf_put_u8(b, d->body);
+	buf_put_u8(b, d->smtputf8);
+	buf_put_u8(b, d->ret);
+	buf_put_str(b, d->envid ? d->envid : "");
 	buf_put_u32(b, (uint32_t)d->n);
 	for (size_t i = 0; i < d->n; i++) {
 		buf_put_u32(b, d->idx[i]);
 		buf_put_str(b, d->user[i]);
 		buf_put_str(b, d->addr[i]);
+		buf_put_u32(b, d->notify ? d->notify[i] : 0);
+		buf_put_str(b, d->orcpt && d->orcpt[i] ? d->orcpt[i] : "");
 	}
 }
 
@@ -143,22 +150,33 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 	reader_init(&r, p, n);
 	if (reader_u64(&r, &d->job) == 0 && reader_str(&r, &d->id, ENVELOPE_ID_MAX) == 0 &&
 	    reader_str(&r, &d->action, PROTO_STR_MAX) == 0 && reader_u64(&r, &arrival) == 0 &&
-	    reader_str(&r, &d->sender, PROTO_STR_MAX) == 0 && reader_u32(&r, &count) == 0 &&
-	    count >= 1 && count <= PROTO_MAX_JOB_RCPTS) {
+	    reader_str(&r, &d->sender, PROTO_STR_MAX) == 0 && reader_u64(&r, &d->size) == 0 &&
+	    reader_u8(&r, &d->body) == 0 && reader_u8(&r, &d->smtputf8) == 0 &&
+	    reader_u8(&r, &d->ret) == 0 && reader_str(&r, &d->envid, PROTO_STR_MAX) == 0 &&
+	    reader_u32(&r, &count) == 0 && count >= 1 && count <= PROTO_MAX_JOB_RCPTS) {
 		d->idx = xcalloc(count, sizeof(*d->idx));
 		d->user = xcalloc(count, sizeof(*d->user));
 		d->addr = xcalloc(count, sizeof(*d->addr));
+		d->notify = xcalloc(count, sizeof(*d->notify));
+		d->orcpt = xcalloc(count, sizeof(*d->orcpt));
 		for (; d->n < count; d->n++) {
 			if (reader_u32(&r, &d->idx[d->n]) == -1 ||
 			    reader_str(&r, &d->user[d->n], PROTO_STR_MAX) == -1 ||
-			    reader_str(&r, &d->addr[d->n], PROTO_STR_MAX) == -1) {
-				free(d->user[d->n]); /* half an entry: not counted in n */
+			    reader_str(&r, &d->addr[d->n], PROTO_STR_MAX) == -1 ||
+			    reader_u32(&r, &d->notify[d->n]) == -1 ||
+			    reader_str(&r, &d->orcpt[d->n], PROTO_STR_MAX) == -1) {
+				/* half an entry: not counted in n */
+				free(d->user[d->n]);
+				free(d->addr[d->n]);
+				free(d->orcpt[d->n]);
+				d->user[d->n] = d->addr[d->n] = d->orcpt[d->n] = NULL;
 				break;
 			}
 		}
 	}
 	d->arrival = (int64_t)arrival;
-	if (reader_done(&r) == -1 || d->n == 0 || d->n != count) {
+	if (reader_done(&r) == -1 || d->n == 0 || d->n != count || d->body > BODY_BINARYMIME ||
+	    d->smtputf8 > 1 || d->ret > RET_HDRS) {
 		proto_deliver_free(d);
 		return -1;
 	}
@@ -170,23 +188,30 @@ void proto_deliver_free(struct proto_deliver *d)
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->user[i]);
 		free(d->addr[i]);
+		if (d->orcpt)
+			free(d->orcpt[i]);
 	}
-	free(d->user);
-	free(d->addr);
-	free(d->idx);
 	free(d->id);
 	free(d->action);
 	free(d->sender);
+	free(d->envid);
+	free(d->idx);
+	free(d->user);
+	free(d->addr);
+	free(d->notify);
+	free(d->orcpt);
 	memset(d, 0, sizeof(*d));
 }
 
 void proto_encode_result(struct buf *b, const struct proto_result *res)
 {
 	buf_put_u64(b, res->job);
+	buf_put_u32(b, res->flags);
 	buf_put_u32(b, (uint32_t)res->n);
 	for (size_t i = 0; i < res->n; i++) {
 		buf_put_u32(b, res->idx[i]);
 		buf_put_u8(b, res->status[i]);
+		buf_put_u8(b, res->rflags ? res->rflags[i] : 0);
 		buf_put_str(b, res->text[i]);
 	}
 }
@@ -198,19 +223,23 @@ int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *res)
 	int bad = 0;
 	memset(res, 0, sizeof(*res));
 	reader_init(&r, p, n);
-	if (reader_u64(&r, &res->job) == 0 && reader_u32(&r, &count) == 0 && count >= 1 &&
-	    count <= PROTO_MAX_JOB_RCPTS) {
+	if (reader_u64(&r, &res->job) == 0 && reader_u32(&r, &res->flags) == 0 &&
+	    reader_u32(&r, &count) == 0 && count >= 1 && count <= PROTO_MAX_JOB_RCPTS) {
 		res->idx = xcalloc(count, sizeof(*res->idx));
 		res->status = xcalloc(count, 1);
+		res->rflags = xcalloc(count, 1);
 		res->text = xcalloc(count, sizeof(*res->text));
 		for (; res->n < count; res->n++) {
 			if (reader_u32(&r, &res->idx[res->n]) == -1 ||
 			    reader_u8(&r, &res->status[res->n]) == -1 ||
+			    reader_u8(&r, &res->rflags[res->n]) == -1 ||
 			    reader_str(&r, &res->text[res->n], PROTO_STR_MAX) == -1)
 				break;
 			bad |= res->status[res->n] > DELIVER_PERM;
+			bad |= (res->rflags[res->n] & ~PROTO_RCPT_RELAYED) != 0;
 		}
 	}
+	bad |= (res->flags & ~PROTO_DEST_UNREACHABLE) != 0;
 	if (reader_done(&r) == -1 || bad || res->n == 0 || res->n != count) {
 		proto_result_free(res);
 		return -1;
@@ -225,6 +254,7 @@ void proto_result_free(struct proto_result *r)
 	free(r->text);
 	free(r->idx);
 	free(r->status);
+	free(r->rflags);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -238,7 +268,7 @@ int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind)
 	struct reader r;
 	reader_init(&r, p, n);
 	reader_u32(&r, kind);
-	if (reader_done(&r) == -1 || (*kind != PEER_SMTP && *kind != PEER_LOCAL))
+	if (reader_done(&r) == -1 || *kind < PEER_SMTP || *kind > PEER_KIND_MAX)
 		return -1;
 	return 0;
 }

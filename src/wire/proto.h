@@ -10,11 +10,15 @@
  *   queue -> smtp    COMMIT_OK    {req}
  *   queue -> smtp    COMMIT_FAIL  {req, errno, reason}
  *   smtp  -> queue   ABORT        {id}
- *   queue -> local   DELIVER_REQ  {job, id, action, arrival, sender,
- *                                  n, n x {idx, user, addr}} + fd
- *                                 (read-only data; one message, one action, n mailboxes;
- *                                 sender "" for <>; addr: the envelope recipient)
- *   local -> queue   DELIVER_RES  {job, n, n x {idx, status, text}}
+ *   queue -> local   DELIVER_REQ  {job, id, action, arrival, sender, size, body,
+ *   queue -> relay                 smtputf8, ret, envid, n, n x {idx, user, addr,
+ *                                  notify, orcpt}} + fd
+ *                                 (read-only data; one message, one destination, n
+ *                                 recipients; sender "" for <>; addr: the envelope
+ *                                 recipient; user: the mailbox, "" for relaying)
+ *   local -> queue   DELIVER_RES  {job, flags, n, n x {idx, status, rflags, text}}
+ *   relay -> queue                (flags: the destination could not be reached at
+ *                                 all; rflags: relayed to a peer without DSN)
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
  */
 #ifndef RAVEN_PROTO_H
@@ -40,6 +44,7 @@ enum proto_type {
 };
 
 enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
+#define PEER_KIND_MAX PEER_RELAY
 enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
 
 /* {req} and {req, errno, reason} shapes are shared by several types. */
@@ -63,17 +68,30 @@ struct proto_deliver {
 	char *action;
 	int64_t arrival;
 	char *sender; /* "" for <> */
+	/* what relaying needs to know of the message (mailparams.h values) */
+	uint64_t size;
+	uint8_t body, smtputf8, ret;
+	char *envid; /* "" if none */
 	size_t n;
 	uint32_t *idx;
 	char **user;
-	char **addr; /* the envelope recipient each mailbox was reached by */
+	char **addr;      /* the envelope recipient each mailbox was reached by */
+	uint32_t *notify; /* DSN NOTIFY bits */
+	char **orcpt;     /* DSN ORCPT as the envelope keeps it, "" if none */
 };
+
+/* DELIVER_RES flags */
+#define PROTO_DEST_UNREACHABLE 1u /* every host of the destination failed to answer */
+/* per recipient */
+#define PROTO_RCPT_RELAYED 1u /* delivered to a peer that cannot send DSNs */
 
 struct proto_result {
 	uint64_t job;
+	uint32_t flags;
 	size_t n;
 	uint32_t *idx;
 	uint8_t *status;
+	uint8_t *rflags; /* may be NULL when encoding: all 0 */
 	char **text;
 };
 

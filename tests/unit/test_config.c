@@ -494,17 +494,8 @@ static void test_unsupported(void **state)
 	(void)state;
 	expect_err("tls certificate \"/c.pem\" key \"/k.pem\"\n" MIN_TAIL,
 	           "t.conf:1: tls certificate is not supported yet");
-	expect_err(MIN_TAIL "resolver \"127.0.0.1\" port 5353\n",
-	           "t.conf:5: resolver is not supported yet");
-	expect_err(MIN_TAIL "resolver \"127.0.0.1\"\n", "t.conf:5: resolver is not supported yet");
 	expect_err(MIN_TAIL "listen on 0.0.0.0 port 465 tls submission\n",
 	           "t.conf:5: listen ... tls (implicit TLS) is not supported yet");
-	expect_err(MIN_TAIL "action \"outbound\" relay\n",
-	           "t.conf:5: relay action is not supported yet");
-	expect_err(MIN_TAIL "action \"isp\" relay host \"smtp.isp.net\" port 587 tls auth <isp>\n",
-	           "t.conf:5: relay action is not supported yet");
-	expect_err(MIN_TAIL "action \"o\" relay port 2526\nmatch from local for any action \"o\"\n",
-	           "t.conf:5: relay action is not supported yet");
 	expect_err(MIN_TAIL "dnsbl \"zen.spamhaus.org\"\n", "t.conf:5: dnsbl is not supported yet");
 	expect_err(MIN_TAIL "dnsbl { \"a.example\", \"b.example\" }\n",
 	           "t.conf:5: dnsbl is not supported yet");
@@ -737,6 +728,47 @@ static void test_prefixes(void **state)
 	}
 }
 
+/* Relay actions (MX or smarthost) and the resolver. */
+static void test_relay(void **state)
+{
+	(void)state;
+	struct config *c =
+	    parse_ok("table isp { \"me\" = \"secret\" }\n"
+	             "resolver \"127.0.0.1\" port 5353\n"
+	             "action \"out\" relay port 2526\n"
+	             "action \"isp\" relay host \"smtp.isp.net\" port 587 tls auth <isp>\n"
+	             "action \"lit\" relay host \"[192.0.2.1]\"\n" MIN_TAIL
+	             "match from local for any action \"out\"\n");
+	assert_string_equal(c->resolver, "127.0.0.1");
+	assert_int_equal(c->resolver_port, 5353);
+	const struct action *out = conf_action(c, "out"), *isp = conf_action(c, "isp");
+	assert_int_equal(out->kind, ACTION_RELAY);
+	assert_null(out->relay_host);
+	assert_int_equal(out->relay_port, 2526);
+	assert_int_equal(out->relay_tls, 0);
+	assert_null(out->relay_auth);
+	assert_string_equal(isp->relay_host, "smtp.isp.net");
+	assert_int_equal(isp->relay_port, 587);
+	assert_int_equal(isp->relay_tls, 1);
+	const char *v;
+	assert_true(table_lookup(isp->relay_auth, "me", &v));
+	assert_string_equal(v, "secret");
+	assert_string_equal(conf_action(c, "lit")->relay_host, "[192.0.2.1]");
+	conf_free(c);
+	expect_err("action \"x\" relay auth <t>\ntable t { \"a\" = \"b\" }\n" MIN_TAIL,
+	           "t.conf:1: unknown table <t> (tables must be defined before use)");
+	expect_err("table t { \"a\" = \"b\" }\naction \"x\" relay auth <t>\n" MIN_TAIL,
+	           "t.conf:2: relay auth needs a host: credentials go to a smarthost, never to "
+	           "whichever MX a recipient names");
+	expect_err("action \"x\" relay host \"bad host!\"\n" MIN_TAIL,
+	           "t.conf:1: relay host \"bad host!\" is not a host name or address");
+	expect_err("action \"x\" relay tls tls\n" MIN_TAIL, "t.conf:1: duplicate option \"tls\"");
+	expect_err("resolver \"ns.example\"\n" MIN_TAIL,
+	           "t.conf:1: resolver \"ns.example\" is not a numeric IPv4 or IPv6 address");
+	expect_err("resolver \"::1\"\nresolver \"::1\"\n" MIN_TAIL,
+	           "t.conf:2: resolver already set");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,7 +776,8 @@ int main(void)
 	    cmocka_unit_test(test_statements),      cmocka_unit_test(test_log_statement),
 	    cmocka_unit_test(test_owner_is_user),   cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_builtin_default), cmocka_unit_test(test_unsupported),
-	    cmocka_unit_test(test_errors),          cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_relay),           cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

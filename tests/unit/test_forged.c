@@ -413,8 +413,15 @@ static uint8_t deliver(int queue, uint64_t job, const char *action, const char *
 	char *users[1] = {(char *)user}, *addrs[1] = {(char *)addr};
 	char id[32];
 	snprintf(id, sizeof(id), "F%llu", (unsigned long long)job);
-	struct proto_deliver d = {job, id,   (char *)action, 1700000000, "s@remote.test",
-	                          1,   &idx, users,          addrs};
+	struct proto_deliver d = {.job = job,
+	                          .id = id,
+	                          .action = (char *)action,
+	                          .arrival = 1700000000,
+	                          .sender = "s@remote.test",
+	                          .n = 1,
+	                          .idx = &idx,
+	                          .user = users,
+	                          .addr = addrs};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_deliver(&b, &d);

@@ -118,16 +118,25 @@ static void test_deliver(void **state)
 	uint32_t idx[] = {0, 3, 4};
 	char *users[] = {"alice", "bob", "carol"};
 	char *addrs[] = {"team@example.org", "bob@example.org", "postmaster"};
+	uint32_t notify[] = {NOTIFY_SUCCESS | NOTIFY_FAILURE, 0, NOTIFY_NEVER};
+	char *orcpt[] = {"rfc822;team@example.org", "", "utf-8;pm"};
 	struct proto_deliver d = {
 	    .job = 42,
 	    .id = "000661A13D94AD75",
 	    .action = "mailbox",
 	    .arrival = 1800000000,
 	    .sender = "",
+	    .size = 12345,
+	    .body = BODY_8BITMIME,
+	    .smtputf8 = 1,
+	    .ret = RET_HDRS,
+	    .envid = "ENV-1",
 	    .n = 3,
 	    .idx = idx,
 	    .user = users,
 	    .addr = addrs,
+	    .notify = notify,
+	    .orcpt = orcpt,
 	};
 	struct buf b;
 	buf_init(&b, 0);
@@ -140,10 +149,17 @@ static void test_deliver(void **state)
 	assert_true(got.arrival == 1800000000);
 	assert_string_equal(got.sender, "");
 	assert_int_equal(got.n, 3);
+	assert_true(got.size == 12345);
+	assert_int_equal(got.body, BODY_8BITMIME);
+	assert_int_equal(got.smtputf8, 1);
+	assert_int_equal(got.ret, RET_HDRS);
+	assert_string_equal(got.envid, "ENV-1");
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(got.idx[i], idx[i]);
 		assert_string_equal(got.user[i], users[i]);
 		assert_string_equal(got.addr[i], addrs[i]);
+		assert_int_equal(got.notify[i], notify[i]);
+		assert_string_equal(got.orcpt[i], orcpt[i]);
 	}
 	proto_deliver_free(&got);
 	ASSERT_STRICT(b, dec_deliver);
@@ -171,18 +187,39 @@ static void test_result(void **state)
 	uint32_t idx[] = {1, 2};
 	uint8_t status[] = {DELIVER_OK, DELIVER_PERM};
 	char *text[] = {"delivered to maildir /var/mail/a", "unsafe mailbox name"};
-	struct proto_result r = {.job = 5, .n = 2, .idx = idx, .status = status, .text = text};
+	uint8_t rflags[] = {PROTO_RCPT_RELAYED, 0};
+	struct proto_result r = {.job = 5,
+	                         .flags = PROTO_DEST_UNREACHABLE,
+	                         .n = 2,
+	                         .idx = idx,
+	                         .status = status,
+	                         .rflags = rflags,
+	                         .text = text};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_result(&b, &r);
 	struct proto_result got;
 	assert_int_equal(proto_decode_result(b.data, b.len, &got), 0);
 	assert_true(got.job == 5);
+	assert_int_equal(got.flags, PROTO_DEST_UNREACHABLE);
 	assert_int_equal(got.n, 2);
 	assert_int_equal(got.status[1], DELIVER_PERM);
+	assert_int_equal(got.rflags[0], PROTO_RCPT_RELAYED);
+	assert_int_equal(got.rflags[1], 0);
 	assert_string_equal(got.text[0], text[0]);
 	proto_result_free(&got);
 	ASSERT_STRICT(b, dec_result);
+	/* unknown flags are refused */
+	r.flags = 2;
+	buf_reset(&b);
+	proto_encode_result(&b, &r);
+	assert_int_equal(dec_result(b.data, b.len), -1);
+	r.flags = 0;
+	rflags[1] = 4;
+	buf_reset(&b);
+	proto_encode_result(&b, &r);
+	assert_int_equal(dec_result(b.data, b.len), -1);
+	rflags[1] = 0;
 
 	/* a status the queue does not know is refused */
 	status[1] = DELIVER_PERM + 1;

@@ -201,7 +201,7 @@ static void send_result(struct fixture *f, struct proto_deliver *d, uint8_t stat
 {
 	uint8_t st[1] = {status};
 	char *tx[1] = {(char *)text};
-	struct proto_result res = {d->job, 1, d->idx, st, tx};
+	struct proto_result res = {.job = d->job, .n = 1, .idx = d->idx, .status = st, .text = tx};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_result(&b, &res);
@@ -336,7 +336,8 @@ static void test_lying_peer_dropped(void **state)
 	free(p);
 	uint8_t st[1] = {DELIVER_OK};
 	char *tx[1] = {"2.0.0 ok"};
-	struct proto_result res = {d.job + 1000, 1, d.idx, st, tx};
+	struct proto_result res = {
+	    .job = d.job + 1000, .n = 1, .idx = d.idx, .status = st, .text = tx};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_result(&b, &res);

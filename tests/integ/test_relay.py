@@ -1,0 +1,311 @@
+"""Outbound relay: the real ravend relays to scriptable SMTP sinks on
+127.0.0.x, finding them through a fake DNS server (MX routing, RFC 5321
+§5.1), and reports one outcome per recipient; bounces to senders elsewhere
+go out the same way."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import raven as rv
+from smtpsink import SmtpSink, STALL
+
+DOMAIN = "remote.example"
+
+
+def relay_conf(fakedns, port, extra=()):
+    """Configuration lines: the fake resolver, and MX relay for any domain
+    that is not local (to the sinks' port)."""
+    return ['resolver "127.0.0.1" port %d' % fakedns.port,
+            'action "out" relay port %d' % port,
+            'match from local for any action "out"'] + list(extra)
+
+
+@pytest.fixture
+def sinks():
+    """Sinks on 127.0.0.2, .3, .4 sharing one port (MX relay uses one port)."""
+    made = []
+    port = rv.free_port()
+
+    def make(ip="127.0.0.2", **kw):
+        s = SmtpSink(host=ip, port=port, **kw)
+        s.start()
+        made.append(s)
+        return s
+
+    make.port = port
+    yield make
+    for s in made:
+        s.stop()
+
+
+def submit(raven, rcpts, token, frm="sender@example.org", mail_options=()):
+    with rv.session(raven.port) as s:
+        assert s.cmd("MAIL FROM:<%s>%s" % (frm, "".join(" " + o for o in mail_options))).code == 250
+        for r in rcpts:
+            reply = s.cmd("RCPT TO:<%s>" % r)
+            assert reply.code == 250, reply
+        assert s.cmd("DATA").code == 354
+        s.send(("Subject: %s\r\nMessage-ID: <%s@test>\r\n\r\n..leading dot\r\nbody %s\r\n"
+                % (token, token, token)).encode() + b".\r\n")
+        r = s.reply()
+        assert r.code == 250, r
+        return r.lines[0].split()[-1]
+
+
+def mx(fakedns, domain, *hosts):
+    """MX records: (pref, name, ip) each, with A records for the names."""
+    for pref, name, ip in hosts:
+        fakedns.add(domain, "MX", (pref, name))
+        if ip:
+            fakedns.add(name, "A", ip)
+
+
+def test_delivery_via_mx(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2")
+    mx(fakedns, DOMAIN, (10, "mx1." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    token = rv.unique("mx")
+    qid = submit(raven, ["bob@" + DOMAIN], token)
+    sink.wait_messages(1)
+    m = sink.messages[0]
+    assert m.mail_from == "sender@example.org" and m.rcpt_addrs == ["bob@" + DOMAIN]
+    assert b"..leading dot" not in m.data and b"\r\n.leading dot\r\n" in m.data
+    assert token.encode() in m.data
+    line = rv.wait_log(raven, "relay", id=qid)[0]
+    assert line["status"] == "sent" and line["relay"].startswith("mx1.%s[127.0.0.2]" % DOMAIN)
+    assert line["dsn"].startswith("2."), line
+    raven.wait_queue_empty()
+
+
+def test_lowest_preference_first_then_next(factory, fakedns, sinks):
+    """The best MX is tried first; when it refuses connections the next
+    one gets the mail; an MX with a 4xx greeting is skipped too."""
+    second = sinks("127.0.0.3")
+    third = sinks("127.0.0.4")
+    third.set_reply("greeting", "421 4.3.2 busy")
+    mx(fakedns, DOMAIN, (30, "c." + DOMAIN, "127.0.0.3"), (10, "a." + DOMAIN, "127.0.0.2"),
+       (20, "b." + DOMAIN, "127.0.0.4"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    token = rv.unique("pref")
+    qid = submit(raven, ["bob@" + DOMAIN], token)
+    second.wait_messages(1)
+    assert third.transaction_count == 0 and third.session_count >= 1
+    line = rv.wait_log(raven, "relay", id=qid)[0]
+    assert line["relay"].startswith("c.%s[127.0.0.3]" % DOMAIN), line
+
+
+def test_no_mx_falls_back_to_address(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2")
+    fakedns.add(DOMAIN, "A", "127.0.0.2")
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    submit(raven, ["bob@" + DOMAIN], rv.unique("implicit"))
+    sink.wait_messages(1)
+
+
+def dsn_for(raven, user, qid, timeout=15):
+    """The DSN about qid that landed in user's mailbox."""
+    got = rv.wait_until(lambda: [m for m in raven.messages(user) if qid.encode() in m],
+                        timeout, what="a DSN about %s for %s" % (qid, user))
+    return got[0]
+
+
+def test_null_mx_bounces_at_once(factory, fakedns, sinks):
+    fakedns.add(DOMAIN, "MX", (0, "."))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("nullmx"), frm="alice@example.org")
+    dsn = dsn_for(raven, "alice", qid)
+    assert b"Status: 5.1.10" in dsn and b"Action: failed" in dsn
+
+
+def test_nxdomain_bounces(factory, fakedns, sinks):
+    fakedns.nxdomain(DOMAIN)
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("nx"), frm="alice@example.org")
+    dsn = dsn_for(raven, "alice", qid)
+    assert b"Status: 5.1.2" in dsn
+
+
+def test_servfail_defers_then_delivers(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2")
+    fakedns.servfail(DOMAIN)
+    raven = factory(extra=relay_conf(fakedns, sinks.port, [rv.queue_config(retry_min="1s",
+                                                                          retry_max="1s")]))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("servfail"))
+    line = rv.wait_log(raven, "deferred", id=qid)[0]
+    assert "4.4.3" in line["text"], line
+    fakedns.clear()
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    sink.wait_messages(1, timeout=20)
+    rv.wait_log(raven, "delivered", id=qid, timeout=10)
+
+
+def test_mx_pointing_at_ourselves_is_a_loop(factory, fakedns, sinks):
+    raven = factory(start=False)
+    fakedns.add(DOMAIN, "MX", (10, rv.HOSTNAME))
+    raven.write_config(extra=relay_conf(fakedns, sinks.port))
+    raven.start()
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("loop"), frm="alice@example.org")
+    dsn = dsn_for(raven, "alice", qid)
+    assert b"Status: 5.4.6" in dsn and b"loops back to myself" in dsn
+
+
+def test_mx_address_is_our_listener_is_a_loop(factory, fakedns):
+    raven = factory(start=False)
+    # the MX resolves to the address and port Raven itself listens on
+    fakedns.add(DOMAIN, "MX", (10, "me." + DOMAIN))
+    fakedns.add("me." + DOMAIN, "A", "127.0.0.1")
+    raven.write_config(extra=relay_conf(fakedns, raven.port))
+    raven.start()
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("loop2"), frm="alice@example.org")
+    dsn = dsn_for(raven, "alice", qid)
+    assert b"Status: 5.4.6" in dsn
+
+
+def test_per_recipient_outcomes(factory, fakedns, sinks):
+    """One RCPT 550 and one 250 in one transaction: one DSN naming the
+    refused one (with the remote host and its reply), one delivery."""
+    sink = sinks("127.0.0.2")
+    sink.set_reply("RCPT", "550 5.1.1 <nobody@%s>: no such user" % DOMAIN,
+                   key="nobody@" + DOMAIN)
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    qid = submit(raven, ["nobody@" + DOMAIN, "bob@" + DOMAIN], rv.unique("mixed"),
+                 frm="alice@example.org")
+    sink.wait_messages(1)
+    assert sink.messages[0].rcpt_addrs == ["bob@" + DOMAIN]
+    dsn = dsn_for(raven, "alice", qid)
+    assert b"Final-Recipient: rfc822; nobody@" + DOMAIN.encode() in dsn
+    assert b"bob@" + DOMAIN.encode() not in dsn.split(b"Final-Recipient")[1]
+    assert b"Remote-MTA: dns; mx." + DOMAIN.encode() in dsn
+    assert b"Diagnostic-Code: smtp; 550 5.1.1" in dsn
+    assert b"Status: 5.1.1" in dsn
+
+
+def test_451_then_success_on_retry(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2")
+    sink.set_reply("RCPT", ["451 4.7.1 greylisted, come back later", "250 2.1.5 ok"])
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port,
+                                     [rv.queue_config(retry_min="1s", retry_max="1s")]))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("grey"))
+    line = rv.wait_log(raven, "deferred", id=qid)[0]
+    assert "greylisted" in line["text"] and "host mx." + DOMAIN in line["text"], line
+    sink.wait_messages(1, timeout=20)
+    rv.wait_log(raven, "delivered", id=qid)
+
+
+def test_data_refused_fails_every_recipient(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2")
+    sink.set_reply("EOD", "554 5.7.1 message refused")
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    qid = submit(raven, ["a@" + DOMAIN, "b@" + DOMAIN], rv.unique("eod"), frm="alice@example.org")
+    dsn = dsn_for(raven, "alice", qid)
+    assert dsn.count(b"Action: failed") == 2
+    assert b"554 5.7.1 message refused" in dsn
+
+
+def test_starttls_to_self_signed_sink(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2", starttls=True)
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("tls"))
+    sink.wait_messages(1)
+    assert sink.messages[0].tls
+    line = rv.wait_log(raven, "relay", id=qid)[0]
+    assert line["tls"].startswith("TLSv1.") and line["tls"].endswith("/unverified"), line
+
+
+def test_required_tls_without_starttls_defers(factory, fakedns, sinks):
+    """relay host ... tls: a host that offers no STARTTLS gets nothing in clear."""
+    sink = sinks("127.0.0.2")
+    raven = factory(extra=['action "smart" relay host "127.0.0.2" port %d tls' % sinks.port,
+                           'match from local for any action "smart"'])
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("notls"))
+    line = rv.wait_log(raven, "deferred", id=qid)[0]
+    assert "4.7" in line["text"], line
+    time.sleep(0.5)
+    assert sink.transaction_count == 0
+    for sess in sink.sessions:
+        assert not any(c.upper().startswith("MAIL") for c in sess.commands), sess.commands
+
+
+def test_required_tls_unverifiable_certificate_defers(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2", starttls=True)
+    raven = factory(extra=['action "smart" relay host "127.0.0.2" port %d tls' % sinks.port,
+                           'match from local for any action "smart"'])
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("badcert"))
+    line = rv.wait_log(raven, "deferred", id=qid)[0]
+    assert "certificate verification failed" in line["text"], line
+    assert sink.transaction_count == 0
+
+
+def test_smarthost_with_auth(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2", starttls=True, auth={"relayuser": "s3cret"})
+    raven = factory(extra=['table isp { "relayuser" = "s3cret" }',
+                           'action "smart" relay host "127.0.0.2" port %d auth <isp>' % sinks.port,
+                           'match from local for any action "smart"'])
+    submit(raven, ["bob@" + DOMAIN], rv.unique("auth"))
+    sink.wait_messages(1)
+    assert sink.messages[0].auth == "relayuser" and sink.messages[0].tls
+
+
+def test_many_messages_few_connections(factory, fakedns, sinks):
+    sink = sinks("127.0.0.2")
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    n = 30
+    for i in range(n):
+        submit(raven, ["u%d@%s" % (i, DOMAIN)], rv.unique("many%d" % i))
+    sink.wait_messages(n, timeout=30)
+    assert sink.session_count <= 6, sink.session_count
+
+
+def test_bounce_to_remote_sender_reaches_sink(factory, fakedns, sinks):
+    """A failure notice to a sender elsewhere is relayed to its MX."""
+    sender_mx = sinks("127.0.0.3")
+    fakedns.add("sender.example", "MX", (10, "mx.sender.example"))
+    fakedns.add("mx.sender.example", "A", "127.0.0.3")
+    raven = factory(start=False, extra=relay_conf(fakedns, sinks.port))
+    rv.mailbox_is_file(raven, "bob")
+    raven.start()
+    qid = submit(raven, ["bob@example.org"], rv.unique("rbounce"), frm="someone@sender.example")
+    sender_mx.wait_messages(1, timeout=20)
+    m = sender_mx.messages[0]
+    assert m.mail_from == "" and m.rcpt_addrs == ["someone@sender.example"]
+    assert b"multipart/report" in m.data and qid.encode() in m.data
+
+
+def test_relay_killed_mid_data_delivers_after_restart(factory, fakedns, sinks):
+    """kill -9 of the relay while a message's DATA is in flight: the message
+    is retried by the restarted role and delivered; nothing is lost."""
+    stall = sinks("127.0.0.2")
+    stall.set_reply("EOD", [STALL, "250 2.0.0 ok"])
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port,
+                                     [rv.queue_config(retry_min="1s", retry_max="1s")]))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("kill"))
+    rv.wait_until(lambda: stall.session_count >= 1 and any(
+        "DATA" in c for s in stall.sessions for c in s.commands), 10, what="DATA at the sink")
+    time.sleep(0.3)
+    old = raven.role_pid("raven-relay")
+    os.kill(old, signal.SIGKILL)
+    raven.role_pid("raven-relay", exclude=(old,))
+    stall.wait_messages(1, timeout=30)
+    rv.wait_log(raven, "delivered", id=qid, timeout=20)
+
+
+def test_relay_role_confined(factory, fakedns, sinks):
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    pid = raven.role_pid("raven-relay")
+    with open("/proc/%d/status" % pid) as f:
+        st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    assert int(st["CapEff"], 16) == 0
+    if os.geteuid() == 0:
+        import pwd
+        assert int(st["Uid"].split()[0]) == pwd.getpwnam(rv.run_net_user()).pw_uid
+        assert os.readlink("/proc/%d/root" % pid) == os.path.join(raven.data, "empty")
