@@ -274,15 +274,23 @@ struct config *conf_default(void)
 	a->name = xstrdup("local");
 	a->kind = ACTION_MAILDIR;
 	a->path = xasprintf("%s/mail/%%{user}", c->data_dir);
-	c->actions = xcalloc(1, sizeof(*c->actions));
+	/* DESIGN §6: mail from local clients to other domains goes out by MX. */
+	struct action *out = xcalloc(1, sizeof(*out));
+	out->name = xstrdup("outbound");
+	out->kind = ACTION_RELAY;
+	c->actions = xcalloc(2, sizeof(*c->actions));
 	c->actions[0] = a;
-	c->n_actions = 1;
-	c->rules = xcalloc(1, sizeof(*c->rules));
+	c->actions[1] = out;
+	c->n_actions = 2;
+	c->rules = xcalloc(2, sizeof(*c->rules));
 	c->rules[0].from = FROM_ANY;
 	c->rules[0].for_ = FOR_DOMAIN;
 	c->rules[0].domains = domains;
 	c->rules[0].action = a;
-	c->n_rules = 1;
+	c->rules[1].from = FROM_LOCAL;
+	c->rules[1].for_ = FOR_ANY;
+	c->rules[1].action = out;
+	c->n_rules = 2;
 	return c;
 }
 

@@ -141,9 +141,6 @@ void role_exec_main(int argc, char **argv)
 	const struct role_desc *d = role_find(a.name);
 	if (d == NULL)
 		fatal_status(EX_CONFIG, "role: no role \"%s\"", a.name);
-	char comm[16];
-	snprintf(comm, sizeof(comm), "raven-%s", d->name);
-	prctl(PR_SET_NAME, comm, 0, 0, 0);
 	log_init(d->name, a.verbose);
 	if (a.log_fd != -1)
 		log_set_target(a.log_fd, a.log_syslog);
@@ -200,6 +197,10 @@ void role_exec_main(int argc, char **argv)
 	if (a.parent != 0 && getppid() != a.parent)
 		exit(0); /* the parent died before we asked to be told */
 	confine_filter(d->filter);
+	/* Named only now: a process called raven-NAME is a confined one. */
+	char comm[16];
+	snprintf(comm, sizeof(comm), "raven-%s", d->name);
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
 	d->run(&env);
 	exit(1);
 }

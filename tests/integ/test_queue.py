@@ -286,13 +286,15 @@ def test_restart_during_deferral_keeps_state(factory):
     assert rv.count_message_id(raven, token) == 1
 
 
-def test_dsn_to_remote_sender_waits_in_the_queue(factory):
-    """The sender is elsewhere and outbound relay is not built yet: the DSN is
-    queued all the same, for the relay transport to <domain>, and retried as a deferred
-    recipient (visible to ravenctl) until its lifetime ends; then, being a
-    bounce, it is dropped, not bounced."""
+def test_dsn_to_remote_sender_waits_in_the_queue(factory, fakedns):
+    """The sender is elsewhere and its domain's DNS fails for now: the DSN
+    is queued for the relay transport to that domain and retried as a
+    deferred recipient (visible to ravenctl, with the reason) until its
+    lifetime ends; then, being a bounce, it is dropped, not bounced."""
     import test_ravenctl as ctl
-    raven = factory(start=False, extra=[rv.queue_config(lifetime="5s")])
+    fakedns.servfail("remote.test")
+    raven = factory(start=False, extra=[rv.queue_config(lifetime="5s"),
+                                        'resolver "127.0.0.1" port %d' % fakedns.port])
     rv.mailbox_is_file(raven, "bob")
     raven.start()
     token = rv.unique("remote-sender")
@@ -303,13 +305,13 @@ def test_dsn_to_remote_sender_waits_in_the_queue(factory):
     assert queued[0]["transport"] == "relay" and queued[0]["nexthop"] == "remote.test", queued
     dsn_id = queued[0]["dsn_id"]
     deferred = rv.wait_log(raven, "deferred", id=dsn_id)
-    assert "outbound relay is not supported yet" in deferred[0]["text"], deferred
+    assert "4.4.3" in deferred[0]["text"] and "remote.test" in deferred[0]["text"], deferred
     listing = ctl.ctl_json(raven, "queue")["messages"]
     [m] = [m for m in listing if m["id"] == dsn_id]
     assert m["sender"] == ""
     [r] = m["recipients"]
     assert r["address"] == "Someone@Remote.TEST" and r["state"] == "deferred", r
-    assert "no route to remote.test" in r["last_error"], r
+    assert "MX lookup of remote.test failed" in r["last_error"], r
     # the notice itself is a multipart/report naming bob
     with open(os.path.join(raven.queue, "data", dsn_id), "rb") as f:
         report = f.read()

@@ -98,7 +98,9 @@ struct harness *harness_new(struct config *conf)
 	h->fake_queue = ipc_new(h->base, qp[1], &fq);
 	struct sockaddr_in sin = {0};
 	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(0x7f000001);
+	/* A client outside the local networks (TEST-NET-1): the built-in
+	 * default relays only for local clients. */
+	sin.sin_addr.s_addr = htonl(0xc0000201);
 	evutil_make_socket_nonblocking(cp[0]);
 	evutil_make_socket_nonblocking(cp[1]);
 	h->client = cp[1];

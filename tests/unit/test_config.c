@@ -460,12 +460,20 @@ static void test_builtin_default(void **state)
 	assert_int_equal(a->kind, ACTION_MAILDIR);
 	assert_null(a->users);
 	assert_null(a->aliases);
-	assert_int_equal(c->n_rules, 1);
+	assert_int_equal(c->n_rules, 2);
 	assert_int_equal(c->rules[0].from, FROM_ANY);
 	assert_int_equal(c->rules[0].for_, FOR_DOMAIN);
 	assert_string_equal(table_name(c->rules[0].domains), "domains");
 	assert_true(table_lookup(c->rules[0].domains, "LOCALHOST", NULL));
 	assert_ptr_equal(c->rules[0].action, a);
+	/* local clients' mail to other domains is relayed by MX */
+	const struct action *out = conf_action(c, "outbound");
+	assert_non_null(out);
+	assert_int_equal(out->kind, ACTION_RELAY);
+	assert_null(out->relay_host);
+	assert_int_equal(c->rules[1].from, FROM_LOCAL);
+	assert_int_equal(c->rules[1].for_, FOR_ANY);
+	assert_ptr_equal(c->rules[1].action, out);
 	assert_non_null(c->hostname);
 
 	char cwd[PATH_MAX];

@@ -50,6 +50,9 @@ static void check(const struct config *c, const char *local, const char *domain,
 	case ROUTE_UNKNOWN_USER:
 		snprintf(got, sizeof(got), "UNKNOWN:%s", r.reason);
 		break;
+	case ROUTE_RELAY:
+		snprintf(got, sizeof(got), "RELAY:%s", r.action->name);
+		break;
 	case ROUTE_RELAY_DENIED:
 		snprintf(got, sizeof(got), "DENIED:%s", r.reason);
 		break;
@@ -82,7 +85,9 @@ static void test_default_config(void **state)
 	check(c, "PostMaster", "", FROM_ANY, 0, "LOCAL:local:postmaster");
 	check(c, "alice", NULL, FROM_ANY, 0, "UNKNOWN:Recipient address needs a domain");
 	check(c, "alice", "example.org", FROM_ANY, 0, "DENIED:Relaying denied");
-	check(c, "alice", "example.org", FROM_LOCAL, 1, "DENIED:Relaying denied");
+	check(c, "alice", "example.org", FROM_ANY, 1, "DENIED:Relaying denied");
+	/* local clients relay by MX */
+	check(c, "alice", "example.org", FROM_LOCAL, 0, "RELAY:outbound");
 	check(c, "../etc", "localhost", FROM_ANY, 0, "UNKNOWN:Mailbox name not allowed");
 	check(c, ".hidden", "localhost", FROM_ANY, 0, "UNKNOWN:Mailbox name not allowed");
 	check(c, "a b", "localhost", FROM_ANY, 0, "UNKNOWN:Mailbox name not allowed");

@@ -172,7 +172,7 @@ static void test_data_reaches_spool(void **state)
 	assert_int_equal(h->last_rcpts, 1);
 	char *data = buf_strdup(&h->last_data);
 	/* Our Received: header first, then the message unstuffed, CRLF kept. */
-	assert_true(strncmp(data, "Received: from c.example ([127.0.0.1])\r\n", 40) == 0);
+	assert_true(strncmp(data, "Received: from c.example ([192.0.2.1])\r\n", 40) == 0);
 	assert_non_null(strstr(data, "\r\nSubject: x\r\n\r\n.dot\r\nbody\r\n"));
 	assert_null(strstr(data, "\r\n.\r\n"));
 	assert_non_null(strstr(data, " id T000001\r\n\tfor <alice@localhost>;"));
