@@ -96,7 +96,8 @@ class PostfixPeer:
     """One private Postfix instance under root (a directory of its own)."""
 
     def __init__(self, root, port=None, hostname="peer.test", relayhost=None,
-                 mailbox_domains=(), transports=None, main_cf=None, mailbox_owner=None):
+                 mailbox_domains=(), transports=None, main_cf=None, mailbox_owner=None,
+                 mailbox_users=("user", "alice", "bob", "carol", "postmaster")):
         self.root = root
         self.port = port or rv.free_port()
         self.hostname = hostname
@@ -110,6 +111,7 @@ class PostfixPeer:
         owner = mailbox_owner or rv.run_user()
         pw = pwd.getpwnam(owner)
         self.mail_ids = (pw.pw_uid, pw.pw_gid)
+        self.mailbox_users = tuple(mailbox_users)
         self._write(relayhost, mailbox_domains, transports or {}, main_cf or {})
 
     def _write(self, relayhost, mailbox_domains, transports, main_cf):
@@ -159,15 +161,18 @@ class PostfixPeer:
                     f.write("%s %s\n" % (dom, nexthop))
             main["transport_maps"] = "texthash:" + path
         if mailbox_domains:
-            # user@domain -> <mail>/<domain>/<user>/ (a trailing / is Maildir);
-            # names that could leave the directory are not mailboxes
+            # user@domain -> <mail>/<domain>/<user>/ (a trailing / is
+            # Maildir), one line per mailbox: virtual(8) allows no regexp
+            # substitution in its map
             path = os.path.join(self.conf, "vmailbox")
             with open(path, "w", encoding="utf-8") as f:
-                f.write("/^([^./@][^/@]*)@([^./@][^/@]*)$/ ${2}/${1}/\n")
+                for dom in mailbox_domains:
+                    for user in self.mailbox_users:
+                        f.write("%s@%s %s/%s/\n" % (user, dom, dom, user))
             main.update({
                 "virtual_mailbox_domains": ", ".join(mailbox_domains),
                 "virtual_mailbox_base": self.mail,
-                "virtual_mailbox_maps": "regexp:" + path,
+                "virtual_mailbox_maps": "texthash:" + path,
                 "virtual_uid_maps": "static:%d" % self.mail_ids[0],
                 "virtual_gid_maps": "static:%d" % self.mail_ids[1],
             })

@@ -309,3 +309,104 @@ def test_relay_role_confined(factory, fakedns, sinks):
         import pwd
         assert int(st["Uid"].split()[0]) == pwd.getpwnam(rv.run_net_user()).pw_uid
         assert os.readlink("/proc/%d/root" % pid) == os.path.join(raven.data, "empty")
+
+
+def test_interop_with_postfix_both_ways(factory, fakedns, postfix_peer):
+    """Raven relays to a private Postfix that stores into a Maildir, and
+    that Postfix relays to Raven: both messages arrive intact."""
+    raven = factory(start=False)
+    pf = postfix_peer(mailbox_domains=("peer.test",),
+                      transports={"example.org": "smtp:[127.0.0.1]:%d" % raven.port})
+    fakedns.add("peer.test", "MX", (10, "mx.peer.test"))
+    fakedns.add("mx.peer.test", "A", "127.0.0.1")
+    raven.write_config(extra=relay_conf(fakedns, pf.port))
+    raven.start()
+    # Raven -> Postfix
+    token = rv.unique("to-postfix")
+    submit(raven, ["user@peer.test"], token)
+    got = pf.wait_mail("user@peer.test", token.encode())
+    assert b"\n.leading dot\n" in got[0] or b"\r\n.leading dot\r\n" in got[0]
+    assert b"Received: from client.test" in got[0]  # Raven's trace survives intact
+    # Postfix -> Raven
+    token2 = rv.unique("from-postfix")
+    msg = ("From: x@peer.test\r\nTo: alice@example.org\r\nSubject: %s\r\n\r\n"
+           "..dot line\r\nbody %s\r\n" % (token2, token2))
+    pf.submit("x@peer.test", ["alice@example.org"], msg)
+    delivered = raven.wait_for("alice", token2, timeout=30)
+    assert b"\n.dot line\n" in delivered[0] or b"\n..dot line\n" in delivered[0]
+    assert not pf.deferred_or_bounced(), pf.deferred_or_bounced()
+
+
+def _ca_and_cert(directory, hostname):
+    """A private CA and a certificate for hostname it signed (PEM files)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Raven test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(1)
+          .not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {}
+    for name, data in (("ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+                       ("cert.pem", cert.public_bytes(serialization.Encoding.PEM)),
+                       ("key.pem", key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))):
+        paths[name] = os.path.join(directory, name)
+        with open(paths[name], "wb") as f:
+            f.write(data)
+    os.chmod(directory, 0o755)
+    for p in paths.values():
+        os.chmod(p, 0o644)
+    return paths
+
+
+def test_required_tls_verified_certificate_delivers(factory, fakedns, sinks, tmp_path):
+    """relay host ... tls: a certificate for the host name from a CA in the
+    CA store (here a private one, named by SSL_CERT_FILE as OpenSSL allows)
+    verifies, and the mail goes."""
+    import ssl
+    paths = _ca_and_cert(str(tmp_path), "smarthost.test")
+    sink = sinks("127.0.0.2", starttls=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(paths["cert.pem"], paths["key.pem"])
+    sink._ctx = ctx
+    fakedns.add("smarthost.test", "A", "127.0.0.2")
+    raven = factory(start=False,
+                    extra=['resolver "127.0.0.1" port %d' % fakedns.port,
+                           'action "smart" relay host "smarthost.test" port %d tls' % sinks.port,
+                           'match from local for any action "smart"'])
+    raven.popen_kw = dict(env=dict(os.environ, SSL_CERT_FILE=paths["ca.pem"]))
+    raven.start()
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("verified"))
+    sink.wait_messages(1)
+    line = rv.wait_log(raven, "relay", id=qid)[0]
+    assert line["tls"].endswith("/verified"), line
+
+
+def test_ravenctl_shows_remote_reply(factory, fakedns, sinks):
+    import test_ravenctl as ctl
+    sink = sinks("127.0.0.2")
+    sink.set_reply("RCPT", "451 4.3.0 try again later")
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("ctl"))
+    rv.wait_log(raven, "deferred", id=qid)
+    [m] = [m for m in ctl.ctl_json(raven, "queue")["messages"] if m["id"] == qid]
+    err = m["recipients"][0]["last_error"]
+    assert "host mx.%s[127.0.0.2] said: 451 4.3.0 try again later" % DOMAIN in err, err
