@@ -6,12 +6,14 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME  ?= 60
 
-.PHONY: all deps build run test unit integ fuzz fuzz-smoke asan bench clean
+.PHONY: all deps test-deps build run test unit integ fuzz fuzz-smoke asan bench clean
 
 all: build
 
+# What building and running need; `make test` and `make bench` add their
+# tools and peers (scripts/deps.sh run|install|test|bench).
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh run
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -25,23 +27,27 @@ run: build
 
 # Unit, integration, fuzz smoke, then unit + integration again under
 # ASan+UBSan; ends with one total line.
-test: deps
+test: test-deps
 	@bash scripts/test.sh
 
-unit: build
+test-deps:
+	@bash scripts/deps.sh test
+
+unit: test-deps build
 	meson test -C $(BUILD) --print-errorlogs
 
-integ: build
+integ: test-deps build
 	RAVEND=$(CURDIR)/$(BUILD)/src/parent/ravend /usr/bin/python3 -m pytest -q tests/integ
 
 # A longer fuzzing session of every target (FUZZ_TIME seconds each).
-fuzz: deps
+fuzz: test-deps
 	@FUZZ_TIME=$(FUZZ_TIME) bash scripts/fuzz.sh
 
-fuzz-smoke: deps
+fuzz-smoke: test-deps
 	@FUZZ_TIME=10 bash scripts/fuzz.sh
 
 bench: build
+	@bash scripts/deps.sh bench
 	@bash bench/run.sh
 
 clean:
