@@ -29,7 +29,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-SMTP_SOURCE = "/usr/sbin/smtp-source"
+sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
+import postfix_dist  # noqa: E402  (the private Postfix of scripts/deps.sh, or the system's)
+
+SMTP_SOURCE = postfix_dist.path("usr/sbin/smtp-source")
 SENDER = "sender@client.test"
 RCPT = "user@bench.test"
 MSG_LEN = 1024
@@ -218,7 +221,8 @@ def run_once(server, sessions, msgs, drain_floor):
         f"127.0.0.1:{server.port}",
     ]
     t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                       env=postfix_dist.env())
     t1 = time.monotonic()
     if r.returncode != 0 or r.stderr.strip():
         raise RuntimeError(

@@ -253,9 +253,10 @@ class PostfixConns(bench.Postfix):
         os.chmod(self.root, 0o755)
         self._sh("setup", self.root, str(self.port), str(self.uid), str(self.gid))
         conf = os.path.join(self.root, "conf")
-        subprocess.run(["/usr/sbin/postconf", "-c", conf, "-e",
+        subprocess.run([bench.postfix_dist.path("usr/sbin/postconf"), "-c", conf, "-e",
                         "default_process_limit = %d" % (self.n + 100),
-                        "smtpd_client_connection_count_limit = 0"], check=True)
+                        "smtpd_client_connection_count_limit = 0"],
+                       check=True, env=bench.postfix_dist.env())
         self.started = True
         self._sh("start", self.root)
         if not bench.port_answers(self.port):

@@ -1,27 +1,61 @@
 #!/bin/bash
 # A private Postfix instance for the benchmark: its own configuration,
 # queue, data and mail directories under one scratch directory, listening
-# only on 127.0.0.1:PORT. The system Postfix (/etc/postfix/main.cf, port 25,
-# /var/spool/postfix) is never read, started or modified: every postfix
-# command gets "-c DIR/conf" and the files under /etc/postfix are only read
-# (master.cf as a template, postfix-files by "postfix check").
+# only on 127.0.0.1:PORT. The system Postfix, if any (/etc/postfix/main.cf,
+# port 25, /var/spool/postfix), is never read, started or modified: every
+# postfix command gets "-c DIR/conf".
+#
+# The Postfix used is the private copy scripts/deps.sh unpacks into
+# .cache/postfix (it is never installed as the machine's MTA), else a
+# system-wide one; RAVEN_POSTFIX_ROOT overrides (tests/integ/postfix_dist.py
+# does the same in Python). A private copy is pointed at itself through
+# main.cf (daemon, shlib, meta and command directories) and finds its
+# libraries through LD_LIBRARY_PATH, which import_environment passes on to
+# its daemons.
 #
 #   postfix.sh setup DIR PORT UID GID   write DIR/conf and the directories
 #   postfix.sh start DIR                start it, wait until PORT answers
 #   postfix.sh stop DIR                 stop it, verify by pid its master is gone
 #   postfix.sh version DIR              print mail_version
+#   postfix.sh run PROGRAM ARGS...      run one of its programs (smtp-source)
 #
 # Durability is Postfix's default: cleanup(8) fsyncs the queue file before
 # smtpd answers 250, virtual(8) fsyncs each Maildir file. Nothing here turns
 # that off.
 set -euo pipefail
 
-POSTFIX=/usr/sbin/postfix
-POSTCONF=/usr/sbin/postconf
-
 die() {
 	echo "postfix.sh: $*" >&2
 	exit 1
+}
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+if [ -n "${RAVEN_POSTFIX_ROOT:-}" ]; then
+	PF_ROOT=$RAVEN_POSTFIX_ROOT
+elif [ -x "$REPO/.cache/postfix/usr/sbin/postfix" ]; then
+	PF_ROOT=$REPO/.cache/postfix
+elif [ -x /usr/sbin/postfix ]; then
+	PF_ROOT=/
+else
+	die "no Postfix: run scripts/deps.sh bench (it unpacks one into .cache/postfix)"
+fi
+PF_ROOT=${PF_ROOT%/}
+POSTFIX=$PF_ROOT/usr/sbin/postfix
+POSTCONF=$PF_ROOT/usr/sbin/postconf
+if [ -n "$PF_ROOT" ]; then
+	export LD_LIBRARY_PATH=$PF_ROOT/usr/lib/postfix${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+# main.cf lines that make a private copy find itself (none for the system one).
+private_main_cf() {
+	[ -n "$PF_ROOT" ] || return 0
+	cat <<EOF
+command_directory = $PF_ROOT/usr/sbin
+daemon_directory = $PF_ROOT/usr/lib/postfix/sbin
+shlib_directory = $PF_ROOT/usr/lib/postfix
+meta_directory = $PF_ROOT/etc/postfix
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME LD_LIBRARY_PATH=$PF_ROOT/usr/lib/postfix
+EOF
 }
 
 setup() {
@@ -31,14 +65,38 @@ setup() {
 	chown postfix:postfix "$dir/data"
 	# virtual(8) delivers with the mailbox owner's privileges.
 	chown "$uid:$gid" "$dir/mail"
-	# The template master.cf with: smtpd on the private address:port instead
-	# of port 25, and no chroot (a chroot would need copies of /etc files in
-	# the private queue; it does not change the write path being measured).
-	sed -e "s/^smtp      inet  n       -       y/127.0.0.1:$port inet n     -       n/" \
-		-e 's/^\([a-z]* *unix[ -]*[-n] *[-n] *\)y/\1n/' \
-		/etc/postfix/master.cf >"$dir/conf/master.cf"
-	grep -q "^127.0.0.1:$port inet" "$dir/conf/master.cf" ||
-		die "could not rewrite the smtp inet line of master.cf"
+	# The services the instance needs, smtpd on the private address:port,
+	# none chrooted (a chroot would need copies of /etc files in the private
+	# queue; it does not change the write path being measured). Written here
+	# rather than edited from /etc/postfix/master.cf, which a private copy
+	# does not have (Debian's postinst generates it).
+	cat >"$dir/conf/master.cf" <<EOF
+127.0.0.1:$port inet n - n - - smtpd
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n - 0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+tlsmgr     unix  - - n 1000? 1 tlsmgr
+rewrite    unix  - - n - - trivial-rewrite
+bounce     unix  - - n - 0 bounce
+defer      unix  - - n - 0 bounce
+trace      unix  - - n - 0 bounce
+verify     unix  - - n - 1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n - - proxymap
+proxywrite unix  - - n - 1 proxymap
+smtp       unix  - - n - - smtp
+relay      unix  - - n - - smtp
+showq      unix  n - n - - showq
+error      unix  - - n - - error
+retry      unix  - - n - - error
+discard    unix  - - n - - discard
+local      unix  - n n - - local
+virtual    unix  - n n - - virtual
+lmtp       unix  - - n - - lmtp
+anvil      unix  - - n - 1 anvil
+scache     unix  - - n - 1 scache
+postlog    unix-dgram n - n - 1 postlogd
+EOF
 	cat >"$dir/conf/main.cf" <<EOF
 # Private benchmark instance; see bench/README.md.
 compatibility_level = 3.6
@@ -74,6 +132,7 @@ smtpd_client_connection_rate_limit = 0
 smtpd_client_message_rate_limit = 0
 smtpd_client_recipient_rate_limit = 0
 EOF
+	private_main_cf >>"$dir/conf/main.cf"
 	"$POSTFIX" -c "$dir/conf" check || die "postfix check failed (see $dir/maillog)"
 }
 
@@ -115,7 +174,13 @@ version() {
 	"$POSTCONF" -c "$1/conf" -h mail_version
 }
 
-[ $# -ge 2 ] || die "usage: postfix.sh setup|start|stop|version DIR ..."
+run() {
+	local prog=$1
+	shift
+	exec "$PF_ROOT/usr/sbin/$prog" "$@"
+}
+
+[ $# -ge 2 ] || die "usage: postfix.sh setup|start|stop|version DIR ... | run PROGRAM ARGS..."
 cmd=$1
 shift
 case $cmd in
@@ -123,5 +188,6 @@ setup) setup "$@" ;;
 start) start "$@" ;;
 stop) stop "$@" ;;
 version) version "$@" ;;
+run) run "$@" ;;
 *) die "unknown command $cmd" ;;
 esac

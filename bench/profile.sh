@@ -31,7 +31,7 @@ for p in "${pids[@]}"; do before[$p]=$(cpu_of "$p"); done
 machine0=$(machine)
 dev0=$(cat "$stat_file")
 t0=$(date +%s.%N)
-smtp-source -s "$sessions" -m "$n" -l 1024 -f sender@client.test -t user@bench.test \
+bash "$(dirname "$0")/postfix.sh" run smtp-source -s "$sessions" -m "$n" -l 1024 -f sender@client.test -t user@bench.test \
 	-M client.test "127.0.0.1:$port"
 t1=$(date +%s.%N)
 machine1=$(machine)

@@ -23,10 +23,15 @@ die() {
 # the postfix user) and so that ravend drops to its own user like in
 # production.
 [ "$(id -u)" -eq 0 ] || die "run as root (the Postfix instance and ravend drop privileges themselves)"
-for f in /usr/sbin/postfix /usr/sbin/postconf /usr/sbin/smtp-source /etc/postfix/master.cf; do
-	[ -e "$f" ] || die "missing $f: install the Debian package postfix (only its binaries are used; the system instance is never started)"
+# The Postfix peer: the private copy scripts/deps.sh unpacks into
+# .cache/postfix (never installed as the machine's MTA), else a system one.
+if [ -n "${RAVEN_POSTFIX_ROOT:-}" ]; then pf=$RAVEN_POSTFIX_ROOT
+elif [ -x .cache/postfix/usr/sbin/postfix ]; then pf=.cache/postfix
+else pf=/; fi
+for f in usr/sbin/postfix usr/sbin/postconf usr/sbin/smtp-source usr/lib/postfix/sbin/master; do
+	[ -e "$pf/$f" ] || die "missing $pf/$f: run scripts/deps.sh bench (it unpacks Postfix into .cache/postfix; nothing is installed as an MTA)"
 done
-getent passwd postfix >/dev/null || die "the system user postfix is missing"
+getent passwd postfix >/dev/null || die "the system user postfix is missing (scripts/deps.sh bench makes it)"
 
 RAVEND=${RAVEND:-build/src/parent/ravend}
 if [ ! -x "$RAVEND" ]; then

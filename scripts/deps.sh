@@ -1,55 +1,162 @@
 #!/usr/bin/env bash
-# Install every Debian package Raven needs to build, run and test.
+# Install the Debian packages Raven needs, by purpose:
+#
+#   scripts/deps.sh run       build and run ravend (make build, make run)
+#   scripts/deps.sh install   run + pandoc for the man pages (make install, make deb)
+#   scripts/deps.sh test      install + test tools and peers (make test)
+#   scripts/deps.sh bench     run + the benchmark's client and peer (make bench)
+#
 # Idempotent: a no-op (no apt call at all) when everything is present.
-# Non-interactive: safe under CI with no standard input.
+# Non-interactive: safe under CI with no standard input. As a non-root user
+# it calls sudo only when a package is missing.
+#
+# It never installs a package that would take over the machine's mail
+# transport (postfix, exim4, ...): Postfix is only a test and benchmark peer,
+# so its Debian package is unpacked privately into .cache/postfix (see
+# postfix_private below) and run from there with its own configuration.
 set -euo pipefail
 
-packages=(
-  build-essential meson ninja-build pkg-config bison
+cd "$(dirname "$0")/.."
+set_name=${1:-run}
+
+run_pkgs=(
+  build-essential meson ninja-build pkg-config bison git
   libevent-dev libssl-dev openssl libunbound-dev libpsl-dev libcrypt-dev
-  libsqlite3-dev libcmocka-dev libseccomp-dev libcap-dev liburing-dev publicsuffix
-  clang libclang-rt-14-dev clang-format
-  python3 python3-pytest python3-dnspython python3-yaml python3-dkim python3-spf
-  python3-cryptography
-  swaks postfix
+  libsqlite3-dev libseccomp-dev libcap-dev liburing-dev libsystemd-dev publicsuffix
 )
+man_pkgs=(pandoc)
+test_pkgs=(
+  libcmocka-dev clang libclang-rt-14-dev clang-format
+  python3 python3-pytest python3-dnspython python3-yaml python3-dkim python3-spf
+  python3-cryptography swaks
+  # checks of what `make install` and `make deb` produce: man -l / groff
+  # for the man pages, systemd-analyze for the unit, dpkg-deb and lintian
+  # for the package
+  man-db groff-base systemd dpkg-dev lintian
+)
+bench_pkgs=(python3)
+
+case $set_name in
+run) packages=("${run_pkgs[@]}") ;;
+install) packages=("${run_pkgs[@]}" "${man_pkgs[@]}") ;;
+test) packages=("${run_pkgs[@]}" "${man_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) packages=("${run_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*)
+  echo "usage: scripts/deps.sh [run|install|test|bench]" >&2
+  exit 2
+  ;;
+esac
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+apt_updated=0
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  echo "deps: installing $*" >&2
+  if [ $apt_updated -eq 0 ]; then
+    $SUDO apt-get update -qq </dev/null
+    apt_updated=1
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "$@" </dev/null
+}
 
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
-    missing+=("$p")
-  fi
+  installed "$p" || missing+=("$p")
 done
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+apt_install "${missing[@]}"
 
-# The unprivileged users the roles become when ravend starts as root:
-# raven owns the spool (queue, local delivery), raven-net runs the
-# network-facing roles.
-ensure_user() {
+# The unprivileged users the roles become when ravend starts as root: raven
+# owns the spool (queue, local delivery), raven-net runs the network-facing
+# roles. Only root can start ravend that way, so a non-root `make run` does
+# not need them and is not asked for a password to make them.
+ensure_raven_users() {
   for u in raven raven-net; do
     id "$u" >/dev/null 2>&1 && continue
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "deps: note: system user $u is missing (only needed to start ravend as root)" >&2
+      continue
+    fi
     echo "deps: creating system user $u" >&2
-    $SUDO useradd --system --no-create-home --home-dir /nonexistent \
+    useradd --system --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin "$u" </dev/null
   done
 }
 
-if [ ${#missing[@]} -eq 0 ]; then
-  ensure_user
-  exit 0
-fi
+# A private copy of Debian's Postfix for the interoperability tests and the
+# benchmark: `apt-get download` + `dpkg-deb -x` into .cache/postfix, never
+# `apt-get install postfix`, which would make it the machine's MTA (and
+# remove exim4 or whatever else provides mail-transport-agent). Its
+# maintainer scripts do not run, so this does what they would and the
+# private instances need:
+#   - the shared libraries Postfix links with (libdb, libicu, libsasl2, ...;
+#     plain libraries, installed with apt like any other);
+#   - the postfix user and the postdrop group (master(8) starts as root and
+#     drops to mail_owner), made exactly as the package's postinst makes
+#     them, so that a later real install adopts them;
+#   - an empty dynamicmaps.cf, which the postinst would generate.
+# The binaries keep RUNPATH=/usr/lib/postfix; the instances find the
+# private libraries through LD_LIBRARY_PATH (searched first) and point
+# daemon_directory, shlib_directory, meta_directory and command_directory
+# into the copy (tests/integ/postfix_peer.py, bench/postfix.sh). A system
+# Postfix, if there is one, is neither used nor touched.
+PF_ROOT=.cache/postfix
+postfix_private() {
+  local want have tmp deb
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: note: the private Postfix peer needs root (its master starts as root); skipped" >&2
+    return 0
+  fi
+  want=$(apt-cache policy postfix 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -z "$want" ] || [ "$want" = "(none)" ]; then
+    apt-get update -qq </dev/null
+    apt_updated=1
+    want=$(apt-cache policy postfix | awk '/Candidate:/ {print $2}')
+  fi
+  have=$(cat "$PF_ROOT/VERSION" 2>/dev/null || true)
+  if [ "$have" != "$want" ] || [ ! -x "$PF_ROOT/usr/sbin/postfix" ]; then
+    echo "deps: unpacking Postfix $want privately into $PF_ROOT (not installed as an MTA)" >&2
+    tmp=$(mktemp -d)
+    chmod 755 "$tmp"
+    chown _apt "$tmp" 2>/dev/null || true # apt downloads as _apt
+    (cd "$tmp" && apt-get download -qq "postfix=$want" </dev/null)
+    deb=$(ls "$tmp"/postfix_*.deb)
+    rm -rf "$PF_ROOT.new"
+    mkdir -p "$PF_ROOT.new"
+    dpkg-deb -x "$deb" "$PF_ROOT.new"
+    printf '# dict-type\tso-name (pathname)\tdict-function\tmkmap-function\n' \
+      >"$PF_ROOT.new/etc/postfix/dynamicmaps.cf"
+    # Its library dependencies (lib*), as the package would have pulled them.
+    local libs=() dep
+    for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | awk '{print $1}'); do
+      case $dep in lib*) installed "$dep" || libs+=("$dep") ;; esac
+    done
+    apt_install "${libs[@]}"
+    echo "$want" >"$PF_ROOT.new/VERSION"
+    rm -rf "$PF_ROOT" "$tmp"
+    mv "$PF_ROOT.new" "$PF_ROOT"
+    # /tmp/raven-integ-* test roots are 0755; so must the path to the
+    # binaries be for the postfix user.
+    chmod 755 .cache "$PF_ROOT"
+  fi
+  if ! getent group postdrop >/dev/null; then
+    echo "deps: creating system group postdrop (private Postfix peer)" >&2
+    addgroup --quiet --system postdrop </dev/null
+  fi
+  if ! id postfix >/dev/null 2>&1; then
+    echo "deps: creating system user postfix (private Postfix peer)" >&2
+    adduser --quiet --system --group --home /var/spool/postfix --no-create-home \
+      --disabled-password postfix </dev/null
+  fi
+}
 
-echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-# Postfix is only a benchmark and test peer: never let its package start a
-# system instance or ask questions.
-echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod +x /usr/sbin/policy-rc.d
-  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-fi
-$SUDO apt-get update -qq </dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
-ensure_user
+ensure_raven_users
+case $set_name in
+test | bench) postfix_private ;;
+esac

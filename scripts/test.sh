@@ -36,6 +36,12 @@ stage "build"
 if [ ! -f "$BUILD/build.ninja" ]; then meson setup "$BUILD" >/dev/null || exit 1
 else meson setup --reconfigure "$BUILD" >/dev/null || exit 1; fi
 ninja -C "$BUILD" || { echo "0 passed, 1 failed"; exit 1; }
+# cmocka is optional for a build (make run does without it), never for the tests.
+tests_json=$(meson introspect "$BUILD" --tests)
+if [[ $tests_json != *'"name"'* ]]; then
+  echo "no unit tests configured in $BUILD: is libcmocka-dev installed (scripts/deps.sh test)?"
+  echo "0 passed, 1 failed"; exit 1
+fi
 
 stage "format (clang-format, .clang-format)"
 unformatted=$(for f in $(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 2>/dev/null); do

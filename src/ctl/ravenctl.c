@@ -19,24 +19,25 @@
 #include "buf.h"
 #include "config.h"
 #include "control_req.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define EXIT_USAGE     2
 #define STATUS_MAX     4096 /* octets of the status line */
 #define ANSWER_TIMEOUT 60   /* seconds without a byte from the server */
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
-	        "usage: ravenctl [-c FILE] [--json] COMMAND [ID]\n"
-	        "commands: queue | show ID | flush [ID] | remove ID | hold ID | release ID |\n"
-	        "          stats | reload\n");
+	fprintf(f, "usage: ravenctl [-c FILE] [--json] COMMAND [ID]\n"
+	           "       ravenctl -h | -V\n"
+	           "commands: status | queue | show ID | flush [ID] | remove ID | hold ID |\n"
+	           "          release ID | stats | reload\n");
 }
 
 static int usage_error(const char *msg)
 {
 	fprintf(stderr, "ravenctl: %s\n", msg);
-	usage();
+	usage(stderr);
 	return EXIT_USAGE;
 }
 
@@ -178,7 +179,10 @@ int main(int argc, char **argv)
 		} else if (opts && strcmp(a, "--json") == 0) {
 			json = 1;
 		} else if (opts && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-			usage();
+			usage(stdout);
+			return 0;
+		} else if (opts && (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)) {
+			version_print(stdout, "ravenctl");
 			return 0;
 		} else if (opts && strcmp(a, "-c") == 0) {
 			if (i + 1 >= argc)

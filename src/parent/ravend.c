@@ -3,7 +3,10 @@
  * default), prepares the data directory, binds the listening sockets while
  * it may still be root, then forks and supervises the roles (roles.c).
  *
- *   ravend [-c FILE] [-d] [-n] [-v]
+ *   ravend [-c FILE] [-d] [-n] [-v] | -h | -V
+ *
+ * Under systemd (Type=notify) it reports readiness once its listening
+ * sockets are open (sd_notify, when built with libsystemd).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +23,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "confine.h"
 #include "config.h"
@@ -29,13 +35,26 @@
 #include "roles.h"
 #include "startup_check.h"
 #include "util.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define LISTEN_BACKLOG 4096
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr, "usage: ravend [-c FILE] [-d] [-n] [-v]\n");
+	fprintf(f, "usage: ravend [-c FILE] [-d] [-n] [-v]\n"
+	           "       ravend -h | -V\n");
+	if (f == stdout) {
+		fprintf(f,
+		        "  -c FILE  configuration file (raven.conf(5)); without it, the built-in "
+		        "default\n"
+		        "  -d       stay in the foreground, log to standard error\n"
+		        "  -n       check the configuration and exit\n"
+		        "  -v       verbose: log every command and reply\n"
+		        "  -h       this help\n"
+		        "  -V       version and the libraries of this build\n");
+		exit(0);
+	}
 	exit(2);
 }
 
@@ -282,6 +301,26 @@ static void warn_log(const char *text, void *arg)
 	         log_escape(esc, sizeof(esc), text, strlen(text)));
 }
 
+/*
+ * Tell systemd (Type=notify) that the service is up: the listening sockets
+ * are open, so a client that connects from now on is queued by the kernel
+ * and served as soon as the smtp role runs. NOTIFY_SOCKET is removed from the
+ * environment so that the roles, executed afresh, do not inherit it. A
+ * no-op outside systemd and in a build without libsystemd.
+ */
+static void notify_ready(const struct parent *p)
+{
+#ifdef HAVE_LIBSYSTEMD
+	int rc = sd_notifyf(1, "READY=1\nSTATUS=listening on %zu socket(s)", p->n_listen);
+	if (rc < 0)
+		log_warn("event=notify-failed error=\"%s\"", strerror(-rc));
+	else if (rc > 0)
+		log_info("event=ready notified=systemd");
+#else
+	(void)p;
+#endif
+}
+
 /* The configuration text, for the roles to parse exactly what we did. */
 static int config_memfd(const char *text, size_t len)
 {
@@ -297,7 +336,7 @@ int main(int argc, char **argv)
 		role_exec_main(argc, argv); /* a role the parent started */
 	const char *file = NULL;
 	int foreground = 0, check = 0, verbose = 0, ch;
-	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dhnvV")) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -311,12 +350,18 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
+		case 'h':
+			usage(stdout);
+			break;
+		case 'V':
+			version_print(stdout, "ravend");
+			return 0;
 		default:
-			usage();
+			usage(stderr);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr);
 	log_init("parent", verbose);
 
 	char err[512];
@@ -376,11 +421,13 @@ int main(int argc, char **argv)
 		log_init("parent", verbose); /* a new pid */
 	}
 	write_pidfile(&p);
-	log_info("event=start config=%s data=%s user=%s hostname=%s", file ? file : "(built-in)",
-	         conf->data_dir, p.priv.root ? conf->user : "(unchanged)", conf->hostname);
+	log_info("event=start version=\"%s\" config=%s data=%s user=%s hostname=%s",
+	         version_string(), file ? file : "(built-in)", conf->data_dir,
+	         p.priv.root ? conf->user : "(unchanged)", conf->hostname);
 	p.base = event_base_new();
 	if (p.base == NULL)
 		fatal("event_base_new failed");
+	notify_ready(&p);
 	int rc = roles_run(&p);
 	unlinkat(p.run_fd, "ravenctl.sock", 0);
 	unlink(p.pidfile);

@@ -182,6 +182,13 @@ static int run(struct control *c, const struct control_req *req, struct buf *out
 		rc = control_fmt_stats(out, req->json, &st, &qc, now);
 		break;
 	}
+	case CTL_STATUS: {
+		struct queue_status st;
+		queue_admin_status(c->q, &st);
+		rc = control_fmt_status(out, req->json, &st, now);
+		queue_admin_status_free(&st);
+		break;
+	}
 	case CTL_RELOAD:
 		snprintf(err, errlen, "reload is not supported yet");
 		return -1;

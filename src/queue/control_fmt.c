@@ -372,6 +372,76 @@ int control_fmt_stats(struct buf *out, int json, const struct sched_stats *st,
 	return rc;
 }
 
+/* "127.0.0.1:25", "[::1]:25" */
+static int fmt_listener(struct buf *out, const struct status_listener *l)
+{
+	int v6 = strchr(l->addr, ':') != NULL;
+	return buf_printf(out, "%s%s%s:%u", v6 ? "[" : "", l->addr, v6 ? "]" : "", l->port);
+}
+
+int control_fmt_status(struct buf *out, int json, const struct queue_status *st, int64_t now)
+{
+	uint64_t uptime = (uint64_t)now > st->started ? (uint64_t)now - st->started : 0;
+	const struct sched_stats *q = &st->sched;
+	int rc = 0;
+	if (json) {
+		rc |= buf_append_str(out, "{\"version\":");
+		rc |= control_json_str(out, st->version);
+		rc |= buf_append_str(out, ",\"hostname\":");
+		rc |= control_json_str(out, st->hostname);
+		rc |= buf_printf(out,
+		                 ",\"pid\":%ld,\"queue_pid\":%ld,\"started\":%" PRIu64
+		                 ",\"uptime\":%" PRIu64 ",\"roles\":{\"queue\":1,\"smtp\":%zu,"
+		                 "\"local\":%zu,\"relay\":%zu},\"listeners\":[",
+		                 st->parent_pid, st->queue_pid, st->started, uptime, st->smtp,
+		                 st->local, st->relay);
+		for (size_t i = 0; i < st->n_listeners; i++) {
+			rc |= buf_append_str(out, i ? ",{\"address\":" : "{\"address\":");
+			rc |= control_json_str(out, st->listeners[i].addr);
+			rc |= buf_printf(out, ",\"port\":%u,\"submission\":%s}",
+			                 st->listeners[i].port,
+			                 st->listeners[i].submission ? "true" : "false");
+		}
+		rc |=
+		    buf_printf(out, "],\"queue\":{\"messages\":%zu,\"recipients\":%zu,\"states\":{",
+		               q->messages, q->recipients);
+		for (uint8_t s = 0; s <= RCPT_FAILED; s++)
+			rc |= buf_printf(out, "%s\"%s\":%zu", s ? "," : "", control_state_name(s),
+			                 q->by_state[s]);
+		rc |= buf_printf(out, "},\"jobs_in_flight\":%zu}}\n", q->jobs_in_flight);
+		return rc;
+	}
+	char up[32];
+	control_duration(up, sizeof(up), (int64_t)uptime);
+	rc |= buf_append_str(out, "ravend ");
+	rc |= control_text(out, st->version, strlen(st->version), 0);
+	rc |= buf_printf(out, ": up, pid %ld\n%-12s", st->parent_pid, "hostname:");
+	rc |= control_text(out, st->hostname, strlen(st->hostname), 0);
+	rc |= buf_printf(out, "\n%-12squeue (pid %ld, up %s), smtp %zu, local %zu",
+	                 "roles:", st->queue_pid, up, st->smtp, st->local);
+	if (st->relay)
+		rc |= buf_printf(out, ", relay %zu", st->relay);
+	rc |= buf_printf(out, "\n%-12s", "listeners:");
+	for (size_t i = 0; i < st->n_listeners; i++) {
+		rc |= buf_append_str(out, i ? ", " : "");
+		rc |= fmt_listener(out, &st->listeners[i]);
+		if (st->listeners[i].submission)
+			rc |= buf_append_str(out, " (submission)");
+	}
+	rc |= buf_printf(out, "\n%-12s%zu message%s, %zu recipient%s", "queue:", q->messages,
+	                 q->messages == 1 ? "" : "s", q->recipients, q->recipients == 1 ? "" : "s");
+	const char *sep = " (";
+	for (uint8_t s = 0; s <= RCPT_FAILED; s++) {
+		if (q->by_state[s] == 0)
+			continue;
+		rc |= buf_printf(out, "%s%zu %s", sep, q->by_state[s], control_state_name(s));
+		sep = ", ";
+	}
+	rc |= buf_printf(out, "%s; %zu deliver%s in flight\n", sep[0] == ',' ? ")" : "",
+	                 q->jobs_in_flight, q->jobs_in_flight == 1 ? "y" : "ies");
+	return rc;
+}
+
 int control_fmt_action(struct buf *out, int json, enum control_verb v, const char *id)
 {
 	static const char *const done[] = {

@@ -36,6 +36,10 @@ int control_fmt_show(struct buf *out, int json, const struct sched_msg *m, const
 int control_fmt_stats(struct buf *out, int json, const struct sched_stats *st,
                       const struct queue_counters *c, int64_t now);
 
+/* The daemon at a glance (ravenctl status): version, processes, listeners,
+ * queue size. */
+int control_fmt_status(struct buf *out, int json, const struct queue_status *st, int64_t now);
+
 /* The answer to flush/remove/hold/release; id "" for flush of everything. */
 int control_fmt_action(struct buf *out, int json, enum control_verb v, const char *id);
 

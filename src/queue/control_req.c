@@ -22,6 +22,7 @@ static const struct verb_row verbs[] = {
     {"flush", CTL_FLUSH, ID_OPTIONAL}, {"remove", CTL_REMOVE, ID_REQUIRED},
     {"hold", CTL_HOLD, ID_REQUIRED},   {"release", CTL_RELEASE, ID_REQUIRED},
     {"stats", CTL_STATS, ID_NONE},     {"reload", CTL_RELOAD, ID_NONE},
+    {"status", CTL_STATUS, ID_NONE},
 };
 
 #define N_VERBS    (sizeof(verbs) / sizeof(verbs[0]))

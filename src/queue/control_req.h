@@ -4,7 +4,7 @@
  *
  *   VERB [ID] [--json]            tokens separated by exactly one SP
  *
- * VERB is one of queue, show, flush, remove, hold, release, stats, reload;
+ * VERB is one of status, queue, show, flush, remove, hold, release, stats, reload;
  * show/remove/hold/release need an ID, flush takes one optionally, the others
  * none; ID must satisfy envelope_id_valid(); "--json" may stand anywhere after
  * the verb, once. A CR before the LF is tolerated (for hand-typed requests).
@@ -33,6 +33,7 @@ enum control_verb {
 	CTL_RELEASE,
 	CTL_STATS,
 	CTL_RELOAD,
+	CTL_STATUS,
 };
 
 struct control_req {

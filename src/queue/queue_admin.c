@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "queue_int.h"
+#include "version.h"
 #include "xmalloc.h"
 
 int64_t queue_admin_now(struct queue_role *q)
@@ -25,6 +26,44 @@ struct sched *queue_admin_sched(struct queue_role *q)
 void queue_admin_counters(struct queue_role *q, struct queue_counters *c)
 {
 	*c = q->counters;
+}
+
+void queue_admin_status(struct queue_role *q, struct queue_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->version = version_string();
+	st->hostname = q->conf->hostname;
+	st->parent_pid = (long)getppid();
+	st->queue_pid = (long)getpid();
+	st->started = q->counters.started;
+	for (const struct peer *p = q->peers; p; p = p->next) {
+		if (p->ch == NULL)
+			continue;
+		if (p->kind == PEER_SMTP)
+			st->smtp++;
+		else if (p->kind == PEER_LOCAL)
+			st->local++;
+		else if (p->kind == PEER_RELAY)
+			st->relay++;
+	}
+	/* The configured listeners: a parent that cannot bind one stops
+	 * before it starts the roles (ravend.c); only the built-in default
+	 * skips an address the host does not have. */
+	size_t n = q->conf->n_listeners;
+	struct status_listener *ls = xcalloc(n ? n : 1, sizeof(*ls));
+	for (size_t i = 0; i < n; i++)
+		ls[i] =
+		    (struct status_listener){q->conf->listeners[i].addr, q->conf->listeners[i].port,
+		                             q->conf->listeners[i].submission};
+	st->listeners = ls;
+	st->n_listeners = n;
+	sched_stats(q->sched, &st->sched);
+}
+
+void queue_admin_status_free(struct queue_status *st)
+{
+	free((void *)st->listeners);
+	st->listeners = NULL;
 }
 
 static struct sched_msg *find(struct queue_role *q, const char *id, char *err, size_t errlen)

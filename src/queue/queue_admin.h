@@ -26,10 +26,33 @@ struct queue_counters {
 	uint64_t removed;   /* messages removed by an administrator */
 };
 
+/* What `ravenctl status` shows (control_fmt_status). */
+struct status_listener {
+	const char *addr; /* numeric, as configured */
+	unsigned port;
+	int submission;
+};
+
+struct queue_status {
+	const char *version;  /* of the running daemon (version_string()) */
+	const char *hostname; /* the configured or system host name */
+	long parent_pid;      /* ravend */
+	long queue_pid;       /* this role */
+	uint64_t started;     /* unix time the queue role started */
+	/* Role processes connected to the queue now (besides itself). */
+	size_t smtp, local, relay;
+	const struct status_listener *listeners; /* as configured */
+	size_t n_listeners;
+	struct sched_stats sched;
+};
+
 struct sched *queue_admin_sched(struct queue_role *q);
 /* The queue's clock (unix seconds). */
 int64_t queue_admin_now(struct queue_role *q);
 void queue_admin_counters(struct queue_role *q, struct queue_counters *c);
+/* Fill st; queue_admin_status_free releases its listener array. */
+void queue_admin_status(struct queue_role *q, struct queue_status *st);
+void queue_admin_status_free(struct queue_status *st);
 /* 0, or -1 with a reason ("no such message", ...). */
 int queue_admin_remove(struct queue_role *q, const char *id, char *err, size_t errlen);
 int queue_admin_hold(struct queue_role *q, const char *id, char *err, size_t errlen);

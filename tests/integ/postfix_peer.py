@@ -25,7 +25,9 @@ The instance is started when the factory returns and stopped at teardown:
 by pid, and SIGKILLed by pid if they linger. Postfix's master(8) must start
 as root (it drops to the postfix user itself), so the fixture skips with
 that reason when the tests do not run as root, or when Postfix is not
-installed. RAVEN_KEEP=1 keeps the scratch directory.
+available. The Postfix used is the private copy scripts/deps.sh unpacks into
+.cache/postfix (never installed as the machine's MTA), else a system-wide
+one (postfix_dist.py). RAVEN_KEEP=1 keeps the scratch directory.
 """
 
 import os
@@ -41,10 +43,9 @@ import grp
 
 import pytest
 
+import postfix_dist
 import raven as rv
 
-POSTFIX = "/usr/sbin/postfix"
-POSTCONF = "/usr/sbin/postconf"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -81,9 +82,12 @@ def unavailable():
     """Why a private Postfix cannot run here, or None."""
     if os.geteuid() != 0:
         return "Postfix's master(8) must be started as root (it drops to the postfix user)"
-    for f in (POSTFIX, POSTCONF, "/usr/lib/postfix/sbin/master"):
+    if postfix_dist.root() is None:
+        return "no Postfix: run scripts/deps.sh test (it unpacks one into .cache/postfix)"
+    for rel in ("usr/sbin/postfix", "usr/sbin/postconf", "usr/lib/postfix/sbin/master"):
+        f = postfix_dist.path(rel)
         if not os.access(f, os.X_OK):
-            return "Postfix is not installed (%s missing)" % f
+            return "Postfix is incomplete (%s missing)" % f
     try:
         pwd.getpwnam("postfix")
         grp.getgrnam("postdrop")
@@ -108,6 +112,9 @@ class PostfixPeer:
         self.maillog = os.path.join(root, "maillog")
         self.pids = set()
         self.master_pid = None
+        self.dist = postfix_dist.root()
+        self.postfix = postfix_dist.path("usr/sbin/postfix", self.dist)
+        self.env = postfix_dist.env(self.dist)
         owner = mailbox_owner or rv.run_user()
         pw = pwd.getpwnam(owner)
         self.mail_ids = (pw.pw_uid, pw.pw_gid)
@@ -154,6 +161,7 @@ class PostfixPeer:
             "smtp_connect_timeout": "5s",
             "relayhost": relayhost or "",
         }
+        main.update(postfix_dist.main_cf(self.dist))
         if transports:
             path = os.path.join(self.conf, "transport")
             with open(path, "w", encoding="utf-8") as f:
@@ -184,8 +192,8 @@ class PostfixPeer:
         self._postfix("check")
 
     def _postfix(self, verb):
-        r = subprocess.run([POSTFIX, "-c", self.conf, verb], stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run([self.postfix, "-c", self.conf, verb], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60, env=self.env)
         if r.returncode != 0:
             raise AssertionError("postfix -c %s %s failed (%d): %s%s\n%s"
                                  % (self.conf, verb, r.returncode, r.stdout, r.stderr,
@@ -234,8 +242,8 @@ class PostfixPeer:
         if self.master_pid is None:
             return
         self.remember_pids()
-        subprocess.run([POSTFIX, "-c", self.conf, "stop"], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=60)
+        subprocess.run([self.postfix, "-c", self.conf, "stop"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60, env=self.env)
         deadline = time.monotonic() + STOP_TIMEOUT
         sig = None
         while True:

@@ -53,6 +53,29 @@ void queue_admin_counters(struct queue_role *q, struct queue_counters *c)
 	*c = q->counters;
 }
 
+static const struct status_listener test_listeners[] = {
+    {"127.0.0.1", 2525, 0}, {"::1", 2525, 0}, {"127.0.0.1", 2587, 1}};
+
+void queue_admin_status(struct queue_role *q, struct queue_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->version = "9.8.7 (git \x1b[1m)"; /* escaped in text, as any string */
+	st->hostname = "mx.example.org";
+	st->parent_pid = 100;
+	st->queue_pid = 101;
+	st->started = q->counters.started;
+	st->smtp = 1;
+	st->local = 1;
+	st->listeners = test_listeners;
+	st->n_listeners = 3;
+	sched_stats(q->s, &st->sched);
+}
+
+void queue_admin_status_free(struct queue_status *st)
+{
+	st->listeners = NULL;
+}
+
 static struct sched_msg *find(struct queue_role *q, const char *id, char *err, size_t errlen)
 {
 	q->calls++;
@@ -372,6 +395,36 @@ static void test_stats(void **state)
 	free(s);
 }
 
+static void test_status(void **state)
+{
+	struct fx *f = *state;
+	f->q.counters.started = (uint64_t)time(NULL) - 7200;
+	char *s = ask(f, "status\n");
+	assert_string_equal(s,
+	                    "ok\n"
+	                    "ravend 9.8.7 (git \\x1B[1m): up, pid 100\n"
+	                    "hostname:   mx.example.org\n"
+	                    "roles:      queue (pid 101, up 2h), smtp 1, local 1\n"
+	                    "listeners:  127.0.0.1:2525, [::1]:2525, 127.0.0.1:2587 (submission)\n"
+	                    "queue:      2 messages, 4 recipients (1 pending, 1 deferred, 2 "
+	                    "delivered); 0 deliveries in flight\n");
+	free(s);
+	s = ask(f, "status --json\n");
+	assert_non_null(strstr(s,
+	                       "ok\n{\"version\":\"9.8.7 (git \\u001b[1m)\","
+	                       "\"hostname\":\"mx.example.org\",\"pid\":100,\"queue_pid\":101,"));
+	assert_non_null(strstr(s,
+	                       "\"roles\":{\"queue\":1,\"smtp\":1,\"local\":1,\"relay\":0},"
+	                       "\"listeners\":[{\"address\":\"127.0.0.1\",\"port\":2525,"
+	                       "\"submission\":false},{\"address\":\"::1\",\"port\":2525,"
+	                       "\"submission\":false},{\"address\":\"127.0.0.1\",\"port\":2587,"
+	                       "\"submission\":true}],\"queue\":{\"messages\":2,\"recipients\":4,"
+	                       "\"states\":{\"pending\":1,\"deferred\":1,\"held\":0,"
+	                       "\"delivered\":2,\"failed\":0},\"jobs_in_flight\":0}}\n"));
+	free(s);
+	expect(f, "status 0000000000000001\n", "error: this command takes no argument\n");
+}
+
 static void test_bad_requests(void **state)
 {
 	struct fx *f = *state;
@@ -563,6 +616,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_large_answer, setup, teardown),
