@@ -132,6 +132,13 @@ static const int delivery_denied[] = {
     SCMP_SYS(capset),    SCMP_SYS(chroot),           SCMP_SYS(mount),
 };
 
+/* libseccomp's SCMP_An() leave datum_b out, which clang -Wextra refuses. */
+static struct scmp_arg_cmp arg_eq(unsigned int arg, scmp_datum_t value)
+{
+	struct scmp_arg_cmp cmp = {.arg = arg, .op = SCMP_CMP_EQ, .datum_a = value, .datum_b = 0};
+	return cmp;
+}
+
 static int network_rules(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < sizeof(network_calls) / sizeof(network_calls[0]); i++)
@@ -139,15 +146,12 @@ static int network_rules(scmp_filter_ctx ctx)
 			return -1;
 #if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' list allows any prctl */
 	/* The role names itself once confined. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) < 0)
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, arg_eq(0, PR_SET_NAME)) < 0)
 		return -1;
 #endif
 	/* libevent asks how much input is waiting; stdio asks if stderr is a tty. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-	                     SCMP_A1(SCMP_CMP_EQ, FIONREAD)) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-	                     SCMP_A1(SCMP_CMP_EQ, TCGETS)) < 0)
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, arg_eq(1, FIONREAD)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, arg_eq(1, TCGETS)) < 0)
 		return -1;
 	return 0;
 }
@@ -164,10 +168,8 @@ static int relay_rules(scmp_filter_ctx ctx)
 	for (size_t i = 0; i < sizeof(relay_calls) / sizeof(relay_calls[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, relay_calls[i], 0) < 0)
 			return -1;
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, AF_INET)) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, AF_INET6)) < 0)
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_INET)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_INET6)) < 0)
 		return -1;
 	return 0;
 }
@@ -178,10 +180,8 @@ static int delivery_rules(scmp_filter_ctx ctx)
 		if (seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, delivery_denied[i], 0) < 0)
 			return -1;
 	/* Switching the file-system identity, yes; to root, never. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(setfsuid), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, 0)) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(setfsgid), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, 0)) < 0)
+	if (seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(setfsuid), 1, arg_eq(0, 0)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(setfsgid), 1, arg_eq(0, 0)) < 0)
 		return -1;
 	return 0;
 }
