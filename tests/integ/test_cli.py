@@ -83,8 +83,8 @@ def test_status(raven):
     rv.wait_until(lambda: ctl(raven, "status").returncode == 0, rv.START_TIMEOUT,
                   what="ravenctl status to answer")
     # every role connected to the queue (they start in parallel)
-    rv.wait_until(lambda: "smtp 1, local 1" in ctl(raven, "status").stdout, rv.START_TIMEOUT,
-                  what="smtp and local connected")
+    rv.wait_until(lambda: "smtp 1, local 1, relay 1" in ctl(raven, "status").stdout, rv.START_TIMEOUT,
+                  what="smtp, local and relay connected")
     p = ctl(raven, "status")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
@@ -92,7 +92,7 @@ def test_status(raven):
                                                                    raven.pid), lines[0]), lines[0]
     assert lines[1] == "hostname:   %s" % rv.HOSTNAME
     queue_pid = raven.role_pid("raven-queue")
-    assert re.fullmatch(r"roles:      queue \(pid %d, up \d+s\), smtp 1, local 1" % queue_pid,
+    assert re.fullmatch(r"roles:      queue \(pid %d, up \d+s\), smtp 1, local 1, relay 1" % queue_pid,
                         lines[2]), lines[2]
     assert lines[3] == "listeners:  127.0.0.1:%d" % raven.port
     assert lines[4] == "queue:      0 messages, 0 recipients; 0 deliveries in flight"
@@ -100,7 +100,7 @@ def test_status(raven):
     j = json.loads(ctl(raven, "--json", "status").stdout)
     assert j["pid"] == raven.pid and j["queue_pid"] == queue_pid
     assert j["hostname"] == rv.HOSTNAME
-    assert j["roles"] == {"queue": 1, "smtp": 1, "local": 1, "relay": 0}
+    assert j["roles"] == {"queue": 1, "smtp": 1, "local": 1, "relay": 1}
     assert j["listeners"] == [{"address": "127.0.0.1", "port": raven.port, "submission": False}]
     assert j["queue"]["messages"] == 0 and j["queue"]["jobs_in_flight"] == 0
     assert 0 <= j["uptime"] < 60
