@@ -111,6 +111,7 @@ static const int network_calls[] = {
     SCMP_SYS(tgkill),
 #if defined(__SANITIZE_ADDRESS__)
     /* The sanitizers' runtime: reports, stack traces, its allocator. */
+    SCMP_SYS(open),
     SCMP_SYS(openat),
     SCMP_SYS(readlink),
     SCMP_SYS(readlinkat),

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -115,11 +116,58 @@ static void test_delivery_filter(void **state)
 	exited_ok(in_child(FILTER_NONE, open_a_file));
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* A memory error in a confined role must be reported whole, not cut short
+ * by the filter killing the sanitizer's report (SIGSYS). */
+static void heap_overflow(void)
+{
+	char *p = malloc(16);
+	volatile size_t past = 16;
+	p[past] = 'x';
+	free(p);
+}
+
+static void test_sanitizer_reports_under_filters(void **state)
+{
+	(void)state;
+	enum confine_filter filters[] = {FILTER_NETWORK, FILTER_RELAY, FILTER_DELIVERY};
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+		int out[2];
+		assert_int_equal(pipe(out), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(out[1], STDERR_FILENO);
+			confine_filter(filters[i]);
+			heap_overflow();
+			_exit(0);
+		}
+		close(out[1]);
+		static char report[1 << 16];
+		size_t len = 0;
+		ssize_t r;
+		while (len < sizeof(report) - 1 &&
+		       (r = read(out[0], report + len, sizeof(report) - 1 - len)) > 0)
+			len += (size_t)r;
+		report[len] = '\0';
+		close(out[0]);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_false(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS);
+		assert_non_null(strstr(report, "heap-buffer-overflow"));
+		assert_non_null(strstr(report, "SUMMARY: AddressSanitizer"));
+	}
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_network_filter),
-	    cmocka_unit_test(test_delivery_filter),
+		cmocka_unit_test(test_network_filter),
+		cmocka_unit_test(test_delivery_filter),
+#if defined(__SANITIZE_ADDRESS__)
+		cmocka_unit_test(test_sanitizer_reports_under_filters),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
