@@ -744,6 +744,13 @@ size_t sched_flush(struct sched *s, struct sched_msg *m, int64_t now)
 	now = clock_now(s, now);
 	if (m)
 		return flush_one(s, m, now);
+	/* "Try everything now" includes destinations marked down, as
+	 * postqueue -f flushes Postfix's dead destinations. */
+	for (size_t b = 0; b < s->dest_buckets; b++)
+		for (struct dest_slot *d = s->dests[b]; d; d = d->hnext)
+			if (d->down_until > now)
+				d->down_until = now;
+	dests_come_up(s, now);
 	size_t n = 0;
 	for (size_t b = 0; b < HASH_BUCKETS; b++)
 		for (struct sched_msg *x = s->hash[b]; x; x = x->hnext)

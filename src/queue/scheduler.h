@@ -151,7 +151,8 @@ void sched_delay_sent(const struct sched *s, struct sched_msg *m, uint32_t idx, 
 /* Administration. Each returns the number of recipients changed. */
 size_t sched_hold(struct sched *s, struct sched_msg *m);
 size_t sched_release(struct sched *s, struct sched_msg *m, int64_t now);
-/* Make deferred recipients of m (or of every message, m NULL) due now. */
+/* Make deferred recipients of m (or of every message, m NULL: and every
+ * destination marked down up again) due now. */
 size_t sched_flush(struct sched *s, struct sched_msg *m, int64_t now);
 /* Tell the scheduler that m's recipients were changed from outside. */
 void sched_update(struct sched *s, struct sched_msg *m, int64_t now);

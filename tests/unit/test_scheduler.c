@@ -570,6 +570,28 @@ static void test_dest_down(void **state)
 	sched_free(s);
 }
 
+/* Flushing everything also tries destinations marked down (an admin's "now"). */
+static void test_flush_brings_dest_up(void **state)
+{
+	(void)state;
+	struct sched_params p = params();
+	struct sched *s = sched_new(&p);
+	const char *dead[] = {"relay:dead.example"};
+	add(s, "F0", dead, 1, T0);
+	struct sched_dest down = {TRANSPORT_RELAY, "", "dead.example"};
+	sched_dest_down(s, &down, T0 + 300, T0);
+	assert_null(sched_next_job(s, T0 + 10));
+	sched_flush(s, sched_find(s, "F0"), T0 + 10); /* one message: still down */
+	assert_null(sched_next_job(s, T0 + 10));
+	sched_flush(s, NULL, T0 + 10);
+	struct sched_job *j = sched_next_job(s, T0 + 10);
+	assert_non_null(j);
+	assert_string_equal(j->dest->nexthop, "dead.example");
+	sched_outcome(s, j, 0, SCHED_OK, NULL, T0 + 10);
+	sched_job_done(s, j, T0 + 10);
+	sched_free(s);
+}
+
 /* A transport whose role is not there waits; it goes when the role is back. */
 static void test_transport_paused(void **state)
 {
@@ -601,6 +623,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_jobs_per_next_hop),
 	    cmocka_unit_test(test_dest_down),
+	    cmocka_unit_test(test_flush_brings_dest_up),
 	    cmocka_unit_test(test_transport_paused),
 	    cmocka_unit_test(test_grouping_by_destination),
 	    cmocka_unit_test(test_limits),
