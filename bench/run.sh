@@ -9,6 +9,7 @@
 #   BENCH_RAVEN_PORT=40025 BENCH_POSTFIX_PORT=40026
 #   BENCH_TMP=/tmp                        where the scratch directory goes
 #   BENCH_CONNS=10000                     idle connections held (bench/conns.py)
+#   BENCH_RELAY_DRAIN=10000 BENCH_RELAY_E2E=5000   relay scenarios (bench/relay.py)
 #   RAVEND=build/src/parent/ravend
 set -euo pipefail
 
@@ -39,6 +40,9 @@ if [ ! -x "$RAVEND" ]; then
 fi
 
 /usr/bin/python3 bench/bench.py --ravend "$RAVEND" "$@"
+# Relaying to smtp-sink: a queue of BENCH_RELAY_DRAIN (10,000) drained, and
+# accept-and-relay at 20 sessions; writes bench/relay.md.
+/usr/bin/python3 bench/relay.py --ravend "$RAVEND"
 # Idle connections (BENCH_CONNS, default 10,000): memory and a new client's
 # latency while they are held, Raven then Postfix; writes bench/conns.md.
 exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"
