@@ -157,6 +157,13 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_CONCURRENCY] = {"concurrency", 0, 1, 10000},
 	    [LIM_PER_DESTINATION] = {"per-destination", 0, 1, 10000},
 	    [LIM_BOUNCE_SIZE] = {"bounce-size", 's', 0, (uint64_t)1 << 40},
+	    [LIM_RELAY_CONNECT] = {"relay timeout connect", 'd', 1, 3600},
+	    [LIM_RELAY_GREETING] = {"relay timeout greeting", 'd', 1, 86400},
+	    [LIM_RELAY_COMMAND] = {"relay timeout command", 'd', 1, 86400},
+	    [LIM_RELAY_DATA] = {"relay timeout data", 'd', 1, 86400},
+	    [LIM_RELAY_BLOCK] = {"relay timeout block", 'd', 1, 86400},
+	    [LIM_RELAY_DOT] = {"relay timeout dot", 'd', 1, 86400},
+	    [LIM_RELAY_IDLE] = {"relay timeout idle", 'd', 1, 3600},
 	};
 	uint64_t v;
 	if (num_value(p, line, lim[k].name, n, lim[k].kind, lim[k].min, lim[k].max, &v) == -1)
@@ -224,6 +231,27 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 		break;
 	case LIM_BOUNCE_SIZE:
 		c->bounce_size = (uint64_t)v;
+		break;
+	case LIM_RELAY_CONNECT:
+		c->relay_timeout.connect = (unsigned)v;
+		break;
+	case LIM_RELAY_GREETING:
+		c->relay_timeout.greeting = (unsigned)v;
+		break;
+	case LIM_RELAY_COMMAND:
+		c->relay_timeout.command = (unsigned)v;
+		break;
+	case LIM_RELAY_DATA:
+		c->relay_timeout.data = (unsigned)v;
+		break;
+	case LIM_RELAY_BLOCK:
+		c->relay_timeout.block = (unsigned)v;
+		break;
+	case LIM_RELAY_DOT:
+		c->relay_timeout.dot = (unsigned)v;
+		break;
+	case LIM_RELAY_IDLE:
+		c->relay_timeout.idle = (unsigned)v;
 		break;
 	}
 }

@@ -121,6 +121,13 @@ enum conf_limit_kind {
 	LIM_CONCURRENCY,
 	LIM_PER_DESTINATION,
 	LIM_BOUNCE_SIZE,
+	LIM_RELAY_CONNECT,
+	LIM_RELAY_GREETING,
+	LIM_RELAY_COMMAND,
+	LIM_RELAY_DATA,
+	LIM_RELAY_BLOCK,
+	LIM_RELAY_DOT,
+	LIM_RELAY_IDLE,
 };
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s);

@@ -154,6 +154,13 @@ struct config *conf_new(void)
 	c->queue_concurrency = 100;
 	c->queue_per_destination = 20;
 	c->bounce_size = 10u * 1024 * 1024;
+	c->relay_timeout = (struct relay_timeouts){.connect = 30,
+	                                           .greeting = 300,
+	                                           .command = 300,
+	                                           .data = 120,
+	                                           .block = 180,
+	                                           .dot = 600,
+	                                           .idle = 5};
 	c->local_nets = xcalloc(2, sizeof(*c->local_nets));
 	c->n_local_nets = 2;
 	c->local_nets[0].family = AF_INET;

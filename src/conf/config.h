@@ -116,6 +116,16 @@ struct config {
 	size_t queue_concurrency;     /* deliveries in flight; default 100 */
 	size_t queue_per_destination; /* deliveries in flight per destination; default 20 */
 	uint64_t bounce_size;         /* largest original attached whole to a DSN; default 10 MiB */
+	/* The outbound SMTP client (statement "relay timeout"), seconds. */
+	struct relay_timeouts {
+		unsigned connect;  /* TCP connection; default 30 */
+		unsigned greeting; /* the 220 (RFC 5321 §4.5.3.2.1): 300 */
+		unsigned command;  /* EHLO, MAIL, RCPT, RSET...: 300 */
+		unsigned data;     /* the 354 to DATA: 120 */
+		unsigned block;    /* each block of the message written: 180 */
+		unsigned dot;      /* the reply to the final dot: 600 */
+		unsigned idle;     /* an unused connection waits for more mail: 5 */
+	} relay_timeout;
 };
 
 /*

@@ -39,7 +39,8 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 }
 
 %token NEWLINE "end of line"
-%token ACTION "action" ALIAS "alias" ANY "any" AUTH "auth" CERTIFICATE "certificate"
+%token ACTION "action" ALIAS "alias" ANY "any" AUTH "auth" BLOCK "block" CERTIFICATE "certificate"
+%token CONNECT "connect" DOT "dot" IDLE "idle"
 %token BOUNCE_SIZE "bounce-size" COMMAND "command" COMMAND_LINE "command-line"
 %token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DATA_RATE "data-rate"
 %token DELAY_WARNING "delay-warning" SESSION "session"
@@ -85,6 +86,7 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| TABLE WORD FILE_ str		{ conf_add_table_file(p, @1.first_line, $2, $4); }
 	| LIMITS limit_opts
 	| TIMEOUT timeout_opts
+	| RELAY TIMEOUT relay_timeout_opts
 	| QUEUE queue_opts
 	| ACTION str MAILDIR str maildir_opts	{ conf_add_maildir(p, @1.first_line, $2, $4); }
 	| ACTION str RELAY relay_opts	{ conf_add_relay(p, @1.first_line, $2); }
@@ -138,6 +140,19 @@ timeout_opt : COMMAND NUMBER	{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_COMM
 	| DATA NUMBER			{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_DATA, $2); }
 	| GREETING NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_GREETING, $2); }
 	| SESSION NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_SESSION, $2); }
+	;
+
+relay_timeout_opts : relay_timeout_opt
+	| relay_timeout_opts relay_timeout_opt
+	;
+
+relay_timeout_opt : CONNECT NUMBER	{ conf_set_limit(p, @1.first_line, LIM_RELAY_CONNECT, $2); }
+	| GREETING NUMBER		{ conf_set_limit(p, @1.first_line, LIM_RELAY_GREETING, $2); }
+	| COMMAND NUMBER		{ conf_set_limit(p, @1.first_line, LIM_RELAY_COMMAND, $2); }
+	| DATA NUMBER			{ conf_set_limit(p, @1.first_line, LIM_RELAY_DATA, $2); }
+	| BLOCK NUMBER			{ conf_set_limit(p, @1.first_line, LIM_RELAY_BLOCK, $2); }
+	| DOT NUMBER			{ conf_set_limit(p, @1.first_line, LIM_RELAY_DOT, $2); }
+	| IDLE NUMBER			{ conf_set_limit(p, @1.first_line, LIM_RELAY_IDLE, $2); }
 	;
 
 queue_opts : queue_opt

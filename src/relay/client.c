@@ -25,11 +25,17 @@
 
 /* RFC 5321 §4.5.3.2; the RFC gives no value for EHLO, STARTTLS, AUTH, RSET
  * and QUIT: they get the 5 minutes of the other commands. */
+/* RFC 5321 §4.5.3.2 */
 #define TIMEOUT_GREETING 300
 #define TIMEOUT_COMMAND  300
 #define TIMEOUT_DATA     120
 #define TIMEOUT_BLOCK    180
 #define TIMEOUT_EOD      600
+
+static unsigned or_default(unsigned configured, unsigned rfc)
+{
+	return configured ? configured : rfc;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -174,19 +180,21 @@ unsigned client_timeout(const struct client *c)
 {
 	switch (c->state) {
 	case CS_GREETING:
-		return TIMEOUT_GREETING;
+		return or_default(c->cfg.timeout.greeting, TIMEOUT_GREETING);
 	case CS_TXN:
-		return txn_stage(c) == CLIENT_STAGE_DATA ? TIMEOUT_DATA : TIMEOUT_COMMAND;
+		return txn_stage(c) == CLIENT_STAGE_DATA
+		           ? or_default(c->cfg.timeout.data, TIMEOUT_DATA)
+		           : or_default(c->cfg.timeout.command, TIMEOUT_COMMAND);
 	case CS_BODY:
-		return TIMEOUT_BLOCK; /* for each block written */
+		return or_default(c->cfg.timeout.block, TIMEOUT_BLOCK); /* for each block written */
 	case CS_EOD:
 	case CS_DOT:
-		return TIMEOUT_EOD;
+		return or_default(c->cfg.timeout.dot, TIMEOUT_EOD);
 	case CS_READY:
 	case CS_CLOSED:
 		return 0;
 	default:
-		return TIMEOUT_COMMAND;
+		return or_default(c->cfg.timeout.command, TIMEOUT_COMMAND);
 	}
 }
 

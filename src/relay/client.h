@@ -79,6 +79,12 @@ struct client_config {
 	/* 8-bit message, peer without 8BITMIME: 0 sends it as it is (see
 	 * ARCHITECTURE.md), 1 fails its recipients with 5.6.3. */
 	int strict_8bitmime;
+	/* Seconds to wait for each reply (RFC 5321 §4.5.3.2); 0 takes the
+	 * RFC's minimum (greeting 300, command 300, data 120, dot 600) and
+	 * block is for each block of the message written (180). */
+	struct {
+		unsigned greeting, command, data, block, dot;
+	} timeout;
 };
 
 struct client_rcpt {

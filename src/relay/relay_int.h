@@ -30,9 +30,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 #define RELAY_MAX_ADDRS     32   /* addresses tried for one destination */
 #define RELAY_MAX_MX        10   /* MX hosts looked up */
-#define RELAY_IDLE_SEC      5    /* an idle connection waits this long for more mail */
 #define RELAY_MSGS_PER_CONN 100  /* then it is closed and a fresh one opened */
-#define RELAY_CONNECT_SEC   30   /* to establish a TCP connection */
 #define RELAY_START_LIMIT   2    /* connections per destination at first (slow start) */
 #define RELAY_ROUTE_TTL_SEC 60   /* a destination's hosts are looked up again after this */
 #define RELAY_TEXT_MAX      1024 /* an outcome's text */

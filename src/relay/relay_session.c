@@ -348,7 +348,7 @@ static void pump(struct relay_sess *s)
 				s->state = SS_IDLE;
 				s->next = s->d->idle;
 				s->d->idle = s;
-				arm(s, RELAY_IDLE_SEC);
+				arm(s, s->d->r->conf->relay_timeout.idle);
 				conn_flush(s->conn);
 				return;
 			}
@@ -510,6 +510,7 @@ static void try_address(struct relay_sess *s)
 	const char *user = NULL, *pass = NULL;
 	if (auth != NULL)
 		table_first(auth, &user, &pass);
+	const struct relay_timeouts *tmo = &d->r->conf->relay_timeout;
 	struct client_config cfg = {
 	    .helo_name = d->r->conf->hostname,
 	    .tls = s->plain_retry              ? CLIENT_TLS_NONE
@@ -517,6 +518,11 @@ static void try_address(struct relay_sess *s)
 	                                       : CLIENT_TLS_MAY,
 	    .auth_user = user,
 	    .auth_pass = pass,
+	    .timeout = {.greeting = tmo->greeting,
+	                .command = tmo->command,
+	                .data = tmo->data,
+	                .block = tmo->block,
+	                .dot = tmo->dot},
 	};
 	s->cl = client_new(&cfg);
 	s->state = SS_CONNECTING;
@@ -534,7 +540,7 @@ static void try_address(struct relay_sess *s)
 		sess_closed(s);
 		return;
 	}
-	arm(s, RELAY_CONNECT_SEC);
+	arm(s, tmo->connect);
 }
 
 void relay_session_start(struct relay_dest *d)

@@ -107,6 +107,9 @@ BAD = [
     ("retry-min-over-max", None, "queue retry-min 2h retry-max 1h"),
     ("network-host-bits", None, 'local networks { "10.0.0.1/8" }'),
     ("bad-duration-unit", None, "timeout command 5y"),
+    ("relay-timeout-zero", None, "relay timeout dot 0s"),
+    ("relay-timeout-unknown", None, "relay timeout forever 5s"),
+    ("relay-connect-too-long", None, "relay timeout connect 2h"),
 ]
 
 

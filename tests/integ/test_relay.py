@@ -410,3 +410,27 @@ def test_ravenctl_shows_remote_reply(factory, fakedns, sinks):
     [m] = [m for m in ctl.ctl_json(raven, "queue")["messages"] if m["id"] == qid]
     err = m["recipients"][0]["last_error"]
     assert "host mx.%s[127.0.0.2] said: 451 4.3.0 try again later" % DOMAIN in err, err
+
+
+def test_client_timeouts_are_configurable(factory, fakedns, sinks):
+    """relay timeout: a host that never greets is given up on after the
+    configured greeting timeout and the next MX gets the mail; one that
+    never answers the final dot defers the message after `dot` seconds,
+    and the retry delivers it."""
+    mute = sinks("127.0.0.2")
+    mute.set_reply("greeting", STALL)
+    slow = sinks("127.0.0.3")
+    slow.set_reply("EOD", [STALL, "250 2.0.0 ok"])
+    mx(fakedns, DOMAIN, (10, "a." + DOMAIN, "127.0.0.2"), (20, "b." + DOMAIN, "127.0.0.3"))
+    raven = factory(extra=relay_conf(fakedns, sinks.port, [
+        "relay timeout greeting 1s dot 2s command 5m idle 1s",
+        rv.queue_config(retry_min="1s", retry_max="1s", lifetime="5m")]))
+    qid = submit(raven, ["bob@" + DOMAIN], rv.unique("tmo"))
+    line = rv.wait_log(raven, "deferred", id=qid)[0]
+    assert "timeout after 2 s waiting for the reply to end of data" in line["text"], line
+    t_deferred = time.monotonic()
+    slow.wait_messages(1, timeout=20)  # the retry (the stalled transaction never ended)
+    rv.wait_log(raven, "delivered", id=qid)
+    assert mute.session_count >= 1 and not mute.messages
+    assert time.monotonic() - t_deferred < 15
+

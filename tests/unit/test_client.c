@@ -142,6 +142,40 @@ static const struct client_rcpt rcpt1[] = {{"bob@example.org", NULL, 0}};
 static const struct client_rcpt rcpt3[] = {
     {"a@example.org", NULL, 0}, {"b@example.org", NULL, 0}, {"c@example.org", NULL, 0}};
 
+/* Configured timeouts replace the RFC's, stage by stage. */
+static void test_configured_timeouts(void **state)
+{
+	static const struct client_config cfg = {
+	    .helo_name = "client.test",
+	    .timeout = {.greeting = 7, .command = 8, .data = 9, .block = 10, .dot = 11}};
+	struct t t;
+	t_start(&t, state, &cfg);
+	assert_int_equal(client_timeout(t.c), 7);
+	t_feed(&t, "220 mx.example.org ESMTP\r\n");
+	t_out(&t, "EHLO client.test\r\n");
+	assert_int_equal(client_timeout(t.c), 8);
+	t_feed(&t, EHLO_BARE);
+	t_want(&t, CLIENT_WANT_MESSAGE);
+	struct client_msg m = {
+	    .sender = "alice@client.test", .size = 500, .n_rcpts = 1, .rcpts = rcpt1};
+	t_msg(&t, &m);
+	t_out(&t, "MAIL FROM:<alice@client.test>\r\n");
+	assert_int_equal(client_timeout(t.c), 8);
+	t_feed(&t, "250 2.1.0 Ok\r\n");
+	t_out(&t, "RCPT TO:<bob@example.org>\r\n");
+	t_feed(&t, "250 2.1.5 Ok\r\n");
+	t_out(&t, "DATA\r\n");
+	assert_int_equal(client_timeout(t.c), 9);
+	t_feed(&t, "354 go ahead\r\n");
+	t_want(&t, CLIENT_WANT_BODY);
+	assert_int_equal(client_timeout(t.c), 10);
+	client_body_done(t.c);
+	assert_int_equal(client_timeout(t.c), 11);
+	client_abort(t.c, CLIENT_ABORT_TIMEOUT);
+	t_res(&t, 0, CLIENT_TEMP, CLIENT_STAGE_EOD, 0, "4.4.2", "timeout after 11 s");
+	t_end(&t);
+}
+
 /* One recipient, no extensions: one command per reply, every timeout. */
 static void test_basic(void **state)
 {
@@ -1138,6 +1172,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_basic),
+	    BOTH(test_configured_timeouts),
 	    BOTH(test_pipelined),
 	    BOTH(test_rcpt_temp),
 	    BOTH(test_no_rcpt_accepted),

@@ -75,7 +75,28 @@ static void test_queue_options(void **state)
 	assert_int_equal(c->delay_warning, 4 * 3600);
 	assert_int_equal(c->queue_concurrency, 100);
 	assert_int_equal(c->queue_per_destination, 20);
+	assert_int_equal(c->relay_timeout.connect, 30);
+	assert_int_equal(c->relay_timeout.greeting, 300);
+	assert_int_equal(c->relay_timeout.command, 300);
+	assert_int_equal(c->relay_timeout.data, 120);
+	assert_int_equal(c->relay_timeout.block, 180);
+	assert_int_equal(c->relay_timeout.dot, 600);
+	assert_int_equal(c->relay_timeout.idle, 5);
 	conf_free(c);
+	c = parse("relay timeout connect 10s greeting 1m command 2m\n"
+	          "relay timeout data 3m block 4m dot 20m idle 1\n" MIN_TAIL,
+	          err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->relay_timeout.connect, 10);
+	assert_int_equal(c->relay_timeout.greeting, 60);
+	assert_int_equal(c->relay_timeout.command, 120);
+	assert_int_equal(c->relay_timeout.data, 180);
+	assert_int_equal(c->relay_timeout.block, 240);
+	assert_int_equal(c->relay_timeout.dot, 1200);
+	assert_int_equal(c->relay_timeout.idle, 1);
+	conf_free(c);
+	assert_null(parse("relay timeout idle 0\n" MIN_TAIL, err, sizeof(err)));
+	assert_non_null(strstr(err, "relay timeout idle"));
 }
 
 static void test_design_example(void **state)
