@@ -108,7 +108,38 @@ static int mkdir_durable(const char *path)
 	return rc;
 }
 
+static int real_fdatasync(void *arg, int fd)
+{
+	(void)arg;
+	return fdatasync(fd);
+}
+
+static int real_fsync(void *arg, int fd)
+{
+	(void)arg;
+	return fsync(fd);
+}
+
+static int real_syncfs(void *arg, int fd)
+{
+	(void)arg;
+	return syncfs(fd);
+}
+
+static int real_renameat2(void *arg, int olddir, const char *oldname, int newdir,
+                          const char *newname, unsigned flags)
+{
+	(void)arg;
+	return renameat2(olddir, oldname, newdir, newname, flags);
+}
+
 struct spool *spool_open(const char *queue_dir, char *err, size_t errlen)
+{
+	return spool_open_ops(queue_dir, NULL, err, errlen);
+}
+
+struct spool *spool_open_ops(const char *queue_dir, const struct spool_ops *ops, char *err,
+                             size_t errlen)
 {
 	static const char *const subdirs[] = {"data", "tmp", "env", "corrupt", "free"};
 	if (mkdir_durable(queue_dir) == -1) {
@@ -118,6 +149,11 @@ struct spool *spool_open(const char *queue_dir, char *err, size_t errlen)
 	struct spool *s = xcalloc(1, sizeof(*s));
 	s->dir = xstrdup(queue_dir);
 	s->root = s->data = s->tmp = s->env = s->corrupt = s->free = -1;
+	s->ops.fdatasync = ops && ops->fdatasync ? ops->fdatasync : real_fdatasync;
+	s->ops.fsync = ops && ops->fsync ? ops->fsync : real_fsync;
+	s->ops.syncfs = ops && ops->syncfs ? ops->syncfs : real_syncfs;
+	s->ops.renameat2 = ops && ops->renameat2 ? ops->renameat2 : real_renameat2;
+	s->ops.arg = ops ? ops->arg : NULL;
 	s->root = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->root == -1) {
 		spool_set_err(err, errlen, "cannot open spool directory", errno);
@@ -168,7 +204,8 @@ static int pool_take(struct spool *s, int dir, const char *name)
 	while (s->n_pool > 0) {
 		const struct pool_entry *f = &s->pool[--s->n_pool];
 		s->pool_bytes -= f->bytes;
-		if (renameat2(s->free, f->name, dir, name, RENAME_NOREPLACE) == 0)
+		if (s->ops.renameat2(s->ops.arg, s->free, f->name, dir, name, RENAME_NOREPLACE) ==
+		    0)
 			return 0;
 		if (errno == EEXIST)
 			return -1; /* name taken: let the caller's O_EXCL say so */
@@ -218,7 +255,7 @@ static void pool_give(struct spool *s, int dir, const char *name, const char *wh
 	int64_t bytes = spool_pool_blocks_kept(s, dir, name, &st);
 	char f[SPOOL_POOL_NAMELEN];
 	snprintf(f, sizeof(f), "f%016llx", (unsigned long long)++s->pool_seq);
-	if (renameat2(dir, name, s->free, f, RENAME_NOREPLACE) == 0)
+	if (s->ops.renameat2(s->ops.arg, dir, name, s->free, f, RENAME_NOREPLACE) == 0)
 		spool_pool_push(s, f, bytes);
 	else if (unlinkat(dir, name, 0) == -1 && errno != ENOENT)
 		log_warn("event=spool-remove id=%s error=\"%s: %s\"", name, what, strerror(errno));
@@ -294,9 +331,10 @@ void spool_discard(struct spool *s, const char *id)
 }
 
 /* rename(2) that never replaces a committed envelope. */
-int spool_rename_noreplace(int fromdir, const char *from, int todir, const char *to)
+int spool_rename_noreplace(struct spool *s, int fromdir, const char *from, int todir,
+                           const char *to)
 {
-	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
+	if (s->ops.renameat2(s->ops.arg, fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
@@ -309,7 +347,7 @@ int spool_rename_noreplace(int fromdir, const char *from, int todir, const char 
 	}
 	if (errno != ENOENT)
 		return -1;
-	return renameat(fromdir, from, todir, to);
+	return s->ops.renameat2(s->ops.arg, fromdir, from, todir, to, 0);
 }
 
 /* ---- committed messages ---- */
@@ -357,13 +395,14 @@ int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
 	int rc = -1, saved = 0;
 	if (fstat(fd, &st) == -1) {
 		saved = errno;
-	} else if (fd_write_all(fd, rec.data, rec.len) == -1 || (sync && fdatasync(fd) == -1)) {
+	} else if (fd_write_all(fd, rec.data, rec.len) == -1 ||
+	           (sync && s->ops.fdatasync(s->ops.arg, fd) == -1)) {
 		/* Cut a partial record off so the next append does not land behind
 		 * garbage; the caller is told this outcome was not saved, and
 		 * after the cut it is not. */
 		saved = errno;
 		if (ftruncate(fd, st.st_size) == 0)
-			(void)fdatasync(fd);
+			(void)s->ops.fdatasync(s->ops.arg, fd);
 	} else {
 		rc = 0;
 	}
@@ -422,15 +461,16 @@ void spool_quarantine(struct spool *s, const char *id, const char *reason)
 		    id, why);
 		return;
 	}
-	if (spool_rename_noreplace(s->env, id, s->corrupt, envname) == -1 && errno != ENOENT) {
+	if (spool_rename_noreplace(s, s->env, id, s->corrupt, envname) == -1 && errno != ENOENT) {
 		log_warn("event=spool-corrupt id=%s reason=\"%s\" error=\"move env: %s\"", id, why,
 		         strerror(errno));
 		return;
 	}
-	if (spool_rename_noreplace(s->data, id, s->corrupt, dataname) == -1 && errno != ENOENT)
+	if (spool_rename_noreplace(s, s->data, id, s->corrupt, dataname) == -1 && errno != ENOENT)
 		log_warn("event=spool-corrupt id=%s error=\"move data: %s\"", id, strerror(errno));
 	/* Make the move stick, so a restart does not find the envelope again. */
-	if (fsync(s->corrupt) == -1 || fsync(s->env) == -1 || fsync(s->data) == -1)
+	if (s->ops.fsync(s->ops.arg, s->corrupt) == -1 || s->ops.fsync(s->ops.arg, s->env) == -1 ||
+	    s->ops.fsync(s->ops.arg, s->data) == -1)
 		log_warn("event=spool-corrupt id=%s error=\"sync: %s\"", id, strerror(errno));
 	log_warn("event=spool-corrupt id=%s reason=\"%s\" moved=corrupt/%s", id, why, envname);
 }

@@ -98,6 +98,25 @@ void spool_quarantine(struct spool *s, const char *id, const char *reason);
  */
 size_t spool_recover(struct spool *s, void (*cb)(const struct envelope *e, void *arg), void *arg);
 
+/*
+ * For tests: the system calls the spool syncs and renames with, so that a
+ * test can make any one of them fail (a full disk, a failing device) and
+ * check what each item reports and what is left on disk. Called from the
+ * caller's thread or from the spool's sync threads, so they must be
+ * thread-safe. NULL members keep the real system call.
+ */
+struct spool_ops {
+	int (*fdatasync)(void *arg, int fd);
+	int (*fsync)(void *arg, int fd);
+	int (*syncfs)(void *arg, int fd);
+	int (*renameat2)(void *arg, int olddir, const char *oldname, int newdir,
+	                 const char *newname, unsigned flags);
+	void *arg;
+};
+/* spool_open() with those system calls (tests only). */
+struct spool *spool_open_ops(const char *queue_dir, const struct spool_ops *ops, char *err,
+                             size_t errlen);
+
 /* Read and decode env/<id> (which must name <id>). 0 or -1 with reason;
  * on success free e with envelope_free(). */
 int spool_load(struct spool *s, const char *id, struct envelope *e, char *err, size_t errlen);

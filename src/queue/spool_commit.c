@@ -102,9 +102,9 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 static int commit_sync(struct spool *s, struct spool_commit *it, int tmp_fd)
 {
 	const char *what = NULL;
-	if (fdatasync(it->data_fd) == -1)
+	if (s->ops.fdatasync(s->ops.arg, it->data_fd) == -1)
 		what = "fdatasync data file";
-	else if (fdatasync(tmp_fd) == -1)
+	else if (s->ops.fdatasync(s->ops.arg, tmp_fd) == -1)
 		what = "fdatasync envelope";
 	int saved = errno;
 	if (spool_close_checked(tmp_fd) == -1 && what == NULL) {
@@ -138,7 +138,7 @@ static int commit_sync_all(struct spool *s, struct spool_commit *items, struct c
 		}
 		slot[i].tmp_fd = -1;
 	}
-	if (syncfs(s->data) == 0)
+	if (s->ops.syncfs(s->ops.arg, s->data) == 0)
 		return 0;
 	int e = errno;
 	if (e == ENOSYS)
@@ -201,7 +201,7 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 				slot[i].stage = STAGE_FAILED;
 			}
 		}
-		if (live > 0 && fsync(s->data) == -1) {
+		if (live > 0 && s->ops.fsync(s->ops.arg, s->data) == -1) {
 			int e = errno;
 			for (size_t i = base; i < end; i++) {
 				if (slot[i].stage != STAGE_SYNCED)
@@ -220,7 +220,7 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 		if (slot[i].stage != STAGE_SYNCED)
 			continue;
 		const char *id = items[i].env->id;
-		if (spool_rename_noreplace(s->tmp, id, s->env, id) == -1) {
+		if (spool_rename_noreplace(s, s->tmp, id, s->env, id) == -1) {
 			int e = errno;
 			unlinkat(s->tmp, id, 0);
 			item_fail(&items[i], e, "rename envelope into env/");
@@ -232,7 +232,7 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 	}
 
 	/* The commit point: after this fsync the renames are durable. */
-	if (renamed > 0 && fsync(s->env) == -1) {
+	if (renamed > 0 && s->ops.fsync(s->ops.arg, s->env) == -1) {
 		int e = errno;
 		/* We are about to report failure (451), so take the envelopes back:
 		 * if the unlinks do not reach the disk either, recovery finds an
@@ -248,7 +248,7 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 			item_fail(&items[i], e, "fsync env directory");
 			slot[i].stage = STAGE_FAILED;
 		}
-		if (fsync(s->env) == -1)
+		if (s->ops.fsync(s->ops.arg, s->env) == -1)
 			log_warn("event=spool-commit error=\"env directory sync failed twice: %s\"",
 			         strerror(errno));
 	}

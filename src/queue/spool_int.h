@@ -47,6 +47,7 @@ struct spool {
 	size_t n_pool, cap_pool;
 	int64_t pool_bytes;
 	uint64_t pool_seq;
+	struct spool_ops ops; /* every member set: the real calls or a test's */
 };
 
 /* "what: strerror(e)" into err. */
@@ -58,7 +59,8 @@ void spool_close_quiet(int fd);
 /* 1 if dirfd/name exists (or cannot be checked), 0 if it does not. */
 int spool_exists_at(int dirfd, const char *name);
 /* rename(2) that never replaces: EEXIST if the target exists. */
-int spool_rename_noreplace(int fromdir, const char *from, int todir, const char *to);
+int spool_rename_noreplace(struct spool *s, int fromdir, const char *from, int todir,
+                           const char *to);
 
 /* A file dir/name to write from offset 0, from the pool when it has one
  * (erase: its old octets read as zeros). -1 with errno. */

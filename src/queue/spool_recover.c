@@ -62,7 +62,7 @@ static void recover_tmp(struct spool *s)
 		log_info("event=spool-recover action=delete-tmp name=\"%s\"", name);
 	}
 	closedir(d);
-	if (removed && fsync(s->tmp) == -1)
+	if (removed && s->ops.fsync(s->ops.arg, s->tmp) == -1)
 		log_warn("event=spool-recover dir=tmp error=\"sync: %s\"", strerror(errno));
 }
 
@@ -80,7 +80,7 @@ static int truncate_env(struct spool *s, const char *id, size_t used)
 	int fd = openat(s->env, id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
 		return -1;
-	if (ftruncate(fd, (off_t)used) == -1 || fdatasync(fd) == -1) {
+	if (ftruncate(fd, (off_t)used) == -1 || s->ops.fdatasync(s->ops.arg, fd) == -1) {
 		spool_close_quiet(fd);
 		return -1;
 	}
@@ -202,7 +202,7 @@ static void recover_data(struct spool *s)
 		log_info("event=spool-recover action=delete-uncommitted id=%s", de->d_name);
 	}
 	closedir(d);
-	if (removed && fsync(s->data) == -1)
+	if (removed && s->ops.fsync(s->ops.arg, s->data) == -1)
 		log_warn("event=spool-recover dir=data error=\"sync: %s\"", strerror(errno));
 }
 
