@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "syncpool.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -182,6 +183,11 @@ struct spool *spool_open_ops(const char *queue_dir, const struct spool_ops *ops,
 		spool_close(s);
 		return NULL;
 	}
+	s->syncer = syncpool_new(SPOOL_SYNC_THREADS, err, errlen);
+	if (s->syncer == NULL) {
+		spool_close(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -189,6 +195,7 @@ void spool_close(struct spool *s)
 {
 	if (s == NULL)
 		return;
+	syncpool_free(s->syncer);
 	int fds[] = {s->root, s->data, s->tmp, s->env, s->corrupt, s->free};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -196,6 +203,11 @@ void spool_close(struct spool *s)
 	free(s->pool);
 	free(s->dir);
 	free(s);
+}
+
+void spool_set_sync(struct spool *s, enum spool_sync mode)
+{
+	s->sync = mode;
 }
 
 /* Move a pooled file to dir/name. 0, or -1 when the pool has none. */

@@ -9,8 +9,10 @@
  *
  * Commit point: rename(tmp/<id>, env/<id>) followed by fsync(env/). Before
  * it, the data file and the envelope are fdatasync'ed and data/ is
- * fsync'ed. spool_commit_batch() does this for many messages at once: one
- * fsync of each directory per batch (group commit).
+ * fsync'ed. spool_commit_batch() does this for many messages at once, the
+ * fdatasyncs all in flight together on the spool's sync threads and one
+ * fsync of each directory per batch (group commit); spool_commit_start()
+ * does it in the background for an event loop.
  */
 #ifndef RAVEN_SPOOL_H
 #define RAVEN_SPOOL_H
@@ -24,7 +26,17 @@ struct spool;
 
 /* Open (creating the directories if needed). NULL with reason in err. */
 struct spool *spool_open(const char *queue_dir, char *err, size_t errlen);
+/* Waits for syncs in flight; a batch started and not reaped is dropped. */
 void spool_close(struct spool *s);
+
+/*
+ * How a commit makes a batch durable: each file's own fdatasync (the
+ * default: a batch waits only for its own files), or one syncfs(2) of the
+ * spool's file system (fewer calls, but it also waits for every other
+ * writer's dirty pages there: only for a file system Raven has to itself).
+ */
+enum spool_sync { SPOOL_SYNC_FILES = 0, SPOOL_SYNC_SYNCFS };
+void spool_set_sync(struct spool *s, enum spool_sync mode);
 
 /*
  * Message ids are chosen by the caller; every function that builds a path
@@ -58,6 +70,19 @@ struct spool_commit {
  * 452 4.3.1. A committed item's data_fd is also still the caller's to close.
  */
 void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n);
+/*
+ * The same without waiting: the envelopes are written before it returns,
+ * the syncs run on the spool's threads, and done(arg) is called from a
+ * later spool_reap() once every item has its result. items (and what they
+ * point to) must stay untouched until then. Batches may overlap (the
+ * queue starts one when the last is done, so that commits arriving during
+ * a sync form the next batch).
+ */
+void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
+                        void (*done)(void *arg), void *arg);
+/* Readable when spool_reap() has something to finish. */
+int spool_event_fd(const struct spool *s);
+void spool_reap(struct spool *s);
 
 /* Open data/<id> read-only; -1 if missing. */
 int spool_open_data(struct spool *s, const char *id);

@@ -1,7 +1,24 @@
 /*
  * spool_commit: the commit protocol (docs/SPOOL.md §3, §6) — the steps
- * between "smtp wrote the data file" and "the 250 may be sent". Every
- * syscall result is checked: a failed fsync is a failed commit.
+ * between "smtp wrote the data file" and "the 250 may be sent" — for a
+ * whole batch of messages at once (group commit).
+ *
+ * A batch waits only for its own files. Step 1 writes every envelope to
+ * tmp/ on the caller's thread; step 2 makes every data file and envelope
+ * durable with one fdatasync each plus one fsync of data/, all issued at
+ * once on the spool's sync threads, so that the file system and the
+ * device merge their flushes; step 3 renames the envelopes into env/ (on
+ * the caller's thread, quick); step 4, the commit point, fsyncs env/ (and
+ * tmp/, so that no renamed envelope's old name comes back after a crash).
+ * syncfs(2) instead of the per-file syncs of step 2 is an option
+ * (SPOOL_SYNC_SYNCFS): one call, but it also waits for every other
+ * writer's dirty pages on the file system.
+ *
+ * spool_commit_batch() runs the steps and returns; spool_commit_start()
+ * runs the syncs in the background and reports through spool_reap(), so
+ * that the caller's event loop keeps serving while a batch syncs. Both use
+ * the same step functions below. Every result is checked: a failed fsync
+ * is a failed commit, of exactly the items it concerns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,24 +31,37 @@
 #include "buf.h"
 #include "log.h"
 #include "spool_int.h"
+#include "syncpool.h"
 #include "util.h"
 #include "xmalloc.h"
 
-/* Envelopes written before their syncs, at most: bounds open descriptors. */
-#define SPOOL_SYNC_CHUNK 128
-
-/* ---- group commit ---- */
-
 enum commit_stage {
 	STAGE_FAILED = 0,
-	STAGE_WRITTEN, /* tmp/<id> written, fd open, nothing synced yet */
+	STAGE_WRITTEN, /* tmp/<id> written and closed, nothing synced yet */
 	STAGE_SYNCED,  /* data file and tmp/<id> durable */
 	STAGE_RENAMED, /* env/<id> exists, not yet durable */
 };
 
 struct commit_slot {
 	uint8_t stage;
-	int tmp_fd;
+	int err;          /* from this item's sync task: errno, 0 if none */
+	const char *what; /* ... and the step that failed */
+};
+
+/* Directory tasks of step 2 (one) and step 4 (two), after the item tasks. */
+enum { DIR_DATA = 0, DIR_ENV = 0, DIR_TMP = 1, DIR_MAX = 2 };
+
+struct spool_batch {
+	struct spool *s;
+	struct spool_commit *items;
+	size_t n;
+	struct commit_slot *slot;
+	size_t *live; /* the items this step's tasks sync */
+	size_t n_live;
+	int syncfs; /* step 2 is one syncfs(2) (the option, until ENOSYS) */
+	int dir_err[DIR_MAX];
+	void (*done)(void *arg);
+	void *arg;
 };
 
 static void item_fail(struct spool_commit *it, int e, const char *what)
@@ -41,10 +71,19 @@ static void item_fail(struct spool_commit *it, int e, const char *what)
 	snprintf(it->reason, sizeof(it->reason), "%s: %s", what, strerror(it->error));
 }
 
+/* An item that failed after its envelope was written: take it back. */
+static void slot_fail(struct spool_batch *b, size_t i, int e, const char *what)
+{
+	unlinkat(b->s->tmp, b->items[i].env->id, 0);
+	item_fail(&b->items[i], e, what);
+	b->slot[i].stage = STAGE_FAILED;
+}
+
 /*
  * Step 1 for one item: the data file is data/<id> and has the envelope's
- * size; the envelope is written to tmp/<id>, whose fd is returned for the
- * sync step. On failure nothing of this item is left in tmp/.
+ * size; the envelope is written to tmp/<id> and closed (a sync task opens
+ * it again: at most one descriptor per sync thread, however large the
+ * batch). 0, or -1 with nothing of this item left in tmp/.
  */
 static int commit_write(struct spool *s, struct spool_commit *it, struct buf *enc)
 {
@@ -95,169 +134,236 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, saved, "write envelope");
 		return -1;
 	}
-	return fd;
+	/* close() can report a deferred write error (NFS). */
+	if (spool_close_checked(fd) == -1) {
+		int saved = errno;
+		unlinkat(s->tmp, e->id, 0);
+		item_fail(it, saved, "close envelope");
+		return -1;
+	}
+	return 0;
 }
 
-/* Step 2 for one item, without syncfs(2): make the data file and tmp/<id> durable. */
-static int commit_sync(struct spool *s, struct spool_commit *it, int tmp_fd)
+static struct spool_batch *batch_new(struct spool *s, struct spool_commit *items, size_t n)
 {
-	const char *what = NULL;
-	if (s->ops.fdatasync(s->ops.arg, it->data_fd) == -1)
-		what = "fdatasync data file";
-	else if (s->ops.fdatasync(s->ops.arg, tmp_fd) == -1)
-		what = "fdatasync envelope";
-	int saved = errno;
-	if (spool_close_checked(tmp_fd) == -1 && what == NULL) {
-		what = "close envelope";
-		saved = errno;
+	struct spool_batch *b = xcalloc(1, sizeof(*b));
+	b->s = s;
+	b->items = items;
+	b->n = n;
+	b->slot = xcalloc(n ? n : 1, sizeof(*b->slot));
+	b->live = xcalloc(n ? n : 1, sizeof(*b->live));
+	b->syncfs = s->sync == SPOOL_SYNC_SYNCFS;
+	return b;
+}
+
+static void batch_free(struct spool_batch *b)
+{
+	free(b->slot);
+	free(b->live);
+	free(b);
+}
+
+/* Step 1 for every item; returns the number of step-2 tasks. */
+static size_t step_write(struct spool_batch *b)
+{
+	struct buf enc;
+	buf_init(&enc, 0);
+	for (size_t i = 0; i < b->n; i++) {
+		struct spool_commit *it = &b->items[i];
+		it->result = -1;
+		it->error = 0;
+		it->reason[0] = '\0';
+		if (commit_write(b->s, it, &enc) == 0) {
+			b->slot[i].stage = STAGE_WRITTEN;
+			b->live[b->n_live++] = i;
+		}
 	}
-	if (what == NULL)
-		return 0;
-	unlinkat(s->tmp, it->env->id, 0);
-	item_fail(it, saved, what);
-	return -1;
+	buf_free(&enc);
+	return b->n_live ? b->n_live + 1 : 0;
 }
 
 /*
- * Step 2 for a whole batch: one syncfs(2) makes every data file, every
- * tmp/ envelope and the data/ and tmp/ directory entries durable at once —
- * the group commit. One flush of the file system costs about what one
- * fdatasync does, however many messages the batch holds. Returns -1 with
- * errno ENOSYS where syncfs is unavailable (the caller syncs per file).
+ * Step 2, one task: an item's data file and envelope, or (the last task)
+ * the data/ directory — or, with the syncfs option, the whole file system
+ * in that one task. Runs on a sync thread: it touches only its own slot.
  */
-static int commit_sync_all(struct spool *s, struct spool_commit *items, struct commit_slot *slot,
-                           size_t n)
+static void sync_task(void *arg, size_t t)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (slot[i].stage != STAGE_WRITTEN)
+	struct spool_batch *b = arg;
+	struct spool *s = b->s;
+	if (t == b->n_live) {
+		int rc = b->syncfs ? s->ops.syncfs(s->ops.arg, s->data)
+		                   : s->ops.fsync(s->ops.arg, s->data);
+		b->dir_err[DIR_DATA] = rc == -1 ? (errno ? errno : EIO) : 0;
+		return;
+	}
+	if (b->syncfs)
+		return;
+	size_t i = b->live[t];
+	struct commit_slot *sl = &b->slot[i];
+	const struct spool_commit *it = &b->items[i];
+	if (s->ops.fdatasync(s->ops.arg, it->data_fd) == -1) {
+		sl->err = errno;
+		sl->what = "fdatasync data file";
+		return;
+	}
+	int fd = openat(s->tmp, it->env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1) {
+		sl->err = errno;
+		sl->what = "open envelope";
+		return;
+	}
+	if (s->ops.fdatasync(s->ops.arg, fd) == -1) {
+		sl->err = errno;
+		sl->what = "fdatasync envelope";
+	}
+	close(fd);
+}
+
+/*
+ * After step 2: the items whose files are durable — and whose data/ entry
+ * is, with the directory — are renamed into env/ (step 3). Returns the
+ * number of step-4 tasks, 0 when nothing was renamed, or -1 when step 2
+ * must run again without syncfs (ENOSYS).
+ */
+static int step_rename(struct spool_batch *b)
+{
+	struct spool *s = b->s;
+	int e = b->dir_err[DIR_DATA];
+	if (b->syncfs && e == ENOSYS) {
+		log_warn("event=spool-sync error=\"syncfs: %s\" action=\"sync each file\"",
+		         strerror(e));
+		s->sync = SPOOL_SYNC_FILES;
+		b->syncfs = 0;
+		return -1;
+	}
+	size_t renamed = 0;
+	for (size_t k = 0; k < b->n_live; k++) {
+		size_t i = b->live[k];
+		struct commit_slot *sl = &b->slot[i];
+		if (sl->err) {
+			slot_fail(b, i, sl->err, sl->what);
 			continue;
-		if (spool_close_checked(slot[i].tmp_fd) == -1) {
-			unlinkat(s->tmp, items[i].env->id, 0);
-			item_fail(&items[i], errno, "close envelope");
-			slot[i].stage = STAGE_FAILED;
 		}
-		slot[i].tmp_fd = -1;
-	}
-	if (s->ops.syncfs(s->ops.arg, s->data) == 0)
-		return 0;
-	int e = errno;
-	if (e == ENOSYS)
-		return -1; /* nothing failed yet: sync file by file */
-	for (size_t i = 0; i < n; i++) {
-		if (slot[i].stage != STAGE_WRITTEN)
+		if (e) {
+			slot_fail(b, i, e, b->syncfs ? "syncfs spool" : "fsync data directory");
 			continue;
-		unlinkat(s->tmp, items[i].env->id, 0);
-		item_fail(&items[i], e, "syncfs spool");
-		slot[i].stage = STAGE_FAILED;
+		}
+		sl->stage = STAGE_SYNCED;
+		const char *id = b->items[i].env->id;
+		if (spool_rename_noreplace(s, s->tmp, id, s->env, id) == -1) {
+			slot_fail(b, i, errno, "rename envelope into env/");
+			continue;
+		}
+		sl->stage = STAGE_RENAMED;
+		b->live[renamed++] = i;
 	}
-	errno = e;
-	return -1;
+	b->n_live = renamed;
+	return renamed ? DIR_MAX : 0;
+}
+
+/* Step 4, one task: env/ (the commit point) or tmp/. */
+static void dir_task(void *arg, size_t t)
+{
+	struct spool_batch *b = arg;
+	struct spool *s = b->s;
+	int rc = s->ops.fsync(s->ops.arg, t == DIR_ENV ? s->env : s->tmp);
+	b->dir_err[t] = rc == -1 ? (errno ? errno : EIO) : 0;
+}
+
+/* After step 4: report. */
+static void step_finish(struct spool_batch *b)
+{
+	struct spool *s = b->s;
+	int e = b->dir_err[DIR_ENV];
+	if (b->n_live > 0 && e) {
+		/* We are about to report failure (451), so take the envelopes back:
+		 * if the unlinks do not reach the disk either, recovery finds an
+		 * envelope whose data file the caller discarded and quarantines it,
+		 * rather than delivering a message the client was told failed. */
+		for (size_t k = 0; k < b->n_live; k++) {
+			size_t i = b->live[k];
+			if (unlinkat(s->env, b->items[i].env->id, 0) == -1)
+				log_warn("event=spool-commit id=%s error=\"unlink after failed "
+				         "sync: %s\"",
+				         b->items[i].env->id, strerror(errno));
+			item_fail(&b->items[i], e, "fsync env directory");
+			b->slot[i].stage = STAGE_FAILED;
+		}
+		if (s->ops.fsync(s->ops.arg, s->env) == -1)
+			log_warn("event=spool-commit error=\"env directory sync failed twice: %s\"",
+			         strerror(errno));
+	} else if (b->n_live > 0 && b->dir_err[DIR_TMP]) {
+		/* Not the commit point: at worst a renamed envelope's tmp/ name
+		 * comes back after a crash, and recovery deletes it. */
+		log_warn("event=spool-commit error=\"fsync tmp directory: %s\"",
+		         strerror(b->dir_err[DIR_TMP]));
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->slot[i].stage == STAGE_RENAMED) {
+			b->items[i].result = 0;
+			b->items[i].error = 0;
+		}
+	}
 }
 
 void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 {
 	if (n == 0)
 		return;
-	struct commit_slot *slot = xcalloc(n, sizeof(*slot));
-	struct buf enc;
-	buf_init(&enc, 0);
-	size_t live = 0;
+	struct spool_batch *b = batch_new(s, items, n);
+	size_t tasks = step_write(b);
+	int dirs;
+	do {
+		syncpool_run(s->syncer, tasks, sync_task, b);
+		dirs = step_rename(b);
+		tasks = b->n_live + 1;
+	} while (dirs == -1);
+	if (dirs > 0)
+		syncpool_run(s->syncer, (size_t)dirs, dir_task, b);
+	step_finish(b);
+	batch_free(b);
+}
 
-	/* Write every envelope, then make the whole batch durable at once.
-	 * Chunks only bound how many tmp/ descriptors are open at once. */
-	for (size_t base = 0; base < n; base += SPOOL_SYNC_CHUNK) {
-		size_t end = n - base > SPOOL_SYNC_CHUNK ? base + SPOOL_SYNC_CHUNK : n;
-		for (size_t i = base; i < end; i++) {
-			items[i].result = -1;
-			items[i].error = 0;
-			items[i].reason[0] = '\0';
-			slot[i].tmp_fd = commit_write(s, &items[i], &enc);
-			if (slot[i].tmp_fd >= 0)
-				slot[i].stage = STAGE_WRITTEN;
-		}
-		/* Once every data file and envelope of the chunk is durable, and
-		 * with them the data/ directory entries, envelopes may point at
-		 * the data (syncfs covers it all; the fallback syncs per file and
-		 * then the directory). */
-		if (commit_sync_all(s, items + base, slot + base, end - base) == 0) {
-			for (size_t i = base; i < end; i++)
-				if (slot[i].stage == STAGE_WRITTEN) {
-					slot[i].stage = STAGE_SYNCED;
-					live++;
-				}
-			continue;
-		}
-		if (errno != ENOSYS)
-			continue;
-		for (size_t i = base; i < end; i++) {
-			if (slot[i].stage != STAGE_WRITTEN)
-				continue;
-			int fd =
-			    openat(s->tmp, items[i].env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd != -1 && commit_sync(s, &items[i], fd) == 0) {
-				slot[i].stage = STAGE_SYNCED;
-				live++;
-			} else {
-				slot[i].stage = STAGE_FAILED;
-			}
-		}
-		if (live > 0 && s->ops.fsync(s->ops.arg, s->data) == -1) {
-			int e = errno;
-			for (size_t i = base; i < end; i++) {
-				if (slot[i].stage != STAGE_SYNCED)
-					continue;
-				unlinkat(s->tmp, items[i].env->id, 0);
-				item_fail(&items[i], e, "fsync data directory");
-				slot[i].stage = STAGE_FAILED;
-				live--;
-			}
-		}
-	}
-	buf_free(&enc);
+/* ---- the same in the background: each step's tasks are submitted, and
+ * the next step runs from spool_reap() when they are done ---- */
 
-	size_t renamed = 0;
-	for (size_t i = 0; i < n && live > 0; i++) {
-		if (slot[i].stage != STAGE_SYNCED)
-			continue;
-		const char *id = items[i].env->id;
-		if (spool_rename_noreplace(s, s->tmp, id, s->env, id) == -1) {
-			int e = errno;
-			unlinkat(s->tmp, id, 0);
-			item_fail(&items[i], e, "rename envelope into env/");
-			slot[i].stage = STAGE_FAILED;
-			continue;
-		}
-		slot[i].stage = STAGE_RENAMED;
-		renamed++;
-	}
+static void async_synced(void *arg);
 
-	/* The commit point: after this fsync the renames are durable. */
-	if (renamed > 0 && s->ops.fsync(s->ops.arg, s->env) == -1) {
-		int e = errno;
-		/* We are about to report failure (451), so take the envelopes back:
-		 * if the unlinks do not reach the disk either, recovery finds an
-		 * envelope whose data file the caller discarded and quarantines it,
-		 * rather than delivering a message the client was told failed. */
-		for (size_t i = 0; i < n; i++) {
-			if (slot[i].stage != STAGE_RENAMED)
-				continue;
-			if (unlinkat(s->env, items[i].env->id, 0) == -1)
-				log_warn("event=spool-commit id=%s error=\"unlink after failed "
-				         "sync: %s\"",
-				         items[i].env->id, strerror(errno));
-			item_fail(&items[i], e, "fsync env directory");
-			slot[i].stage = STAGE_FAILED;
-		}
-		if (s->ops.fsync(s->ops.arg, s->env) == -1)
-			log_warn("event=spool-commit error=\"env directory sync failed twice: %s\"",
-			         strerror(errno));
-	}
+static void async_done(void *arg)
+{
+	struct spool_batch *b = arg;
+	step_finish(b);
+	b->done(b->arg);
+	batch_free(b);
+}
 
-	for (size_t i = 0; i < n; i++) {
-		if (slot[i].stage == STAGE_RENAMED) {
-			items[i].result = 0;
-			items[i].error = 0;
-		}
-	}
-	free(slot);
+static void async_synced(void *arg)
+{
+	struct spool_batch *b = arg;
+	int dirs = step_rename(b);
+	if (dirs == -1)
+		syncpool_submit(b->s->syncer, b->n_live + 1, sync_task, async_synced, b);
+	else
+		syncpool_submit(b->s->syncer, (size_t)dirs, dir_task, async_done, b);
+}
+
+void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
+                        void (*done)(void *arg), void *arg)
+{
+	struct spool_batch *b = batch_new(s, items, n);
+	b->done = done;
+	b->arg = arg;
+	size_t tasks = step_write(b);
+	syncpool_submit(s->syncer, tasks, sync_task, async_synced, b);
+}
+
+int spool_event_fd(const struct spool *s)
+{
+	return syncpool_fd(s->syncer);
+}
+
+void spool_reap(struct spool *s)
+{
+	syncpool_reap(s->syncer);
 }

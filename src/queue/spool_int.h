@@ -48,7 +48,14 @@ struct spool {
 	int64_t pool_bytes;
 	uint64_t pool_seq;
 	struct spool_ops ops; /* every member set: the real calls or a test's */
+	enum spool_sync sync;
+	struct syncpool *syncer; /* threads for the commit's syncs */
 };
+
+/* fdatasyncs of one batch in flight at once, at most. The device and the
+ * file system merge concurrent flushes; more threads than this buy little
+ * and cost a stack each. */
+#define SPOOL_SYNC_THREADS 16
 
 /* "what: strerror(e)" into err. */
 void spool_set_err(char *err, size_t errlen, const char *what, int e);
