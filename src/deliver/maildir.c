@@ -394,7 +394,7 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
                                     size_t errlen)
 {
 	memset(p, 0, sizeof(*p));
-	p->dfd = -1;
+	p->dfd = p->fd = p->newfd = -1;
 	if (errlen)
 		err[0] = '\0';
 	if (!name_ok(name)) {
@@ -431,7 +431,11 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
 		res = fail(err, errlen, errno, what, dir, tmp);
 		goto drop;
 	}
-	if (sync && fsync(fd) == -1) {
+	if (!sync) {
+		p->fd = fd; /* the caller makes it durable: maildir_sync_file() */
+		return MAILDIR_OK;
+	}
+	if (fsync(fd) == -1) {
 		res = fail(err, errlen, errno, "fsync", dir, tmp);
 		goto drop;
 	}
@@ -486,7 +490,36 @@ enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err,
 	 * a retry finds new/<name> and repeats only this step. */
 	if (sync && fsync_dir_at(p->dfd, "new") == -1)
 		res = fail(err, errlen, errno, "fsync", p->dir, "new");
+	if (!sync && p->newfd == -1) {
+		/* Opened here, as the mailbox owner: the caller syncs it later. */
+		p->newfd = openat(p->dfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (p->newfd == -1)
+			res = fail(err, errlen, errno, "open", p->dir, "new");
+	}
 	return res;
+}
+
+int maildir_sync_file(struct maildir_prep *p)
+{
+	if (p->fd == -1)
+		return 0;
+	int e = fdatasync(p->fd) == -1 ? errno : 0;
+	/* close() can report a deferred write error (NFS): then the copy is bad. */
+	if (close(p->fd) == -1 && e == 0 && errno != EINTR)
+		e = errno;
+	p->fd = -1;
+	return e;
+}
+
+void maildir_sync_error(char *err, size_t errlen, int e, const struct maildir_prep *p,
+                        const char *sub)
+{
+	char tmp[MAILDIR_SUBPATH];
+	if (sub == NULL) {
+		snprintf(tmp, sizeof(tmp), "tmp/%s", p->name);
+		sub = tmp;
+	}
+	fail(err, errlen, e, "fsync", p->dir, sub);
 }
 
 void maildir_abandon(struct maildir_prep *p)
@@ -501,9 +534,13 @@ void maildir_abandon(struct maildir_prep *p)
 
 void maildir_prep_close(struct maildir_prep *p)
 {
+	if (p->fd != -1)
+		close(p->fd);
+	if (p->newfd != -1)
+		close(p->newfd);
 	if (p->dfd != -1)
 		close(p->dfd);
-	p->dfd = -1;
+	p->dfd = p->fd = p->newfd = -1;
 }
 
 enum maildir_result maildir_deliver(const char *dir, const char *name, const char *head,
