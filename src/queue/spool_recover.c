@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "spool_int.h"
+#include "xmalloc.h"
 
 /* ---- start-up recovery ---- */
 
@@ -39,7 +40,61 @@ static const char *esc_name(char *dst, size_t dstlen, const char *name)
 	return log_escape(dst, dstlen, name, strlen(name));
 }
 
-static void recover_tmp(struct spool *s)
+/*
+ * The inodes of every name in env/ and data/. On a file system without a
+ * journal a rename is not atomic on disk: after a crash a renamed file's
+ * old name in tmp/ or free/ can come back beside its new one, and fsck
+ * (or nothing) counts the links. Deleting or recycling that old name would
+ * free or overwrite a committed message, so recovery leaves any name whose
+ * inode is a message's alone.
+ */
+struct ino_set {
+	ino_t *v;
+	size_t n, cap;
+};
+
+static int ino_cmp(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void ino_collect(struct ino_set *set, int dirfd)
+{
+	DIR *d = dir_iter(dirfd);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (is_dot(de->d_name))
+			continue;
+		if (set->n == set->cap) {
+			set->cap = set->cap ? set->cap * 2 : 256;
+			set->v = xreallocarray(set->v, set->cap, sizeof(*set->v));
+		}
+		set->v[set->n++] = de->d_ino;
+	}
+	closedir(d);
+}
+
+static int ino_member(const struct ino_set *set, ino_t ino)
+{
+	return set->n > 0 && bsearch(&ino, set->v, set->n, sizeof(*set->v), ino_cmp) != NULL;
+}
+
+/* A tmp/ or free/ name that is also a message's: logged, left alone. */
+static int second_name(const struct ino_set *set, const char *dir, const struct dirent *de)
+{
+	if (!ino_member(set, de->d_ino))
+		return 0;
+	char name[128];
+	log_warn("event=spool-recover action=keep dir=%s name=\"%s\" reason=\"another name of a "
+	         "message's file (a rename torn by a crash)\"",
+	         dir, esc_name(name, sizeof(name), de->d_name));
+	return 1;
+}
+
+static void recover_tmp(struct spool *s, const struct ino_set *msgs)
 {
 	DIR *d = dir_iter(s->tmp);
 	if (d == NULL) {
@@ -50,7 +105,7 @@ static void recover_tmp(struct spool *s)
 	char name[128];
 	int removed = 0;
 	while ((de = readdir(d)) != NULL) {
-		if (is_dot(de->d_name))
+		if (is_dot(de->d_name) || second_name(msgs, "tmp", de))
 			continue;
 		esc_name(name, sizeof(name), de->d_name);
 		if (unlinkat(s->tmp, de->d_name, 0) == -1) {
@@ -207,14 +262,14 @@ static void recover_data(struct spool *s)
 }
 
 /* free/ holds only retired files: take them back into the pool. */
-static void recover_free(struct spool *s)
+static void recover_free(struct spool *s, const struct ino_set *msgs)
 {
 	DIR *d = dir_iter(s->free);
 	if (d == NULL)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		if (is_dot(de->d_name))
+		if (is_dot(de->d_name) || second_name(msgs, "free", de))
 			continue;
 		unsigned long long seq;
 		char tail;
@@ -236,8 +291,14 @@ static void recover_free(struct spool *s)
 
 size_t spool_recover(struct spool *s, void (*cb)(const struct envelope *e, void *arg), void *arg)
 {
-	recover_free(s);
-	recover_tmp(s);
+	struct ino_set msgs = {0};
+	ino_collect(&msgs, s->env);
+	ino_collect(&msgs, s->data);
+	if (msgs.n > 0)
+		qsort(msgs.v, msgs.n, sizeof(*msgs.v), ino_cmp);
+	recover_free(s, &msgs);
+	recover_tmp(s, &msgs);
+	free(msgs.v);
 	size_t n = recover_env(s, cb, arg);
 	recover_data(s);
 	log_info("event=spool-recover action=done recovered=%zu", n);

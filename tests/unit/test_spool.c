@@ -566,6 +566,42 @@ static void test_recover(void **state)
 	assert_int_equal(spool_recover(f->s, NULL, NULL), 2);
 }
 
+/* Without a journal, a crash can bring back a renamed file's old name in
+ * tmp/ or free/ beside its new one: recovery must neither delete nor
+ * recycle such a name, or it would free or overwrite a committed message. */
+static void test_recover_keeps_second_names(void **state)
+{
+	struct fixture *f = *state;
+	fx_commit_msg(f, "Kept", "kept body\r\n", 1);
+	char *env = fx_path(f, "env", "Kept"), *data = fx_path(f, "data", "Kept");
+	char *tmp = fx_path(f, "tmp", "Kept"), *pooled = fx_path(f, "free", "f0000000000000009");
+	assert_int_equal(link(env, tmp), 0);
+	assert_int_equal(link(data, pooled), 0);
+	fx_put_file(f, "tmp", "Stray", "x", 1); /* an ordinary leftover still goes */
+	fx_reopen(f);
+	struct seen seen = {0};
+	assert_int_equal(spool_recover(f->s, collect, &seen), 1);
+	assert_true(fx_exists(f, "tmp", "Kept"));
+	assert_true(fx_exists(f, "free", "f0000000000000009"));
+	assert_false(fx_exists(f, "tmp", "Stray"));
+	/* the pool does not hand out the committed data file's inode */
+	ino_t kept = inode_of(f, "data", "Kept");
+	int fd = spool_create_data(f->s, "Fresh");
+	assert_true(fd >= 0);
+	close(fd);
+	assert_true(inode_of(f, "data", "Fresh") != kept);
+	size_t len;
+	char *text = unit_read_file(data, &len);
+	assert_int_equal(len, 11);
+	assert_memory_equal(text, "kept body\r\n", 11);
+	free(text);
+	envelope_free(&seen.e[0]);
+	free(env);
+	free(data);
+	free(tmp);
+	free(pooled);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -603,6 +639,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_invalid_ids, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_quarantine_clash, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_keeps_second_names, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
