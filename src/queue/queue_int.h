@@ -43,10 +43,20 @@ struct incoming {
 };
 
 struct pending_commit {
-	struct peer *from;
+	struct peer *from; /* NULL once that peer is gone: nobody to answer */
 	uint64_t req;
 	struct envelope env;
 	struct incoming *in;
+};
+
+/* A batch of COMMITs handed to the spool, until it is durable. */
+struct commit_flight {
+	struct queue_role *q;
+	struct pending_commit *v;
+	size_t n;
+	struct spool_commit *items;
+	int syncing; /* its files are still being synced */
+	struct commit_flight *next;
 };
 
 /* A job handed to a delivery peer. */
@@ -64,9 +74,12 @@ struct queue_role {
 	struct ipc *parent;
 	struct peer *peers;
 	struct incoming *incoming;
-	struct pending_commit *batch;
+	struct pending_commit *batch; /* COMMITs waiting for the next batch */
 	size_t n_batch, cap_batch;
 	struct event *batch_ev;
+	struct commit_flight *flights; /* batches being synced */
+	int syncing;                   /* a batch's files are being synced */
+	struct event *spool_ev;        /* the spool's syncs report */
 	struct event *timer;
 	struct inflight *inflight;
 	uint64_t last_id_us;

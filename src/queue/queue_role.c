@@ -4,8 +4,10 @@
  * restarted role is simply a new peer.
  *
  * Group commit: COMMIT requests are collected while the ipc read callbacks
- * run and committed together by one deferred event; requests that arrive
- * while that batch is fsyncing wait in the socket and form the next batch.
+ * run and committed together by one deferred event. The batch syncs on
+ * the spool's threads while this loop goes on serving (new spool files,
+ * delivery results, the control socket); the requests that arrive
+ * meanwhile form the next batch, started when this one is done.
  */
 #include "queue_role.h"
 
@@ -161,49 +163,102 @@ static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_
 	return 0;
 }
 
-static void batch_cb(evutil_socket_t fd, short what, void *arg)
+/* A batch's files are durable; only its directory syncs are left. The
+ * next batch may start its own file syncs now. */
+static void commit_synced(void *arg)
 {
-	struct queue_role *q = arg;
-	(void)fd;
-	(void)what;
-	size_t n = q->n_batch;
-	if (n == 0)
-		return;
-	struct spool_commit *items = xcalloc(n, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		items[i].env = &q->batch[i].env;
-		items[i].data_fd = q->batch[i].in->fd;
-	}
-	spool_commit_batch(q->spool, items, n);
+	struct commit_flight *f = arg;
+	struct queue_role *q = f->q;
+	f->syncing = 0;
+	q->syncing = 0;
+	if (q->n_batch > 0)
+		event_active(q->batch_ev, EV_TIMEOUT, 0);
+}
+
+/* A batch is durable (or failed): answer every request. */
+static void commit_done(void *arg)
+{
+	struct commit_flight *f = arg;
+	struct queue_role *q = f->q;
+	if (f->syncing)
+		commit_synced(f); /* it failed before its directory syncs */
 	q->counters.batches++;
 	int64_t now = (int64_t)time(NULL);
-	for (size_t i = 0; i < n; i++) {
-		struct pending_commit *pc = &q->batch[i];
+	for (size_t i = 0; i < f->n; i++) {
+		struct pending_commit *pc = &f->v[i];
 		struct buf b;
 		buf_init(&b, 0);
-		if (items[i].result == 0) {
+		if (f->items[i].result == 0) {
 			log_info("event=committed id=%s rcpts=%zu size=%llu batch=%zu", pc->env.id,
-			         pc->env.n_rcpts, (unsigned long long)pc->env.size, n);
+			         pc->env.n_rcpts, (unsigned long long)pc->env.size, f->n);
 			q->counters.committed++;
+			/* Committed is committed: delivered even if its session is
+			 * gone before the 250 (a duplicate at worst, never a loss). */
 			sched_add(q->sched, &pc->env, now);
 			proto_encode_req(&b, pc->req);
-			peer_send(pc->from, PROTO_COMMIT_OK, &b, -1);
+			if (pc->from)
+				peer_send(pc->from, PROTO_COMMIT_OK, &b, -1);
 			close(pc->in->fd);
 			free(pc->in);
 		} else {
 			log_warn("event=commit-failed id=%s errno=%d reason=\"%s\"", pc->env.id,
-			         items[i].error, items[i].reason);
-			reply_fail(pc->from, PROTO_COMMIT_FAIL, pc->req, items[i].error,
-			           items[i].reason);
+			         f->items[i].error, f->items[i].reason);
+			if (pc->from)
+				reply_fail(pc->from, PROTO_COMMIT_FAIL, pc->req, f->items[i].error,
+				           f->items[i].reason);
 			incoming_discard(q, pc->in);
 		}
 		buf_free(&b);
 		envelope_free(&pc->env);
 	}
-	free(items);
-	q->n_batch = 0;
+	for (struct commit_flight **pp = &q->flights; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	free(f->items);
+	free(f->v);
+	free(f);
 	queue_note_commit(q);
 	queue_schedule(q);
+}
+
+/*
+ * Start a batch with every COMMIT waiting — unless a batch's files are
+ * being synced: then the requests wait and form the next batch, started
+ * when those files are durable (its directory syncs may still run).
+ */
+static void batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	if (q->n_batch == 0 || q->syncing)
+		return;
+	struct commit_flight *f = xcalloc(1, sizeof(*f));
+	f->q = q;
+	f->v = q->batch;
+	f->n = q->n_batch;
+	f->syncing = 1;
+	q->batch = NULL;
+	q->n_batch = q->cap_batch = 0;
+	f->items = xcalloc(f->n, sizeof(*f->items));
+	for (size_t i = 0; i < f->n; i++) {
+		f->items[i].env = &f->v[i].env;
+		f->items[i].data_fd = f->v[i].in->fd;
+	}
+	f->next = q->flights;
+	q->flights = f;
+	q->syncing = 1;
+	spool_commit_start(q->spool, f->items, f->n, commit_synced, commit_done, f);
+}
+
+static void spool_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	spool_reap(q->spool);
 }
 
 static int inject_owned(struct queue_role *q, struct envelope *e, const struct buf *data)
@@ -351,6 +406,14 @@ static void peer_closed(struct ipc *ch, void *arg)
 		queue_transports_update(q);
 		return;
 	}
+	/* Its commits still to be made are made, but answered to nobody. */
+	for (size_t i = 0; i < q->n_batch; i++)
+		if (q->batch[i].from == p)
+			q->batch[i].from = NULL;
+	for (struct commit_flight *f = q->flights; f; f = f->next)
+		for (size_t i = 0; i < f->n; i++)
+			if (f->v[i].from == p)
+				f->v[i].from = NULL;
 	for (struct incoming **pp = &q->incoming; *pp;) {
 		struct incoming *in = *pp;
 		if (in->owner == p) {
@@ -455,6 +518,8 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	size_t n = spool_recover(q.spool, recovered, &q);
 	log_info("event=queue-ready recovered=%zu", n);
 	q.batch_ev = event_new(base, -1, 0, batch_cb, &q);
+	q.spool_ev = event_new(base, spool_event_fd(q.spool), EV_READ | EV_PERSIST, spool_cb, &q);
+	event_add(q.spool_ev, NULL);
 	q.timer = evtimer_new(base, timer_cb, &q);
 	if (control_fd != -1)
 		q.control = control_new_fd(base, control_fd, geteuid(), &q);

@@ -74,12 +74,14 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n);
  * The same without waiting: the envelopes are written before it returns,
  * the syncs run on the spool's threads, and done(arg) is called from a
  * later spool_reap() once every item has its result. items (and what they
- * point to) must stay untouched until then. Batches may overlap (the
- * queue starts one when the last is done, so that commits arriving during
- * a sync form the next batch).
+ * point to) must stay untouched until then. synced(arg), if not NULL, is
+ * called (also from spool_reap) when the batch's files are durable and
+ * only the directory syncs of the commit point are left: a caller that
+ * starts one batch at a time may start the next one then. Batches may
+ * overlap.
  */
 void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
-                        void (*done)(void *arg), void *arg);
+                        void (*synced)(void *arg), void (*done)(void *arg), void *arg);
 /* Readable when spool_reap() has something to finish. */
 int spool_event_fd(const struct spool *s);
 void spool_reap(struct spool *s);

@@ -8,8 +8,7 @@
  * durable with one fdatasync each plus one fsync of data/, all issued at
  * once on the spool's sync threads, so that the file system and the
  * device merge their flushes; step 3 renames the envelopes into env/ (on
- * the caller's thread, quick); step 4, the commit point, fsyncs env/ (and
- * tmp/, so that no renamed envelope's old name comes back after a crash).
+ * the caller's thread, quick); step 4, the commit point, fsyncs env/.
  * syncfs(2) instead of the per-file syncs of step 2 is an option
  * (SPOOL_SYNC_SYNCFS): one call, but it also waits for every other
  * writer's dirty pages on the file system.
@@ -44,12 +43,13 @@ enum commit_stage {
 
 struct commit_slot {
 	uint8_t stage;
-	int err;          /* from this item's sync task: errno, 0 if none */
-	const char *what; /* ... and the step that failed */
+	int data_err; /* from the sync tasks: errno of the data file's, */
+	int env_err;  /* and of the envelope's, 0 if none */
+	const char *env_what;
 };
 
-/* Directory tasks of step 2 (one) and step 4 (two), after the item tasks. */
-enum { DIR_DATA = 0, DIR_ENV = 0, DIR_TMP = 1, DIR_MAX = 2 };
+/* The directory syncs: data/ in step 2, env/ in step 4. */
+enum { DIR_DATA = 0, DIR_ENV = 1, DIR_MAX = 2 };
 
 struct spool_batch {
 	struct spool *s;
@@ -60,6 +60,7 @@ struct spool_batch {
 	size_t n_live;
 	int syncfs; /* step 2 is one syncfs(2) (the option, until ENOSYS) */
 	int dir_err[DIR_MAX];
+	void (*synced)(void *arg);
 	void (*done)(void *arg);
 	void *arg;
 };
@@ -179,19 +180,22 @@ static size_t step_write(struct spool_batch *b)
 		}
 	}
 	buf_free(&enc);
-	return b->n_live ? b->n_live + 1 : 0;
+	return b->n_live ? 2 * b->n_live + 1 : 0;
 }
 
 /*
- * Step 2, one task: an item's data file and envelope, or (the last task)
- * the data/ directory — or, with the syncfs option, the whole file system
- * in that one task. Runs on a sync thread: it touches only its own slot.
+ * Step 2, one task: an item's data file, an item's envelope, or (the last
+ * task) the data/ directory — or, with the syncfs option, the whole file
+ * system in that one task. The data file and the envelope are separate
+ * tasks so that every flush of the batch can be in flight at once (the
+ * block layer merges the flushes that wait together). Runs on a sync
+ * thread: it touches only its own slot's field.
  */
 static void sync_task(void *arg, size_t t)
 {
 	struct spool_batch *b = arg;
 	struct spool *s = b->s;
-	if (t == b->n_live) {
+	if (t == 2 * b->n_live) {
 		int rc = b->syncfs ? s->ops.syncfs(s->ops.arg, s->data)
 		                   : s->ops.fsync(s->ops.arg, s->data);
 		b->dir_err[DIR_DATA] = rc == -1 ? (errno ? errno : EIO) : 0;
@@ -199,23 +203,23 @@ static void sync_task(void *arg, size_t t)
 	}
 	if (b->syncfs)
 		return;
-	size_t i = b->live[t];
+	size_t i = b->live[t % b->n_live];
 	struct commit_slot *sl = &b->slot[i];
 	const struct spool_commit *it = &b->items[i];
-	if (s->ops.fdatasync(s->ops.arg, it->data_fd) == -1) {
-		sl->err = errno;
-		sl->what = "fdatasync data file";
+	if (t < b->n_live) {
+		if (s->ops.fdatasync(s->ops.arg, it->data_fd) == -1)
+			sl->data_err = errno ? errno : EIO;
 		return;
 	}
 	int fd = openat(s->tmp, it->env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1) {
-		sl->err = errno;
-		sl->what = "open envelope";
+		sl->env_err = errno;
+		sl->env_what = "open envelope";
 		return;
 	}
 	if (s->ops.fdatasync(s->ops.arg, fd) == -1) {
-		sl->err = errno;
-		sl->what = "fdatasync envelope";
+		sl->env_err = errno ? errno : EIO;
+		sl->env_what = "fdatasync envelope";
 	}
 	close(fd);
 }
@@ -241,8 +245,12 @@ static int step_rename(struct spool_batch *b)
 	for (size_t k = 0; k < b->n_live; k++) {
 		size_t i = b->live[k];
 		struct commit_slot *sl = &b->slot[i];
-		if (sl->err) {
-			slot_fail(b, i, sl->err, sl->what);
+		if (sl->data_err) {
+			slot_fail(b, i, sl->data_err, "fdatasync data file");
+			continue;
+		}
+		if (sl->env_err) {
+			slot_fail(b, i, sl->env_err, sl->env_what);
 			continue;
 		}
 		if (e) {
@@ -259,16 +267,23 @@ static int step_rename(struct spool_batch *b)
 		b->live[renamed++] = i;
 	}
 	b->n_live = renamed;
-	return renamed ? DIR_MAX : 0;
+	return renamed ? 1 : 0;
 }
 
-/* Step 4, one task: env/ (the commit point) or tmp/. */
+/*
+ * Step 4: fsync(env/), the commit point. tmp/ is not synced: on a
+ * journalled file system the renames reach the disk whole; without a
+ * journal a renamed envelope's tmp/ name may come back after a crash, and
+ * recovery leaves such a second name of a committed envelope alone
+ * (spool_recover.c).
+ */
 static void dir_task(void *arg, size_t t)
 {
 	struct spool_batch *b = arg;
 	struct spool *s = b->s;
-	int rc = s->ops.fsync(s->ops.arg, t == DIR_ENV ? s->env : s->tmp);
-	b->dir_err[t] = rc == -1 ? (errno ? errno : EIO) : 0;
+	(void)t;
+	int rc = s->ops.fsync(s->ops.arg, s->env);
+	b->dir_err[DIR_ENV] = rc == -1 ? (errno ? errno : EIO) : 0;
 }
 
 /* After step 4: report. */
@@ -293,11 +308,6 @@ static void step_finish(struct spool_batch *b)
 		if (s->ops.fsync(s->ops.arg, s->env) == -1)
 			log_warn("event=spool-commit error=\"env directory sync failed twice: %s\"",
 			         strerror(errno));
-	} else if (b->n_live > 0 && b->dir_err[DIR_TMP]) {
-		/* Not the commit point: at worst a renamed envelope's tmp/ name
-		 * comes back after a crash, and recovery deletes it. */
-		log_warn("event=spool-commit error=\"fsync tmp directory: %s\"",
-		         strerror(b->dir_err[DIR_TMP]));
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->slot[i].stage == STAGE_RENAMED) {
@@ -317,7 +327,7 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 	do {
 		syncpool_run(s->syncer, tasks, sync_task, b);
 		dirs = step_rename(b);
-		tasks = b->n_live + 1;
+		tasks = 2 * b->n_live + 1;
 	} while (dirs == -1);
 	if (dirs > 0)
 		syncpool_run(s->syncer, (size_t)dirs, dir_task, b);
@@ -342,16 +352,20 @@ static void async_synced(void *arg)
 {
 	struct spool_batch *b = arg;
 	int dirs = step_rename(b);
-	if (dirs == -1)
-		syncpool_submit(b->s->syncer, b->n_live + 1, sync_task, async_synced, b);
-	else
-		syncpool_submit(b->s->syncer, (size_t)dirs, dir_task, async_done, b);
+	if (dirs == -1) {
+		syncpool_submit(b->s->syncer, 2 * b->n_live + 1, sync_task, async_synced, b);
+		return;
+	}
+	syncpool_submit(b->s->syncer, (size_t)dirs, dir_task, async_done, b);
+	if (b->synced)
+		b->synced(b->arg);
 }
 
 void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
-                        void (*done)(void *arg), void *arg)
+                        void (*synced)(void *arg), void (*done)(void *arg), void *arg)
 {
 	struct spool_batch *b = batch_new(s, items, n);
+	b->synced = synced;
 	b->done = done;
 	b->arg = arg;
 	size_t tasks = step_write(b);

@@ -297,7 +297,7 @@ static void test_commit_in_background(void **state)
 	f->faults->hold = 1; /* every fdatasync waits until released */
 	f->faults->hold_until = 0;
 	int done = 0;
-	spool_commit_start(f->s, b.it, b.n, set_flag, &done);
+	spool_commit_start(f->s, b.it, b.n, NULL, set_flag, &done);
 	/* written, not yet committed, and the spool still serves */
 	for (size_t i = 0; i < b.n; i++) {
 		assert_true(fx_exists(f, "tmp", b.e[i].id));
@@ -322,7 +322,7 @@ static void test_commit_in_background(void **state)
 
 	/* an empty batch reports too, from a reap, never from inside start */
 	done = 0;
-	spool_commit_start(f->s, NULL, 0, set_flag, &done);
+	spool_commit_start(f->s, NULL, 0, NULL, set_flag, &done);
 	assert_int_equal(done, 0);
 	reap_until(f, &done);
 	assert_int_equal(done, 1);
