@@ -153,6 +153,8 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_CONCURRENCY] = {"concurrency", 0, 1, 10000},
 	    [LIM_PER_DESTINATION] = {"per-destination", 0, 1, 10000},
 	    [LIM_BOUNCE_SIZE] = {"bounce-size", 's', 0, (uint64_t)1 << 40},
+	    [LIM_MIN_FREE] = {"min-free", 's', 0, (uint64_t)1 << 50},
+	    [LIM_MIN_FREE_INODES] = {"min-free-inodes", 0, 0, (uint64_t)1 << 40},
 	};
 	uint64_t v;
 	if (num_value(p, line, lim[k].name, n, lim[k].kind, lim[k].min, lim[k].max, &v) == -1)
@@ -215,7 +217,26 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	case LIM_BOUNCE_SIZE:
 		c->bounce_size = (uint64_t)v;
 		break;
+	case LIM_MIN_FREE:
+		c->queue_min_free = v;
+		break;
+	case LIM_MIN_FREE_INODES:
+		c->queue_min_free_inodes = v;
+		break;
 	}
+}
+
+void conf_set_queue_sync(struct conf_parser *p, int line, char *how)
+{
+	char q[80];
+	if (strcmp(how, "files") == 0)
+		p->c->queue_syncfs = 0;
+	else if (strcmp(how, "syncfs") == 0)
+		p->c->queue_syncfs = 1;
+	else
+		conf_error(p, line, "queue sync: \"%s\" is not files or syncfs",
+		           conf_quote(q, sizeof(q), how));
+	free(how);
 }
 
 void conf_delay_warning_off(struct conf_parser *p)

@@ -118,6 +118,8 @@ enum conf_limit_kind {
 	LIM_CONCURRENCY,
 	LIM_PER_DESTINATION,
 	LIM_BOUNCE_SIZE,
+	LIM_MIN_FREE,
+	LIM_MIN_FREE_INODES,
 };
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s);
@@ -133,6 +135,7 @@ void conf_add_table_list(struct conf_parser *p, int line, char *name, struct con
 void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path);
 void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, struct conf_num n);
 void conf_delay_warning_off(struct conf_parser *p);
+void conf_set_queue_sync(struct conf_parser *p, int line, char *how);
 void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path);
 void conf_add_relay(struct conf_parser *p, int line, char *name);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);

@@ -105,6 +105,9 @@ struct config {
 	size_t queue_concurrency;     /* deliveries in flight; default 100 */
 	size_t queue_per_destination; /* deliveries in flight per destination; default 20 */
 	uint64_t bounce_size;         /* largest original attached whole to a DSN; default 10 MiB */
+	int queue_syncfs;             /* "queue sync syncfs": one syncfs per batch; default 0 */
+	uint64_t queue_min_free;      /* octets kept free on the spool's file system; 100 MiB */
+	uint64_t queue_min_free_inodes; /* inodes kept free there; default 1,000 */
 };
 
 /*

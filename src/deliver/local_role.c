@@ -292,10 +292,12 @@ struct new_dir {
 };
 
 struct sync_set {
+	int syncfs; /* option "queue sync syncfs": dirs are file systems */
 	struct new_dir *dirs;
 	size_t n_dirs, cap_dirs;
 	struct maildir_prep **files;
 	int *file_err;
+	size_t *file_fs; /* with syncfs: the file's file system, an index in dirs */
 	size_t n_files, cap_files;
 };
 
@@ -303,20 +305,26 @@ static void sync_run_task(void *arg, size_t i)
 {
 	struct sync_set *ss = arg;
 	if (i < ss->n_dirs) {
-		ss->dirs[i].err = fsync(ss->dirs[i].fd) == -1 ? errno : 0;
+		int rc = ss->syncfs ? syncfs(ss->dirs[i].fd) : fsync(ss->dirs[i].fd);
+		ss->dirs[i].err = rc == -1 ? errno : 0;
 		return;
 	}
 	i -= ss->n_dirs;
-	ss->file_err[i] = maildir_sync_file(ss->files[i]);
+	ss->file_err[i] = maildir_sync_file(ss->files[i], ss->syncfs);
 }
 
-/* The new/ directory p was published in, added to the set if new; NULL if
- * p has no open new/ (it cannot be made durable). */
+/* The new/ directory p was published in (with syncfs: p's file system,
+ * through new/ or its tmp file), added to the set if new; NULL if p has
+ * no open new/ (it cannot be made durable). */
 static struct new_dir *new_dir_of(struct sync_set *ss, const struct maildir_prep *p, int add)
 {
 	struct stat st;
-	if (p->newfd == -1 || fstat(p->newfd, &st) == -1)
+	/* syncfs through the maildir itself, open as long as p is */
+	int fd = ss->syncfs ? p->dfd : p->newfd;
+	if (fd == -1 || fstat(fd, &st) == -1)
 		return NULL;
+	if (ss->syncfs)
+		st.st_ino = 0; /* one syncfs per file system */
 	for (size_t i = 0; i < ss->n_dirs; i++)
 		if (ss->dirs[i].dev == st.st_dev && ss->dirs[i].ino == st.st_ino)
 			return &ss->dirs[i];
@@ -326,7 +334,7 @@ static struct new_dir *new_dir_of(struct sync_set *ss, const struct maildir_prep
 		ss->cap_dirs = ss->cap_dirs ? ss->cap_dirs * 2 : 8;
 		ss->dirs = xreallocarray(ss->dirs, ss->cap_dirs, sizeof(*ss->dirs));
 	}
-	ss->dirs[ss->n_dirs] = (struct new_dir){p->newfd, st.st_dev, st.st_ino, 0};
+	ss->dirs[ss->n_dirs] = (struct new_dir){fd, st.st_dev, st.st_ino, 0};
 	return &ss->dirs[ss->n_dirs++];
 }
 
@@ -336,9 +344,25 @@ static void file_add(struct sync_set *ss, struct maildir_prep *p)
 		ss->cap_files = ss->cap_files ? ss->cap_files * 2 : 64;
 		ss->files = xreallocarray(ss->files, ss->cap_files, sizeof(*ss->files));
 		ss->file_err = xreallocarray(ss->file_err, ss->cap_files, sizeof(*ss->file_err));
+		ss->file_fs = xreallocarray(ss->file_fs, ss->cap_files, sizeof(*ss->file_fs));
 	}
 	ss->file_err[ss->n_files] = 0;
+	ss->file_fs[ss->n_files] = 0;
+	if (ss->syncfs) {
+		const struct new_dir *d = new_dir_of(ss, p, 1);
+		if (d == NULL) {
+			ss->file_err[ss->n_files] = EBADF; /* cannot happen: dfd is open */
+			d = ss->dirs;
+		}
+		ss->file_fs[ss->n_files] = d ? (size_t)(d - ss->dirs) : 0;
+	}
 	ss->files[ss->n_files++] = p;
+}
+
+/* With syncfs: the file system of the set's file f. */
+static const struct new_dir *fs_of_file(const struct sync_set *ss, size_t f)
+{
+	return ss->n_dirs > ss->file_fs[f] ? &ss->dirs[ss->file_fs[f]] : NULL;
 }
 
 /* A delivery whose copy may not be durable: it fails temporarily, and a
@@ -359,10 +383,13 @@ static void delivery_unsynced(struct pending *pd, size_t k, int e, const char *s
  * those in published durable: one fdatasync per file and one fsync per
  * new/ directory, all in flight at once on the sync threads — each batch
  * waits only for its own files, never for the rest of the file system.
+ * (With "queue sync syncfs": one syncfs(2) per file system instead, the
+ * tmp files only closed.)
  */
 static void sync_lists(struct local_role *lr, struct plist *fresh, struct plist *published)
 {
 	struct sync_set ss = {0};
+	ss.syncfs = lr->conf->queue_syncfs;
 	for (size_t b = 0; b < published->n; b++) {
 		struct pending *pd = published->v[b];
 		for (size_t k = 0; k < pd->d.n; k++)
@@ -382,8 +409,11 @@ static void sync_lists(struct local_role *lr, struct plist *fresh, struct plist 
 		for (size_t k = 0; k < pd->d.n && f < ss.n_files; k++) {
 			if (ss.files[f] != &pd->prep[k])
 				continue;
-			if (ss.file_err[f])
-				delivery_unsynced(pd, k, ss.file_err[f], NULL);
+			/* with syncfs, the file system's sync is the file's */
+			const struct new_dir *d = ss.syncfs ? fs_of_file(&ss, f) : NULL;
+			int e = ss.file_err[f] ? ss.file_err[f] : d ? d->err : 0;
+			if (e)
+				delivery_unsynced(pd, k, e, NULL);
 			f++;
 		}
 	}
@@ -401,6 +431,7 @@ static void sync_lists(struct local_role *lr, struct plist *fresh, struct plist 
 	free(ss.dirs);
 	free(ss.files);
 	free(ss.file_err);
+	free(ss.file_fs);
 }
 
 static void pending_free(struct pending *pd)

@@ -499,11 +499,11 @@ enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err,
 	return res;
 }
 
-int maildir_sync_file(struct maildir_prep *p)
+int maildir_sync_file(struct maildir_prep *p, int nosync)
 {
 	if (p->fd == -1)
 		return 0;
-	int e = fdatasync(p->fd) == -1 ? errno : 0;
+	int e = !nosync && fdatasync(p->fd) == -1 ? errno : 0;
 	/* close() can report a deferred write error (NFS): then the copy is bad. */
 	if (close(p->fd) == -1 && e == 0 && errno != EINTR)
 		e = errno;

@@ -65,8 +65,9 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
                                     int data_fd, int sync, struct maildir_prep *p, char *err,
                                     size_t errlen);
 /* fdatasync and close the tmp file of an unsynced prepare: 0 or an errno.
- * Touches only p->fd, so a sync thread may call it. */
-int maildir_sync_file(struct maildir_prep *p);
+ * Touches only p->fd, so a sync thread may call it. nosync: close only
+ * (the caller makes the file durable another way, syncfs). */
+int maildir_sync_file(struct maildir_prep *p, int nosync);
 enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err, size_t errlen);
 /* The text of a failed maildir_sync_file() or fsync of new/, as the other
  * failures read (RFC 3463 code first). */

@@ -515,6 +515,7 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	q.spool = spool_open(spool_dir, err, sizeof(err));
 	if (q.spool == NULL)
 		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
+	spool_set_sync(q.spool, conf->queue_syncfs ? SPOOL_SYNC_SYNCFS : SPOOL_SYNC_FILES);
 	size_t n = spool_recover(q.spool, recovered, &q);
 	log_info("event=queue-ready recovered=%zu", n);
 	q.batch_ev = event_new(base, -1, 0, batch_cb, &q);
