@@ -31,6 +31,7 @@ struct pending {
 	uint8_t *status;
 	char **text;
 	int *prepared; /* prep holds a tmp file (or a found copy) to publish */
+	int damaged;   /* the data failed its check: nothing of it is delivered */
 };
 
 /* A growable list of pending deliveries. */
@@ -185,6 +186,18 @@ static void refused(const struct proto_deliver *d, size_t k, const char *why)
 	         d->idx[k], to, user, esc);
 }
 
+/* The message's data failed its check: this delivery, and the job's
+ * others, report it so, and the queue sets the message aside. */
+static void corrupt(struct pending *pd, size_t k, const char *why)
+{
+	char esc[600];
+	log_escape(esc, sizeof(esc), why, strlen(why));
+	log_warn("event=data-corrupt id=%s rcpt=%u reason=\"%s\" action=\"not delivered\"",
+	         pd->d.id, pd->d.idx[k], esc);
+	pd->status[k] = DELIVER_CORRUPT;
+	pd->damaged = 1;
+}
+
 /* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
 static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 {
@@ -249,10 +262,16 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == -1) {
 		refused(d, k, text);
 	} else {
-		enum maildir_result r = maildir_prepare(pd->dir[k], name, head, pd->fd, 0,
-		                                        &pd->prep[k], text, sizeof(text));
+		/* The data is checked against its envelope as it is read: a
+		 * message damaged on disk is never delivered, whole or half. */
+		struct maildir_check chk = {d->size, d->crc};
+		enum maildir_result r = maildir_prepare_checked(pd->dir[k], name, head, pd->fd,
+		                                                d->has_crc ? &chk : NULL, 0,
+		                                                &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
 			pd->prepared[k] = 1;
+		else if (r == MAILDIR_CORRUPT)
+			corrupt(pd, k, text);
 		else
 			pd->status[k] = r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
 	}
@@ -495,9 +514,24 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct plist *in = &lr->incoming;
-	for (size_t b = 0; b < in->n; b++)
-		for (size_t k = 0; k < in->v[b]->d.n; k++)
-			prepare_one(lr, in->v[b], k);
+	for (size_t b = 0; b < in->n; b++) {
+		struct pending *pd = in->v[b];
+		for (size_t k = 0; k < pd->d.n; k++)
+			prepare_one(lr, pd, k);
+		/* One recipient's read found the data damaged: no recipient
+		 * gets a copy of it, whatever the others' reads saw. */
+		for (size_t k = 0; pd->damaged && k < pd->d.n; k++) {
+			if (pd->prepared[k])
+				maildir_abandon(&pd->prep[k]);
+			pd->prepared[k] = 0;
+			if (pd->status[k] != DELIVER_CORRUPT) {
+				pd->status[k] = DELIVER_CORRUPT;
+				set_text(
+				    pd, k,
+				    "4.3.0 spool data damaged (found by another recipient's read)");
+			}
+		}
+	}
 	sync_lists(lr, in, &lr->published);
 	report(lr, &lr->published);
 	for (size_t b = 0; b < in->n; b++) {

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -310,9 +311,12 @@ static int already_delivered(int dfd, const char *name)
  * message. A CR at the end of a chunk is held back until the next byte
  * shows whether it starts a CRLF. The output of one chunk is never longer
  * than the chunk plus that held CR (plus the head, for the first).
- * Returns 0, or -1 with errno and *what set.
+ * With chk, the octets read are summed on the way (CRC-32C) and must be
+ * chk->size octets with chk->crc. Returns 0, -1 with errno and *what set,
+ * or -2 when the data is not what chk says (*got_size, *got_crc).
  */
-static int copy_lf(int data_fd, int out, const char *head, const char **what)
+static int copy_lf(int data_fd, int out, const char *head, const struct maildir_check *chk,
+                   uint64_t *got_size, uint32_t *got_crc, const char **what)
 {
 	size_t pre = head ? strlen(head) : 0; /* octets already in ob */
 	uint8_t *in = xmalloc(MAILDIR_CHUNK);
@@ -321,6 +325,7 @@ static int copy_lf(int data_fd, int out, const char *head, const char **what)
 		memcpy(ob, head, pre);
 	off_t off = 0;
 	int held_cr = 0, rc = -1;
+	uint32_t crc = 0;
 	for (;;) {
 		ssize_t r = pread(data_fd, in, MAILDIR_CHUNK, off);
 		if (r < 0) {
@@ -332,6 +337,8 @@ static int copy_lf(int data_fd, int out, const char *head, const char **what)
 		if (r == 0)
 			break;
 		off += r;
+		if (chk)
+			crc = crc32c_update(crc, in, (size_t)r);
 		size_t o = pre;
 		pre = 0;
 		for (size_t i = 0; i < (size_t)r; i++) {
@@ -358,7 +365,9 @@ static int copy_lf(int data_fd, int out, const char *head, const char **what)
 		*what = "write";
 		goto out;
 	}
-	rc = 0;
+	*got_size = (uint64_t)off;
+	*got_crc = crc;
+	rc = chk && (chk->size != (uint64_t)off || chk->crc != crc) ? -2 : 0;
 out:;
 	int e = errno;
 	free(in);
@@ -392,6 +401,13 @@ static int name_ok(const char *name)
 enum maildir_result maildir_prepare(const char *dir, const char *name, const char *head,
                                     int data_fd, int sync, struct maildir_prep *p, char *err,
                                     size_t errlen)
+{
+	return maildir_prepare_checked(dir, name, head, data_fd, NULL, sync, p, err, errlen);
+}
+
+enum maildir_result maildir_prepare_checked(const char *dir, const char *name, const char *head,
+                                            int data_fd, const struct maildir_check *chk, int sync,
+                                            struct maildir_prep *p, char *err, size_t errlen)
 {
 	memset(p, 0, sizeof(*p));
 	p->dfd = p->fd = p->newfd = -1;
@@ -427,7 +443,20 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
 		return res;
 	}
 	const char *what = NULL;
-	if (copy_lf(data_fd, fd, head, &what) == -1) {
+	uint64_t got_size = 0;
+	uint32_t got_crc = 0;
+	int c = copy_lf(data_fd, fd, head, chk, &got_size, &got_crc, &what);
+	if (c == -2) {
+		/* Damaged on disk since it was committed: never half-deliver it. */
+		snprintf(err, errlen,
+		         "4.3.0 spool data damaged: %llu octets with CRC-32C %08x, the envelope "
+		         "says %llu octets with %08x",
+		         (unsigned long long)got_size, got_crc, (unsigned long long)chk->size,
+		         chk->crc);
+		res = MAILDIR_CORRUPT;
+		goto drop;
+	}
+	if (c == -1) {
 		res = fail(err, errlen, errno, what, dir, tmp);
 		goto drop;
 	}
@@ -440,7 +469,7 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
 		goto drop;
 	}
 	/* close() can report a deferred write error (NFS): then the copy is bad. */
-	int c = close(fd);
+	c = close(fd);
 	fd = -1;
 	if (c == -1) {
 		res = fail(err, errlen, errno, "close", dir, tmp);

@@ -15,7 +15,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum maildir_result { MAILDIR_OK = 0, MAILDIR_TEMP = -1, MAILDIR_PERM = -2 };
+/* MAILDIR_CORRUPT: the data read did not match the size and CRC-32C it
+ * was expected to have; nothing was delivered. */
+enum maildir_result { MAILDIR_OK = 0, MAILDIR_TEMP = -1, MAILDIR_PERM = -2, MAILDIR_CORRUPT = -3 };
+
+/* What the spooled data must be (its envelope says so): checked as it is
+ * read, before the copy can reach new/. */
+struct maildir_check {
+	uint64_t size;
+	uint32_t crc; /* CRC-32C of the size octets */
+};
 
 /*
  * Build the deterministic file name "<arrival>.R<msgid>_<idx>.<host>"
@@ -64,6 +73,10 @@ struct maildir_prep {
 enum maildir_result maildir_prepare(const char *dir, const char *name, const char *head,
                                     int data_fd, int sync, struct maildir_prep *p, char *err,
                                     size_t errlen);
+/* maildir_prepare() that checks the data against chk (NULL: no check). */
+enum maildir_result maildir_prepare_checked(const char *dir, const char *name, const char *head,
+                                            int data_fd, const struct maildir_check *chk, int sync,
+                                            struct maildir_prep *p, char *err, size_t errlen);
 /* fdatasync and close the tmp file of an unsynced prepare: 0 or an errno.
  * Touches only p->fd, so a sync thread may call it. nosync: close only
  * (the caller makes the file durable another way, syncfs). */

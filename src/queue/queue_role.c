@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "crc32c.h"
 #include "log.h"
 #include "route.h"
 #include "queue_int.h"
@@ -146,6 +147,14 @@ static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_
 	}
 	if (envelope_routed(q, &c.env) == -1) {
 		reply_fail(p, PROTO_COMMIT_FAIL, c.req, EPERM, "envelope refused");
+		incoming_discard(q, in);
+		envelope_free(&c.env);
+		return 0;
+	}
+	if (!c.env.has_data_crc) {
+		/* Nothing is acknowledged that delivery could not check. */
+		log_warn("event=envelope-refused id=%s reason=\"no data checksum\"", c.env.id);
+		reply_fail(p, PROTO_COMMIT_FAIL, c.req, EINVAL, "no data checksum");
 		incoming_discard(q, in);
 		envelope_free(&c.env);
 		return 0;
@@ -292,6 +301,8 @@ int queue_inject(struct queue_role *q, struct envelope_draft *d, const struct bu
 {
 	queue_new_id(q, d->id, sizeof(d->id));
 	d->size = data->len;
+	d->data_crc = crc32c_update(0, data->data, data->len);
+	d->has_data_crc = 1;
 	struct envelope owned;
 	envelope_from_draft(&owned, d);
 	int rc = inject_owned(q, &owned, data);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "crc32c.h"
 #include "log.h"
 #include "spool_int.h"
 #include "syncpool.h"
@@ -43,8 +44,9 @@ enum commit_stage {
 
 struct commit_slot {
 	uint8_t stage;
-	int data_err; /* from the sync tasks: errno of the data file's, */
-	int env_err;  /* and of the envelope's, 0 if none */
+	int data_err;          /* from the sync tasks: errno of the data file's, */
+	int env_err;           /* and of the envelope's, 0 if none, */
+	const char *data_what; /* and what failed */
 	const char *env_what;
 };
 
@@ -183,6 +185,44 @@ static size_t step_write(struct spool_batch *b)
 	return b->n_live ? 2 * b->n_live + 1 : 0;
 }
 
+/* Read back what the writer wrote, 64 KiB at a time. */
+#define SPOOL_CHECK_CHUNK (64 * 1024)
+
+/*
+ * The data file holds what the envelope says: env->size octets whose
+ * CRC-32C is env->data_crc (the smtp role summed them as it wrote them).
+ * Read back from the page cache on a sync thread, beside the syncs: cheap,
+ * and a message whose checksum would fail at delivery is never
+ * acknowledged. 0, or -1 with errno (EBADMSG: it does not match).
+ */
+static int check_data(const struct spool_commit *it)
+{
+	uint8_t *p = xmalloc(SPOOL_CHECK_CHUNK);
+	uint32_t crc = 0;
+	uint64_t off = 0, size = it->env->size;
+	int rc = 0;
+	while (off < size) {
+		size_t want =
+		    size - off < SPOOL_CHECK_CHUNK ? (size_t)(size - off) : SPOOL_CHECK_CHUNK;
+		ssize_t r = pread(it->data_fd, p, want, (off_t)off);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = -1;
+			errno = r == 0 ? EBADMSG : errno;
+			break;
+		}
+		crc = crc32c_update(crc, p, (size_t)r);
+		off += (uint64_t)r;
+	}
+	free(p);
+	if (rc == 0 && crc != it->env->data_crc) {
+		errno = EBADMSG;
+		rc = -1;
+	}
+	return rc;
+}
+
 /*
  * Step 2, one task: an item's data file, an item's envelope, or (the last
  * task) the data/ directory — or, with the syncfs option, the whole file
@@ -201,16 +241,23 @@ static void sync_task(void *arg, size_t t)
 		b->dir_err[DIR_DATA] = rc == -1 ? (errno ? errno : EIO) : 0;
 		return;
 	}
-	if (b->syncfs)
-		return;
 	size_t i = b->live[t % b->n_live];
 	struct commit_slot *sl = &b->slot[i];
 	const struct spool_commit *it = &b->items[i];
 	if (t < b->n_live) {
-		if (s->ops.fdatasync(s->ops.arg, it->data_fd) == -1)
+		if (it->env->has_data_crc && check_data(it) == -1) {
 			sl->data_err = errno ? errno : EIO;
+			sl->data_what = sl->data_err == EBADMSG
+			                    ? "data file differs from its checksum"
+			                    : "read back data file";
+		} else if (!b->syncfs && s->ops.fdatasync(s->ops.arg, it->data_fd) == -1) {
+			sl->data_err = errno ? errno : EIO;
+			sl->data_what = "fdatasync data file";
+		}
 		return;
 	}
+	if (b->syncfs)
+		return;
 	int fd = openat(s->tmp, it->env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1) {
 		sl->env_err = errno;
@@ -246,7 +293,7 @@ static int step_rename(struct spool_batch *b)
 		size_t i = b->live[k];
 		struct commit_slot *sl = &b->slot[i];
 		if (sl->data_err) {
-			slot_fail(b, i, sl->data_err, "fdatasync data file");
+			slot_fail(b, i, sl->data_err, sl->data_what);
 			continue;
 		}
 		if (sl->env_err) {

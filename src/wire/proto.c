@@ -132,6 +132,9 @@ void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
 		buf_put_str(b, d->user[i]);
 		buf_put_str(b, d->addr[i]);
 	}
+	buf_put_u64(b, d->size);
+	buf_put_u8(b, d->has_crc);
+	buf_put_u32(b, d->crc);
 }
 
 int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
@@ -158,6 +161,9 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 		}
 	}
 	d->arrival = (int64_t)arrival;
+	if (d->n == count && (reader_u64(&r, &d->size) == -1 || reader_u8(&r, &d->has_crc) == -1 ||
+	                      reader_u32(&r, &d->crc) == -1 || d->has_crc > 1))
+		d->n = 0; /* refused below */
 	if (reader_done(&r) == -1 || d->n == 0 || d->n != count) {
 		proto_deliver_free(d);
 		return -1;
@@ -208,7 +214,7 @@ int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *res)
 			    reader_u8(&r, &res->status[res->n]) == -1 ||
 			    reader_str(&r, &res->text[res->n], PROTO_STR_MAX) == -1)
 				break;
-			bad |= res->status[res->n] > DELIVER_PERM;
+			bad |= res->status[res->n] > DELIVER_CORRUPT;
 		}
 	}
 	if (reader_done(&r) == -1 || bad || res->n == 0 || res->n != count) {

@@ -11,10 +11,12 @@
  *   queue -> smtp    COMMIT_FAIL  {req, errno, reason}
  *   smtp  -> queue   ABORT        {id}
  *   queue -> local   DELIVER_REQ  {job, id, action, arrival, sender,
- *                                  n, n x {idx, user, addr}} + fd
+ *                                  n, n x {idx, user, addr}, size, has_crc, crc} + fd
  *                                 (read-only data; one message, one action, n mailboxes;
- *                                 sender "" for <>; addr: the envelope recipient)
+ *                                 sender "" for <>; addr: the envelope recipient; size
+ *                                 and CRC-32C of the data, checked as it is read)
  *   local -> queue   DELIVER_RES  {job, n, n x {idx, status, text}}
+ *                                 (status DELIVER_CORRUPT: the data failed its check)
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
  */
 #ifndef RAVEN_PROTO_H
@@ -40,7 +42,9 @@ enum proto_type {
 };
 
 enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
-enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
+/* DELIVER_CORRUPT: the message's data did not match its size or checksum
+ * as it was read; nothing was delivered, and the queue sets it aside. */
+enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM, DELIVER_CORRUPT };
 
 /* {req} and {req, errno, reason} shapes are shared by several types. */
 struct proto_reply {
@@ -66,7 +70,10 @@ struct proto_deliver {
 	size_t n;
 	uint32_t *idx;
 	char **user;
-	char **addr; /* the envelope recipient each mailbox was reached by */
+	char **addr;     /* the envelope recipient each mailbox was reached by */
+	uint64_t size;   /* octets in the data file ... */
+	uint32_t crc;    /* ... and their CRC-32C, */
+	uint8_t has_crc; /* when known (0: a spool from before checksums) */
 };
 
 struct proto_result {

@@ -269,3 +269,53 @@ def test_corrupt_envelope_set_aside_at_start(factory):
     raven.wait_queue_empty()
     raven.assert_not_delivered(token, users=["carol"], settle=1.0)
     assert raven.proc.poll() is None
+
+
+# --- a data file damaged on disk ------------------------------------------------
+
+RAVENCTL = os.environ.get("RAVENCTL", str(rv.REPO / "build" / "src" / "ctl" / "ravenctl"))
+
+
+def test_damaged_data_file_set_aside_not_delivered(factory):
+    """A byte changed in a queued message's data file: the delivery reads it
+    against the checksum its envelope recorded at commit, delivers nothing,
+    and the message goes to corrupt/ with a loud log line; an intact message
+    queued beside it is delivered."""
+    raven = factory(start=False, extra=[rv.queue_config(retry_min="30s", retry_max="60s",
+                                                        lifetime="300s")])
+    rv.maildir_locked(raven, "carol")
+    raven.start()
+    bad, good = rv.unique("flipped"), rv.unique("intact")
+    bad_id = rv.sendmail(raven.port, "sender@remote.test", ["carol@example.org"],
+                         rv.make_message(bad, to="carol@example.org", body=load_body(bad, 3)))
+    good_id = rv.sendmail(raven.port, "sender@remote.test", ["carol@example.org"],
+                          rv.make_message(good, to="carol@example.org", body=load_body(good, 3)))
+    rv.wait_log(raven, "deferred", id=bad_id)
+    rv.wait_log(raven, "deferred", id=good_id)
+
+    path = os.path.join(raven.queue, "data", bad_id)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:  # one octet in the body, the size unchanged
+        f.seek(size // 2)
+        octet = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([octet[0] ^ 0x20]))
+    assert os.path.getsize(path) == size
+
+    rv.maildir_unlock(raven, "carol")
+    r = subprocess.run([RAVENCTL, "-c", raven.conf, "flush"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+    raven.wait_for("carol", good)
+    rv.wait_until(lambda: any(c.startswith(bad_id) for c in raven.queue_files("corrupt")), 10,
+                  what="%s in queue/corrupt (%s)" % (bad_id, raven.queue_files("corrupt")))
+    assert bad_id not in raven.queue_files("env")
+    assert bad_id not in raven.queue_files("data")
+    # the log says which message and why, loudly
+    found = rv.wait_log(raven, "data-corrupt", id=bad_id)
+    assert "damaged" in found[0]["reason"] and " warn" in found[0]["_line"], found
+    moved = rv.wait_log(raven, "spool-corrupt", id=bad_id)
+    assert "checksum" in moved[-1]["_line"], moved
+    raven.assert_not_delivered(bad, users=["carol"], settle=0.5)
+    assert rv.count_message_id(raven, good) == 1
+    assert raven.proc.poll() is None

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "xmalloc.h"
 
 /* The spool-relative path of fd ("data/A", "env"), or "?" . */
@@ -240,6 +241,8 @@ void fx_commit_msg(struct fixture *f, const char *id, const char *body, size_t n
 {
 	struct envelope e;
 	fx_env_make(&e, id, strlen(body), n);
+	e.data_crc = crc32c_update(0, body, strlen(body));
+	e.has_data_crc = 1;
 	struct spool_commit it = {.env = &e, .data_fd = fx_data_make(f, id, body)};
 	spool_commit_batch(f->s, &it, 1);
 	if (it.result != 0)

@@ -128,12 +128,18 @@ static void test_deliver(void **state)
 	    .idx = idx,
 	    .user = users,
 	    .addr = addrs,
+	    .size = 1234567,
+	    .crc = 0xE3069283u,
+	    .has_crc = 1,
 	};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_deliver(&b, &d);
 	struct proto_deliver got;
 	assert_int_equal(proto_decode_deliver(b.data, b.len, &got), 0);
+	assert_true(got.size == 1234567);
+	assert_int_equal(got.crc, 0xE3069283u);
+	assert_int_equal(got.has_crc, 1);
 	assert_true(got.job == 42);
 	assert_string_equal(got.id, d.id);
 	assert_string_equal(got.action, "mailbox");
@@ -147,6 +153,13 @@ static void test_deliver(void **state)
 	}
 	proto_deliver_free(&got);
 	ASSERT_STRICT(b, dec_deliver);
+
+	/* the checksum flag is 0 or 1 */
+	d.has_crc = 2;
+	buf_reset(&b);
+	proto_encode_deliver(&b, &d);
+	assert_int_equal(dec_deliver(b.data, b.len), -1);
+	d.has_crc = 1;
 
 	/* no recipient at all is refused, even well framed */
 	d.n = 0;
@@ -169,7 +182,7 @@ static void test_result(void **state)
 {
 	(void)state;
 	uint32_t idx[] = {1, 2};
-	uint8_t status[] = {DELIVER_OK, DELIVER_PERM};
+	uint8_t status[] = {DELIVER_OK, DELIVER_CORRUPT};
 	char *text[] = {"delivered to maildir /var/mail/a", "unsafe mailbox name"};
 	struct proto_result r = {.job = 5, .n = 2, .idx = idx, .status = status, .text = text};
 	struct buf b;
@@ -179,13 +192,13 @@ static void test_result(void **state)
 	assert_int_equal(proto_decode_result(b.data, b.len, &got), 0);
 	assert_true(got.job == 5);
 	assert_int_equal(got.n, 2);
-	assert_int_equal(got.status[1], DELIVER_PERM);
+	assert_int_equal(got.status[1], DELIVER_CORRUPT);
 	assert_string_equal(got.text[0], text[0]);
 	proto_result_free(&got);
 	ASSERT_STRICT(b, dec_result);
 
 	/* a status the queue does not know is refused */
-	status[1] = DELIVER_PERM + 1;
+	status[1] = DELIVER_CORRUPT + 1;
 	buf_reset(&b);
 	proto_encode_result(&b, &r);
 	assert_int_equal(dec_result(b.data, b.len), -1);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "spool.h"
 #include "spool_fixture.h"
 #include "xmalloc.h"
@@ -38,6 +39,8 @@ static void batch_make(struct fixture *f, struct batch *b, size_t n)
 		snprintf(id, sizeof(id), "M%zu", i);
 		snprintf(body, sizeof(body), "Subject: %zu\r\n\r\nbody of message %zu\r\n", i, i);
 		fx_env_make(&b->e[i], id, strlen(body), 1);
+		b->e[i].data_crc = crc32c_update(0, body, strlen(body));
+		b->e[i].has_data_crc = 1;
 		b->it[i].env = &b->e[i];
 		b->it[i].data_fd = fx_data_make(f, id, body);
 	}
@@ -216,6 +219,33 @@ static void test_syncs_concurrently(void **state)
 	batch_free(&b);
 }
 
+/* The data file is read back beside the syncs: one that does not match
+ * the checksum its envelope carries is never acknowledged (it would be set
+ * aside at delivery). With the syncfs option too. */
+static void data_checksum_case(struct fixture *f, int syncfs)
+{
+	if (syncfs)
+		spool_set_sync(f->s, SPOOL_SYNC_SYNCFS);
+	struct batch b;
+	batch_make(f, &b, BATCH);
+	b.e[1].data_crc ^= 0x8000; /* what the writer summed is not what is there */
+	spool_commit_batch(f->s, b.it, b.n);
+	assert_committed(f, &b, 0);
+	assert_failed(f, &b, 1, EBADMSG, "checksum");
+	assert_committed(f, &b, 2);
+	batch_free(&b);
+}
+
+static void test_data_checksum_checked(void **state)
+{
+	data_checksum_case(*state, 0);
+}
+
+static void test_data_checksum_checked_syncfs(void **state)
+{
+	data_checksum_case(*state, 1);
+}
+
 /* The option: one syncfs(2) instead of the per-file syncs. */
 static void test_syncfs_option(void **state)
 {
@@ -343,6 +373,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_syncs_only_own_files, fx_setup_faults,
 	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_syncs_concurrently, fx_setup_faults, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_data_checksum_checked, fx_setup_faults,
+	                                    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_data_checksum_checked_syncfs, fx_setup_faults,
+	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_syncfs_option, fx_setup_faults, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_syncfs_fails, fx_setup_faults, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_syncfs_missing_falls_back, fx_setup_faults,
