@@ -369,6 +369,13 @@ static void job_done(struct queue_role *q, struct sched_job *j)
 	}
 }
 
+/* A delivery's reason opens with its RFC 3463 code: 4.3.1 "mail system
+ * full" is ENOSPC, 4.2.2 "mailbox full" EDQUOT (src/deliver/maildir.c). */
+static int no_space(const char *text)
+{
+	return strncmp(text, "4.3.1", 5) == 0 || strncmp(text, "4.2.2", 5) == 0;
+}
+
 /*
  * The delivering side found the message's data damaged (it did not match
  * the size and checksum its envelope recorded at commit): nothing was
@@ -412,6 +419,11 @@ int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_m
 	}
 	inflight_unlink(q, f);
 	data_damaged(q, f->job, &res);
+	for (size_t k = 0; k < res.n; k++)
+		if (res.status[k] == DELIVER_TEMP && no_space(res.text[k])) {
+			queue_space_trouble(q, f->job->msg->env.id);
+			break;
+		}
 	job_outcomes(q, f->job, res.status, res.text);
 	job_done(q, f->job);
 	free(f);

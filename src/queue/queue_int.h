@@ -89,6 +89,10 @@ struct queue_role {
 	struct event *burst_ev;  /* ends a delivery-dispatch pause (queue_schedule) */
 	int burst_due;
 	struct control *control;
+	/* A delivery hit a full disk: watched until space is freed (queue_role.c). */
+	int space_watch;
+	struct spool_space space_low; /* the lowest figures seen since */
+	struct event *space_ev;
 	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
 };
 
@@ -102,6 +106,9 @@ int queue_inject(struct queue_role *q, struct envelope_draft *d, const struct bu
 void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx);
 /* Remove a message whose recipients are all final. */
 void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
+/* A delivery failed for want of space (ENOSPC, EDQUOT): give the spool's
+ * recycled files back and retry the deferred deliveries once space is freed. */
+void queue_space_trouble(struct queue_role *q, const char *id);
 
 /* queue_deliver.c */
 void queue_schedule(struct queue_role *q);

@@ -75,11 +75,20 @@ static void incoming_discard(struct queue_role *q, struct incoming *in)
 	free(in);
 }
 
+/* Why new mail waits: the spool's file system is below its thresholds. */
+#define QUEUE_SHORT_REASON "insufficient system storage: space kept for queued mail"
+
 static int handle_new(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	uint64_t req;
 	if (proto_decode_req(m->data, m->len, &req) == -1)
 		return -1;
+	/* Deliveries of what is already acknowledged come first: below the
+	 * thresholds, what is left is theirs (452 4.3.1 to the client). */
+	if (spool_space_short(q->spool, 0, NULL) == 1) {
+		reply_fail(p, PROTO_NEW_FAIL, req, ENOSPC, QUEUE_SHORT_REASON);
+		return 0;
+	}
 	struct incoming *in = xcalloc(1, sizeof(*in));
 	queue_new_id(q, in->id, sizeof(in->id));
 	in->fd = spool_create_data(q->spool, in->id);
@@ -244,6 +253,22 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (q->n_batch == 0 || q->syncing)
 		return;
+	if (spool_space_short(q->spool, 0, NULL) == 1) {
+		/* Spare files handed out earlier let DATA start without asking:
+		 * their messages are refused here, and their space given back. */
+		for (size_t i = 0; i < q->n_batch; i++) {
+			struct pending_commit *pc = &q->batch[i];
+			log_warn("event=commit-failed id=%s errno=%d reason=\"%s\"", pc->env.id,
+			         ENOSPC, QUEUE_SHORT_REASON);
+			if (pc->from)
+				reply_fail(pc->from, PROTO_COMMIT_FAIL, pc->req, ENOSPC,
+				           QUEUE_SHORT_REASON);
+			incoming_discard(q, pc->in);
+			envelope_free(&pc->env);
+		}
+		q->n_batch = 0;
+		return;
+	}
 	struct commit_flight *f = xcalloc(1, sizeof(*f));
 	f->q = q;
 	f->v = q->batch;
@@ -317,6 +342,65 @@ void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx)
 	const struct envelope_rcpt *r = &m->env.rcpts[idx];
 	if (spool_append_rcpt_state(q->spool, m->env.id, idx, r, r->state != RCPT_DELIVERED) == -1)
 		log_warn("event=state-write-failed id=%s rcpt=%u errno=%d", m->env.id, idx, errno);
+}
+
+/* Space grew by this much since the fullest moment: worth a retry. */
+#define QUEUE_SPACE_GROWTH (64 * 1024)
+#define QUEUE_SPACE_EVERY  1 /* seconds between looks while watching */
+
+static void space_low_update(struct spool_space *low, const struct spool_space *now)
+{
+	if (now->avail < low->avail)
+		low->avail = now->avail;
+	if (now->avail_inodes < low->avail_inodes)
+		low->avail_inodes = now->avail_inodes;
+}
+
+/* While deliveries wait for space: has some been freed since the fullest
+ * moment? Then every deferred delivery is tried again now, instead of
+ * after its backoff (which grows to an hour). */
+static void space_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	struct spool_space now;
+	if (spool_space_figures(q->spool, &now) == 0 &&
+	    (now.avail > q->space_low.avail + QUEUE_SPACE_GROWTH ||
+	     now.avail_inodes > q->space_low.avail_inodes)) {
+		size_t n = sched_flush(q->sched, NULL, (int64_t)time(NULL));
+		log_info("event=space-freed avail=%llu avail_inodes=%llu action=retry rcpts=%zu",
+		         (unsigned long long)now.avail, (unsigned long long)now.avail_inodes, n);
+		q->space_watch = 0;
+		queue_schedule(q);
+		return;
+	}
+	space_low_update(&q->space_low, &now);
+	struct timeval tv = {QUEUE_SPACE_EVERY, 0};
+	evtimer_add(q->space_ev, &tv);
+}
+
+void queue_space_trouble(struct queue_role *q, const char *id)
+{
+	struct spool_space now;
+	if (spool_space_figures(q->spool, &now) == -1)
+		memset(&now, 0, sizeof(now));
+	if (!q->space_watch) {
+		log_warn("event=delivery-no-space id=%s avail=%llu avail_inodes=%llu "
+		         "action=\"release the spool's recycled files, retry when space is freed\"",
+		         id, (unsigned long long)now.avail, (unsigned long long)now.avail_inodes);
+		q->space_low = now;
+	}
+	space_low_update(&q->space_low, &now);
+	/* Measured before: what the pool gives back counts as freed space. */
+	spool_release(q->spool);
+	q->space_watch = 1;
+	if (q->space_ev == NULL)
+		q->space_ev = evtimer_new(q->base, space_cb, q);
+	if (!evtimer_pending(q->space_ev, NULL)) {
+		struct timeval tv = {QUEUE_SPACE_EVERY, 0};
+		evtimer_add(q->space_ev, &tv);
+	}
 }
 
 void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why)
@@ -527,6 +611,7 @@ void queue_role_main(const struct config *conf, struct event_base *base, int par
 	if (q.spool == NULL)
 		fatal("event=spool-open-failed dir=%s reason=\"%s\"", spool_dir, err);
 	spool_set_sync(q.spool, conf->queue_syncfs ? SPOOL_SYNC_SYNCFS : SPOOL_SYNC_FILES);
+	spool_set_min_free(q.spool, conf->queue_min_free, conf->queue_min_free_inodes);
 	size_t n = spool_recover(q.spool, recovered, &q);
 	log_info("event=queue-ready recovered=%zu", n);
 	q.batch_ev = event_new(base, -1, 0, batch_cb, &q);

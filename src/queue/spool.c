@@ -257,8 +257,10 @@ void spool_pool_push(struct spool *s, const char *name, int64_t bytes)
 static void pool_give(struct spool *s, int dir, const char *name, const char *what)
 {
 	struct stat st;
-	if (s->n_pool == SPOOL_POOL_MAX || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(st.st_mode)) {
+	/* Short of room, a finished message's space goes back to the file
+	 * system at once: deliveries need it more than the next message. */
+	if (s->n_pool == SPOOL_POOL_MAX || s->space.short_space ||
+	    fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode)) {
 		if (unlinkat(dir, name, 0) == -1 && errno != ENOENT)
 			log_warn("event=spool-remove id=%s error=\"%s: %s\"", name, what,
 			         strerror(errno));
@@ -273,12 +275,16 @@ static void pool_give(struct spool *s, int dir, const char *name, const char *wh
 		log_warn("event=spool-remove id=%s error=\"%s: %s\"", name, what, strerror(errno));
 }
 
-/* Give every pooled file's space back (the disk is full). */
-static void pool_drain(struct spool *s)
+size_t spool_release(struct spool *s)
 {
+	size_t n = s->n_pool;
+	int64_t bytes = s->pool_bytes;
 	while (s->n_pool > 0)
 		unlinkat(s->free, s->pool[--s->n_pool].name, 0);
 	s->pool_bytes = 0;
+	if (n > 0)
+		log_info("event=spool-pool-released files=%zu bytes=%lld", n, (long long)bytes);
+	return n;
 }
 
 /*
@@ -320,7 +326,7 @@ int spool_new_file(struct spool *s, int dir, const char *name, int flags, int er
 	}
 	int fd = openat(dir, name, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1 && (errno == ENOSPC || errno == EDQUOT) && s->n_pool > 0) {
-		pool_drain(s);
+		spool_release(s);
 		fd = openat(dir, name, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	return fd;
@@ -384,13 +390,9 @@ int spool_append_state(struct spool *s, const char *id, uint32_t idx, uint8_t st
 	return spool_append_rcpt_state(s, id, idx, &r, 1);
 }
 
-int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
-                            const struct envelope_rcpt *r, int sync)
+static int append_once(struct spool *s, const char *id, uint32_t idx, const struct envelope_rcpt *r,
+                       int sync)
 {
-	if (!envelope_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
 	struct buf rec;
 	buf_init(&rec, 0);
 	if (envelope_encode_rcpt_state(idx, r, &rec) == -1) {
@@ -425,6 +427,21 @@ int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
 	}
 	if (rc == -1)
 		errno = saved ? saved : EIO;
+	return rc;
+}
+
+int spool_append_rcpt_state(struct spool *s, const char *id, uint32_t idx,
+                            const struct envelope_rcpt *r, int sync)
+{
+	if (!envelope_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int rc = append_once(s, id, idx, r, sync);
+	/* A full disk: the recycled files' space is what an outcome needs
+	 * most (a lost deferral resets its retry schedule). */
+	if (rc == -1 && (errno == ENOSPC || errno == EDQUOT) && spool_release(s) > 0)
+		rc = append_once(s, id, idx, r, sync);
 	if (rc == -1)
 		log_warn("event=spool-state id=%s rcpt=%u error=\"%s\"", id, idx, strerror(errno));
 	return rc;

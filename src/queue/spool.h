@@ -144,6 +144,33 @@ struct spool_ops {
 struct spool *spool_open_ops(const char *queue_dir, const struct spool_ops *ops, char *err,
                              size_t errlen);
 
+/*
+ * Room on the spool's file system (shared, perhaps, with the Maildirs).
+ * Deliveries of acknowledged mail must win over new mail when it is short:
+ * the queue refuses new mail (452 4.3.1) while free space or free inodes
+ * are below the thresholds — what is left is the deliveries' reserve —
+ * and gives the recycled files' space back whenever anything hits ENOSPC.
+ */
+struct spool_space {
+	uint64_t avail;        /* octets free for an unprivileged writer */
+	uint64_t avail_inodes; /* inodes free, or UINT64_MAX if the file system has no limit */
+	int short_space;       /* below a threshold */
+};
+void spool_set_min_free(struct spool *s, uint64_t bytes, uint64_t inodes);
+/*
+ * Whether the spool is short of room: statvfs(3) at most once a second
+ * (force: now). When short, the free-file pool is released first and the
+ * figures taken again; files given up while short are deleted, not pooled.
+ * 1 short, 0 not, -1 if statvfs failed (then: not short); *out gets the
+ * figures when not NULL.
+ */
+int spool_space_short(struct spool *s, int force, struct spool_space *out);
+/* statvfs(3) now, nothing else: 0, or -1 with errno. */
+int spool_space_figures(struct spool *s, struct spool_space *out);
+/* Give every recycled file in free/ back to the file system (something hit
+ * ENOSPC or EDQUOT); returns how many files were released. */
+size_t spool_release(struct spool *s);
+
 /* Read and decode env/<id> (which must name <id>). 0 or -1 with reason;
  * on success free e with envelope_free(). */
 int spool_load(struct spool *s, const char *id, struct envelope *e, char *err, size_t errlen);

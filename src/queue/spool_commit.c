@@ -135,6 +135,8 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		close(fd);
 		unlinkat(s->tmp, e->id, 0);
 		item_fail(it, saved, "write envelope");
+		if (saved == ENOSPC || saved == EDQUOT)
+			spool_release(s); /* for the next one, and for deliveries */
 		return -1;
 	}
 	/* close() can report a deferred write error (NFS). */

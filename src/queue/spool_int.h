@@ -50,6 +50,10 @@ struct spool {
 	struct spool_ops ops; /* every member set: the real calls or a test's */
 	enum spool_sync sync;
 	struct syncpool *syncer; /* threads for the commit's syncs */
+	/* Room kept free on the spool's file system (spool_space.c). */
+	uint64_t min_free, min_free_inodes;
+	int64_t space_checked_ms; /* monotonic; 0: never */
+	struct spool_space space; /* the last figures */
 };
 
 /* fdatasyncs of one batch in flight at once, at most. The device and the

@@ -91,7 +91,7 @@ def test_batches_sync_only_their_own_files(factory):
 
 
 def test_syncfs_option(factory):
-    queue, local, n = traced_run(factory, ["queue sync syncfs"])
+    queue, local, n = traced_run(factory, [rv.sync_config("syncfs")])
     assert queue.get("syncfs", 0) >= 1, queue
     assert local.get("syncfs", 0) >= 1, local
     # no per-file data syncs for the commits (STATE records of deferrals

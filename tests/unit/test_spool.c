@@ -363,6 +363,47 @@ static void test_pool_keeps_burst(void **state)
 	close(fd);
 }
 
+/* Below the room kept free the spool says so, gives the pool's files back
+ * at once, and deletes finished messages' files instead of pooling them;
+ * above it, nothing changes. */
+static void test_space_short(void **state)
+{
+	struct fixture *f = *state;
+	fx_commit_msg(f, "Sp1", "body one\r\n", 1);
+	fx_commit_msg(f, "Sp2", "body two\r\n", 1);
+	spool_remove(f->s, "Sp1");
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+
+	struct spool_space sp;
+	spool_set_min_free(f->s, 0, 0);
+	assert_int_equal(spool_space_short(f->s, 1, &sp), 0);
+	assert_true(sp.avail > 0);
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+
+	/* more free octets wanted than any disk has */
+	spool_set_min_free(f->s, (uint64_t)1 << 60, 0);
+	assert_int_equal(spool_space_short(f->s, 0, &sp), 1);
+	assert_int_equal(sp.short_space, 1);
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+	spool_remove(f->s, "Sp2");
+	assert_false(fx_exists(f, "env", "Sp2"));
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+
+	/* the figures are taken at most once a second unless forced */
+	spool_set_min_free(f->s, 0, 0);
+	assert_int_equal(spool_space_short(f->s, 0, NULL), 0); /* set_min_free forgets */
+	spool_set_min_free(f->s, 0, UINT64_MAX);
+	assert_int_equal(spool_space_short(f->s, 1, NULL), 1); /* too few inodes */
+	spool_set_min_free(f->s, 0, 0);
+	assert_int_equal(spool_space_short(f->s, 1, NULL), 0);
+	fx_commit_msg(f, "Sp3", "x", 1);
+	spool_remove(f->s, "Sp3");
+	assert_int_equal(count_dir_entries(f, "free"), 2); /* pooled again */
+	assert_int_equal(spool_release(f->s), 2);
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+	assert_int_equal(spool_release(f->s), 0);
+}
+
 static void test_invalid_ids(void **state)
 {
 	struct fixture *f = *state;
@@ -636,6 +677,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_remove, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recycled_files, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_keeps_burst, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_space_short, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_ids, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_quarantine_clash, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, fx_setup, fx_teardown),
