@@ -598,9 +598,13 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 
 static void queue_closed(struct ipc *ch, void *arg)
 {
+	struct local_role *lr = arg;
 	(void)ch;
-	(void)arg;
 	log_info("event=queue-gone");
+	/* The sync threads end first: the process leaves as it started, one
+	 * thread (exit handlers such as a leak checker stop the others with
+	 * ptrace, which this role's system-call filter forbids). */
+	syncpool_free(lr->syncer);
 	exit(0); /* the queue is this role's only peer; the parent restarts us */
 }
 

@@ -554,9 +554,11 @@ static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 
 static void parent_closed(struct ipc *ch, void *arg)
 {
+	struct queue_role *q = arg;
 	(void)ch;
-	(void)arg;
 	log_info("event=parent-gone");
+	/* Nothing in flight was acknowledged yet: the sync threads may end. */
+	spool_close(q->spool);
 	exit(0);
 }
 

@@ -161,10 +161,10 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 		}
 	}
 	d->arrival = (int64_t)arrival;
-	if (d->n == count && (reader_u64(&r, &d->size) == -1 || reader_u8(&r, &d->has_crc) == -1 ||
-	                      reader_u32(&r, &d->crc) == -1 || d->has_crc > 1))
-		d->n = 0; /* refused below */
-	if (reader_done(&r) == -1 || d->n == 0 || d->n != count) {
+	int bad =
+	    d->n == count && (reader_u64(&r, &d->size) == -1 || reader_u8(&r, &d->has_crc) == -1 ||
+	                      reader_u32(&r, &d->crc) == -1 || d->has_crc > 1);
+	if (bad || reader_done(&r) == -1 || d->n == 0 || d->n != count) {
 		proto_deliver_free(d);
 		return -1;
 	}
