@@ -187,7 +187,8 @@ int syncpool_fd(const struct syncpool *p)
 	return p->efd;
 }
 
-/* Queue g (with the lock held). */
+/* Queue g (with the lock held), waking as many threads as it has tasks:
+ * a broadcast for a group of two would wake every idle thread for nothing. */
 static void enqueue(struct syncpool *p, struct group *g)
 {
 	g->link = NULL;
@@ -196,7 +197,12 @@ static void enqueue(struct syncpool *p, struct group *g)
 	else
 		p->head = g;
 	p->tail = g;
-	pthread_cond_broadcast(&p->work);
+	if (g->n >= p->n_threads) {
+		pthread_cond_broadcast(&p->work);
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		pthread_cond_signal(&p->work);
 }
 
 void syncpool_submit(struct syncpool *p, size_t n, syncpool_fn fn, void (*done)(void *arg),
