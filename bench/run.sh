@@ -8,6 +8,10 @@
 #   BENCH_RUNS=3                          runs per (server, sessions); median
 #   BENCH_RAVEN_PORT=40025 BENCH_POSTFIX_PORT=40026
 #   BENCH_TMP=/tmp                        where the scratch directory goes
+#   BENCH_SCENARIOS=throughput,neighbour,latency
+#   BENCH_NEIGHBOUR_MB=4096               size of each pass of the neighbour's dd
+#   BENCH_NEIGHBOUR_MSGS=3000 BENCH_LATENCY_MSGS=3000
+#   BENCH_RAVEN_CONF="queue sync syncfs"   extra raven.conf lines (; between)
 #   RAVEND=build/src/parent/ravend
 set -euo pipefail
 
@@ -31,5 +35,9 @@ RAVEND=${RAVEND:-build/src/parent/ravend}
 if [ ! -x "$RAVEND" ]; then
 	ninja -C build || die "could not build $RAVEND"
 fi
+# The latency client (bench/smtpload.c): built here, it is not part of Raven.
+mkdir -p build/bench
+cc -std=c17 -O2 -Wall -Wextra -Werror -o build/bench/smtpload bench/smtpload.c ||
+	die "could not build bench/smtpload"
 
 exec /usr/bin/python3 bench/bench.py --ravend "$RAVEND" "$@"
