@@ -558,7 +558,7 @@ def main():
                                                           "throughput,neighbour,latency"),
                     help="comma-separated: throughput, neighbour, latency")
     ap.add_argument("--neighbour-mb", type=int,
-                    default=int(os.environ.get("BENCH_NEIGHBOUR_MB", "4096")),
+                    default=int(os.environ.get("BENCH_NEIGHBOUR_MB", "3072")),
                     help="size of each pass of the neighbour's dd, MB")
     ap.add_argument("--neighbour-msgs", type=int,
                     default=int(os.environ.get("BENCH_NEIGHBOUR_MSGS", "3000")))

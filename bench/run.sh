@@ -9,7 +9,7 @@
 #   BENCH_RAVEN_PORT=40025 BENCH_POSTFIX_PORT=40026
 #   BENCH_TMP=/tmp                        where the scratch directory goes
 #   BENCH_SCENARIOS=throughput,neighbour,latency
-#   BENCH_NEIGHBOUR_MB=4096               size of each pass of the neighbour's dd
+#   BENCH_NEIGHBOUR_MB=3072               size of each pass of the neighbour's dd
 #   BENCH_NEIGHBOUR_MSGS=3000 BENCH_LATENCY_MSGS=3000
 #   BENCH_RAVEN_CONF="queue sync syncfs"   extra raven.conf lines (; between)
 #   RAVEND=build/src/parent/ravend

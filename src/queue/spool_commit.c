@@ -124,7 +124,10 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, EINVAL, "envelope over a limit or invalid");
 		return -1;
 	}
-	int fd = spool_new_file(s, s->tmp, e->id, O_WRONLY, 0);
+	/* Erased, a recycled envelope's blocks read as zeros without I/O: a
+	 * partial overwrite of a block that left the page cache would read
+	 * it from disk first, on this loop, behind every other writer. */
+	int fd = spool_new_file(s, s->tmp, e->id, O_WRONLY, 1);
 	if (fd == -1) {
 		item_fail(it, errno, "create tmp envelope");
 		return -1;
