@@ -10,6 +10,14 @@ message has been delivered into the server's Maildir before the next run
 starts, so that one server's background delivery never competes with the
 other's measurement, and so that a lost or duplicated message fails the run.
 
+Three scenarios (BENCH_SCENARIOS, default all):
+
+- throughput: accepted and delivered msg/s at each concurrency of the plan;
+- neighbour: the same at 20 sessions while a buffered writer (a bounded dd
+  loop) keeps gigabytes of dirty pages on the file system of both spools;
+- latency: the end of DATA to 250 wait, p50 and p99, at 20 sessions, quiet
+  and beside the neighbour, measured with bench/smtpload.c.
+
 Invoked by bench/run.sh (`make bench`); see bench/README.md for the method.
 Writes bench/results.md.
 """
@@ -33,6 +41,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
 import postfix_dist  # noqa: E402  (the private Postfix of scripts/deps.sh, or the system's)
 
 SMTP_SOURCE = postfix_dist.path("usr/sbin/smtp-source")
+SMTPLOAD = os.path.join(REPO, "build", "bench", "smtpload")
 SENDER = "sender@client.test"
 RCPT = "user@bench.test"
 MSG_LEN = 1024
@@ -71,8 +80,9 @@ def count_dir(path):
 class Raven:
     name = "Raven"
 
-    def __init__(self, ravend, root, port):
+    def __init__(self, ravend, root, port, extra=""):
         self.ravend = ravend
+        self.extra = extra
         self.root = os.path.join(root, "raven")
         self.port = port
         self.proc = None
@@ -96,6 +106,7 @@ class Raven:
                 f"limits message-size 10M recipients 1000 connections 2000 per-ip 2000\n"
                 f'action "mailbox" maildir "{var}/mail/%{{user}}"\n'
                 f'match from any for domain <domains> action "mailbox"\n'
+                + "".join(line.strip() + "\n" for line in self.extra.split(";") if line.strip())
             )
         self.logf = open(os.path.join(self.root, "ravend.log"), "w")
         self.proc = subprocess.Popen(
@@ -209,26 +220,116 @@ def settle(timeout=15.0):
         time.sleep(0.05)
 
 
-def run_once(server, sessions, msgs, drain_floor):
-    """One timed run. Returns (accept s, end-to-end s, 1-minute load average
-    at the start)."""
-    settle()
-    load1 = loadavg().split()[0]
-    before = count_dir(server.maildir_new)
-    cmd = [
+def dirty_kb():
+    """Dirty page cache of the whole machine, in kB (/proc/meminfo)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("Dirty:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class Neighbour:
+    """A noisy neighbour: a buffered writer on the spools' file system, a
+    loop of `dd if=/dev/zero of=FILE bs=1M count=MB conv=notrunc` (no sync:
+    it only dirties pages, which the kernel writes back on its own). It is
+    bounded — at most `loops` passes and `limit` seconds, after which it stops
+    by itself — and stopped by the pid of its process group after each
+    measured run; its file is removed at the end."""
+
+    def __init__(self, root, mb, loops=200, limit=900):
+        self.path = os.path.join(root, "neighbour.dat")
+        self.mb = mb
+        self.loops = loops
+        self.limit = limit
+        self.proc = None
+        self.peak_dirty = 0
+
+    def start(self):
+        script = (
+            f'end=$((SECONDS + {self.limit})); i=0; '
+            f'while [ $i -lt {self.loops} ] && [ $SECONDS -lt $end ]; do '
+            f'dd if=/dev/zero of="$1" bs=1M count={self.mb} conv=notrunc status=none || exit 1; '
+            f'i=$((i + 1)); done'
+        )
+        self.proc = subprocess.Popen(["bash", "-c", script, "neighbour", self.path],
+                                     start_new_session=True, stdin=subprocess.DEVNULL)
+        # Let it build up dirty pages before the measurement starts.
+        deadline = time.monotonic() + 15
+        want = min(self.mb * 1024 // 2, 1024 * 1024)
+        while time.monotonic() < deadline and dirty_kb() < want:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the neighbour (dd) exited with {self.proc.returncode}")
+            time.sleep(0.1)
+
+    def note(self):
+        self.peak_dirty = max(self.peak_dirty, dirty_kb())
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            # its own process group: bash and the dd it runs, and nothing else
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def remove(self):
+        self.stop()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def client_cmd(client, server, sessions, msgs):
+    if client == "smtpload":
+        return [SMTPLOAD, "-s", str(sessions), "-m", str(msgs), "-l", str(MSG_LEN),
+                "-f", SENDER, "-t", RCPT, str(server.port)]
+    return [
         SMTP_SOURCE, "-s", str(sessions), "-m", str(msgs), "-l", str(MSG_LEN),
         "-f", SENDER, "-t", RCPT, "-M", "client.test",
         f"127.0.0.1:{server.port}",
     ]
+
+
+def parse_smtpload(out):
+    """smtpload's one line of "key value" pairs, as a dict of floats."""
+    words = out.split()
+    return {words[i]: float(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+
+
+def run_once(server, sessions, msgs, drain_floor, neighbour=None, client="smtp-source"):
+    """One timed run. Returns (accept s, end-to-end s, 1-minute load average
+    at the start, smtpload's figures or None). With a neighbour, it writes
+    from before the run until the run's last message is delivered."""
+    settle()
+    if neighbour:
+        neighbour.start()
+    load1 = loadavg().split()[0]
+    before = count_dir(server.maildir_new)
+    cmd = client_cmd(client, server, sessions, msgs)
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
                        env=postfix_dist.env())
     t1 = time.monotonic()
+    if neighbour:
+        neighbour.note()
     if r.returncode != 0 or r.stderr.strip():
+        if neighbour:
+            neighbour.stop()
         raise RuntimeError(
-            f"{server.name}: smtp-source -s {sessions} -m {msgs} failed "
+            f"{server.name}: {os.path.basename(cmd[0])} -s {sessions} -m {msgs} failed "
             f"(exit {r.returncode}): {r.stderr.strip()[:500]}; logs: {server.logs()}"
         )
+    figures = parse_smtpload(r.stdout) if client == "smtpload" else None
     # Every accepted message must reach the Maildir, exactly once.
     want = before + msgs
     deadline = t1 + max(drain_floor, 20 * (t1 - t0))
@@ -237,6 +338,8 @@ def run_once(server, sessions, msgs, drain_floor):
         time.sleep(0.02)
         n = count_dir(server.maildir_new)
     t2 = time.monotonic()
+    if neighbour:
+        neighbour.stop()
     if n < want:
         raise RuntimeError(
             f"{server.name}: only {n - before} of {msgs} messages delivered "
@@ -249,7 +352,7 @@ def run_once(server, sessions, msgs, drain_floor):
     n = count_dir(server.maildir_new)
     if n != want:
         raise RuntimeError(f"{server.name}: {n - before} deliveries for {msgs} messages")
-    return t1 - t0, t2 - t0, load1
+    return t1 - t0, t2 - t0, load1, figures
 
 
 def machine_facts(tmp):
@@ -305,60 +408,119 @@ def fmt(x):
     return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
 
 
-def write_results(path, args, facts, versions, plan, res, started, load):
+def med(values):
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(r, p):
+    return f"{r / p:.2f}" if p else "–"
+
+
+def write_results(path, args, facts, versions, plan, res, started, load, peak_dirty):
+    """res: {(scenario, server, sessions): [(accept s, delivered s, load, figures)]}."""
     lines = []
     lines.append("# Benchmark results: Raven and Postfix\n")
     lines.append(
         f"Generated by `make bench` (bench/run.sh) on {started} UTC. "
         "Method and fairness choices: [bench/README.md](README.md).\n"
     )
-    lines.append("## Messages accepted per second (250 after DATA)\n")
-    lines.append(
-        f"{MSG_LEN}-byte messages, one recipient, a new connection per message, "
-        f"median of {args.runs} interleaved runs; both servers fsync the message "
-        "before answering 250.\n"
-    )
-    lines.append("| concurrency | messages per run | Raven msg/s | Postfix msg/s | Raven / Postfix |")
-    lines.append("|---:|---:|---:|---:|---:|")
-    for s, m in plan:
-        r = statistics.median(m / a for a, _, _ in res[("Raven", s)])
-        p = statistics.median(m / a for a, _, _ in res[("Postfix", s)])
-        lines.append(f"| {s} | {m} | {fmt(r)} | {fmt(p)} | {r / p:.2f} |")
-    lines.append("")
-    lines.append("## Accepted and delivered into the Maildir, per second\n")
-    lines.append(
-        "From the start of a run until the last message of the run is in the "
-        "Maildir (polled every 20 ms).\n"
-    )
-    lines.append("| concurrency | Raven msg/s | Postfix msg/s | Raven / Postfix |")
-    lines.append("|---:|---:|---:|---:|")
-    for s, m in plan:
-        r = statistics.median(m / e for _, e, _ in res[("Raven", s)])
-        p = statistics.median(m / e for _, e, _ in res[("Postfix", s)])
-        lines.append(f"| {s} | {fmt(r)} | {fmt(p)} | {r / p:.2f} |")
-    lines.append("")
+    runs = lambda sc, name, sess: res.get((sc, name, sess), [])  # noqa: E731
+    if "throughput" in args.scenarios:
+        lines.append("## Messages accepted per second (250 after DATA)\n")
+        lines.append(
+            f"{MSG_LEN}-byte messages, one recipient, a new connection per message, "
+            f"median of {args.runs} interleaved runs; both servers fsync the message "
+            "before answering 250.\n"
+        )
+        lines.append("| concurrency | messages per run | Raven msg/s | Postfix msg/s | Raven / Postfix |")
+        lines.append("|---:|---:|---:|---:|---:|")
+        for s, m in plan:
+            r = med(m / x[0] for x in runs("throughput", "Raven", s))
+            p = med(m / x[0] for x in runs("throughput", "Postfix", s))
+            lines.append(f"| {s} | {m} | {fmt(r)} | {fmt(p)} | {ratio(r, p)} |")
+        lines.append("")
+        lines.append("## Accepted and delivered into the Maildir, per second\n")
+        lines.append(
+            "From the start of a run until the last message of the run is in the "
+            "Maildir (polled every 20 ms).\n"
+        )
+        lines.append("| concurrency | Raven msg/s | Postfix msg/s | Raven / Postfix |")
+        lines.append("|---:|---:|---:|---:|")
+        for s, m in plan:
+            r = med(m / x[1] for x in runs("throughput", "Raven", s))
+            p = med(m / x[1] for x in runs("throughput", "Postfix", s))
+            lines.append(f"| {s} | {fmt(r)} | {fmt(p)} | {ratio(r, p)} |")
+        lines.append("")
+    if "neighbour" in args.scenarios:
+        m = args.neighbour_msgs
+        lines.append("## Beside a noisy neighbour (20 sessions)\n")
+        lines.append(
+            f"The same load while a buffered writer on the spools' file system "
+            f"(`dd if=/dev/zero of=FILE bs=1M count={args.neighbour_mb} conv=notrunc` in a "
+            f"bounded loop, started before each run and stopped by its pid after the run's "
+            f"last delivery) keeps up to {peak_dirty // 1024:,} MB of dirty pages in the "
+            f"page cache; {m} messages per run, median of {args.runs}.\n"
+        )
+        lines.append("| | Raven msg/s | Postfix msg/s | Raven / Postfix |")
+        lines.append("|---|---:|---:|---:|")
+        r = med(m / x[0] for x in runs("neighbour", "Raven", 20))
+        p = med(m / x[0] for x in runs("neighbour", "Postfix", 20))
+        lines.append(f"| accepted | {fmt(r)} | {fmt(p)} | {ratio(r, p)} |")
+        r = med(m / x[1] for x in runs("neighbour", "Raven", 20))
+        p = med(m / x[1] for x in runs("neighbour", "Postfix", 20))
+        lines.append(f"| accepted and delivered | {fmt(r)} | {fmt(p)} | {ratio(r, p)} |")
+        lines.append("")
+    if "latency" in args.scenarios:
+        m = args.latency_msgs
+        lines.append("## Latency: end of DATA to 250, 20 sessions\n")
+        lines.append(
+            f"Measured by `bench/smtpload` (from the client's `CRLF.CRLF` to the server's "
+            f"`250`, every message), {m} messages per run, a new connection per message; "
+            f"medians over {args.runs} runs of each run's percentile, in milliseconds.\n"
+        )
+        lines.append("| server | state | msg/s | p50 ms | p99 ms |")
+        lines.append("|---|---|---:|---:|---:|")
+        for sc, state in (("lat-quiet", "quiet"), ("lat-neighbour", "beside the neighbour")):
+            for name in ("Raven", "Postfix"):
+                rs = runs(sc, name, 20)
+                if not rs:
+                    continue
+                lines.append(
+                    f"| {name} | {state} | {fmt(med(x[3]['rate'] for x in rs))} | "
+                    f"{med(x[3]['p50_ms'] for x in rs):.2f} | {med(x[3]['p99_ms'] for x in rs):.2f} |"
+                )
+        lines.append("")
     lines.append("## Every run\n")
     lines.append(
         "The last column is the 1-minute load average of the machine when the run "
         "started: other work on the machine slows single runs down.\n"
     )
-    lines.append("| server | concurrency | run | accept s | msg/s | delivered s | msg/s | load |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for s, m in plan:
-        for name in ("Raven", "Postfix"):
-            for i, (a, e, ld) in enumerate(res[(name, s)], 1):
-                lines.append(
-                    f"| {name} | {s} | {i} | {a:.2f} | {fmt(m / a)} | {e:.2f} | {fmt(m / e)} | {ld} |"
-                )
+    lines.append("| scenario | server | concurrency | run | accept s | msg/s | delivered s | msg/s | p50 / p99 ms | load |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (sc, name, s), rs in sorted(res.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
+        m = {"throughput": dict(plan).get(s, 0), "neighbour": args.neighbour_msgs}.get(
+            sc, args.latency_msgs)
+        for i, (a, e, ld, fig) in enumerate(rs, 1):
+            lat = f"{fig['p50_ms']:.2f} / {fig['p99_ms']:.2f}" if fig else ""
+            lines.append(
+                f"| {sc} | {name} | {s} | {i} | {a:.2f} | {fmt(m / a)} | {e:.2f} | "
+                f"{fmt(m / e)} | {lat} | {ld} |"
+            )
     lines.append("")
     lines.append("## Setup\n")
-    lines.append("- Command: `make bench` (runs `bash bench/run.sh`)")
+    lines.append("- Command: `make bench` (runs `bash bench/run.sh`); scenarios: "
+                 + ", ".join(args.scenarios))
     commit = versions["Raven"] + (" (plus uncommitted changes)" if dirty_tree() else "")
-    lines.append(f"- Raven: commit {commit}, `{os.path.relpath(args.ravend, REPO)}`")
+    lines.append(f"- Raven: commit {commit}, `{os.path.relpath(args.ravend, REPO)}`"
+                 + (f", with `{args.raven_conf}`" if args.raven_conf else ""))
     lines.append(f"- Postfix: {versions['Postfix']} (Debian package), private instance")
     lines.append(
-        f"- Client: `smtp-source -s N -m M -l {MSG_LEN} -f {SENDER} -t {RCPT} "
+        f"- Throughput client: `smtp-source -s N -m M -l {MSG_LEN} -f {SENDER} -t {RCPT} "
         "-M client.test 127.0.0.1:PORT`"
+    )
+    lines.append(
+        f"- Latency client: `bench/smtpload -s 20 -m M -l {MSG_LEN} -f {SENDER} -t {RCPT} PORT`"
     )
     lines.append(f"- CPUs: {facts['nproc']} ({facts.get('cpu', 'unknown')}), memory {facts.get('memory', '?')}")
     lines.append(f"- Kernel: {facts['kernel']}")
@@ -396,10 +558,28 @@ def main():
                     help="sessions:messages pairs")
     ap.add_argument("--raven-port", type=int, default=int(os.environ.get("BENCH_RAVEN_PORT", "40025")))
     ap.add_argument("--postfix-port", type=int, default=int(os.environ.get("BENCH_POSTFIX_PORT", "40026")))
+    ap.add_argument("--scenarios", default=os.environ.get("BENCH_SCENARIOS",
+                                                          "throughput,neighbour,latency"),
+                    help="comma-separated: throughput, neighbour, latency")
+    ap.add_argument("--neighbour-mb", type=int,
+                    default=int(os.environ.get("BENCH_NEIGHBOUR_MB", "3072")),
+                    help="size of each pass of the neighbour's dd, MB")
+    ap.add_argument("--neighbour-msgs", type=int,
+                    default=int(os.environ.get("BENCH_NEIGHBOUR_MSGS", "3000")))
+    ap.add_argument("--latency-msgs", type=int,
+                    default=int(os.environ.get("BENCH_LATENCY_MSGS", "3000")))
+    ap.add_argument("--raven-conf", default=os.environ.get("BENCH_RAVEN_CONF", ""),
+                    help="extra raven.conf lines, separated by ';' (e.g. 'queue sync syncfs')")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
     args.ravend = os.path.abspath(args.ravend)
+    args.scenarios = [x.strip() for x in args.scenarios.split(",") if x.strip()]
+    for sc in args.scenarios:
+        if sc not in ("throughput", "neighbour", "latency"):
+            sys.exit(f"bench: unknown scenario {sc}")
+    if "latency" in args.scenarios and not os.access(SMTPLOAD, os.X_OK):
+        sys.exit(f"bench: {SMTPLOAD} is missing (bench/run.sh builds it)")
     plan = parse_plan(args.plan)
 
     for p in (args.raven_port, args.postfix_port):
@@ -423,11 +603,26 @@ def main():
     facts = machine_facts(root)
     # Postfix's virtual(8) writes the Maildir as the same unprivileged user
     # that Raven's deliveries run as.
-    raven = Raven(args.ravend, root, args.raven_port)
+    raven = Raven(args.ravend, root, args.raven_port, args.raven_conf)
     postfix = Postfix(root, args.postfix_port, pw.pw_uid, pw.pw_gid)
     servers = [raven, postfix]
     res = {}
     ok = False
+    neighbour = Neighbour(root, args.neighbour_mb)
+
+    def measure(scenario, s, m, client="smtp-source", nb=None):
+        for i in range(args.runs):
+            order = servers if i % 2 == 0 else servers[::-1]
+            for srv in order:
+                a, e, ld, fig = run_once(srv, s, m, 120, neighbour=nb, client=client)
+                res.setdefault((scenario, srv.name, s), []).append((a, e, ld, fig))
+                extra = f", p50 {fig['p50_ms']:.2f} ms, p99 {fig['p99_ms']:.2f} ms" if fig else ""
+                log(
+                    f"{scenario:13} {srv.name:7} sessions={s:<3} run={i + 1} {m} msgs: "
+                    f"accepted {m / a:8.1f} msg/s, delivered {m / e:8.1f} msg/s{extra} "
+                    f"(load {ld})"
+                )
+
     try:
         for srv in servers:
             srv.start()
@@ -438,18 +633,18 @@ def main():
         wmax = max(s for s, _ in plan)
         for srv in servers:
             run_once(srv, wmax, 2 * wmax, 60)
-        for s, m in plan:
-            for i in range(args.runs):
-                order = servers if i % 2 == 0 else servers[::-1]
-                for srv in order:
-                    a, e, ld = run_once(srv, s, m, 60)
-                    res.setdefault((srv.name, s), []).append((a, e, ld))
-                    log(
-                        f"{srv.name:7} sessions={s:<3} run={i + 1} {m} msgs: "
-                        f"accepted {m / a:8.1f} msg/s, delivered {m / e:8.1f} msg/s (load {ld})"
-                    )
+        if "throughput" in args.scenarios:
+            for s, m in plan:
+                measure("throughput", s, m)
+        if "latency" in args.scenarios:
+            measure("lat-quiet", 20, args.latency_msgs, client="smtpload")
+        if "neighbour" in args.scenarios:
+            measure("neighbour", 20, args.neighbour_msgs, nb=neighbour)
+        if "latency" in args.scenarios:
+            measure("lat-neighbour", 20, args.latency_msgs, client="smtpload", nb=neighbour)
         ok = True
     finally:
+        neighbour.remove()
         for srv in servers:
             try:
                 srv.stop()
@@ -457,7 +652,8 @@ def main():
                 log(f"stopping {srv.name}: {exc}")
         if not ok:
             log(f"FAILED; scratch directory kept: {root}")
-    write_results(args.out, args, facts, versions, plan, res, started, (load_start, loadavg()))
+    write_results(args.out, args, facts, versions, plan, res, started, (load_start, loadavg()),
+                  neighbour.peak_dirty)
     if args.keep:
         log(f"scratch directory kept: {root}")
     else:

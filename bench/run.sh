@@ -10,6 +10,10 @@
 #   BENCH_TMP=/tmp                        where the scratch directory goes
 #   BENCH_CONNS=10000                     idle connections held (bench/conns.py)
 #   BENCH_RELAY_DRAIN=10000 BENCH_RELAY_E2E=5000   relay scenarios (bench/relay.py)
+#   BENCH_SCENARIOS=throughput,neighbour,latency
+#   BENCH_NEIGHBOUR_MB=3072               size of each pass of the neighbour's dd
+#   BENCH_NEIGHBOUR_MSGS=3000 BENCH_LATENCY_MSGS=3000
+#   BENCH_RAVEN_CONF="queue sync syncfs"   extra raven.conf lines (; between)
 #   RAVEND=build/src/parent/ravend
 set -euo pipefail
 
@@ -38,6 +42,10 @@ RAVEND=${RAVEND:-build/src/parent/ravend}
 if [ ! -x "$RAVEND" ]; then
 	ninja -C build || die "could not build $RAVEND"
 fi
+# The latency client (bench/smtpload.c): built here, it is not part of Raven.
+mkdir -p build/bench
+cc -std=c17 -O2 -Wall -Wextra -Werror -o build/bench/smtpload bench/smtpload.c ||
+	die "could not build bench/smtpload"
 
 /usr/bin/python3 bench/bench.py --ravend "$RAVEND" "$@"
 # Relaying to smtp-sink: a queue of BENCH_RELAY_DRAIN (10,000) drained, and

@@ -164,6 +164,8 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_RELAY_BLOCK] = {"relay timeout block", 'd', 1, 86400},
 	    [LIM_RELAY_DOT] = {"relay timeout dot", 'd', 1, 86400},
 	    [LIM_RELAY_IDLE] = {"relay timeout idle", 'd', 1, 3600},
+	    [LIM_MIN_FREE] = {"min-free", 's', 0, (uint64_t)1 << 50},
+	    [LIM_MIN_FREE_INODES] = {"min-free-inodes", 0, 0, (uint64_t)1 << 40},
 	};
 	uint64_t v;
 	if (num_value(p, line, lim[k].name, n, lim[k].kind, lim[k].min, lim[k].max, &v) == -1)
@@ -253,7 +255,26 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	case LIM_RELAY_IDLE:
 		c->relay_timeout.idle = (unsigned)v;
 		break;
+	case LIM_MIN_FREE:
+		c->queue_min_free = v;
+		break;
+	case LIM_MIN_FREE_INODES:
+		c->queue_min_free_inodes = v;
+		break;
 	}
+}
+
+void conf_set_queue_sync(struct conf_parser *p, int line, char *how)
+{
+	char q[80];
+	if (strcmp(how, "files") == 0)
+		p->c->queue_syncfs = 0;
+	else if (strcmp(how, "syncfs") == 0)
+		p->c->queue_syncfs = 1;
+	else
+		conf_error(p, line, "queue sync: \"%s\" is not files or syncfs",
+		           conf_quote(q, sizeof(q), how));
+	free(how);
 }
 
 void conf_delay_warning_off(struct conf_parser *p)

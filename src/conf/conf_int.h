@@ -128,6 +128,8 @@ enum conf_limit_kind {
 	LIM_RELAY_BLOCK,
 	LIM_RELAY_DOT,
 	LIM_RELAY_IDLE,
+	LIM_MIN_FREE,
+	LIM_MIN_FREE_INODES,
 };
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s);
@@ -143,6 +145,7 @@ void conf_add_table_list(struct conf_parser *p, int line, char *name, struct con
 void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path);
 void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, struct conf_num n);
 void conf_delay_warning_off(struct conf_parser *p);
+void conf_set_queue_sync(struct conf_parser *p, int line, char *how);
 void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path);
 void conf_add_relay(struct conf_parser *p, int line, char *name);
 void conf_set_resolver(struct conf_parser *p, int line, char *addr);

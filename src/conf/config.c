@@ -161,6 +161,10 @@ struct config *conf_new(void)
 	                                           .block = 180,
 	                                           .dot = 600,
 	                                           .idle = 5};
+	/* Room for the deliveries of what is queued, and for a few messages
+	 * in flight at the default message size: new mail waits below it. */
+	c->queue_min_free = 100u * 1024 * 1024;
+	c->queue_min_free_inodes = 1000;
 	c->local_nets = xcalloc(2, sizeof(*c->local_nets));
 	c->n_local_nets = 2;
 	c->local_nets[0].family = AF_INET;

@@ -126,6 +126,9 @@ struct config {
 		unsigned dot;      /* the reply to the final dot: 600 */
 		unsigned idle;     /* an unused connection waits for more mail: 5 */
 	} relay_timeout;
+	int queue_syncfs;               /* "queue sync syncfs": one syncfs per batch; default 0 */
+	uint64_t queue_min_free;        /* octets kept free on the spool's file system; 100 MiB */
+	uint64_t queue_min_free_inodes; /* inodes kept free there; default 1,000 */
 };
 
 /*

@@ -47,10 +47,10 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
 %token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
 %token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" LOG "log" MAILDIR "maildir"
-%token MATCH "match" MESSAGE_SIZE "message-size" NETWORK "network" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
+%token MATCH "match" MESSAGE_SIZE "message-size" MIN_FREE "min-free" MIN_FREE_INODES "min-free-inodes" NETWORK "network" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
 %token PER_DESTINATION "per-destination" PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
-%token SIGN "sign" SUBMISSION "submission" TABLE "table" TEXT_LINE "text-line"
+%token SIGN "sign" SUBMISSION "submission" SYNC "sync" TABLE "table" TEXT_LINE "text-line"
 %token TIMEOUT "timeout" TLS "tls" USER "user" USERS "users" VERIFY "verify"
 %token <str> STRING "quoted string" WORD "word" TABLEREF "<table>"
 %token <num> NUMBER "number"
@@ -167,6 +167,9 @@ queue_opt : RETRY_MIN NUMBER	{ conf_set_limit(p, @1.first_line, LIM_RETRY_MIN, $
 	| CONCURRENCY NUMBER		{ conf_set_limit(p, @1.first_line, LIM_CONCURRENCY, $2); }
 	| PER_DESTINATION NUMBER	{ conf_set_limit(p, @1.first_line, LIM_PER_DESTINATION, $2); }
 	| BOUNCE_SIZE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_BOUNCE_SIZE, $2); }
+	| SYNC str			{ conf_set_queue_sync(p, @1.first_line, $2); }
+	| MIN_FREE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_MIN_FREE, $2); }
+	| MIN_FREE_INODES NUMBER	{ conf_set_limit(p, @1.first_line, LIM_MIN_FREE_INODES, $2); }
 	;
 
 maildir_opts : %empty

@@ -19,6 +19,7 @@
 #include "maildir.h"
 #include "proto.h"
 #include "route.h"
+#include "syncpool.h"
 #include "xmalloc.h"
 
 /* One delivery request waiting for the batch it is part of. */
@@ -30,6 +31,7 @@ struct pending {
 	uint8_t *status;
 	char **text;
 	int *prepared; /* prep holds a tmp file (or a found copy) to publish */
+	int damaged;   /* the data failed its check: nothing of it is delivered */
 };
 
 /* A growable list of pending deliveries. */
@@ -63,7 +65,11 @@ struct local_role {
 	struct plist published; /* in new/, waiting for the sync that makes them durable */
 	struct event *batch_ev;
 	struct event *flush_ev;
+	struct syncpool *syncer; /* the batches' fdatasyncs and fsyncs, at once */
 };
+
+/* Syncs of one batch in flight at once, at most (as the spool's). */
+#define LOCAL_SYNC_THREADS 16
 
 /* How long a published delivery may wait for the next batch's sync to
  * carry it before it gets a sync of its own: longer than the queue's
@@ -180,6 +186,18 @@ static void refused(const struct proto_deliver *d, size_t k, const char *why)
 	         d->idx[k], to, user, esc);
 }
 
+/* The message's data failed its check: this delivery, and the job's
+ * others, report it so, and the queue sets the message aside. */
+static void corrupt(struct pending *pd, size_t k, const char *why)
+{
+	char esc[600];
+	log_escape(esc, sizeof(esc), why, strlen(why));
+	log_warn("event=data-corrupt id=%s rcpt=%u reason=\"%s\" action=\"not delivered\"",
+	         pd->d.id, pd->d.idx[k], esc);
+	pd->status[k] = DELIVER_CORRUPT;
+	pd->damaged = 1;
+}
+
 /* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
 static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 {
@@ -244,10 +262,16 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == -1) {
 		refused(d, k, text);
 	} else {
-		enum maildir_result r = maildir_prepare(pd->dir[k], name, head, pd->fd, 0,
-		                                        &pd->prep[k], text, sizeof(text));
+		/* The data is checked against its envelope as it is read: a
+		 * message damaged on disk is never delivered, whole or half. */
+		struct maildir_check chk = {d->size, d->crc};
+		enum maildir_result r = maildir_prepare_checked(pd->dir[k], name, head, pd->fd,
+		                                                d->has_crc ? &chk : NULL, 0,
+		                                                &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
 			pd->prepared[k] = 1;
+		else if (r == MAILDIR_CORRUPT)
+			corrupt(pd, k, text);
 		else
 			pd->status[k] = r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
 	}
@@ -274,64 +298,159 @@ static void publish_one(struct local_role *lr, struct pending *pd, size_t k)
 }
 
 /*
- * Make every prepared delivery of the batch durable with one syncfs(2) per
- * file system; on failure those deliveries fail temporarily (a retry
- * redoes them, and finds any copy that did reach new/).
+ * The syncs of one batch: each new/ directory that deliveries were
+ * published in (fsync, once however many it holds), then each fresh
+ * delivery's tmp file (fdatasync). The errors are set by the sync threads;
+ * nothing else is touched there.
  */
-static void sync_failed(struct plist *l, dev_t dev, const char *text)
+struct new_dir {
+	int fd; /* one of the deliveries' newfd, not owned */
+	dev_t dev;
+	ino_t ino;
+	int err;
+};
+
+struct sync_set {
+	int syncfs; /* option "queue sync syncfs": dirs are file systems */
+	struct new_dir *dirs;
+	size_t n_dirs, cap_dirs;
+	struct maildir_prep **files;
+	int *file_err;
+	size_t *file_fs; /* with syncfs: the file's file system, an index in dirs */
+	size_t n_files, cap_files;
+};
+
+static void sync_run_task(void *arg, size_t i)
 {
-	for (size_t b = 0; b < l->n; b++) {
-		struct pending *pd = l->v[b];
-		for (size_t k = 0; k < pd->d.n; k++) {
-			struct stat st;
-			if (pd->prepared[k] && fstat(pd->prep[k].dfd, &st) == 0 &&
-			    st.st_dev == dev) {
-				maildir_abandon(&pd->prep[k]);
-				pd->prepared[k] = 0;
-				set_text(pd, k, text);
-			}
-		}
+	struct sync_set *ss = arg;
+	if (i < ss->n_dirs) {
+		int rc = ss->syncfs ? syncfs(ss->dirs[i].fd) : fsync(ss->dirs[i].fd);
+		ss->dirs[i].err = rc == -1 ? errno : 0;
+		return;
 	}
+	i -= ss->n_dirs;
+	ss->file_err[i] = maildir_sync_file(ss->files[i], ss->syncfs);
+}
+
+/* The new/ directory p was published in (with syncfs: p's file system,
+ * through new/ or its tmp file), added to the set if new; NULL if p has
+ * no open new/ (it cannot be made durable). */
+static struct new_dir *new_dir_of(struct sync_set *ss, const struct maildir_prep *p, int add)
+{
+	struct stat st;
+	/* syncfs through the maildir itself, open as long as p is */
+	int fd = ss->syncfs ? p->dfd : p->newfd;
+	if (fd == -1 || fstat(fd, &st) == -1)
+		return NULL;
+	if (ss->syncfs)
+		st.st_ino = 0; /* one syncfs per file system */
+	for (size_t i = 0; i < ss->n_dirs; i++)
+		if (ss->dirs[i].dev == st.st_dev && ss->dirs[i].ino == st.st_ino)
+			return &ss->dirs[i];
+	if (!add)
+		return NULL;
+	if (ss->n_dirs == ss->cap_dirs) {
+		ss->cap_dirs = ss->cap_dirs ? ss->cap_dirs * 2 : 8;
+		ss->dirs = xreallocarray(ss->dirs, ss->cap_dirs, sizeof(*ss->dirs));
+	}
+	ss->dirs[ss->n_dirs] = (struct new_dir){fd, st.st_dev, st.st_ino, 0};
+	return &ss->dirs[ss->n_dirs++];
+}
+
+static void file_add(struct sync_set *ss, struct maildir_prep *p)
+{
+	if (ss->n_files == ss->cap_files) {
+		ss->cap_files = ss->cap_files ? ss->cap_files * 2 : 64;
+		ss->files = xreallocarray(ss->files, ss->cap_files, sizeof(*ss->files));
+		ss->file_err = xreallocarray(ss->file_err, ss->cap_files, sizeof(*ss->file_err));
+		ss->file_fs = xreallocarray(ss->file_fs, ss->cap_files, sizeof(*ss->file_fs));
+	}
+	ss->file_err[ss->n_files] = 0;
+	ss->file_fs[ss->n_files] = 0;
+	if (ss->syncfs) {
+		const struct new_dir *d = new_dir_of(ss, p, 1);
+		if (d == NULL) {
+			ss->file_err[ss->n_files] = EBADF; /* cannot happen: dfd is open */
+			d = ss->dirs;
+		}
+		ss->file_fs[ss->n_files] = d ? (size_t)(d - ss->dirs) : 0;
+	}
+	ss->files[ss->n_files++] = p;
+}
+
+/* With syncfs: the file system of the set's file f. */
+static const struct new_dir *fs_of_file(const struct sync_set *ss, size_t f)
+{
+	return ss->n_dirs > ss->file_fs[f] ? &ss->dirs[ss->file_fs[f]] : NULL;
+}
+
+/* A delivery whose copy may not be durable: it fails temporarily, and a
+ * retry redoes it (finding any copy that did reach new/). */
+static void delivery_unsynced(struct pending *pd, size_t k, int e, const char *sub)
+{
+	char text[TEXT_MAX];
+	maildir_sync_error(text, sizeof(text), e, &pd->prep[k], sub);
+	log_warn("event=maildir-sync-failed id=%s dir=%s error=\"%s\"", pd->d.id, pd->dir[k],
+	         strerror(e));
+	maildir_abandon(&pd->prep[k]);
+	pd->prepared[k] = 0;
+	set_text(pd, k, text);
 }
 
 /*
- * One syncfs(2) per file system touched by the deliveries in a and b makes
- * all of them durable; on failure those on that file system fail
- * temporarily (a retry redoes them, and finds any copy already in new/).
+ * Make the tmp files of the deliveries in fresh and the new/ entries of
+ * those in published durable: one fdatasync per file and one fsync per
+ * new/ directory, all in flight at once on the sync threads — each batch
+ * waits only for its own files, never for the rest of the file system.
+ * (With "queue sync syncfs": one syncfs(2) per file system instead, the
+ * tmp files only closed.)
  */
-static void sync_lists(struct plist *a, struct plist *b)
+static void sync_lists(struct local_role *lr, struct plist *fresh, struct plist *published)
 {
-	dev_t done[16];
-	size_t n_done = 0;
-	struct plist *lists[] = {a, b};
-	for (size_t li = 0; li < 2; li++) {
-		struct plist *l = lists[li];
-		for (size_t i = 0; l && i < l->n; i++) {
-			struct pending *pd = l->v[i];
-			for (size_t k = 0; k < pd->d.n; k++) {
-				struct stat st;
-				if (!pd->prepared[k] || fstat(pd->prep[k].dfd, &st) == -1)
-					continue;
-				int seen = 0;
-				for (size_t j = 0; j < n_done; j++)
-					seen |= done[j] == st.st_dev;
-				if (seen)
-					continue;
-				if (n_done < sizeof(done) / sizeof(done[0]))
-					done[n_done++] = st.st_dev;
-				if (syncfs(pd->prep[k].dfd) == 0)
-					continue;
-				char text[TEXT_MAX];
-				snprintf(text, sizeof(text), "4.3.0 maildir: syncfs %s: %s",
-				         pd->dir[k], strerror(errno));
-				log_warn("event=maildir-sync-failed dir=%s error=\"%s\"",
-				         pd->dir[k], strerror(errno));
-				sync_failed(a, st.st_dev, text);
-				if (b)
-					sync_failed(b, st.st_dev, text);
-			}
+	struct sync_set ss = {0};
+	ss.syncfs = lr->conf->queue_syncfs;
+	for (size_t b = 0; b < published->n; b++) {
+		struct pending *pd = published->v[b];
+		for (size_t k = 0; k < pd->d.n; k++)
+			if (pd->prepared[k])
+				new_dir_of(&ss, &pd->prep[k], 1);
+	}
+	for (size_t b = 0; fresh && b < fresh->n; b++) {
+		struct pending *pd = fresh->v[b];
+		for (size_t k = 0; k < pd->d.n; k++)
+			if (pd->prepared[k] && pd->prep[k].fd != -1)
+				file_add(&ss, &pd->prep[k]);
+	}
+	syncpool_run(lr->syncer, ss.n_dirs + ss.n_files, sync_run_task, &ss);
+	size_t f = 0; /* the files, in the order they were added */
+	for (size_t b = 0; fresh && b < fresh->n; b++) {
+		struct pending *pd = fresh->v[b];
+		for (size_t k = 0; k < pd->d.n && f < ss.n_files; k++) {
+			if (ss.files[f] != &pd->prep[k])
+				continue;
+			/* with syncfs, the file system's sync is the file's */
+			const struct new_dir *d = ss.syncfs ? fs_of_file(&ss, f) : NULL;
+			int e = ss.file_err[f] ? ss.file_err[f] : d ? d->err : 0;
+			if (e)
+				delivery_unsynced(pd, k, e, NULL);
+			f++;
 		}
 	}
+	for (size_t b = 0; b < published->n; b++) {
+		struct pending *pd = published->v[b];
+		for (size_t k = 0; k < pd->d.n; k++) {
+			if (!pd->prepared[k])
+				continue;
+			const struct new_dir *d = new_dir_of(&ss, &pd->prep[k], 0);
+			int e = d ? d->err : EBADF; /* no new/ to sync: never durable */
+			if (e)
+				delivery_unsynced(pd, k, e, "new");
+		}
+	}
+	free(ss.dirs);
+	free(ss.files);
+	free(ss.file_err);
+	free(ss.file_fs);
 }
 
 static void pending_free(struct pending *pd)
@@ -386,11 +505,12 @@ static void report(struct local_role *lr, struct plist *l)
 
 /*
  * Group commit for deliveries, pipelined: the requests that arrived in one
- * pass of the loop are written to tmp/; one sync makes them durable
- * together with the renames of the previous batch, which are then reported
- * delivered; this batch is renamed into new/ and waits for the next
- * batch's sync — or, if none comes within LOCAL_FLUSH_USEC, a sync of its
- * own. Under load that is one sync per batch, not two.
+ * pass of the loop are written to tmp/; one round of syncs (their files,
+ * all at once) makes them durable together with the new/ entries of the
+ * previous batch, which are then reported delivered; this batch is renamed
+ * into new/ and waits for the next batch's round — or, if none comes
+ * within LOCAL_FLUSH_USEC, a round of its own. Under load that is one
+ * round per batch, not two.
  */
 static void batch_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -398,10 +518,25 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct plist *in = &lr->incoming;
-	for (size_t b = 0; b < in->n; b++)
-		for (size_t k = 0; k < in->v[b]->d.n; k++)
-			prepare_one(lr, in->v[b], k);
-	sync_lists(in, &lr->published);
+	for (size_t b = 0; b < in->n; b++) {
+		struct pending *pd = in->v[b];
+		for (size_t k = 0; k < pd->d.n; k++)
+			prepare_one(lr, pd, k);
+		/* One recipient's read found the data damaged: no recipient
+		 * gets a copy of it, whatever the others' reads saw. */
+		for (size_t k = 0; pd->damaged && k < pd->d.n; k++) {
+			if (pd->prepared[k])
+				maildir_abandon(&pd->prep[k]);
+			pd->prepared[k] = 0;
+			if (pd->status[k] != DELIVER_CORRUPT) {
+				pd->status[k] = DELIVER_CORRUPT;
+				set_text(
+				    pd, k,
+				    "4.3.0 spool data damaged (found by another recipient's read)");
+			}
+		}
+	}
+	sync_lists(lr, in, &lr->published);
 	report(lr, &lr->published);
 	for (size_t b = 0; b < in->n; b++) {
 		struct pending *pd = in->v[b];
@@ -422,7 +557,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (lr->published.n == 0)
 		return;
-	sync_lists(&lr->published, NULL);
+	sync_lists(lr, NULL, &lr->published);
 	report(lr, &lr->published);
 }
 
@@ -467,9 +602,13 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 
 static void queue_closed(struct ipc *ch, void *arg)
 {
+	struct local_role *lr = arg;
 	(void)ch;
-	(void)arg;
 	log_info("event=queue-gone");
+	/* The sync threads end first: the process leaves as it started, one
+	 * thread (exit handlers such as a leak checker stop the others with
+	 * ptrace, which this role's system-call filter forbids). */
+	syncpool_free(lr->syncer);
 	exit(0); /* the queue is this role's only peer; the parent restarts us */
 }
 
@@ -483,6 +622,10 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 	lr.root = cap_setid_held();
 	lr.self_uid = geteuid();
 	lr.self_gid = getegid();
+	char err[128];
+	lr.syncer = syncpool_new(LOCAL_SYNC_THREADS, err, sizeof(err));
+	if (lr.syncer == NULL)
+		fatal("event=local-start-failed reason=\"%s\"", err);
 	lr.batch_ev = event_new(base, -1, 0, batch_cb, &lr);
 	lr.flush_ev = evtimer_new(base, flush_cb, &lr);
 	struct ipc_handlers h = {queue_msg, queue_closed, &lr};

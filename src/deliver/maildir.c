@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -310,9 +311,12 @@ static int already_delivered(int dfd, const char *name)
  * message. A CR at the end of a chunk is held back until the next byte
  * shows whether it starts a CRLF. The output of one chunk is never longer
  * than the chunk plus that held CR (plus the head, for the first).
- * Returns 0, or -1 with errno and *what set.
+ * With chk, the octets read are summed on the way (CRC-32C) and must be
+ * chk->size octets with chk->crc. Returns 0, -1 with errno and *what set,
+ * or -2 when the data is not what chk says (*got_size, *got_crc).
  */
-static int copy_lf(int data_fd, int out, const char *head, const char **what)
+static int copy_lf(int data_fd, int out, const char *head, const struct maildir_check *chk,
+                   uint64_t *got_size, uint32_t *got_crc, const char **what)
 {
 	size_t pre = head ? strlen(head) : 0; /* octets already in ob */
 	uint8_t *in = xmalloc(MAILDIR_CHUNK);
@@ -321,6 +325,7 @@ static int copy_lf(int data_fd, int out, const char *head, const char **what)
 		memcpy(ob, head, pre);
 	off_t off = 0;
 	int held_cr = 0, rc = -1;
+	uint32_t crc = 0;
 	for (;;) {
 		ssize_t r = pread(data_fd, in, MAILDIR_CHUNK, off);
 		if (r < 0) {
@@ -332,6 +337,8 @@ static int copy_lf(int data_fd, int out, const char *head, const char **what)
 		if (r == 0)
 			break;
 		off += r;
+		if (chk)
+			crc = crc32c_update(crc, in, (size_t)r);
 		size_t o = pre;
 		pre = 0;
 		for (size_t i = 0; i < (size_t)r; i++) {
@@ -358,7 +365,9 @@ static int copy_lf(int data_fd, int out, const char *head, const char **what)
 		*what = "write";
 		goto out;
 	}
-	rc = 0;
+	*got_size = (uint64_t)off;
+	*got_crc = crc;
+	rc = chk && (chk->size != (uint64_t)off || chk->crc != crc) ? -2 : 0;
 out:;
 	int e = errno;
 	free(in);
@@ -393,8 +402,15 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
                                     int data_fd, int sync, struct maildir_prep *p, char *err,
                                     size_t errlen)
 {
+	return maildir_prepare_checked(dir, name, head, data_fd, NULL, sync, p, err, errlen);
+}
+
+enum maildir_result maildir_prepare_checked(const char *dir, const char *name, const char *head,
+                                            int data_fd, const struct maildir_check *chk, int sync,
+                                            struct maildir_prep *p, char *err, size_t errlen)
+{
 	memset(p, 0, sizeof(*p));
-	p->dfd = -1;
+	p->dfd = p->fd = p->newfd = -1;
 	if (errlen)
 		err[0] = '\0';
 	if (!name_ok(name)) {
@@ -427,16 +443,33 @@ enum maildir_result maildir_prepare(const char *dir, const char *name, const cha
 		return res;
 	}
 	const char *what = NULL;
-	if (copy_lf(data_fd, fd, head, &what) == -1) {
+	uint64_t got_size = 0;
+	uint32_t got_crc = 0;
+	int c = copy_lf(data_fd, fd, head, chk, &got_size, &got_crc, &what);
+	if (c == -2) {
+		/* Damaged on disk since it was committed: never half-deliver it. */
+		snprintf(err, errlen,
+		         "4.3.0 spool data damaged: %llu octets with CRC-32C %08x, the envelope "
+		         "says %llu octets with %08x",
+		         (unsigned long long)got_size, got_crc, (unsigned long long)chk->size,
+		         chk->crc);
+		res = MAILDIR_CORRUPT;
+		goto drop;
+	}
+	if (c == -1) {
 		res = fail(err, errlen, errno, what, dir, tmp);
 		goto drop;
 	}
-	if (sync && fsync(fd) == -1) {
+	if (!sync) {
+		p->fd = fd; /* the caller makes it durable: maildir_sync_file() */
+		return MAILDIR_OK;
+	}
+	if (fsync(fd) == -1) {
 		res = fail(err, errlen, errno, "fsync", dir, tmp);
 		goto drop;
 	}
 	/* close() can report a deferred write error (NFS): then the copy is bad. */
-	int c = close(fd);
+	c = close(fd);
 	fd = -1;
 	if (c == -1) {
 		res = fail(err, errlen, errno, "close", dir, tmp);
@@ -486,7 +519,36 @@ enum maildir_result maildir_publish(struct maildir_prep *p, int sync, char *err,
 	 * a retry finds new/<name> and repeats only this step. */
 	if (sync && fsync_dir_at(p->dfd, "new") == -1)
 		res = fail(err, errlen, errno, "fsync", p->dir, "new");
+	if (!sync && p->newfd == -1) {
+		/* Opened here, as the mailbox owner: the caller syncs it later. */
+		p->newfd = openat(p->dfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (p->newfd == -1)
+			res = fail(err, errlen, errno, "open", p->dir, "new");
+	}
 	return res;
+}
+
+int maildir_sync_file(struct maildir_prep *p, int nosync)
+{
+	if (p->fd == -1)
+		return 0;
+	int e = !nosync && fdatasync(p->fd) == -1 ? errno : 0;
+	/* close() can report a deferred write error (NFS): then the copy is bad. */
+	if (close(p->fd) == -1 && e == 0 && errno != EINTR)
+		e = errno;
+	p->fd = -1;
+	return e;
+}
+
+void maildir_sync_error(char *err, size_t errlen, int e, const struct maildir_prep *p,
+                        const char *sub)
+{
+	char tmp[MAILDIR_SUBPATH];
+	if (sub == NULL) {
+		snprintf(tmp, sizeof(tmp), "tmp/%s", p->name);
+		sub = tmp;
+	}
+	fail(err, errlen, e, "fsync", p->dir, sub);
 }
 
 void maildir_abandon(struct maildir_prep *p)
@@ -501,9 +563,13 @@ void maildir_abandon(struct maildir_prep *p)
 
 void maildir_prep_close(struct maildir_prep *p)
 {
+	if (p->fd != -1)
+		close(p->fd);
+	if (p->newfd != -1)
+		close(p->newfd);
 	if (p->dfd != -1)
 		close(p->dfd);
-	p->dfd = -1;
+	p->dfd = p->fd = p->newfd = -1;
 }
 
 enum maildir_result maildir_deliver(const char *dir, const char *name, const char *head,

@@ -132,6 +132,7 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 		defer_unserved(q, j);
 		return;
 	}
+	struct proto_deliver d = {0};
 	int fd = spool_open_data(q->spool, m->env.id);
 	if (fd == -1) {
 		int e = errno;
@@ -155,13 +156,16 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 		}
 		return;
 	}
-	struct proto_deliver d = {0};
+	/* The delivering side checks the data against these as it reads it
+	 * (docs/SPOOL.md §2); an envelope from before checksums has none. */
+	d.size = m->env.size;
+	d.crc = m->env.data_crc;
+	d.has_crc = m->env.has_data_crc;
 	d.job = j->id;
 	d.id = m->env.id;
 	d.action = (char *)j->dest->action;
 	d.arrival = m->env.arrival;
 	d.sender = m->env.sender;
-	d.size = m->env.size;
 	d.body = m->env.body;
 	d.smtputf8 = m->env.smtputf8;
 	d.ret = m->env.ret;
@@ -369,8 +373,11 @@ static void job_done(struct queue_role *q, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
 	sched_job_done(q->sched, j, queue_now(q));
-	if (m->data_missing && m->n_inflight == 0) {
-		spool_quarantine(q->spool, m->env.id, "data file missing");
+	if ((m->data_missing || m->data_corrupt) && m->n_inflight == 0) {
+		spool_quarantine(q->spool, m->env.id,
+		                 m->data_missing
+		                     ? "data file missing"
+		                     : "data file fails its checksum (damaged on disk)");
 		sched_remove(q->sched, m);
 	} else if (sched_msg_final(m) && m->n_inflight == 0) {
 		if (queue_dsn_owed(m))
@@ -397,6 +404,37 @@ static void dest_down(struct queue_role *q, struct sched_job *j)
 	         transport_name(j->dest->transport), hop, secs);
 }
 
+/* A delivery's reason opens with its RFC 3463 code: 4.3.1 "mail system
+ * full" is ENOSPC, 4.2.2 "mailbox full" EDQUOT (src/deliver/maildir.c). */
+static int no_space(const char *text)
+{
+	return strncmp(text, "4.3.1", 5) == 0 || strncmp(text, "4.2.2", 5) == 0;
+}
+
+/*
+ * The delivering side found the message's data damaged (it did not match
+ * the size and checksum its envelope recorded at commit): nothing was
+ * delivered. Loudly logged; the message is held, and set aside in corrupt/
+ * once none of its jobs is in flight — never delivered, whole or half.
+ */
+static void data_damaged(struct queue_role *q, struct sched_job *j, struct proto_result *res)
+{
+	struct sched_msg *m = j->msg;
+	for (size_t k = 0; k < res->n; k++) {
+		if (res->status[k] != DELIVER_CORRUPT)
+			continue;
+		res->status[k] = DELIVER_TEMP; /* for the schedule, until it is set aside */
+		if (m->data_corrupt)
+			continue;
+		char esc[600];
+		log_escape(esc, sizeof(esc), res->text[k], strlen(res->text[k]));
+		log_warn("event=data-corrupt id=%s rcpt=%u reason=\"%s\" action=quarantine",
+		         m->env.id, res->idx[k], esc);
+		m->data_corrupt = 1;
+		sched_hold(q->sched, m);
+	}
+}
+
 int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	struct proto_result res;
@@ -417,6 +455,12 @@ int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_m
 	inflight_unlink(q, f);
 	if (res.flags & PROTO_DEST_UNREACHABLE)
 		dest_down(q, f->job);
+	data_damaged(q, f->job, &res);
+	for (size_t k = 0; k < res.n; k++)
+		if (res.status[k] == DELIVER_TEMP && no_space(res.text[k])) {
+			queue_space_trouble(q, f->job->msg->env.id);
+			break;
+		}
 	job_outcomes(q, f->job, res.status, res.rflags, res.text);
 	job_done(q, f->job);
 	free(f);

@@ -46,10 +46,20 @@ struct incoming {
 };
 
 struct pending_commit {
-	struct peer *from;
+	struct peer *from; /* NULL once that peer is gone: nobody to answer */
 	uint64_t req;
 	struct envelope env;
 	struct incoming *in;
+};
+
+/* A batch of COMMITs handed to the spool, until it is durable. */
+struct commit_flight {
+	struct queue_role *q;
+	struct pending_commit *v;
+	size_t n;
+	struct spool_commit *items;
+	int syncing; /* its files are still being synced */
+	struct commit_flight *next;
 };
 
 /* A job handed to a delivery peer: in the queue's map by job number and
@@ -75,10 +85,13 @@ struct queue_role {
 	struct sched *sched;
 	struct ipc *parent;
 	struct peer *peers;
-	struct hmap *incoming; /* id -> struct incoming */
-	struct pending_commit *batch;
+	struct hmap *incoming;        /* id -> struct incoming */
+	struct pending_commit *batch; /* COMMITs waiting for the next batch */
 	size_t n_batch, cap_batch;
 	struct event *batch_ev;
+	struct commit_flight *flights; /* batches being synced */
+	int syncing;                   /* a batch's files are being synced */
+	struct event *spool_ev;        /* the spool's syncs report */
 	struct event *timer;
 	struct hmap *inflight; /* job number -> struct inflight */
 	uint64_t last_id_us;
@@ -88,6 +101,10 @@ struct queue_role {
 	struct event *burst_ev;  /* ends a delivery-dispatch pause (queue_schedule) */
 	int burst_due;
 	struct control *control;
+	/* A delivery hit a full disk: watched until space is freed (queue_role.c). */
+	int space_watch;
+	struct spool_space space_low; /* the lowest figures seen since */
+	struct event *space_ev;
 	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
 	int lock_fd;        /* the spool's lock, held for the role's life */
 };
@@ -107,6 +124,9 @@ int queue_inject(struct queue_role *q, struct envelope_draft *d, const struct bu
 void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx);
 /* Remove a message whose recipients are all final. */
 void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
+/* A delivery failed for want of space (ENOSPC, EDQUOT): give the spool's
+ * recycled files back and retry the deferred deliveries once space is freed. */
+void queue_space_trouble(struct queue_role *q, const char *id);
 
 /* queue_deliver.c */
 void queue_schedule(struct queue_role *q);

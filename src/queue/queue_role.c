@@ -4,8 +4,10 @@
  * restarted role is simply a new peer.
  *
  * Group commit: COMMIT requests are collected while the ipc read callbacks
- * run and committed together by one deferred event; requests that arrive
- * while that batch is fsyncing wait in the socket and form the next batch.
+ * run and committed together by one deferred event. The batch syncs on
+ * the spool's threads while this loop goes on serving (new spool files,
+ * delivery results, the control socket); the requests that arrive
+ * meanwhile form the next batch, started when this one is done.
  */
 #include "queue_role.h"
 
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "crc32c.h"
 #include "log.h"
 #include "route.h"
 #include "queue_int.h"
@@ -95,11 +98,20 @@ static void incoming_discard(struct queue_role *q, struct incoming *in)
 	free(in);
 }
 
+/* Why new mail waits: the spool's file system is below its thresholds. */
+#define QUEUE_SHORT_REASON "insufficient system storage: space kept for queued mail"
+
 static int handle_new(struct queue_role *q, struct peer *p, const struct ipc_msg *m)
 {
 	uint64_t req;
 	if (proto_decode_req(m->data, m->len, &req) == -1)
 		return -1;
+	/* Deliveries of what is already acknowledged come first: below the
+	 * thresholds, what is left is theirs (452 4.3.1 to the client). */
+	if (spool_space_short(q->spool, 0, NULL) == 1) {
+		reply_fail(p, PROTO_NEW_FAIL, req, ENOSPC, QUEUE_SHORT_REASON);
+		return 0;
+	}
 	struct incoming *in = xcalloc(1, sizeof(*in));
 	queue_new_id(q, in->id, sizeof(in->id));
 	in->fd = spool_create_data(q->spool, in->id);
@@ -169,6 +181,14 @@ static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_
 		envelope_free(&c.env);
 		return 0;
 	}
+	if (!c.env.has_data_crc) {
+		/* Nothing is acknowledged that delivery could not check. */
+		log_warn("event=envelope-refused id=%s reason=\"no data checksum\"", c.env.id);
+		reply_fail(p, PROTO_COMMIT_FAIL, c.req, EINVAL, "no data checksum");
+		incoming_discard(q, in);
+		envelope_free(&c.env);
+		return 0;
+	}
 	if (q->n_batch == q->cap_batch) {
 		q->cap_batch = q->cap_batch ? q->cap_batch * 2 : 32;
 		q->batch = xreallocarray(q->batch, q->cap_batch, sizeof(*q->batch));
@@ -182,49 +202,118 @@ static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_
 	return 0;
 }
 
-static void batch_cb(evutil_socket_t fd, short what, void *arg)
+/* A batch's files are durable; only its directory syncs are left. The
+ * next batch may start its own file syncs now. */
+static void commit_synced(void *arg)
 {
-	struct queue_role *q = arg;
-	(void)fd;
-	(void)what;
-	size_t n = q->n_batch;
-	if (n == 0)
-		return;
-	struct spool_commit *items = xcalloc(n, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		items[i].env = &q->batch[i].env;
-		items[i].data_fd = q->batch[i].in->fd;
-	}
-	spool_commit_batch(q->spool, items, n);
+	struct commit_flight *f = arg;
+	struct queue_role *q = f->q;
+	f->syncing = 0;
+	q->syncing = 0;
+	if (q->n_batch > 0)
+		event_active(q->batch_ev, EV_TIMEOUT, 0);
+}
+
+/* A batch is durable (or failed): answer every request. */
+static void commit_done(void *arg)
+{
+	struct commit_flight *f = arg;
+	struct queue_role *q = f->q;
+	if (f->syncing)
+		commit_synced(f); /* it failed before its directory syncs */
 	q->counters.batches++;
 	int64_t now = queue_now(q);
-	for (size_t i = 0; i < n; i++) {
-		struct pending_commit *pc = &q->batch[i];
+	for (size_t i = 0; i < f->n; i++) {
+		struct pending_commit *pc = &f->v[i];
 		struct buf b;
 		buf_init(&b, 0);
-		if (items[i].result == 0) {
+		if (f->items[i].result == 0) {
 			log_info("event=committed id=%s rcpts=%zu size=%llu batch=%zu", pc->env.id,
-			         pc->env.n_rcpts, (unsigned long long)pc->env.size, n);
+			         pc->env.n_rcpts, (unsigned long long)pc->env.size, f->n);
 			q->counters.committed++;
+			/* Committed is committed: delivered even if its session is
+			 * gone before the 250 (a duplicate at worst, never a loss). */
 			sched_add(q->sched, &pc->env, now);
 			proto_encode_req(&b, pc->req);
-			peer_send(pc->from, PROTO_COMMIT_OK, &b, -1);
+			if (pc->from)
+				peer_send(pc->from, PROTO_COMMIT_OK, &b, -1);
 			close(pc->in->fd);
 			free(pc->in);
 		} else {
 			log_warn("event=commit-failed id=%s errno=%d reason=\"%s\"", pc->env.id,
-			         items[i].error, items[i].reason);
-			reply_fail(pc->from, PROTO_COMMIT_FAIL, pc->req, items[i].error,
-			           items[i].reason);
+			         f->items[i].error, f->items[i].reason);
+			if (pc->from)
+				reply_fail(pc->from, PROTO_COMMIT_FAIL, pc->req, f->items[i].error,
+				           f->items[i].reason);
 			incoming_discard(q, pc->in);
 		}
 		buf_free(&b);
 		envelope_free(&pc->env);
 	}
-	free(items);
-	q->n_batch = 0;
+	for (struct commit_flight **pp = &q->flights; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	free(f->items);
+	free(f->v);
+	free(f);
 	queue_note_commit(q);
 	queue_schedule(q);
+}
+
+/*
+ * Start a batch with every COMMIT waiting — unless a batch's files are
+ * being synced: then the requests wait and form the next batch, started
+ * when those files are durable (its directory syncs may still run).
+ */
+static void batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	if (q->n_batch == 0 || q->syncing)
+		return;
+	if (spool_space_short(q->spool, 0, NULL) == 1) {
+		/* Spare files handed out earlier let DATA start without asking:
+		 * their messages are refused here, and their space given back. */
+		for (size_t i = 0; i < q->n_batch; i++) {
+			struct pending_commit *pc = &q->batch[i];
+			log_warn("event=commit-failed id=%s errno=%d reason=\"%s\"", pc->env.id,
+			         ENOSPC, QUEUE_SHORT_REASON);
+			if (pc->from)
+				reply_fail(pc->from, PROTO_COMMIT_FAIL, pc->req, ENOSPC,
+				           QUEUE_SHORT_REASON);
+			incoming_discard(q, pc->in);
+			envelope_free(&pc->env);
+		}
+		q->n_batch = 0;
+		return;
+	}
+	struct commit_flight *f = xcalloc(1, sizeof(*f));
+	f->q = q;
+	f->v = q->batch;
+	f->n = q->n_batch;
+	f->syncing = 1;
+	q->batch = NULL;
+	q->n_batch = q->cap_batch = 0;
+	f->items = xcalloc(f->n, sizeof(*f->items));
+	for (size_t i = 0; i < f->n; i++) {
+		f->items[i].env = &f->v[i].env;
+		f->items[i].data_fd = f->v[i].in->fd;
+	}
+	f->next = q->flights;
+	q->flights = f;
+	q->syncing = 1;
+	spool_commit_start(q->spool, f->items, f->n, commit_synced, commit_done, f);
+}
+
+static void spool_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	spool_reap(q->spool);
 }
 
 static int inject_owned(struct queue_role *q, struct envelope *e, const struct buf *data)
@@ -258,6 +347,8 @@ int queue_inject(struct queue_role *q, struct envelope_draft *d, const struct bu
 {
 	queue_new_id(q, d->id, sizeof(d->id));
 	d->size = data->len;
+	d->data_crc = crc32c_update(0, data->data, data->len);
+	d->has_data_crc = 1;
 	struct envelope owned;
 	envelope_from_draft(&owned, d);
 	int rc = inject_owned(q, &owned, data);
@@ -272,6 +363,65 @@ void queue_persist(struct queue_role *q, struct sched_msg *m, uint32_t idx)
 	const struct envelope_rcpt *r = &m->env.rcpts[idx];
 	if (spool_append_rcpt_state(q->spool, m->env.id, idx, r, r->state != RCPT_DELIVERED) == -1)
 		log_warn("event=state-write-failed id=%s rcpt=%u errno=%d", m->env.id, idx, errno);
+}
+
+/* Space grew by this much since the fullest moment: worth a retry. */
+#define QUEUE_SPACE_GROWTH (64 * 1024)
+#define QUEUE_SPACE_EVERY  1 /* seconds between looks while watching */
+
+static void space_low_update(struct spool_space *low, const struct spool_space *now)
+{
+	if (now->avail < low->avail)
+		low->avail = now->avail;
+	if (now->avail_inodes < low->avail_inodes)
+		low->avail_inodes = now->avail_inodes;
+}
+
+/* While deliveries wait for space: has some been freed since the fullest
+ * moment? Then every deferred delivery is tried again now, instead of
+ * after its backoff (which grows to an hour). */
+static void space_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_role *q = arg;
+	(void)fd;
+	(void)what;
+	struct spool_space now;
+	if (spool_space_figures(q->spool, &now) == 0 &&
+	    (now.avail > q->space_low.avail + QUEUE_SPACE_GROWTH ||
+	     now.avail_inodes > q->space_low.avail_inodes)) {
+		size_t n = sched_flush(q->sched, NULL, queue_now(q));
+		log_info("event=space-freed avail=%llu avail_inodes=%llu action=retry rcpts=%zu",
+		         (unsigned long long)now.avail, (unsigned long long)now.avail_inodes, n);
+		q->space_watch = 0;
+		queue_schedule(q);
+		return;
+	}
+	space_low_update(&q->space_low, &now);
+	struct timeval tv = {QUEUE_SPACE_EVERY, 0};
+	evtimer_add(q->space_ev, &tv);
+}
+
+void queue_space_trouble(struct queue_role *q, const char *id)
+{
+	struct spool_space now;
+	if (spool_space_figures(q->spool, &now) == -1)
+		memset(&now, 0, sizeof(now));
+	if (!q->space_watch) {
+		log_warn("event=delivery-no-space id=%s avail=%llu avail_inodes=%llu "
+		         "action=\"release the spool's recycled files, retry when space is freed\"",
+		         id, (unsigned long long)now.avail, (unsigned long long)now.avail_inodes);
+		q->space_low = now;
+	}
+	space_low_update(&q->space_low, &now);
+	/* Measured before: what the pool gives back counts as freed space. */
+	spool_release(q->spool);
+	q->space_watch = 1;
+	if (q->space_ev == NULL)
+		q->space_ev = evtimer_new(q->base, space_cb, q);
+	if (!evtimer_pending(q->space_ev, NULL)) {
+		struct timeval tv = {QUEUE_SPACE_EVERY, 0};
+		evtimer_add(q->space_ev, &tv);
+	}
 }
 
 void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why)
@@ -373,6 +523,14 @@ static void peer_closed(struct ipc *ch, void *arg)
 		queue_transports_update(q);
 		return;
 	}
+	/* Its commits still to be made are made, but answered to nobody. */
+	for (size_t i = 0; i < q->n_batch; i++)
+		if (q->batch[i].from == p)
+			q->batch[i].from = NULL;
+	for (struct commit_flight *f = q->flights; f; f = f->next)
+		for (size_t i = 0; i < f->n; i++)
+			if (f->v[i].from == p)
+				f->v[i].from = NULL;
 	while (p->incoming) {
 		struct incoming *in = p->incoming;
 		incoming_unlink(q, in);
@@ -414,9 +572,11 @@ static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 
 static void parent_closed(struct ipc *ch, void *arg)
 {
+	struct queue_role *q = arg;
 	(void)ch;
-	(void)arg;
 	log_info("event=parent-gone");
+	/* Nothing in flight was acknowledged yet: the sync threads may end. */
+	spool_close(q->spool);
 	exit(0);
 }
 
@@ -506,10 +666,15 @@ struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, si
 		return NULL;
 	}
 	free(lock);
+	spool_set_sync(q->spool, q->conf->queue_syncfs ? SPOOL_SYNC_SYNCFS : SPOOL_SYNC_FILES);
+	spool_set_min_free(q->spool, q->conf->queue_min_free, q->conf->queue_min_free_inodes);
 
 	size_t n = spool_recover(q->spool, recovered, q);
 	log_info("event=queue-ready recovered=%zu", n);
 	q->batch_ev = event_new(q->base, -1, 0, batch_cb, q);
+	q->spool_ev =
+	    event_new(q->base, spool_event_fd(q->spool), EV_READ | EV_PERSIST, spool_cb, q);
+	event_add(q->spool_ev, NULL);
 	q->timer = evtimer_new(q->base, timer_cb, q);
 	if (o->control_fd != -1)
 		q->control = control_new_fd(q->base, o->control_fd, geteuid(), q);
@@ -547,6 +712,22 @@ void queue_role_free(struct queue_role *q)
 		free(q->batch[i].in);
 	}
 	free(q->batch);
+	/* The spool first: it ends the sync threads a flight may still use. */
+	if (q->spool)
+		spool_close(q->spool);
+	q->spool = NULL;
+	while (q->flights) {
+		struct commit_flight *f = q->flights;
+		q->flights = f->next;
+		for (size_t i = 0; i < f->n; i++) {
+			envelope_free(&f->v[i].env);
+			close(f->v[i].in->fd);
+			free(f->v[i].in);
+		}
+		free(f->items);
+		free(f->v);
+		free(f);
+	}
 	control_free(q->control);
 	ipc_free(q->parent);
 	if (q->batch_ev)
@@ -557,6 +738,10 @@ void queue_role_free(struct queue_role *q)
 		event_free(q->burst_ev);
 	if (q->dsn_timer)
 		event_free(q->dsn_timer);
+	if (q->spool_ev)
+		event_free(q->spool_ev);
+	if (q->space_ev)
+		event_free(q->space_ev);
 	hmap_free(q->inflight);
 	hmap_free(q->incoming);
 	if (q->sched)

@@ -66,7 +66,8 @@ struct sched_msg {
 	int64_t key;                   /* earliest next try, while in the heap */
 	int where;                     /* which list it is on */
 	struct dest_slot *blocked_on;  /* where == blocked: the busy destination */
-	int data_missing;              /* set by the queue: set aside when no job is left */
+	int data_missing;              /* set by the queue: set aside when no job is left ... */
+	int data_corrupt;              /* ... and the same when its data failed its check */
 	struct sched_msg *prev, *next; /* list links */
 	struct sched_msg *hnext;       /* hash chain */
 };

@@ -9,8 +9,10 @@
  *
  * Commit point: rename(tmp/<id>, env/<id>) followed by fsync(env/). Before
  * it, the data file and the envelope are fdatasync'ed and data/ is
- * fsync'ed. spool_commit_batch() does this for many messages at once: one
- * fsync of each directory per batch (group commit).
+ * fsync'ed. spool_commit_batch() does this for many messages at once, the
+ * fdatasyncs all in flight together on the spool's sync threads and one
+ * fsync of each directory per batch (group commit); spool_commit_start()
+ * does it in the background for an event loop.
  */
 #ifndef RAVEN_SPOOL_H
 #define RAVEN_SPOOL_H
@@ -24,7 +26,17 @@ struct spool;
 
 /* Open (creating the directories if needed). NULL with reason in err. */
 struct spool *spool_open(const char *queue_dir, char *err, size_t errlen);
+/* Waits for syncs in flight; a batch started and not reaped is dropped. */
 void spool_close(struct spool *s);
+
+/*
+ * How a commit makes a batch durable: each file's own fdatasync (the
+ * default: a batch waits only for its own files), or one syncfs(2) of the
+ * spool's file system (fewer calls, but it also waits for every other
+ * writer's dirty pages there: only for a file system Raven has to itself).
+ */
+enum spool_sync { SPOOL_SYNC_FILES = 0, SPOOL_SYNC_SYNCFS };
+void spool_set_sync(struct spool *s, enum spool_sync mode);
 
 /*
  * Message ids are chosen by the caller; every function that builds a path
@@ -58,6 +70,21 @@ struct spool_commit {
  * 452 4.3.1. A committed item's data_fd is also still the caller's to close.
  */
 void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n);
+/*
+ * The same without waiting: the envelopes are written before it returns,
+ * the syncs run on the spool's threads, and done(arg) is called from a
+ * later spool_reap() once every item has its result. items (and what they
+ * point to) must stay untouched until then. synced(arg), if not NULL, is
+ * called (also from spool_reap) when the batch's files are durable and
+ * only the directory syncs of the commit point are left: a caller that
+ * starts one batch at a time may start the next one then. Batches may
+ * overlap.
+ */
+void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
+                        void (*synced)(void *arg), void (*done)(void *arg), void *arg);
+/* Readable when spool_reap() has something to finish. */
+int spool_event_fd(const struct spool *s);
+void spool_reap(struct spool *s);
 
 /* Open data/<id> read-only; -1 if missing. */
 int spool_open_data(struct spool *s, const char *id);
@@ -97,6 +124,52 @@ void spool_quarantine(struct spool *s, const char *id, const char *reason);
  * trailing STATE record is cut off the file. Every action is logged.
  */
 size_t spool_recover(struct spool *s, void (*cb)(const struct envelope *e, void *arg), void *arg);
+
+/*
+ * For tests: the system calls the spool syncs and renames with, so that a
+ * test can make any one of them fail (a full disk, a failing device) and
+ * check what each item reports and what is left on disk. Called from the
+ * caller's thread or from the spool's sync threads, so they must be
+ * thread-safe. NULL members keep the real system call.
+ */
+struct spool_ops {
+	int (*fdatasync)(void *arg, int fd);
+	int (*fsync)(void *arg, int fd);
+	int (*syncfs)(void *arg, int fd);
+	int (*renameat2)(void *arg, int olddir, const char *oldname, int newdir,
+	                 const char *newname, unsigned flags);
+	void *arg;
+};
+/* spool_open() with those system calls (tests only). */
+struct spool *spool_open_ops(const char *queue_dir, const struct spool_ops *ops, char *err,
+                             size_t errlen);
+
+/*
+ * Room on the spool's file system (shared, perhaps, with the Maildirs).
+ * Deliveries of acknowledged mail must win over new mail when it is short:
+ * the queue refuses new mail (452 4.3.1) while free space or free inodes
+ * are below the thresholds — what is left is the deliveries' reserve —
+ * and gives the recycled files' space back whenever anything hits ENOSPC.
+ */
+struct spool_space {
+	uint64_t avail;        /* octets free for an unprivileged writer */
+	uint64_t avail_inodes; /* inodes free, or UINT64_MAX if the file system has no limit */
+	int short_space;       /* below a threshold */
+};
+void spool_set_min_free(struct spool *s, uint64_t bytes, uint64_t inodes);
+/*
+ * Whether the spool is short of room: statvfs(3) at most once a second
+ * (force: now). When short, the free-file pool is released first and the
+ * figures taken again; files given up while short are deleted, not pooled.
+ * 1 short, 0 not, -1 if statvfs failed (then: not short); *out gets the
+ * figures when not NULL.
+ */
+int spool_space_short(struct spool *s, int force, struct spool_space *out);
+/* statvfs(3) now, nothing else: 0, or -1 with errno. */
+int spool_space_figures(struct spool *s, struct spool_space *out);
+/* Give every recycled file in free/ back to the file system (something hit
+ * ENOSPC or EDQUOT); returns how many files were released. */
+size_t spool_release(struct spool *s);
 
 /* Read and decode env/<id> (which must name <id>). 0 or -1 with reason;
  * on success free e with envelope_free(). */

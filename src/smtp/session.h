@@ -59,7 +59,8 @@ struct transaction {
 	char id[ENVELOPE_ID_MAX + 1];
 	int fd;
 	uint64_t written;
-	int write_error; /* errno of a failed spool write */
+	uint32_t data_crc; /* CRC-32C of the written octets, for the envelope */
+	int write_error;   /* errno of a failed spool write */
 	struct buf out;
 };
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
@@ -29,10 +30,13 @@ static int spool_write(struct session *s)
 {
 	struct transaction *tx = &s->tx;
 	if (tx->out.len > 0 && !tx->write_error) {
-		if (fd_write_all(tx->fd, tx->out.data, tx->out.len) == -1)
+		if (fd_write_all(tx->fd, tx->out.data, tx->out.len) == -1) {
 			tx->write_error = errno;
-		else
+		} else {
 			tx->written += tx->out.len;
+			/* summed as written: delivery checks the data against it */
+			tx->data_crc = crc32c_update(tx->data_crc, tx->out.data, tx->out.len);
+		}
 	}
 	buf_reset(&tx->out);
 	return tx->write_error ? -1 : 0;
@@ -62,6 +66,7 @@ void session_data_new_ok(struct session *s, const char *id, int fd)
 	snprintf(tx->id, sizeof(tx->id), "%s", id);
 	tx->fd = fd;
 	tx->written = 0;
+	tx->data_crc = 0;
 	tx->write_error = 0;
 	buf_reset(&tx->out);
 	received_header(s);
@@ -109,6 +114,8 @@ static void fill_envelope(struct session *s, struct envelope_draft *e,
 	snprintf(e->id, sizeof(e->id), "%s", tx->id);
 	e->arrival = (int64_t)time(NULL);
 	e->size = tx->written;
+	e->data_crc = tx->data_crc;
+	e->has_data_crc = 1;
 	e->sender = tx->sender.text;
 	e->helo = s->helo;
 	e->client = s->peer_text;

@@ -132,7 +132,8 @@ static int draft_check(const struct envelope_draft *e)
 		return -1;
 	if (!str_ok(e->sender) || !str_ok(e->helo) || !str_ok(e->client) || !str_ok(e->envid))
 		return -1;
-	if (e->ret > ENV_RET_MAX || e->body > ENV_BODY_MAX || e->smtputf8 > 1)
+	if (e->ret > ENV_RET_MAX || e->body > ENV_BODY_MAX || e->smtputf8 > 1 ||
+	    e->has_data_crc > 1)
 		return -1;
 	if (e->n_rcpts == 0 || e->n_rcpts > ENVELOPE_MAX_RCPTS || e->rcpts == NULL)
 		return -1;
@@ -173,13 +174,13 @@ static int encode_state(uint32_t idx, const struct envelope_rcpt *r, struct buf 
 static int encode_committed(const struct envelope_draft *e, struct buf *out)
 {
 	size_t off;
-	if (buf_append(out, env_magic, sizeof(env_magic)) == -1 ||
-	    buf_put_u32(out, ENVELOPE_VERSION) == -1)
+	uint32_t version = e->has_data_crc ? ENVELOPE_VERSION : ENVELOPE_VERSION_1;
+	if (buf_append(out, env_magic, sizeof(env_magic)) == -1 || buf_put_u32(out, version) == -1)
 		return -1;
 
 	if (rec_begin(out, REC_HEADER, &off) == -1 || buf_put_str(out, e->id) == -1 ||
 	    buf_put_u64(out, (uint64_t)e->arrival) == -1 || buf_put_u64(out, e->size) == -1 ||
-	    rec_end(out, off) == -1)
+	    (e->has_data_crc && buf_put_u32(out, e->data_crc) == -1) || rec_end(out, off) == -1)
 		return -1;
 
 	if (rec_begin(out, REC_SENDER, &off) == -1 || buf_put_str(out, e->sender) == -1 ||
@@ -226,6 +227,8 @@ static void draft_of(struct envelope_draft *d, const struct envelope *e)
 	memcpy(d->id, e->id, sizeof(d->id));
 	d->arrival = e->arrival;
 	d->size = e->size;
+	d->data_crc = e->data_crc;
+	d->has_data_crc = e->has_data_crc;
 	d->sender = e->sender;
 	d->helo = e->helo;
 	d->client = e->client;
@@ -327,7 +330,8 @@ static int get_opt_str(struct reader *r, char **s)
 	return reader_str(r, s, ENVELOPE_MAX_STR);
 }
 
-static int decode_header(struct reader *r, struct envelope *e)
+/* Version 2's HEADER ends with the data file's CRC-32C; version 1's does not. */
+static int decode_header(struct reader *r, struct envelope *e, uint32_t version)
 {
 	const uint8_t *id;
 	size_t idlen;
@@ -335,6 +339,11 @@ static int decode_header(struct reader *r, struct envelope *e)
 	if (reader_bytes(r, &id, &idlen, ENVELOPE_ID_MAX) == -1 || reader_u64(r, &arrival) == -1 ||
 	    reader_u64(r, &e->size) == -1)
 		return -1;
+	if (version >= ENVELOPE_VERSION) {
+		if (reader_u32(r, &e->data_crc) == -1)
+			return -1;
+		e->has_data_crc = 1;
+	}
 	memcpy(e->id, id, idlen);
 	e->id[idlen] = '\0';
 	if (arrival > ENVELOPE_TIME_MAX)
@@ -473,7 +482,7 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 		return -1;
 	}
 	uint32_t version = le32(p + sizeof(env_magic));
-	if (version != ENVELOPE_VERSION) {
+	if (version != ENVELOPE_VERSION && version != ENVELOPE_VERSION_1) {
 		err_set(err, errlen, "unsupported envelope version %u", version);
 		return -1;
 	}
@@ -534,7 +543,7 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 		int rc = 0;
 		switch (type) {
 		case REC_HEADER:
-			rc = decode_header(&r, e);
+			rc = decode_header(&r, e, version);
 			next = REC_SENDER;
 			break;
 		case REC_SENDER:
@@ -665,6 +674,8 @@ void envelope_from_draft(struct envelope *dst, const struct envelope_draft *d)
 	memcpy(dst->id, d->id, sizeof(dst->id));
 	dst->arrival = d->arrival;
 	dst->size = d->size;
+	dst->data_crc = d->data_crc;
+	dst->has_data_crc = d->has_data_crc;
 	dst->sender = dup_opt(d->sender);
 	dst->helo = dup_opt(d->helo);
 	dst->client = dup_opt(d->client);

@@ -2,7 +2,8 @@
  * envelope: the spool's envelope record codec (docs/SPOOL.md). Pure: bytes
  * in, struct out, bounded, and every record self-validating.
  *
- * File layout: magic "RAVENENV" + u32 version, then records. A record is
+ * File layout: magic "RAVENENV" + u32 version (2; version 1, without the
+ * data checksum, is still read), then records. A record is
  *   u8 type, u32 payload length, payload, u32 CRC-32 of (type, length, payload).
  * The committed part is HEADER, SENDER, PARAMS, one RCPT per recipient and
  * END (carrying the recipient count). A file without a valid END is
@@ -20,7 +21,10 @@
 #include "buf.h"
 #include "mailparams.h"
 
-#define ENVELOPE_VERSION   1
+/* Version 2 adds the data file's CRC-32C to HEADER; an envelope without a
+ * checksum is still written as version 1, and both are read. */
+#define ENVELOPE_VERSION   2
+#define ENVELOPE_VERSION_1 1
 #define ENVELOPE_MAX_RCPTS 100000
 #define ENVELOPE_MAX_STR   4096
 #define ENVELOPE_ID_MAX    32
@@ -56,9 +60,11 @@ struct envelope_rcpt {
 
 struct envelope {
 	char id[ENVELOPE_ID_MAX + 1];
-	int64_t arrival; /* unix seconds */
-	uint64_t size;   /* octets in the data file */
-	char *sender;    /* "" for <> */
+	int64_t arrival;      /* unix seconds */
+	uint64_t size;        /* octets in the data file */
+	uint32_t data_crc;    /* CRC-32C of those octets (crc32c.h) ... */
+	uint8_t has_data_crc; /* ... when set (0: a version 1 envelope) */
+	char *sender;         /* "" for <> */
 	char *helo;
 	char *client; /* client address text */
 	char *envid;  /* DSN ENVID or NULL */
@@ -88,6 +94,8 @@ struct envelope_draft {
 	char id[ENVELOPE_ID_MAX + 1];
 	int64_t arrival;
 	uint64_t size;
+	uint32_t data_crc; /* of the data file, when has_data_crc */
+	uint8_t has_data_crc;
 	const char *sender; /* "" for <> */
 	const char *helo;
 	const char *client;

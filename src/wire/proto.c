@@ -139,6 +139,8 @@ void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
 		buf_put_u32(b, d->notify ? d->notify[i] : 0);
 		buf_put_str(b, d->orcpt && d->orcpt[i] ? d->orcpt[i] : "");
 	}
+	buf_put_u8(b, d->has_crc);
+	buf_put_u32(b, d->crc);
 }
 
 int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
@@ -175,8 +177,10 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 		}
 	}
 	d->arrival = (int64_t)arrival;
-	if (reader_done(&r) == -1 || d->n == 0 || d->n != count || d->body > BODY_BINARYMIME ||
-	    d->smtputf8 > 1 || d->ret > RET_HDRS) {
+	int bad = d->n == count && (reader_u8(&r, &d->has_crc) == -1 ||
+	                            reader_u32(&r, &d->crc) == -1 || d->has_crc > 1);
+	if (bad || reader_done(&r) == -1 || d->n == 0 || d->n != count ||
+	    d->body > BODY_BINARYMIME || d->smtputf8 > 1 || d->ret > RET_HDRS) {
 		proto_deliver_free(d);
 		return -1;
 	}
@@ -235,7 +239,7 @@ int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *res)
 			    reader_u8(&r, &res->rflags[res->n]) == -1 ||
 			    reader_str(&r, &res->text[res->n], PROTO_STR_MAX) == -1)
 				break;
-			bad |= res->status[res->n] > DELIVER_PERM;
+			bad |= res->status[res->n] > DELIVER_CORRUPT;
 			bad |= (res->rflags[res->n] & ~PROTO_RCPT_RELAYED) != 0;
 		}
 	}

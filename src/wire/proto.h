@@ -12,13 +12,15 @@
  *   smtp  -> queue   ABORT        {id}
  *   queue -> local   DELIVER_REQ  {job, id, action, arrival, sender, size, body,
  *   queue -> relay                 smtputf8, ret, envid, n, n x {idx, user, addr,
- *                                  notify, orcpt}} + fd
+ *                                  notify, orcpt}, has_crc, crc} + fd
  *                                 (read-only data; one message, one destination, n
  *                                 recipients; sender "" for <>; addr: the envelope
- *                                 recipient; user: the mailbox, "" for relaying)
+ *                                 recipient; user: the mailbox, "" for relaying;
+ *                                 size and CRC-32C of the data, checked as it is read)
  *   local -> queue   DELIVER_RES  {job, flags, n, n x {idx, status, rflags, text}}
  *   relay -> queue                (flags: the destination could not be reached at
- *                                 all; rflags: relayed to a peer without DSN)
+ *                                 all; rflags: relayed to a peer without DSN;
+ *                                 status DELIVER_CORRUPT: the data failed its check)
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
  */
 #ifndef RAVEN_PROTO_H
@@ -45,7 +47,9 @@ enum proto_type {
 
 enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
 #define PEER_KIND_MAX PEER_RELAY
-enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
+/* DELIVER_CORRUPT: the message's data did not match its size or checksum
+ * as it was read; nothing was delivered, and the queue sets it aside. */
+enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM, DELIVER_CORRUPT };
 
 /* {req} and {req, errno, reason} shapes are shared by several types. */
 struct proto_reply {
@@ -78,6 +82,8 @@ struct proto_deliver {
 	char **addr;      /* the envelope recipient each mailbox was reached by */
 	uint32_t *notify; /* DSN NOTIFY bits */
 	char **orcpt;     /* DSN ORCPT as the envelope keeps it, "" if none */
+	uint32_t crc;     /* the data's CRC-32C (of size octets), */
+	uint8_t has_crc;  /* when known (0: a spool from before checksums) */
 };
 
 /* DELIVER_RES flags */

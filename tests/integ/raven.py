@@ -680,6 +680,20 @@ def queue_config(retry_min="1s", retry_max="2s", lifetime="6s", delay_warning="o
                              delay_warning=delay_warning)
 
 
+# Room kept free on the spool's file system (new mail waits below it), and how
+# batches are made durable (docs/raven.conf.5.md, "queue").
+CONF_MIN_FREE = "queue min-free {size} min-free-inodes {inodes}"
+CONF_SYNC = "queue sync {how}"
+
+
+def min_free_config(size, inodes):
+    return CONF_MIN_FREE.format(size=size, inodes=inodes)
+
+
+def sync_config(how):
+    return CONF_SYNC.format(how=how)
+
+
 def log_events(raven, event, **match):
     """The log lines with event=<event> (and every key=value of match), each
     as a dict of its key=value fields (quotes removed)."""

@@ -82,6 +82,22 @@ static void test_queue_options(void **state)
 	assert_int_equal(c->relay_timeout.block, 180);
 	assert_int_equal(c->relay_timeout.dot, 600);
 	assert_int_equal(c->relay_timeout.idle, 5);
+	/* commits sync their own files; 100 MB and 1,000 inodes kept free */
+	assert_int_equal(c->queue_syncfs, 0);
+	assert_true(c->queue_min_free == 100u * 1024 * 1024);
+	assert_true(c->queue_min_free_inodes == 1000);
+	conf_free(c);
+	c = parse("queue sync syncfs min-free 5M min-free-inodes 20\n" MIN_TAIL, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->queue_syncfs, 1);
+	assert_true(c->queue_min_free == 5u * 1024 * 1024);
+	assert_true(c->queue_min_free_inodes == 20);
+	conf_free(c);
+	c = parse("queue sync files min-free 0 min-free-inodes 0\n" MIN_TAIL, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->queue_syncfs, 0);
+	assert_true(c->queue_min_free == 0);
+	assert_true(c->queue_min_free_inodes == 0);
 	conf_free(c);
 	c = parse("relay timeout connect 10s greeting 1m command 2m\n"
 	          "relay timeout data 3m block 4m dot 20m idle 1\n" MIN_TAIL,
@@ -661,6 +677,10 @@ static void test_errors(void **state)
 	           "t.conf:1: lifetime: out of range (1 to 31536000 seconds)");
 	expect_err("queue concurrency 0\n" MIN_TAIL,
 	           "t.conf:1: concurrency: out of range (1 to 10000)");
+	expect_err("queue sync always\n" MIN_TAIL,
+	           "t.conf:1: queue sync: \"always\" is not files or syncfs");
+	expect_err("queue min-free 5s\n" MIN_TAIL,
+	           "t.conf:1: min-free: invalid unit 's' (use K, M or G)");
 
 	/* tables */
 	expect_err("table a { \"x\" }\ntable a { \"y\" }\n" MIN_TAIL,

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "ipc.h"
 #include "proto.h"
 #include "unit_util.h"
@@ -225,13 +226,19 @@ static void new_message(int peer, uint64_t req, const char *body, char *id, size
 	close(fd);
 }
 
-/* COMMIT one recipient; returns the answer's type. */
-static uint32_t commit(int peer, uint64_t req, const char *id, size_t size, const char *addr,
-                       const char *action, const char *user)
+/* How a forged COMMIT or DELIVER_REQ states the data's checksum. */
+enum sum { SUM_RIGHT, SUM_NONE, SUM_WRONG };
+
+/* COMMIT one recipient of body; returns the answer's type. */
+static uint32_t commit(int peer, uint64_t req, const char *id, const char *body, enum sum sum,
+                       const char *addr, const char *action, const char *user)
 {
 	struct envelope_draft_rcpt r = {addr, NULL, 0, action, user};
+	uint32_t crc = crc32c_update(0, body, strlen(body));
 	struct envelope_draft d = {.arrival = 1700000000,
-	                           .size = size,
+	                           .size = strlen(body),
+	                           .data_crc = sum == SUM_WRONG ? crc ^ 1 : crc,
+	                           .has_data_crc = sum != SUM_NONE,
 	                           .sender = "s@remote.test",
 	                           .helo = "client.test",
 	                           .client = "127.0.0.1",
@@ -259,7 +266,7 @@ static void serves(const struct world *w, int peer, uint64_t req)
 	const char *body = "Subject: still here\r\n\r\nyes\r\n";
 	new_message(peer, req, body, id, sizeof(id));
 	assert_int_equal(
-	    commit(peer, req + 1, id, strlen(body), "alice@example.org", "mailbox", "alice"),
+	    commit(peer, req + 1, id, body, SUM_RIGHT, "alice@example.org", "mailbox", "alice"),
 	    PROTO_COMMIT_OK);
 	char *env = xasprintf("%s/queue/env/%s", w->data, id);
 	struct stat st;
@@ -267,13 +274,15 @@ static void serves(const struct world *w, int peer, uint64_t req)
 	free(env);
 }
 
-/* A forged envelope: refused, logged, and no envelope in the spool. */
-static void refused_commit(const struct world *w, int peer, uint64_t req, const char *addr,
-                           const char *action, const char *user)
+/* A forged envelope (or one whose data checksum is missing or wrong):
+ * refused, and no envelope in the spool. */
+static void refused_commit(const struct world *w, int peer, uint64_t req, enum sum sum,
+                           const char *addr, const char *action, const char *user)
 {
 	char id[64];
 	new_message(peer, req, "x\r\n", id, sizeof(id));
-	assert_int_equal(commit(peer, req + 1, id, 3, addr, action, user), PROTO_COMMIT_FAIL);
+	assert_int_equal(commit(peer, req + 1, id, "x\r\n", sum, addr, action, user),
+	                 PROTO_COMMIT_FAIL);
 	char *env = xasprintf("%s/queue/env/%s", w->data, id);
 	char *data = xasprintf("%s/queue/data/%s", w->data, id);
 	struct stat st;
@@ -281,7 +290,9 @@ static void refused_commit(const struct world *w, int peer, uint64_t req, const 
 	assert_int_equal(stat(data, &st), -1); /* the data file went too */
 	free(env);
 	free(data);
-	char *needle = xasprintf("event=envelope-refused id=%s", id);
+	/* a checksum the data does not have is found by the commit itself */
+	char *needle = xasprintf("event=%s id=%s",
+	                         sum == SUM_WRONG ? "commit-failed" : "envelope-refused", id);
 	assert_true(log_has(w, needle));
 	free(needle);
 }
@@ -298,17 +309,22 @@ static void test_queue_forged_envelopes(void **state)
 	int peer = new_smtp_peer(sp[0]);
 	serves(&w, peer, 1);
 	/* a user not in the users table */
-	refused_commit(&w, peer, 10, "mallory@example.org", "mailbox", "mallory");
+	refused_commit(&w, peer, 10, SUM_RIGHT, "mallory@example.org", "mailbox", "mallory");
 	/* a mailbox the recipient does not expand to */
-	refused_commit(&w, peer, 20, "alice@example.org", "mailbox", "bob");
+	refused_commit(&w, peer, 20, SUM_RIGHT, "alice@example.org", "mailbox", "bob");
 	/* an action that does not route there */
-	refused_commit(&w, peer, 30, "alice@example.org", "system", "alice");
+	refused_commit(&w, peer, 30, SUM_RIGHT, "alice@example.org", "system", "alice");
 	/* a path outside the base */
-	refused_commit(&w, peer, 40, "alice@example.org", "mailbox", "../../etc");
+	refused_commit(&w, peer, 40, SUM_RIGHT, "alice@example.org", "mailbox", "../../etc");
 	/* an action that does not exist */
-	refused_commit(&w, peer, 50, "alice@example.org", "nowhere", "alice");
+	refused_commit(&w, peer, 50, SUM_RIGHT, "alice@example.org", "nowhere", "alice");
+	/* no checksum of the data, or one the data does not have: the queue
+	 * acknowledges nothing it could not check at delivery */
+	refused_commit(&w, peer, 70, SUM_NONE, "alice@example.org", "mailbox", "alice");
+	refused_commit(&w, peer, 80, SUM_WRONG, "alice@example.org", "mailbox", "alice");
 	/* and the same peer is still served */
 	serves(&w, peer, 60);
+	serves(&w, peer, 90);
 	assert_true(alive(q));
 	close(peer);
 	stop_role(q);
@@ -405,9 +421,10 @@ static void test_queue_survives_broken_peers(void **state)
 
 /* ---- local delivery ----------------------------------------------------- */
 
-/* DELIVER_REQ for one recipient; the status and text of the answer. */
-static uint8_t deliver(int queue, uint64_t job, const char *action, const char *addr,
-                       const char *user, char *text, size_t textlen)
+/* DELIVER_REQ for one recipient, its data's checksum stated as sum says;
+ * the status and text of the answer. */
+static uint8_t deliver_sum(int queue, uint64_t job, enum sum sum, const char *action,
+                           const char *addr, const char *user, char *text, size_t textlen)
 {
 	int fd = memfd_create("msg", MFD_CLOEXEC);
 	const char *body = "Subject: forged\r\n\r\nhello\r\n";
@@ -416,6 +433,7 @@ static uint8_t deliver(int queue, uint64_t job, const char *action, const char *
 	char *users[1] = {(char *)user}, *addrs[1] = {(char *)addr};
 	char id[32];
 	snprintf(id, sizeof(id), "F%llu", (unsigned long long)job);
+	uint32_t crc = crc32c_update(0, body, strlen(body));
 	struct proto_deliver d = {.job = job,
 	                          .id = id,
 	                          .action = (char *)action,
@@ -424,7 +442,10 @@ static uint8_t deliver(int queue, uint64_t job, const char *action, const char *
 	                          .n = 1,
 	                          .idx = &idx,
 	                          .user = users,
-	                          .addr = addrs};
+	                          .addr = addrs,
+	                          .size = strlen(body),
+	                          .crc = sum == SUM_WRONG ? crc ^ 0x100 : crc,
+	                          .has_crc = sum != SUM_NONE};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_deliver(&b, &d);
@@ -445,6 +466,12 @@ static uint8_t deliver(int queue, uint64_t job, const char *action, const char *
 	proto_result_free(&r);
 	free(p);
 	return st;
+}
+
+static uint8_t deliver(int queue, uint64_t job, const char *action, const char *addr,
+                       const char *user, char *text, size_t textlen)
+{
+	return deliver_sum(queue, job, SUM_RIGHT, action, addr, user, text, textlen);
 }
 
 static void test_local_forged_requests(void **state)
@@ -509,6 +536,20 @@ static void test_local_forged_requests(void **state)
 	assert_true(log_has(&w, "event=delivery-refused id=F5"));
 	assert_true(log_has(&w, "event=delivery-refused id=F6"));
 	assert_true(log_has(&w, "event=delivery-refused id=F7"));
+
+	/* data that is not what its envelope says is never delivered: the
+	 * answer says so (the queue sets the message aside), the log too */
+	assert_int_equal(deliver_sum(sp[0], 8, SUM_WRONG, "mailbox", "bob@example.org", "bob", text,
+	                             sizeof(text)),
+	                 DELIVER_CORRUPT);
+	assert_non_null(strstr(text, "damaged"));
+	assert_false(path_exists("%s/bob/new/1700000000.RF8_0.mx.forged.test", mail));
+	assert_true(log_has(&w, "event=data-corrupt id=F8"));
+	/* a spool from before checksums is delivered unchecked */
+	assert_int_equal(deliver_sum(sp[0], 9, SUM_NONE, "mailbox", "bob@example.org", "bob", text,
+	                             sizeof(text)),
+	                 DELIVER_OK);
+	assert_true(path_exists("%s/bob/new/1700000000.RF9_0.mx.forged.test", mail));
 
 	/* a malformed request ends the role (its only peer is broken) */
 	assert_int_equal(ipc_write_frame(sp[0], PROTO_DELIVER_REQ, "junk", 4, -1), 0);

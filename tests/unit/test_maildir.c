@@ -17,6 +17,7 @@
 #include "unit_util.h"
 
 #include "buf.h"
+#include "crc32c.h"
 #include "maildir.h"
 #include "xmalloc.h"
 
@@ -613,6 +614,57 @@ static void test_name_truncation(void **state)
 	}
 }
 
+/* With a check, the data is summed as it is read: what does not match its
+ * size and CRC-32C is MAILDIR_CORRUPT, and leaves nothing in tmp/ or new/;
+ * what matches is delivered as without a check. Also across a chunk. */
+static void checked_case(struct fixture *f, size_t len)
+{
+	char *md = xasprintf("%s/mail/checked%zu", f->root, len);
+	char *in = xmalloc(len);
+	for (size_t i = 0; i < len; i++)
+		in[i] = (char)('a' + i % 26);
+	memcpy(in, "Subject: x\r\n\r\n", 15);
+	struct maildir_check good = {len, crc32c_update(0, in, len)};
+	struct maildir_check bad_crc = {len, good.crc ^ 4};
+	struct maildir_check bad_size = {len + 1, good.crc};
+	const struct maildir_check *bad[] = {&bad_crc, &bad_size};
+	char err[256];
+	for (size_t i = 0; i < 2; i++) {
+		int fd = data_fd(f->root, in, len);
+		struct maildir_prep p;
+		assert_int_equal(
+		    maildir_prepare_checked(md, NAME, NULL, fd, bad[i], 1, &p, err, sizeof(err)),
+		    MAILDIR_CORRUPT);
+		assert_non_null(strstr(err, "damaged"));
+		close(fd);
+		char *sub = xasprintf("%s/tmp", md);
+		assert_int_equal(count_entries(sub), 0);
+		free(sub);
+		sub = xasprintf("%s/new", md);
+		assert_int_equal(count_entries(sub), 0);
+		free(sub);
+	}
+	int fd = data_fd(f->root, in, len);
+	struct maildir_prep p;
+	assert_int_equal(
+	    maildir_prepare_checked(md, NAME, NULL, fd, &good, 1, &p, err, sizeof(err)),
+	    MAILDIR_OK);
+	assert_int_equal(maildir_publish(&p, 1, err, sizeof(err)), MAILDIR_OK);
+	maildir_prep_close(&p);
+	close(fd);
+	char *sub = xasprintf("%s/new", md);
+	assert_int_equal(count_entries(sub), 1);
+	free(sub);
+	free(in);
+	free(md);
+}
+
+static void test_checked_prepare(void **state)
+{
+	checked_case(*state, 40);
+	checked_case(*state, 64 * 1024 + 17); /* more than one read */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +682,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_data_fd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checked_prepare, setup, teardown),
 	    cmocka_unit_test(test_name_format),
 	    cmocka_unit_test(test_name_truncation),
 	};

@@ -137,12 +137,16 @@ static void test_deliver(void **state)
 	    .addr = addrs,
 	    .notify = notify,
 	    .orcpt = orcpt,
+	    .crc = 0xE3069283u,
+	    .has_crc = 1,
 	};
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_deliver(&b, &d);
 	struct proto_deliver got;
 	assert_int_equal(proto_decode_deliver(b.data, b.len, &got), 0);
+	assert_int_equal(got.crc, 0xE3069283u);
+	assert_int_equal(got.has_crc, 1);
 	assert_true(got.job == 42);
 	assert_string_equal(got.id, d.id);
 	assert_string_equal(got.action, "mailbox");
@@ -163,6 +167,13 @@ static void test_deliver(void **state)
 	}
 	proto_deliver_free(&got);
 	ASSERT_STRICT(b, dec_deliver);
+
+	/* the checksum flag is 0 or 1 */
+	d.has_crc = 2;
+	buf_reset(&b);
+	proto_encode_deliver(&b, &d);
+	assert_int_equal(dec_deliver(b.data, b.len), -1);
+	d.has_crc = 1;
 
 	/* no recipient at all is refused, even well framed */
 	d.n = 0;
@@ -185,7 +196,7 @@ static void test_result(void **state)
 {
 	(void)state;
 	uint32_t idx[] = {1, 2};
-	uint8_t status[] = {DELIVER_OK, DELIVER_PERM};
+	uint8_t status[] = {DELIVER_OK, DELIVER_CORRUPT};
 	char *text[] = {"delivered to maildir /var/mail/a", "unsafe mailbox name"};
 	uint8_t rflags[] = {PROTO_RCPT_RELAYED, 0};
 	struct proto_result r = {.job = 5,
@@ -203,7 +214,7 @@ static void test_result(void **state)
 	assert_true(got.job == 5);
 	assert_int_equal(got.flags, PROTO_DEST_UNREACHABLE);
 	assert_int_equal(got.n, 2);
-	assert_int_equal(got.status[1], DELIVER_PERM);
+	assert_int_equal(got.status[1], DELIVER_CORRUPT);
 	assert_int_equal(got.rflags[0], PROTO_RCPT_RELAYED);
 	assert_int_equal(got.rflags[1], 0);
 	assert_string_equal(got.text[0], text[0]);
@@ -222,7 +233,7 @@ static void test_result(void **state)
 	rflags[1] = 0;
 
 	/* a status the queue does not know is refused */
-	status[1] = DELIVER_PERM + 1;
+	status[1] = DELIVER_CORRUPT + 1;
 	buf_reset(&b);
 	proto_encode_result(&b, &r);
 	assert_int_equal(dec_result(b.data, b.len), -1);

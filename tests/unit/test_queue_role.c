@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
@@ -164,6 +165,8 @@ static void commit_one(struct fixture *f, const char *sender, char *id, size_t i
 	struct envelope_draft_rcpt rc = {"alice@example.org", NULL, 0, "mbox", "alice"};
 	struct envelope_draft d = {.arrival = f->now,
 	                           .size = strlen(msg),
+	                           .data_crc = crc32c_update(0, msg, strlen(msg)),
+	                           .has_data_crc = 1,
 	                           .sender = sender,
 	                           .helo = "h",
 	                           .client = "127.0.0.1",

@@ -20,68 +20,13 @@
 #include "buf.h"
 #include "envelope.h"
 #include "spool.h"
+#include "spool_fixture.h"
 #include "xmalloc.h"
-
-struct fixture {
-	char *dir;
-	char *queue;
-	struct spool *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	f->dir = unit_tmpdir();
-	/* a nested path: spool_open creates the missing parents */
-	f->queue = xasprintf("%s/var/queue", f->dir);
-	char err[128] = "";
-	f->s = spool_open(f->queue, err, sizeof(err));
-	if (f->s == NULL)
-		fail_msg("spool_open: %s", err);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	spool_close(f->s);
-	unit_rmtree(f->dir);
-	free(f->queue);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static char *qpath(const struct fixture *f, const char *sub, const char *name)
-{
-	return xasprintf("%s/%s/%s", f->queue, sub, name);
-}
-
-static int exists(const struct fixture *f, const char *sub, const char *name)
-{
-	char *p = qpath(f, sub, name);
-	struct stat st;
-	int rc = lstat(p, &st) == 0;
-	free(p);
-	return rc;
-}
-
-static void put_file(const struct fixture *f, const char *sub, const char *name, const void *data,
-                     size_t n)
-{
-	char *p = qpath(f, sub, name);
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-	free(p);
-}
 
 static void append_file(const struct fixture *f, const char *sub, const char *name,
                         const void *data, size_t n)
 {
-	char *p = qpath(f, sub, name);
+	char *p = fx_path(f, sub, name);
 	int fd = open(p, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, n), (ssize_t)n);
@@ -89,63 +34,20 @@ static void append_file(const struct fixture *f, const char *sub, const char *na
 	free(p);
 }
 
-static void env_make(struct envelope *e, const char *id, uint64_t size, size_t n)
-{
-	memset(e, 0, sizeof(*e));
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	e->arrival = 1700000000;
-	e->size = size;
-	e->sender = xstrdup("sender@example.org");
-	e->helo = xstrdup("client.example.org");
-	e->client = xstrdup("192.0.2.7");
-	e->n_rcpts = n;
-	e->rcpts = xcalloc(n, sizeof(*e->rcpts));
-	for (size_t i = 0; i < n; i++) {
-		char addr[64];
-		snprintf(addr, sizeof(addr), "rcpt%zu@example.org", i);
-		e->rcpts[i].addr = xstrdup(addr);
-		e->rcpts[i].action = xstrdup("mailbox");
-		e->rcpts[i].user = xstrdup("rcpt");
-	}
-}
-
-/* data/<id> with body, left open for the commit. */
-static int data_make(struct fixture *f, const char *id, const char *body)
-{
-	int fd = spool_create_data(f->s, id);
-	assert_true(fd >= 0);
-	size_t n = strlen(body);
-	assert_int_equal(write(fd, body, n), (ssize_t)n);
-	return fd;
-}
-
-/* Create, write and commit one message with n recipients. */
-static void commit_msg(struct fixture *f, const char *id, const char *body, size_t n)
-{
-	struct envelope e;
-	env_make(&e, id, strlen(body), n);
-	struct spool_commit it = {.env = &e, .data_fd = data_make(f, id, body)};
-	spool_commit_batch(f->s, &it, 1);
-	if (it.result != 0)
-		fail_msg("commit %s: %s", id, it.reason);
-	close(it.data_fd);
-	envelope_free(&e);
-}
-
 static void test_commit_and_load(void **state)
 {
 	struct fixture *f = *state;
 	const char *body = "Subject: hi\r\n\r\nhello\r\n";
 	struct envelope e, d;
-	env_make(&e, "Msg1", strlen(body), 3);
-	struct spool_commit it = {.env = &e, .data_fd = data_make(f, "Msg1", body)};
+	fx_env_make(&e, "Msg1", strlen(body), 3);
+	struct spool_commit it = {.env = &e, .data_fd = fx_data_make(f, "Msg1", body)};
 	spool_commit_batch(f->s, &it, 1);
 	assert_int_equal(it.result, 0);
 	assert_int_equal(it.error, 0);
 	close(it.data_fd);
 
-	assert_true(exists(f, "env", "Msg1"));
-	assert_false(exists(f, "tmp", "Msg1"));
+	assert_true(fx_exists(f, "env", "Msg1"));
+	assert_false(fx_exists(f, "tmp", "Msg1"));
 	char err[128];
 	assert_int_equal(spool_load(f->s, "Msg1", &d, err, sizeof(err)), 0);
 	assert_string_equal(d.id, "Msg1");
@@ -162,7 +64,7 @@ static void test_commit_and_load(void **state)
 	close(fd);
 
 	/* files are private to the queue user */
-	char *p = qpath(f, "env", "Msg1");
+	char *p = fx_path(f, "env", "Msg1");
 	struct stat st;
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -177,22 +79,22 @@ static void test_batch_partial_failure(void **state)
 {
 	struct fixture *f = *state;
 	struct envelope a, b, c, dup, bad, other;
-	env_make(&a, "A", 5, 1);
-	env_make(&b, "B", 99, 1); /* data file has 5 octets */
-	env_make(&c, "C", 5, 2);
-	env_make(&dup, "Dup", 5, 1);
-	env_make(&bad, "Bad", 5, 1);
-	env_make(&other, "Other", 5, 1);
+	fx_env_make(&a, "A", 5, 1);
+	fx_env_make(&b, "B", 99, 1); /* data file has 5 octets */
+	fx_env_make(&c, "C", 5, 2);
+	fx_env_make(&dup, "Dup", 5, 1);
+	fx_env_make(&bad, "Bad", 5, 1);
+	fx_env_make(&other, "Other", 5, 1);
 	strcpy(bad.id, "../x");
 	/* an envelope already committed under Dup must not be replaced */
-	put_file(f, "env", "Dup", "precious", 8);
-	int other_fd = data_make(f, "Other", "12345");
+	fx_put_file(f, "env", "Dup", "precious", 8);
+	int other_fd = fx_data_make(f, "Other", "12345");
 
 	struct spool_commit items[6] = {
-	    {.env = &a, .data_fd = data_make(f, "A", "12345")},
-	    {.env = &b, .data_fd = data_make(f, "B", "12345")},
-	    {.env = &c, .data_fd = data_make(f, "C", "12345")},
-	    {.env = &dup, .data_fd = data_make(f, "Dup", "12345")},
+	    {.env = &a, .data_fd = fx_data_make(f, "A", "12345")},
+	    {.env = &b, .data_fd = fx_data_make(f, "B", "12345")},
+	    {.env = &c, .data_fd = fx_data_make(f, "C", "12345")},
+	    {.env = &dup, .data_fd = fx_data_make(f, "Dup", "12345")},
 	    {.env = &bad, .data_fd = other_fd},
 	    {.env = &other, .data_fd = -1},
 	};
@@ -211,24 +113,24 @@ static void test_batch_partial_failure(void **state)
 	assert_int_equal(items[5].result, -1);
 
 	/* failed items leave no trace in tmp/ or env/; data is the caller's */
-	assert_false(exists(f, "env", "B"));
-	assert_false(exists(f, "tmp", "B"));
-	assert_true(exists(f, "data", "B"));
-	assert_false(exists(f, "tmp", "Dup"));
-	assert_false(exists(f, "env", "Other"));
-	assert_false(exists(f, "tmp", "Other"));
+	assert_false(fx_exists(f, "env", "B"));
+	assert_false(fx_exists(f, "tmp", "B"));
+	assert_true(fx_exists(f, "data", "B"));
+	assert_false(fx_exists(f, "tmp", "Dup"));
+	assert_false(fx_exists(f, "env", "Other"));
+	assert_false(fx_exists(f, "tmp", "Other"));
 	size_t len;
-	char *p = qpath(f, "env", "Dup");
+	char *p = fx_path(f, "env", "Dup");
 	char *content = unit_read_file(p, &len);
 	assert_int_equal(len, 8);
 	assert_memory_equal(content, "precious", 8);
 	free(content);
 	free(p);
-	assert_true(exists(f, "env", "A"));
-	assert_true(exists(f, "env", "C"));
+	assert_true(fx_exists(f, "env", "A"));
+	assert_true(fx_exists(f, "env", "C"));
 
 	spool_discard(f->s, "B");
-	assert_false(exists(f, "data", "B"));
+	assert_false(fx_exists(f, "data", "B"));
 	for (int i = 0; i < 5; i++)
 		close(items[i].data_fd);
 	envelope_free(&a);
@@ -252,15 +154,15 @@ static void test_large_batch(void **state)
 	for (size_t i = 0; i < N; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "L%zu", i);
-		env_make(&e[i], id, i % 7 == 3 ? 999 : 4, 1);
+		fx_env_make(&e[i], id, i % 7 == 3 ? 999 : 4, 1);
 		items[i].env = &e[i];
-		items[i].data_fd = data_make(f, id, "body");
+		items[i].data_fd = fx_data_make(f, id, "body");
 	}
 	spool_commit_batch(f->s, items, N);
 	for (size_t i = 0; i < N; i++) {
 		assert_int_equal(items[i].result, i % 7 == 3 ? -1 : 0);
-		assert_int_equal(exists(f, "env", e[i].id), i % 7 != 3);
-		assert_false(exists(f, "tmp", e[i].id));
+		assert_int_equal(fx_exists(f, "env", e[i].id), i % 7 != 3);
+		assert_false(fx_exists(f, "tmp", e[i].id));
 		close(items[i].data_fd);
 		envelope_free(&e[i]);
 	}
@@ -275,8 +177,8 @@ static void test_commit_write_error(void **state)
 	 * limit gives EFBIG where a full disk gives ENOSPC, through the same
 	 * path, so the errno must come back in item->error. */
 	struct envelope e;
-	env_make(&e, "Big", 3, 2000);
-	struct spool_commit it = {.env = &e, .data_fd = data_make(f, "Big", "abc")};
+	fx_env_make(&e, "Big", 3, 2000);
+	struct spool_commit it = {.env = &e, .data_fd = fx_data_make(f, "Big", "abc")};
 	struct rlimit old, lim;
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
@@ -290,18 +192,18 @@ static void test_commit_write_error(void **state)
 	assert_int_equal(it.result, -1);
 	assert_int_equal(it.error, EFBIG);
 	assert_non_null(strstr(it.reason, "write"));
-	assert_false(exists(f, "tmp", "Big"));
-	assert_false(exists(f, "env", "Big"));
+	assert_false(fx_exists(f, "tmp", "Big"));
+	assert_false(fx_exists(f, "env", "Big"));
 	close(it.data_fd);
 	spool_discard(f->s, "Big");
-	assert_false(exists(f, "data", "Big"));
+	assert_false(fx_exists(f, "data", "Big"));
 	envelope_free(&e);
 }
 
 static void test_append_state(void **state)
 {
 	struct fixture *f = *state;
-	commit_msg(f, "St1", "x", 3);
+	fx_commit_msg(f, "St1", "x", 3);
 	assert_int_equal(
 	    spool_append_state(f->s, "St1", 1, RCPT_DEFERRED, 1, 1700000600, "451 4.7.1 later"), 0);
 	assert_int_equal(spool_append_state(f->s, "St1", 2, RCPT_DELIVERED, 1, 0, NULL), 0);
@@ -322,23 +224,23 @@ static void test_append_state(void **state)
 	assert_int_equal(spool_append_state(f->s, "St1", 0, 77, 1, 0, NULL), -1);
 	assert_int_equal(spool_append_state(f->s, "Missing", 0, RCPT_DELIVERED, 1, 0, NULL), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_false(exists(f, "env", "Missing"));
+	assert_false(fx_exists(f, "env", "Missing"));
 }
 
 static void test_remove(void **state)
 {
 	struct fixture *f = *state;
-	commit_msg(f, "Rm", "body", 1);
-	assert_true(exists(f, "env", "Rm"));
+	fx_commit_msg(f, "Rm", "body", 1);
+	assert_true(fx_exists(f, "env", "Rm"));
 	spool_remove(f->s, "Rm");
-	assert_false(exists(f, "env", "Rm"));
-	assert_false(exists(f, "data", "Rm"));
+	assert_false(fx_exists(f, "env", "Rm"));
+	assert_false(fx_exists(f, "data", "Rm"));
 	spool_remove(f->s, "Rm"); /* already gone: quiet */
 }
 
 static ino_t inode_of(const struct fixture *f, const char *sub, const char *name)
 {
-	char *p = qpath(f, sub, name);
+	char *p = fx_path(f, sub, name);
 	struct stat st;
 	assert_int_equal(lstat(p, &st), 0);
 	free(p);
@@ -364,11 +266,11 @@ static size_t count_dir_entries(const struct fixture *f, const char *sub)
 static void test_recycled_files(void **state)
 {
 	struct fixture *f = *state;
-	commit_msg(f, "Old1", "a rather long old message body\r\n", 1);
+	fx_commit_msg(f, "Old1", "a rather long old message body\r\n", 1);
 	ino_t data_ino = inode_of(f, "data", "Old1"), env_ino = inode_of(f, "env", "Old1");
 	spool_remove(f->s, "Old1");
-	assert_false(exists(f, "data", "Old1"));
-	assert_false(exists(f, "env", "Old1"));
+	assert_false(fx_exists(f, "data", "Old1"));
+	assert_false(fx_exists(f, "env", "Old1"));
 	assert_int_equal(count_dir_entries(f, "free"), 2);
 
 	/* a recycled data file shows its writer none of the old bytes: what
@@ -385,7 +287,7 @@ static void test_recycled_files(void **state)
 	assert_int_equal(count_dir_entries(f, "free"), 2);
 
 	/* the next message reuses both inodes, and none of the old bytes */
-	commit_msg(f, "New1", "short\r\n", 1);
+	fx_commit_msg(f, "New1", "short\r\n", 1);
 	ino_t got[2] = {inode_of(f, "data", "New1"), inode_of(f, "env", "New1")};
 	for (size_t i = 0; i < 2; i++)
 		assert_true(got[i] == data_ino || got[i] == env_ino);
@@ -396,7 +298,7 @@ static void test_recycled_files(void **state)
 	assert_int_equal(d.size, 7);
 	envelope_free(&d);
 	size_t len;
-	char *p = qpath(f, "data", "New1");
+	char *p = fx_path(f, "data", "New1");
 	char *text = unit_read_file(p, &len);
 	assert_int_equal(len, 7);
 	assert_memory_equal(text, "short\r\n", 7);
@@ -461,12 +363,53 @@ static void test_pool_keeps_burst(void **state)
 	close(fd);
 }
 
+/* Below the room kept free the spool says so, gives the pool's files back
+ * at once, and deletes finished messages' files instead of pooling them;
+ * above it, nothing changes. */
+static void test_space_short(void **state)
+{
+	struct fixture *f = *state;
+	fx_commit_msg(f, "Sp1", "body one\r\n", 1);
+	fx_commit_msg(f, "Sp2", "body two\r\n", 1);
+	spool_remove(f->s, "Sp1");
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+
+	struct spool_space sp;
+	spool_set_min_free(f->s, 0, 0);
+	assert_int_equal(spool_space_short(f->s, 1, &sp), 0);
+	assert_true(sp.avail > 0);
+	assert_int_equal(count_dir_entries(f, "free"), 2);
+
+	/* more free octets wanted than any disk has */
+	spool_set_min_free(f->s, (uint64_t)1 << 60, 0);
+	assert_int_equal(spool_space_short(f->s, 0, &sp), 1);
+	assert_int_equal(sp.short_space, 1);
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+	spool_remove(f->s, "Sp2");
+	assert_false(fx_exists(f, "env", "Sp2"));
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+
+	/* the figures are taken at most once a second unless forced */
+	spool_set_min_free(f->s, 0, 0);
+	assert_int_equal(spool_space_short(f->s, 0, NULL), 0); /* set_min_free forgets */
+	spool_set_min_free(f->s, 0, UINT64_MAX);
+	assert_int_equal(spool_space_short(f->s, 1, NULL), 1); /* too few inodes */
+	spool_set_min_free(f->s, 0, 0);
+	assert_int_equal(spool_space_short(f->s, 1, NULL), 0);
+	fx_commit_msg(f, "Sp3", "x", 1);
+	spool_remove(f->s, "Sp3");
+	assert_int_equal(count_dir_entries(f, "free"), 2); /* pooled again */
+	assert_int_equal(spool_release(f->s), 2);
+	assert_int_equal(count_dir_entries(f, "free"), 0);
+	assert_int_equal(spool_release(f->s), 0);
+}
+
 static void test_invalid_ids(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[] = {"",  "../evil", "a/b",
 	                                  ".", "a.b",     "0123456789abcdef0123456789ABCDEF0"};
-	put_file(f, "env", "Keep", "x", 1);
+	fx_put_file(f, "env", "Keep", "x", 1);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
 		assert_int_equal(spool_create_data(f->s, bad[i]), -1);
@@ -479,7 +422,7 @@ static void test_invalid_ids(void **state)
 		spool_remove(f->s, bad[i]);
 		spool_quarantine(f->s, bad[i], "test");
 	}
-	assert_true(exists(f, "env", "Keep"));
+	assert_true(fx_exists(f, "env", "Keep"));
 	char *evil = xasprintf("%s/evil", f->queue);
 	struct stat st;
 	assert_int_equal(lstat(evil, &st), -1);
@@ -495,19 +438,19 @@ static void test_invalid_ids(void **state)
 static void test_quarantine_clash(void **state)
 {
 	struct fixture *f = *state;
-	commit_msg(f, "Qq", "abc", 1);
+	fx_commit_msg(f, "Qq", "abc", 1);
 	spool_quarantine(f->s, "Qq", "first \"reason\"\n");
-	assert_true(exists(f, "corrupt", "Qq.env"));
-	assert_true(exists(f, "corrupt", "Qq.data"));
-	assert_false(exists(f, "env", "Qq"));
-	assert_false(exists(f, "data", "Qq"));
-	commit_msg(f, "Qq", "abcd", 1);
+	assert_true(fx_exists(f, "corrupt", "Qq.env"));
+	assert_true(fx_exists(f, "corrupt", "Qq.data"));
+	assert_false(fx_exists(f, "env", "Qq"));
+	assert_false(fx_exists(f, "data", "Qq"));
+	fx_commit_msg(f, "Qq", "abcd", 1);
 	spool_quarantine(f->s, "Qq", "second");
-	assert_true(exists(f, "corrupt", "Qq.1.env"));
-	assert_true(exists(f, "corrupt", "Qq.1.data"));
+	assert_true(fx_exists(f, "corrupt", "Qq.1.env"));
+	assert_true(fx_exists(f, "corrupt", "Qq.1.data"));
 	/* the first pair was not overwritten */
 	size_t len;
-	char *p = qpath(f, "corrupt", "Qq.data");
+	char *p = fx_path(f, "corrupt", "Qq.data");
 	free(unit_read_file(p, &len));
 	assert_int_equal(len, 3);
 	free(p);
@@ -537,41 +480,41 @@ static void test_recover(void **state)
 {
 	struct fixture *f = *state;
 	/* good one */
-	commit_msg(f, "Good", "good body", 2);
+	fx_commit_msg(f, "Good", "good body", 2);
 	/* uncommitted data file: never acknowledged */
-	close(data_make(f, "Uncommitted", "half"));
+	close(fx_data_make(f, "Uncommitted", "half"));
 	/* leftovers in tmp/, with and without an id name */
-	put_file(f, "tmp", "Tmp1", "junk", 4);
-	put_file(f, "tmp", "not.an.id", "junk", 4);
+	fx_put_file(f, "tmp", "Tmp1", "junk", 4);
+	fx_put_file(f, "tmp", "not.an.id", "junk", 4);
 	/* a committed envelope damaged on disk */
-	commit_msg(f, "Corrupt", "c", 1);
-	char *p = qpath(f, "env", "Corrupt");
+	fx_commit_msg(f, "Corrupt", "c", 1);
+	char *p = fx_path(f, "env", "Corrupt");
 	size_t len;
 	char *content = unit_read_file(p, &len);
 	content[len / 2] ^= 0x40;
-	put_file(f, "env", "Corrupt", content, len);
+	fx_put_file(f, "env", "Corrupt", content, len);
 	free(content);
 	free(p);
-	put_file(f, "corrupt", "Corrupt.env", "older", 5); /* a name clash */
+	fx_put_file(f, "corrupt", "Corrupt.env", "older", 5); /* a name clash */
 	/* an envelope without its data file */
-	commit_msg(f, "NoData", "n", 1);
-	p = qpath(f, "data", "NoData");
+	fx_commit_msg(f, "NoData", "n", 1);
+	p = fx_path(f, "data", "NoData");
 	assert_int_equal(unlink(p), 0);
 	free(p);
 	/* a data file of the wrong size */
-	commit_msg(f, "Grown", "g", 1);
+	fx_commit_msg(f, "Grown", "g", 1);
 	append_file(f, "data", "Grown", "more", 4);
 	/* an interrupted removal: all recipients final, data already gone */
-	commit_msg(f, "Done", "d", 2);
+	fx_commit_msg(f, "Done", "d", 2);
 	assert_int_equal(spool_append_state(f->s, "Done", 0, RCPT_DELIVERED, 1, 0, NULL), 0);
 	assert_int_equal(spool_append_state(f->s, "Done", 1, RCPT_FAILED, 1, 0, "550"), 0);
-	p = qpath(f, "data", "Done");
+	p = fx_path(f, "data", "Done");
 	assert_int_equal(unlink(p), 0);
 	free(p);
 	/* a torn STATE append */
-	commit_msg(f, "Torn", "t", 2);
+	fx_commit_msg(f, "Torn", "t", 2);
 	assert_int_equal(spool_append_state(f->s, "Torn", 1, RCPT_HELD, 0, 0, NULL), 0);
-	p = qpath(f, "env", "Torn");
+	p = fx_path(f, "env", "Torn");
 	struct stat st;
 	assert_int_equal(stat(p, &st), 0);
 	off_t whole = st.st_size;
@@ -582,16 +525,16 @@ static void test_recover(void **state)
 	append_file(f, "env", "Torn", rec.data, rec.len - 2);
 	buf_free(&rec);
 	/* names that are not message ids are left alone */
-	put_file(f, "env", "README.txt", "hello", 5);
-	put_file(f, "data", "foo.bar", "hello", 5);
+	fx_put_file(f, "env", "README.txt", "hello", 5);
+	fx_put_file(f, "data", "foo.bar", "hello", 5);
 	/* an env whose HEADER names another id */
-	commit_msg(f, "Orig", "o", 1);
-	char *from = qpath(f, "env", "Orig"), *to = qpath(f, "env", "Renamed");
+	fx_commit_msg(f, "Orig", "o", 1);
+	char *from = fx_path(f, "env", "Orig"), *to = fx_path(f, "env", "Renamed");
 	assert_int_equal(rename(from, to), 0);
 	free(from);
 	free(to);
-	from = qpath(f, "data", "Orig");
-	to = qpath(f, "data", "Renamed");
+	from = fx_path(f, "data", "Orig");
+	to = fx_path(f, "data", "Renamed");
 	assert_int_equal(rename(from, to), 0);
 	free(from);
 	free(to);
@@ -614,36 +557,36 @@ static void test_recover(void **state)
 	assert_int_equal(t->rcpts[0].state, RCPT_PENDING);
 	assert_int_equal(t->rcpts[1].state, RCPT_HELD);
 
-	assert_true(exists(f, "env", "Good"));
-	assert_true(exists(f, "data", "Good"));
-	assert_false(exists(f, "data", "Uncommitted"));
-	assert_false(exists(f, "tmp", "Tmp1"));
-	assert_false(exists(f, "tmp", "not.an.id"));
+	assert_true(fx_exists(f, "env", "Good"));
+	assert_true(fx_exists(f, "data", "Good"));
+	assert_false(fx_exists(f, "data", "Uncommitted"));
+	assert_false(fx_exists(f, "tmp", "Tmp1"));
+	assert_false(fx_exists(f, "tmp", "not.an.id"));
 
-	assert_false(exists(f, "env", "Corrupt"));
-	assert_false(exists(f, "data", "Corrupt"));
-	assert_true(exists(f, "corrupt", "Corrupt.1.env"));
-	assert_true(exists(f, "corrupt", "Corrupt.1.data"));
+	assert_false(fx_exists(f, "env", "Corrupt"));
+	assert_false(fx_exists(f, "data", "Corrupt"));
+	assert_true(fx_exists(f, "corrupt", "Corrupt.1.env"));
+	assert_true(fx_exists(f, "corrupt", "Corrupt.1.data"));
 
-	assert_false(exists(f, "env", "NoData"));
-	assert_true(exists(f, "corrupt", "NoData.env"));
+	assert_false(fx_exists(f, "env", "NoData"));
+	assert_true(fx_exists(f, "corrupt", "NoData.env"));
 
-	assert_false(exists(f, "env", "Grown"));
-	assert_true(exists(f, "corrupt", "Grown.env"));
-	assert_true(exists(f, "corrupt", "Grown.data"));
+	assert_false(fx_exists(f, "env", "Grown"));
+	assert_true(fx_exists(f, "corrupt", "Grown.env"));
+	assert_true(fx_exists(f, "corrupt", "Grown.data"));
 
-	assert_false(exists(f, "env", "Done"));
-	assert_false(exists(f, "corrupt", "Done.env"));
+	assert_false(fx_exists(f, "env", "Done"));
+	assert_false(fx_exists(f, "corrupt", "Done.env"));
 
-	assert_false(exists(f, "env", "Renamed"));
-	assert_true(exists(f, "corrupt", "Renamed.env"));
+	assert_false(fx_exists(f, "env", "Renamed"));
+	assert_true(fx_exists(f, "corrupt", "Renamed.env"));
 
-	assert_true(exists(f, "env", "README.txt"));
-	assert_true(exists(f, "data", "foo.bar"));
-	assert_false(exists(f, "corrupt", "README.txt.env"));
+	assert_true(fx_exists(f, "env", "README.txt"));
+	assert_true(fx_exists(f, "data", "foo.bar"));
+	assert_false(fx_exists(f, "corrupt", "README.txt.env"));
 
 	/* the torn tail was cut, so a new append lands on a record boundary */
-	p = qpath(f, "env", "Torn");
+	p = fx_path(f, "env", "Torn");
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_size, whole);
 	free(p);
@@ -662,6 +605,42 @@ static void test_recover(void **state)
 	for (size_t i = 0; i < again.n; i++)
 		envelope_free(&again.e[i]);
 	assert_int_equal(spool_recover(f->s, NULL, NULL), 2);
+}
+
+/* Without a journal, a crash can bring back a renamed file's old name in
+ * tmp/ or free/ beside its new one: recovery must neither delete nor
+ * recycle such a name, or it would free or overwrite a committed message. */
+static void test_recover_keeps_second_names(void **state)
+{
+	struct fixture *f = *state;
+	fx_commit_msg(f, "Kept", "kept body\r\n", 1);
+	char *env = fx_path(f, "env", "Kept"), *data = fx_path(f, "data", "Kept");
+	char *tmp = fx_path(f, "tmp", "Kept"), *pooled = fx_path(f, "free", "f0000000000000009");
+	assert_int_equal(link(env, tmp), 0);
+	assert_int_equal(link(data, pooled), 0);
+	fx_put_file(f, "tmp", "Stray", "x", 1); /* an ordinary leftover still goes */
+	fx_reopen(f);
+	struct seen seen = {0};
+	assert_int_equal(spool_recover(f->s, collect, &seen), 1);
+	assert_true(fx_exists(f, "tmp", "Kept"));
+	assert_true(fx_exists(f, "free", "f0000000000000009"));
+	assert_false(fx_exists(f, "tmp", "Stray"));
+	/* the pool does not hand out the committed data file's inode */
+	ino_t kept = inode_of(f, "data", "Kept");
+	int fd = spool_create_data(f->s, "Fresh");
+	assert_true(fd >= 0);
+	close(fd);
+	assert_true(inode_of(f, "data", "Fresh") != kept);
+	size_t len;
+	char *text = unit_read_file(data, &len);
+	assert_int_equal(len, 11);
+	assert_memory_equal(text, "kept body\r\n", 11);
+	free(text);
+	envelope_free(&seen.e[0]);
+	free(env);
+	free(data);
+	free(tmp);
+	free(pooled);
 }
 
 static void test_open_errors(void **state)
@@ -690,18 +669,20 @@ static void test_open_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_commit_and_load, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_batch_partial_failure, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_commit_write_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_append_state, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_recycled_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pool_keeps_burst, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_ids, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_quarantine_clash, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_and_load, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_partial_failure, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_large_batch, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_write_error, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_append_state, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_remove, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recycled_files, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_keeps_burst, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_space_short, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_ids, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_quarantine_clash, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_keeps_second_names, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_open_errors, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
