@@ -12,6 +12,7 @@ packages=(
   python3 python3-pytest python3-dnspython python3-yaml python3-dkim python3-spf
   python3-cryptography
   swaks postfix
+  whois  # mkpasswd: the AUTH tests hash passwords as an administrator would
 )
 
 missing=()

@@ -25,5 +25,11 @@ int table_load_string(struct table *t, const char *name, const char *text, size_
 /* 1 if present (value, possibly NULL, in *value when value != NULL). */
 int table_lookup(const struct table *t, const char *key, const char **value);
 size_t table_size(const struct table *t);
+/* Zero and drop every value, keeping the keys (a credentials table in a
+ * process that must not hold the hashes). */
+void table_wipe_values(struct table *t);
+/* Call fn for every entry (in no particular order). */
+void table_foreach(const struct table *t, void (*fn)(const char *key, const char *value, void *arg),
+                   void *arg);
 
 #endif

@@ -174,6 +174,11 @@ void role_exec_main(int argc, char **argv)
 
 	/* What must be read before the root directory changes. */
 	tzset();
+	env.base = event_base_new();
+	if (env.base == NULL)
+		fatal_status(EX_CONFIG, "event_base_new failed");
+	if (d->prepare)
+		env.state = d->prepare(&env);
 	char *spool = xasprintf("%s/queue", conf->data_dir);
 	env.spool_dir = spool;
 	if (priv.root && d->root != ROOT_NONE) {
@@ -189,14 +194,14 @@ void role_exec_main(int argc, char **argv)
 		confine_setid_only(&priv, id);
 	else
 		privsep_drop(&priv, id);
+	/* Only the auth role needs password hashes, and it copied them in its
+	 * prepare step: no role runs with them in its configuration. */
+	conf_wipe_secrets(conf);
 	/* A change of credentials resets both; set them for the new ones. */
 	confine_undumpable();
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	if (a.parent != 0 && getppid() != a.parent)
 		exit(0); /* the parent died before we asked to be told */
-	env.base = event_base_new();
-	if (env.base == NULL)
-		fatal_status(EX_CONFIG, "event_base_new failed");
 	confine_filter(d->filter);
 	d->run(&env);
 	exit(1);

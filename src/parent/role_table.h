@@ -28,6 +28,7 @@ struct role_env {
 	size_t n_listen;
 	int control_fd;        /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
 	const char *spool_dir; /* the queue's spool: "/" once chrooted into it */
+	void *state;           /* what the role's prepare step made */
 };
 
 enum role_account {
@@ -52,6 +53,10 @@ struct role_desc {
 	int setid_caps; /* keeps CAP_SETUID/CAP_SETGID instead of dropping every capability */
 	enum confine_filter filter;
 	int sockets; /* ROLE_* bits */
+	/* Before the role is confined (root directory, user, filter): read
+	 * what it needs from the file system; its result is env->state.
+	 * NULL: nothing to prepare. Fatal (EX_CONFIG) on failure. */
+	void *(*prepare)(const struct role_env *env);
 	void (*run)(const struct role_env *env);
 };
 
