@@ -118,18 +118,25 @@ def process_memory_contains(pid, needles):
             m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
             if m and m.group(3).startswith("r"):
                 regions.append((int(m.group(1), 16), int(m.group(2), 16), line))
+    chunk = 16 << 20
+    overlap = max(len(n) for n in needles)
     with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
         for start, end, line in regions:
-            if "[vvar]" in line or "[vsyscall]" in line:
+            # Terabyte-sized reservations are a sanitizer's shadow, not data;
+            # the auth role's positive control proves the search still works.
+            if "[vvar]" in line or "[vsyscall]" in line or end - start > (4 << 30):
                 continue
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except (OSError, ValueError, OverflowError):
-                continue
-            for n in needles:
-                if not found[n] and n in data:
-                    found[n] = True
+            tail = b""
+            for off in range(start, end, chunk):
+                try:
+                    mem.seek(off)
+                    data = tail + mem.read(min(chunk, end - off))
+                except (OSError, ValueError, OverflowError):
+                    break
+                for n in needles:
+                    if not found[n] and n in data:
+                        found[n] = True
+                tail = data[-overlap:]
     return found
 
 
