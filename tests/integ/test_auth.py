@@ -103,7 +103,7 @@ def test_wrong_password_is_refused_after_a_delay(factory, passwd):
             code, resp = auth_plain(s, user, pw)
             elapsed = time.monotonic() - t0
             assert (code, resp[:5]) == (535, b"5.7.8"), (code, resp)
-            assert 1.0 <= elapsed < 3, elapsed
+            assert 1.0 <= elapsed < 8, elapsed  # 1-2 s, and a busy machine
         # the session goes on: the right password still works
         assert s.login("alice", ta.PASSWORDS["alice"])[0] == 235
     evs = rv.log_events(r, "auth-failed")
