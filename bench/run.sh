@@ -34,6 +34,9 @@ if [ ! -x "$RAVEND" ]; then
 fi
 
 /usr/bin/python3 bench/bench.py --ravend "$RAVEND" "$@"
+# Accepting over STARTTLS at 20 sessions, a handshake per connection with
+# many messages each and with one; writes bench/tls.md.
+/usr/bin/python3 bench/tls.py --ravend "$RAVEND"
 # Idle connections (BENCH_CONNS, default 10,000): memory and a new client's
 # latency while they are held, Raven then Postfix; writes bench/conns.md.
 exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"
