@@ -51,6 +51,9 @@ cc -std=c17 -O2 -Wall -Wextra -Werror -o build/bench/smtpload bench/smtpload.c |
 # Relaying to smtp-sink: a queue of BENCH_RELAY_DRAIN (10,000) drained, and
 # accept-and-relay at 20 sessions; writes bench/relay.md.
 /usr/bin/python3 bench/relay.py --ravend "$RAVEND"
+# Accepting over STARTTLS at 20 sessions, a handshake per connection with
+# many messages each and with one; writes bench/tls.md.
+/usr/bin/python3 bench/tls.py --ravend "$RAVEND"
 # Idle connections (BENCH_CONNS, default 10,000): memory and a new client's
 # latency while they are held, Raven then Postfix; writes bench/conns.md.
 exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"

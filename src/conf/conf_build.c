@@ -166,6 +166,9 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_RELAY_IDLE] = {"relay timeout idle", 'd', 1, 3600},
 	    [LIM_MIN_FREE] = {"min-free", 's', 0, (uint64_t)1 << 50},
 	    [LIM_MIN_FREE_INODES] = {"min-free-inodes", 0, 0, (uint64_t)1 << 40},
+	    [LIM_TIMEOUT_TLS] = {"timeout tls", 'd', 1, 3600},
+	    [LIM_AUTH_FAILURES] = {"auth-failures", 0, 1, 1000000},
+	    [LIM_AUTH_LOCKOUT] = {"auth-lockout", 'd', 1, 86400 * 30},
 	};
 	uint64_t v;
 	if (num_value(p, line, lim[k].name, n, lim[k].kind, lim[k].min, lim[k].max, &v) == -1)
@@ -260,6 +263,15 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 		break;
 	case LIM_MIN_FREE_INODES:
 		c->queue_min_free_inodes = v;
+		break;
+	case LIM_TIMEOUT_TLS:
+		c->limits.timeout_tls = (unsigned)v;
+		break;
+	case LIM_AUTH_FAILURES:
+		c->limits.auth_failures = (size_t)v;
+		break;
+	case LIM_AUTH_LOCKOUT:
+		c->limits.auth_lockout = (unsigned)v;
 		break;
 	}
 }
@@ -417,6 +429,17 @@ static void listener_add(struct conf_parser *p, int line, const char *addr, uint
 	l->port = port;
 	l->submission = p->s.submission > 0;
 	l->tls = p->s.tls > 0;
+	l->plaintext_auth = p->s.plaintext_auth > 0;
+}
+
+/* Passwords in clear text only where no network carries them: a loopback
+ * address (a webmail or a local program on this host). */
+static int is_loopback(const char *addr)
+{
+	unsigned char bin[16];
+	if (inet_pton(AF_INET, addr, bin) == 1)
+		return bin[0] == 127;
+	return inet_pton(AF_INET6, addr, bin) == 1 && memcmp(bin, &in6addr_loopback, 16) == 0;
 }
 
 void conf_add_listen(struct conf_parser *p, int line, char *addr)
@@ -426,8 +449,20 @@ void conf_add_listen(struct conf_parser *p, int line, char *addr)
 		conf_error(p, line, "duplicate option \"submission\"");
 	if (p->s.tls > 1)
 		conf_error(p, line, "duplicate option \"tls\"");
-	if (p->s.tls)
-		conf_unsupported(p, line, "listen ... tls (implicit TLS)");
+	if (p->s.plaintext_auth > 1)
+		conf_error(p, line, "duplicate option \"plaintext-auth\"");
+	if (p->s.plaintext_auth && strcmp(addr, "localhost") != 0) {
+		char a[64];
+		size_t n = strlen(addr);
+		if (n >= 2 && n < sizeof(a) && addr[0] == '[' && addr[n - 1] == ']')
+			snprintf(a, sizeof(a), "%.*s", (int)(n - 2), addr + 1);
+		else
+			snprintf(a, sizeof(a), "%s", addr);
+		if (!is_loopback(a))
+			conf_error(p, line,
+			           "plaintext-auth is only allowed on a loopback address "
+			           "(passwords would cross the network in clear)");
+	}
 	uint16_t port = p->s.port_set ? p->s.port : p->s.tls ? 465 : p->s.submission ? 587 : 25;
 	if (p->s.port_set && p->s.port == 0) {
 		/* out of range, already reported */
@@ -680,6 +715,24 @@ static int valid_literal(const char *h)
 	return inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1;
 }
 
+/*
+ * Passwords and hashes live in a table file, never inline: the
+ * configuration text is handed to every process (the network-facing ones
+ * included), and parsing leaves copies of it in memory that no wipe can
+ * find, where a file is read by the parent and the roles that need it only.
+ */
+static void credentials_in_file(struct conf_parser *p, int line, const struct table *t,
+                                const char *what)
+{
+	char q[128];
+	if (t != NULL && !table_from_file(t) && table_has_values(t))
+		conf_error(p, line,
+		           "%s <%s>: credentials must be in a table file (table %s file \"PATH\", "
+		           "readable by root only), not written in the configuration",
+		           what, conf_quote(q, sizeof(q), table_name(t)),
+		           conf_quote(q, sizeof(q), table_name(t)));
+}
+
 void conf_add_relay(struct conf_parser *p, int line, char *name)
 {
 	char q[300];
@@ -699,6 +752,7 @@ void conf_add_relay(struct conf_parser *p, int line, char *name)
 			           conf_quote(q, sizeof(q), a->relay_host));
 		if (p->s.auth_table != NULL) {
 			a->relay_auth = table_ref(p, line, p->s.auth_table);
+			credentials_in_file(p, line, a->relay_auth, "relay auth");
 			const char *user, *pass;
 			if (a->relay_auth != NULL &&
 			    (table_size(a->relay_auth) != 1 ||
@@ -742,6 +796,13 @@ void conf_add_match(struct conf_parser *p, int line, enum match_from from, char 
 	struct config *c = p->c;
 	const struct action *a = conf_action(c, action);
 	const struct table *domains = NULL;
+	/* Never an open relay: relaying for anyone is refused, whatever else
+	 * the file says. */
+	if (a != NULL && a->kind == ACTION_RELAY && from == FROM_ANY && p->s.for_ == FOR_ANY)
+		conf_error(p, line,
+		           "match from any for any with relay action \"%s\" would make an open "
+		           "relay (relay from local or auth clients, or for listed domains)",
+		           conf_quote(q, sizeof(q), action));
 	if (a == NULL) {
 		conf_error(p, line, "unknown action \"%s\" (actions must be defined before use)",
 		           conf_quote(q, sizeof(q), action));
@@ -769,4 +830,41 @@ void conf_add_match(struct conf_parser *p, int line, enum match_from from, char 
 	r->line = line;
 	free(action);
 	conf_scratch_clear(&p->s);
+}
+
+/* Certificates are loaded by the smtp role before it confines itself;
+ * here only the statement is recorded (ravend -n loads them too). */
+void conf_add_certificate(struct conf_parser *p, int line, char *cert, char *key)
+{
+	struct config *c = p->c;
+	if (*cert == '\0' || *key == '\0') {
+		conf_error(p, line, "tls certificate: empty path");
+	} else if (c->n_certs >= CONF_MAX_CERTS) {
+		conf_error(p, line, "tls certificate: more than %d certificates", CONF_MAX_CERTS);
+	} else {
+		c->certs = xreallocarray(c->certs, c->n_certs + 1, sizeof(*c->certs));
+		struct tls_cert *t = &c->certs[c->n_certs++];
+		t->cert = cert;
+		t->key = key;
+		t->line = line;
+		return;
+	}
+	free(cert);
+	free(key);
+}
+
+void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table which, char *name)
+{
+	int users = which == CONF_AUTH_USERS;
+	if (once(p, line, users ? &p->auth_users_line : &p->auth_senders_line,
+	         users ? "auth users" : "auth senders") == 0) {
+		const struct table *t = table_ref(p, line, name);
+		if (users)
+			credentials_in_file(p, line, t, "auth users");
+		if (users)
+			p->c->auth_users = t;
+		else
+			p->c->auth_senders = t;
+	}
+	free(name);
 }

@@ -14,6 +14,7 @@
 #define CONF_MAX_STRING 4096 /* a quoted string */
 #define CONF_MAX_WORD   255  /* an unquoted word or number */
 #define CONF_MAX_NAME   64   /* table and action names */
+#define CONF_MAX_CERTS  100  /* tls certificate statements */
 
 /* A number as written: digits and an optional one-letter unit. */
 struct conf_num {
@@ -39,6 +40,7 @@ struct conf_scratch {
 	uint16_t port;
 	int submission;
 	int tls;
+	int plaintext_auth;
 	int auth_set;
 	char *auth_table; /* relay ... auth <TABLE> */
 	char *users;      /* table names */
@@ -80,6 +82,8 @@ struct conf_parser {
 	int log_line;
 	int nets_line;
 	int queue_line;
+	int auth_users_line;
+	int auth_senders_line;
 
 	struct conf_scratch s;
 };
@@ -130,7 +134,12 @@ enum conf_limit_kind {
 	LIM_RELAY_IDLE,
 	LIM_MIN_FREE,
 	LIM_MIN_FREE_INODES,
+	LIM_TIMEOUT_TLS,
+	LIM_AUTH_FAILURES,
+	LIM_AUTH_LOCKOUT,
 };
+
+enum conf_auth_table { CONF_AUTH_USERS = 1, CONF_AUTH_SENDERS };
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s);
 void conf_set_data(struct conf_parser *p, int line, char *s);
@@ -151,6 +160,8 @@ void conf_add_relay(struct conf_parser *p, int line, char *name);
 void conf_set_resolver(struct conf_parser *p, int line, char *addr);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);
 void conf_unsupported(struct conf_parser *p, int line, const char *what);
+void conf_add_certificate(struct conf_parser *p, int line, char *cert, char *key);
+void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table which, char *name);
 
 /* config.c */
 struct config *conf_new(void);

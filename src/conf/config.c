@@ -147,6 +147,9 @@ struct config *conf_new(void)
 	c->limits.timeout_greeting = 300;
 	c->limits.timeout_session = 1800;
 	c->limits.data_rate = 500;
+	c->limits.timeout_tls = 60;
+	c->limits.auth_failures = 5;
+	c->limits.auth_lockout = 900;
 	c->retry_min = 60;
 	c->retry_max = 3600;
 	c->max_lifetime = 5 * 86400;
@@ -203,7 +206,33 @@ void conf_free(struct config *c)
 	}
 	free(c->actions);
 	free(c->rules);
+	for (size_t i = 0; i < c->n_certs; i++) {
+		free(c->certs[i].cert);
+		free(c->certs[i].key);
+	}
+	free(c->certs);
 	free(c);
+}
+
+static int is_relay_login_table(const struct config *c, const struct table *t)
+{
+	for (size_t i = 0; i < c->n_actions; i++)
+		if (c->actions[i]->relay_auth == t)
+			return 1;
+	return 0;
+}
+
+void conf_wipe_secrets(struct config *c, int keep_relay_logins)
+{
+	for (size_t i = 0; i < c->n_tables; i++)
+		if (c->tables[i] == c->auth_users ||
+		    (!keep_relay_logins && is_relay_login_table(c, c->tables[i])))
+			table_wipe_values(c->tables[i]);
+}
+
+int conf_auth_enabled(const struct config *c)
+{
+	return c->auth_users != NULL;
 }
 
 /* Checks that need the whole file. */
@@ -362,6 +391,14 @@ int conf_finish(struct config *c, char *err, size_t errlen)
 		char *pth = absolute(cwd, a->path);
 		free(a->path);
 		a->path = pth;
+	}
+	for (size_t i = 0; i < c->n_certs; i++) {
+		char *cert = absolute(cwd, c->certs[i].cert);
+		char *key = absolute(cwd, c->certs[i].key);
+		free(c->certs[i].cert);
+		free(c->certs[i].key);
+		c->certs[i].cert = cert;
+		c->certs[i].key = key;
 	}
 	qualify_hostname(c);
 	c->hostname_auto = 0;

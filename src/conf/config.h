@@ -18,8 +18,16 @@
 struct listener {
 	char *addr; /* numeric IPv4/IPv6 address as written, e.g. "127.0.0.1", "::1" */
 	uint16_t port;
-	int submission; /* "submission" flag */
-	int tls;        /* implicit TLS ("tls" flag) */
+	int submission;     /* "submission" flag: AUTH required before MAIL (RFC 6409) */
+	int tls;            /* implicit TLS ("tls" flag, RFC 8314) */
+	int plaintext_auth; /* "plaintext-auth": AUTH offered without TLS (loopback only) */
+};
+
+/* A "tls certificate" statement: a PEM chain and its private key. */
+struct tls_cert {
+	char *cert; /* absolute after conf_finish() */
+	char *key;
+	int line;
 };
 
 struct netmask {
@@ -44,6 +52,11 @@ struct limits {
 	unsigned timeout_session;  /* seconds a whole session may last; default 1800 */
 	size_t data_rate;          /* octets a second DATA must average once timeout_data has
 	                            * passed; 0 off; default 500 */
+	unsigned timeout_tls;      /* seconds a TLS handshake may take; default 60 */
+	size_t auth_failures;      /* failed AUTHs from one client address before it is locked
+	                            * out; default 5 */
+	unsigned auth_lockout;     /* seconds a lockout lasts (and failures are remembered);
+	                            * default 900 */
 };
 
 enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };
@@ -104,6 +117,12 @@ struct config {
 	size_t n_actions;
 	struct match_rule *rules;
 	size_t n_rules;
+	struct tls_cert *certs; /* the first is the default; others are chosen by SNI */
+	size_t n_certs;
+	/* SMTP AUTH: login -> crypt(3) hash (only the auth role keeps the values:
+	 * conf_wipe_secrets), and login -> addresses it may send from */
+	const struct table *auth_users;
+	const struct table *auth_senders;
 	struct limits limits;
 	/* DNS (statement "resolver"): NULL: the system's resolv.conf. */
 	char *resolver;
@@ -147,6 +166,16 @@ struct config *conf_default(void);
  */
 int conf_finish(struct config *c, char *err, size_t errlen);
 void conf_free(struct config *c);
+/*
+ * Wipe (zero, then free) the values of the credentials table, keeping its
+ * keys: every process but the auth role calls this once the configuration
+ * is loaded, so none of them holds a password hash while it runs. The
+ * smarthost passwords of relay actions (auth <table>) go too unless
+ * keep_relay_logins (the relay role, which sends them).
+ */
+void conf_wipe_secrets(struct config *c, int keep_relay_logins);
+/* 1 if AUTH is configured (an "auth users" table). */
+int conf_auth_enabled(const struct config *c);
 
 const struct action *conf_action(const struct config *c, const char *name);
 /* 1 if the address is inside one of the local networks. */

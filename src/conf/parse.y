@@ -41,6 +41,8 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token NEWLINE "end of line"
 %token ACTION "action" ALIAS "alias" ANY "any" AUTH "auth" BLOCK "block" CERTIFICATE "certificate"
 %token CONNECT "connect" DOT "dot" IDLE "idle"
+%token AUTH_FAILURES "auth-failures" AUTH_LOCKOUT "auth-lockout" PLAINTEXT_AUTH "plaintext-auth"
+%token SENDERS "senders"
 %token BOUNCE_SIZE "bounce-size" COMMAND "command" COMMAND_LINE "command-line"
 %token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DATA_RATE "data-rate"
 %token DELAY_WARNING "delay-warning" SESSION "session"
@@ -91,11 +93,9 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| ACTION str MAILDIR str maildir_opts	{ conf_add_maildir(p, @1.first_line, $2, $4); }
 	| ACTION str RELAY relay_opts	{ conf_add_relay(p, @1.first_line, $2); }
 	| MATCH FROM from FOR for_ ACTION str	{ conf_add_match(p, @1.first_line, $3, $7); }
-	| TLS CERTIFICATE str KEY str	{
-		free($3);
-		free($5);
-		conf_unsupported(p, @1.first_line, "tls certificate");
-	}
+	| TLS CERTIFICATE str KEY str	{ conf_add_certificate(p, @1.first_line, $3, $5); }
+	| AUTH USERS TABLEREF		{ conf_set_auth_table(p, @1.first_line, CONF_AUTH_USERS, $3); }
+	| AUTH SENDERS TABLEREF		{ conf_set_auth_table(p, @1.first_line, CONF_AUTH_SENDERS, $3); }
 	| RESOLVER str resolver_opts	{ conf_set_resolver(p, @1.first_line, $2); }
 	| DNSBL str			{ free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
 	| DNSBL list			{ conf_list_free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
@@ -115,6 +115,7 @@ listen_opts : %empty
 	| listen_opts PORT NUMBER	{ conf_listen_port(p, @2.first_line, $3); }
 	| listen_opts SUBMISSION	{ p->s.submission++; }
 	| listen_opts TLS		{ p->s.tls++; }
+	| listen_opts PLAINTEXT_AUTH	{ p->s.plaintext_auth++; }
 	;
 
 limit_opts : limit_opt
@@ -130,6 +131,8 @@ limit_opt : MESSAGE_SIZE NUMBER	{ conf_set_limit(p, @1.first_line, LIM_MESSAGE_S
 	| ERRORS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_ERRORS, $2); }
 	| HOPS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_HOPS, $2); }
 	| DATA_RATE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_DATA_RATE, $2); }
+	| AUTH_FAILURES NUMBER		{ conf_set_limit(p, @1.first_line, LIM_AUTH_FAILURES, $2); }
+	| AUTH_LOCKOUT NUMBER		{ conf_set_limit(p, @1.first_line, LIM_AUTH_LOCKOUT, $2); }
 	;
 
 timeout_opts : timeout_opt
@@ -140,6 +143,7 @@ timeout_opt : COMMAND NUMBER	{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_COMM
 	| DATA NUMBER			{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_DATA, $2); }
 	| GREETING NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_GREETING, $2); }
 	| SESSION NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_SESSION, $2); }
+	| TLS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_TIMEOUT_TLS, $2); }
 	;
 
 relay_timeout_opts : relay_timeout_opt

@@ -34,6 +34,7 @@ struct table {
 	struct table_entry *slots;
 	size_t cap; /* power of two, or 0 */
 	size_t n;
+	int from_file; /* loaded with table_load_file */
 };
 
 static unsigned char ascii_lower(unsigned char c)
@@ -69,13 +70,22 @@ struct table *table_new(const char *name)
 	return t;
 }
 
+/* Values may be password hashes: they never linger in freed memory. */
+static void value_free(char *v)
+{
+	if (v != NULL) {
+		explicit_bzero(v, strlen(v));
+		free(v);
+	}
+}
+
 void table_free(struct table *t)
 {
 	if (t == NULL)
 		return;
 	for (size_t i = 0; i < t->cap; i++) {
 		free(t->slots[i].key);
-		free(t->slots[i].value);
+		value_free(t->slots[i].value);
 	}
 	free(t->slots);
 	free(t->name);
@@ -128,7 +138,7 @@ void table_put(struct table *t, const char *key, const char *value)
 		table_grow(t);
 	struct table_entry *e = table_slot(t, key);
 	if (e->key != NULL) {
-		free(e->value);
+		value_free(e->value);
 		e->value = value ? xstrdup(value) : NULL;
 		return;
 	}
@@ -149,6 +159,22 @@ int table_first(const struct table *t, const char **key, const char **value)
 		}
 	}
 	return 0;
+}
+
+void table_wipe_values(struct table *t)
+{
+	for (size_t i = 0; i < t->cap; i++) {
+		value_free(t->slots[i].value);
+		t->slots[i].value = NULL;
+	}
+}
+
+void table_foreach(const struct table *t, void (*fn)(const char *key, const char *value, void *arg),
+                   void *arg)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].key != NULL)
+			fn(t->slots[i].key, t->slots[i].value, arg);
 }
 
 int table_lookup(const struct table *t, const char *key, const char **value)
@@ -241,10 +267,9 @@ static int line_is_void(const char *s, size_t n)
  * entry before it (aliases(5): "team: alice,\n\tbob"); joined with one
  * space, at most TABLE_MAX_LINE octets in all.
  */
-int table_load_string(struct table *t, const char *name, const char *text, size_t len, char *err,
-                      size_t errlen)
+static int load_lines(struct table *t, const char *name, const char *text, size_t len, char *line,
+                      char *err, size_t errlen)
 {
-	char line[TABLE_MAX_LINE + 1];
 	size_t used = 0, lineno = 0, first = 0; /* first: where the pending entry began */
 	size_t pos = 0;
 	while (pos < len) {
@@ -291,6 +316,15 @@ int table_load_string(struct table *t, const char *name, const char *text, size_
 	return 0;
 }
 
+int table_load_string(struct table *t, const char *name, const char *text, size_t len, char *err,
+                      size_t errlen)
+{
+	char line[TABLE_MAX_LINE + 1];
+	int rc = load_lines(t, name, text, len, line, err, errlen);
+	explicit_bzero(line, sizeof(line)); /* it may have held a hash */
+	return rc;
+}
+
 int table_load_file(struct table *t, const char *path, char *err, size_t errlen)
 {
 	size_t len;
@@ -298,6 +332,21 @@ int table_load_file(struct table *t, const char *path, char *err, size_t errlen)
 	if (text == NULL)
 		return -1;
 	int rc = table_load_string(t, path, text, len, err, errlen);
+	explicit_bzero(text, len);
 	free(text);
+	t->from_file = 1;
 	return rc;
+}
+
+int table_from_file(const struct table *t)
+{
+	return t->from_file;
+}
+
+int table_has_values(const struct table *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].key != NULL && t->slots[i].value != NULL)
+			return 1;
+	return 0;
 }

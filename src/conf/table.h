@@ -27,5 +27,15 @@ int table_lookup(const struct table *t, const char *key, const char **value);
 size_t table_size(const struct table *t);
 /* The one entry of a single-entry table (credentials); 0 if it is empty. */
 int table_first(const struct table *t, const char **key, const char **value);
+/* Zero and drop every value, keeping the keys (a credentials table in a
+ * process that must not hold the hashes). */
+void table_wipe_values(struct table *t);
+/* 1 if loaded from a file (table NAME file "PATH"), 0 if written inline. */
+int table_from_file(const struct table *t);
+/* 1 if some entry has a value. */
+int table_has_values(const struct table *t);
+/* Call fn for every entry (in no particular order). */
+void table_foreach(const struct table *t, void (*fn)(const char *key, const char *value, void *arg),
+                   void *arg);
 
 #endif

@@ -105,6 +105,11 @@ void conn_free(struct conn *c)
 		return;
 	if (c->tls_wanted)
 		SSL_free(c->tls_wanted);
+	/* A TLS session ends with close_notify (one record, written without
+	 * blocking), so the peer can tell our close from a truncation. */
+	if (c->ssl != NULL && c->tls_ready)
+		SSL_shutdown(c->ssl);
+	ERR_clear_error();
 	if (c->bev)
 		bufferevent_free(c->bev); /* closes the socket; frees the SSL */
 	free(c);

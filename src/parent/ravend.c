@@ -33,6 +33,7 @@
 #include "log.h"
 #include "role_exec.h"
 #include "roles.h"
+#include "server.h"
 #include "startup_check.h"
 #include "util.h"
 #include "version.h"
@@ -377,6 +378,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
 	}
+	conf_wipe_secrets(conf, 0); /* only the auth role keeps password hashes */
 	struct parent p;
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
@@ -384,7 +386,8 @@ int main(int argc, char **argv)
 	p.conf_fd = p.control_fd = -1;
 	if (privsep_init(&p.priv, conf, err, sizeof(err)) == -1 ||
 	    startup_check_data_dir(&p.priv, conf, err, sizeof(err)) == -1 ||
-	    startup_check_fd_limit(conf, err, sizeof(err)) == -1) {
+	    startup_check_fd_limit(conf, err, sizeof(err)) == -1 ||
+	    smtp_tls_check(conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
 	}

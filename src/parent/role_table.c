@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sysexits.h>
 
+#include "auth_role.h"
 #include "local_role.h"
 #include "log.h"
 #include "queue_role.h"
@@ -24,7 +25,25 @@ static void run_local(const struct role_env *env)
 
 static void run_smtp(const struct role_env *env)
 {
-	smtp_role_main(env->conf, env->base, env->channel, env->listen, env->n_listen);
+	smtp_role_main(env->conf, env->base, env->channel, env->listen, env->n_listen, env->state);
+}
+
+/* The TLS certificates and keys: read while the files can be reached. */
+static void *prepare_smtp(const struct role_env *env)
+{
+	return smtp_tls_prepare(env->conf);
+}
+
+/* The password hashes, copied out of the configuration before every role
+ * (this one included) wipes them from it. */
+static void *prepare_auth(const struct role_env *env)
+{
+	return auth_role_prepare(env->conf);
+}
+
+static void run_auth(const struct role_env *env)
+{
+	auth_role_main(env->conf, env->base, env->channel, env->state);
 }
 
 /* The resolver and the CA store, read before the chroot. */
@@ -45,8 +64,10 @@ static void run_relay(const struct role_env *env)
 const struct role_desc role_table[] = {
     {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
-    {"smtp", PEER_SMTP, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_LISTENERS, NULL, run_smtp},
+    {"smtp", PEER_SMTP, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_LISTENERS, prepare_smtp,
+     run_smtp},
     {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, 0, prepare_relay, run_relay},
+    {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

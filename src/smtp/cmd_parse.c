@@ -466,6 +466,35 @@ static int cmd_parse_bdat(struct smtp_cmd *cmd, const char *a, size_t n, struct 
 	return 0;
 }
 
+/*
+ * "AUTH" SP sasl-mech [SP initial-response] (RFC 4954 §4): a mechanism of 1
+ * to 20 letters, digits, '-' or '_' (RFC 4422 §3.1), then one token.
+ */
+static int cmd_parse_auth(struct smtp_cmd *cmd, const char *a, size_t n, size_t base,
+                          struct smtp_reply *err)
+{
+	size_t i = 0;
+	while (i < n && (cmd_is_alnum(a[i]) || a[i] == '-' || a[i] == '_'))
+		i++;
+	if (i == 0 || i > 20 || (i < n && !cmd_is_wsp(a[i])))
+		return cmd_fail(err, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+	memcpy(cmd->arg, a, i);
+	cmd->arg[i] = '\0';
+	while (i < n && cmd_is_wsp(a[i]))
+		i++;
+	if (i == n)
+		return 0;
+	size_t j = i;
+	while (j < n && !cmd_is_wsp(a[j]))
+		j++;
+	if (j != n)
+		return cmd_fail(err, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+	cmd->has_ir = 1;
+	cmd->ir_off = base + i;
+	cmd->ir_len = j - i;
+	return 0;
+}
+
 enum cmd_args { ARGS_NONE, ARGS_ANY, ARGS_REQUIRED, ARGS_HELO, ARGS_SPECIAL };
 
 struct cmd_def {
@@ -481,7 +510,7 @@ static const struct cmd_def cmd_defs[] = {
     {"RSET", CMD_RSET, ARGS_NONE},         {"NOOP", CMD_NOOP, ARGS_ANY},
     {"QUIT", CMD_QUIT, ARGS_NONE},         {"VRFY", CMD_VRFY, ARGS_REQUIRED},
     {"EXPN", CMD_EXPN, ARGS_REQUIRED},     {"HELP", CMD_HELP, ARGS_ANY},
-    {"STARTTLS", CMD_STARTTLS, ARGS_NONE}, {"AUTH", CMD_AUTH, ARGS_REQUIRED},
+    {"STARTTLS", CMD_STARTTLS, ARGS_NONE}, {"AUTH", CMD_AUTH, ARGS_SPECIAL},
 };
 
 int cmd_parse(const char *line, size_t len, int utf8_addrs, struct smtp_cmd *cmd,
@@ -540,6 +569,8 @@ int cmd_parse(const char *line, size_t len, int utf8_addrs, struct smtp_cmd *cmd
 	case ARGS_SPECIAL:
 		break;
 	}
+	if (def->verb == CMD_AUTH)
+		return cmd_parse_auth(cmd, a, n, i, err);
 	if (n == 0 && def->verb == CMD_BDAT)
 		return cmd_fail(err, 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
 	if (def->verb == CMD_BDAT)

@@ -109,6 +109,11 @@ struct smtp_cmd {
 	/* MAIL AUTH= (RFC 4954 §5), xtext-decoded: a mailbox or "<>" */
 	int has_auth;
 	char auth[ADDR_PATH_MAX + 1];
+	/* AUTH (RFC 4954): the mechanism is in arg; the initial response, if
+	 * any, is line[ir_off..ir_off+ir_len) of the parsed line (unchecked:
+	 * the SASL decoder judges it) */
+	int has_ir;
+	size_t ir_off, ir_len;
 	/* BDAT (RFC 3030): "BDAT" SP chunk-size [SP "LAST"] */
 	uint64_t chunk_size;
 	int last_chunk;

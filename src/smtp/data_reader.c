@@ -23,9 +23,20 @@ enum {
 	DR_DONE,
 };
 
-/* hdr_match: 0..7 letters of "received" matched, 8: name done, skipping WSP */
-#define DR_HM_NAME 8
-#define DR_HM_OFF  9
+/* The header fields looked for, lowercase; Received: counts hops. */
+static const struct {
+	const char *name;
+	unsigned seen; /* 0: Received */
+} dr_fields[] = {{"received", 0}, {"date", DATA_SEEN_DATE}, {"message-id", DATA_SEEN_MESSAGE_ID}};
+#define DR_ALL_FIELDS ((1u << (sizeof(dr_fields) / sizeof(dr_fields[0]))) - 1)
+
+static void dr_header_line_start(struct data_reader *dr)
+{
+	dr->hdr_cand = DR_ALL_FIELDS;
+	dr->hdr_pos = 0;
+	dr->hdr_after = 0;
+	dr->hdr_off = 0;
+}
 
 void data_reader_init(struct data_reader *dr, size_t max_size, size_t max_line)
 {
@@ -34,7 +45,7 @@ void data_reader_init(struct data_reader *dr, size_t max_size, size_t max_line)
 	dr->max_line = max_line;
 	dr->state = DR_START;
 	dr->in_header = 1;
-	dr->hdr_match = 0;
+	dr_header_line_start(dr);
 }
 
 static void dr_emit(struct data_reader *dr, struct buf *out, const uint8_t *p, size_t k)
@@ -65,36 +76,60 @@ static void dr_line_grow(struct data_reader *dr, size_t k)
 		dr->too_long_line = 1;
 }
 
-/* Match the start of a header line against "Received" *WSP ":". */
+/* A field name (the candidates in bits) ended with ':'. */
+static void dr_field_seen(struct data_reader *dr, unsigned bits)
+{
+	for (size_t j = 0; j < sizeof(dr_fields) / sizeof(dr_fields[0]); j++)
+		if (bits & (1u << j)) {
+			dr->seen |= dr_fields[j].seen;
+			if (dr_fields[j].seen == 0)
+				dr->hops++;
+		}
+	dr->hdr_off = 1;
+}
+
+/* Match the start of a header line against each name *WSP ":". */
 static void dr_header_bytes(struct data_reader *dr, const uint8_t *p, size_t k)
 {
-	static const char name[] = "received";
-	for (size_t i = 0; i < k; i++) {
+	for (size_t i = 0; i < k && !dr->hdr_off; i++) {
 		uint8_t c = p[i];
-		if (dr->hdr_prefix_len < sizeof(dr->hdr_prefix))
-			dr->hdr_prefix[dr->hdr_prefix_len++] = (char)c;
-		if (dr->hdr_match < DR_HM_NAME) {
-			if ((c | 0x20) == (uint8_t)name[dr->hdr_match])
-				dr->hdr_match++;
-			else
-				dr->hdr_match = DR_HM_OFF;
-		} else if (dr->hdr_match == DR_HM_NAME) {
-			if (c == ':') {
-				dr->hops++;
-				dr->hdr_match = DR_HM_OFF;
-			} else if (c != ' ' && c != '\t') {
-				dr->hdr_match = DR_HM_OFF;
-			}
+		if (dr->hdr_after) {
+			if (c == ':')
+				dr_field_seen(dr, dr->hdr_cand);
+			else if (c != ' ' && c != '\t')
+				dr->hdr_off = 1;
+			continue;
 		}
-		if (dr->hdr_match == DR_HM_OFF && dr->hdr_prefix_len == sizeof(dr->hdr_prefix))
-			return;
+		if (c == ':' || c == ' ' || c == '\t') {
+			unsigned ended = 0;
+			for (size_t j = 0; j < sizeof(dr_fields) / sizeof(dr_fields[0]); j++)
+				if ((dr->hdr_cand & (1u << j)) &&
+				    dr_fields[j].name[dr->hdr_pos] == '\0')
+					ended |= 1u << j;
+			dr->hdr_cand = ended;
+			if (ended == 0)
+				dr->hdr_off = 1;
+			else if (c == ':')
+				dr_field_seen(dr, ended);
+			else
+				dr->hdr_after = 1;
+			continue;
+		}
+		uint8_t lc = c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
+		for (size_t j = 0; j < sizeof(dr_fields) / sizeof(dr_fields[0]); j++)
+			if ((dr->hdr_cand & (1u << j)) &&
+			    (dr_fields[j].name[dr->hdr_pos] == '\0' ||
+			     (uint8_t)dr_fields[j].name[dr->hdr_pos] != lc))
+				dr->hdr_cand &= ~(1u << j);
+		dr->hdr_pos++;
+		if (dr->hdr_cand == 0)
+			dr->hdr_off = 1;
 	}
 }
 
 static void dr_header(struct data_reader *dr, const uint8_t *p, size_t k)
 {
-	if (dr->in_header &&
-	    (dr->hdr_match != DR_HM_OFF || dr->hdr_prefix_len < sizeof(dr->hdr_prefix)))
+	if (dr->in_header && !dr->hdr_off)
 		dr_header_bytes(dr, p, k);
 }
 
@@ -116,8 +151,7 @@ static void dr_line_end(struct data_reader *dr)
 	if (dr->in_header && dr->line_len == 0)
 		dr->in_header = 0; /* the empty line ends the header section */
 	dr->line_len = 0;
-	dr->hdr_prefix_len = 0;
-	dr->hdr_match = 0;
+	dr_header_line_start(dr);
 	dr->state = DR_START;
 }
 
@@ -136,6 +170,15 @@ enum data_result data_reader_feed(struct data_reader *dr, const uint8_t *in, siz
 	while (p < end) {
 		switch (dr->state) {
 		case DR_START:
+			if (dr->stop_at_body && !dr->stopped && dr->in_header &&
+			    (*p == '\r' || *p == '\n')) {
+				/* The line that ends the header section: the caller
+				 * adds its fields before it. */
+				dr_emit(dr, out, run, (size_t)(p - run));
+				dr->stopped = 1;
+				*consumed = (size_t)(p - in);
+				return DATA_HEADER_END;
+			}
 			if (*p == '.') {
 				dr_emit(dr, out, run, (size_t)(p - run));
 				run = ++p;

@@ -11,6 +11,11 @@
  * counts Received: header fields in the header section (hops).
  * Output is the unstuffed message with CRLF line ends, without the final
  * ".\r\n".
+ *
+ * It also notes which of Date: and Message-ID: the header section has, and
+ * can stop once where that section ends (just before the empty line), so a
+ * submission server can add the missing ones there (RFC 6409 §8) without
+ * holding the message.
  */
 #ifndef RAVEN_DATA_READER_H
 #define RAVEN_DATA_READER_H
@@ -21,7 +26,14 @@
 #include "buf.h"
 #include "smtp_reply.h"
 
-enum data_result { DATA_MORE = 0, DATA_DONE };
+enum data_result {
+	DATA_MORE = 0,
+	DATA_DONE,
+	DATA_HEADER_END, /* with stop_at_body: the header section ends here (once) */
+};
+
+/* Header fields seen in the header section. */
+enum { DATA_SEEN_DATE = 1, DATA_SEEN_MESSAGE_ID = 2 };
 
 struct data_reader {
 	size_t max_size; /* message size limit, octets */
@@ -33,13 +45,20 @@ struct data_reader {
 	int too_long_line;
 	int bare_lf;
 	int bare_cr;
+	unsigned seen;    /* DATA_SEEN_* */
+	int stop_at_body; /* set by the caller after init: report DATA_HEADER_END */
+	int stopped;      /* DATA_HEADER_END was reported */
 	/* private state */
 	int state;
 	size_t line_len;
 	int in_header;
-	char hdr_prefix[10]; /* first octets of the current header line */
-	size_t hdr_prefix_len;
-	int hdr_match; /* progress through "Received" *WSP ":" on this line */
+	/* the field name at the start of this header line, matched against
+	 * the names we look for: candidates left, octets matched, the name
+	 * over (white space until ':'), or no match possible any more */
+	unsigned hdr_cand;
+	size_t hdr_pos;
+	int hdr_after;
+	int hdr_off;
 };
 
 /* A limit of 0 means "no limit" (as Postfix's message_size_limit = 0). */

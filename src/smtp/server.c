@@ -10,9 +10,11 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "log.h"
 #include "proto.h"
 #include "session.h"
+#include "tls_server.h"
 #include "xmalloc.h"
 
 /* One per listening socket: what accept_cb needs to know. */
@@ -53,6 +56,7 @@ struct spare {
 struct smtp_server {
 	const struct config *conf;
 	struct event_base *base;
+	struct tls_server *tls;
 	struct ipc *queue;
 	struct acceptor *acceptors;
 	size_t n_acceptors;
@@ -70,6 +74,7 @@ struct smtp_server {
 	struct event *accept_resume; /* listeners paused: out of descriptors */
 	time_t accept_logged;        /* the last "paused" log line */
 	unsigned accept_pauses;      /* pauses since then */
+	unsigned auth_delay_ms;      /* before a refused AUTH is answered */
 };
 
 struct event_base *smtp_server_base(struct smtp_server *srv)
@@ -111,9 +116,14 @@ static void ip_add(struct smtp_server *srv, const struct sockaddr_storage *ss, i
 		hmap_put(srv->per_ip, key, n, (void *)(uintptr_t)c);
 }
 
-/* Refuse without creating a session: one non-blocking write, then close. */
-static void refuse_connection(int fd, const char *host, const char *why)
+/* Refuse without creating a session: one non-blocking write, then close
+ * (only close on an implicit-TLS listener: a TLS client could not read it). */
+static void refuse_connection(int fd, const char *host, const char *why, int tls)
 {
+	if (tls) {
+		close(fd);
+		return;
+	}
 	char line[256];
 	int n = snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n", host, why);
 	ssize_t w = send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -178,27 +188,27 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (srv->n_sessions >= lim->connections) {
 			log_info("event=connection-refused reason=\"too many connections\"");
 			refuse_connection(fd, srv->conf->hostname,
-			                  "Too many connections, try later");
+			                  "Too many connections, try later", acc->l->tls);
 			continue;
 		}
 		if (ip_count(srv, &ss) >= lim->per_ip) {
 			log_info("event=connection-refused reason=\"too many connections from one "
 			         "address\"");
 			refuse_connection(fd, srv->conf->hostname,
-			                  "Too many connections from your address, try later");
+			                  "Too many connections from your address, try later",
+			                  acc->l->tls);
 			continue;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		smtp_server_adopt(srv, fd, (struct sockaddr *)&ss, sl, acc->l->submission);
+		smtp_server_adopt(srv, fd, (struct sockaddr *)&ss, sl, acc->l);
 	}
 }
 
 struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct sockaddr *sa,
-                                  socklen_t salen, int submission)
+                                  socklen_t salen, const struct listener *l)
 {
-	struct session *s =
-	    session_new(srv, srv->conf, ++srv->next_session, fd, sa, salen, submission);
+	struct session *s = session_new(srv, srv->conf, ++srv->next_session, fd, sa, salen, l);
 	s->prev = NULL;
 	s->next = srv->sessions;
 	if (srv->sessions)
@@ -207,6 +217,50 @@ struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct 
 	srv->n_sessions++;
 	ip_add(srv, &s->peer, 1);
 	return s;
+}
+
+void smtp_server_set_tls(struct smtp_server *srv, struct tls_server *tls)
+{
+	srv->tls = tls;
+}
+
+struct tls_server *smtp_server_tls(const struct smtp_server *srv)
+{
+	return srv->tls;
+}
+
+int smtp_tls_check(const struct config *conf, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < conf->n_certs; i++) {
+		char why[512];
+		struct tls_server_cert c = {conf->certs[i].cert, conf->certs[i].key};
+		struct tls_server *t = tls_server_new(&c, 1, conf->hostname, why, sizeof(why));
+		if (t == NULL) {
+			snprintf(err, errlen, "%s:%d: %s", conf->file ? conf->file : "(built-in)",
+			         conf->certs[i].line, why);
+			return -1;
+		}
+		tls_server_free(t);
+	}
+	return 0;
+}
+
+struct tls_server *smtp_tls_prepare(const struct config *conf)
+{
+	char err[512];
+	struct tls_server_cert *certs = xcalloc(conf->n_certs + 1, sizeof(*certs));
+	for (size_t i = 0; i < conf->n_certs; i++) {
+		certs[i].cert = conf->certs[i].cert;
+		certs[i].key = conf->certs[i].key;
+	}
+	struct tls_server *t =
+	    tls_server_new(certs, conf->n_certs, conf->hostname, err, sizeof(err));
+	free(certs);
+	if (t == NULL || tls_server_warm(t, err, sizeof(err)) == -1)
+		fatal_status(EX_CONFIG, "event=tls-setup-failed reason=\"%s\"", err);
+	log_info("event=tls-ready certificates=%zu self_signed=%d", conf->n_certs,
+	         tls_server_self_signed(t));
+	return t;
 }
 
 /* How many spare files the current number of sessions justifies. */
@@ -337,6 +391,39 @@ void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
 	buf_free(&b);
 }
 
+void smtp_server_request_auth(struct smtp_server *srv, struct session *s, const char *login,
+                              const char *password)
+{
+	struct proto_auth_req a = {
+	    .client = s->peer_text, .login = (char *)login, .password = (char *)password};
+	struct buf b;
+	buf_init(&b, 0);
+	s->req = ++srv->next_req;
+	a.req = s->req;
+	s->waiting = 1;
+	hmap_put_u64(srv->waiting, s->req, s);
+	proto_encode_auth_req(&b, &a);
+	ipc_send(srv->queue, PROTO_AUTH_REQ, b.data, b.len, -1);
+	explicit_bzero(b.data, b.len); /* the password */
+	buf_free(&b);
+}
+
+void smtp_server_cancel(struct smtp_server *srv, struct session *s)
+{
+	if (s->waiting)
+		hmap_del_u64(srv->waiting, s->req);
+}
+
+void smtp_server_set_auth_delay(struct smtp_server *srv, unsigned ms)
+{
+	srv->auth_delay_ms = ms;
+}
+
+unsigned smtp_server_auth_delay(const struct smtp_server *srv)
+{
+	return srv->auth_delay_ms;
+}
+
 void smtp_server_abort(struct smtp_server *srv, const char *id)
 {
 	struct buf b;
@@ -411,6 +498,18 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 			session_data_commit_fail(s, r.error, r.reason);
 		proto_reply_free(&r);
 		break;
+	case PROTO_AUTH_RES: {
+		struct proto_auth_res a;
+		if (proto_decode_auth_res(m->data, m->len, &a) == -1) {
+			queue_broken(srv, m);
+			return;
+		}
+		s = take_waiting(srv, a.req);
+		if (s && s->state == S_AUTH)
+			session_auth_result(s, a.status, a.login);
+		proto_auth_res_free(&a);
+		break;
+	}
 	case PROTO_COMMIT_OK:
 		if (proto_decode_req(m->data, m->len, &req) == -1) {
 			queue_broken(srv, m);
@@ -454,6 +553,7 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	srv->per_ip = hmap_new();
 	srv->accept_resume = evtimer_new(base, accept_resume_cb, srv);
 	srv->waiting = hmap_new();
+	srv->auth_delay_ms = 1000;
 	/* Session ids count on from the start time, so that a restarted role
 	 * does not reuse the ids already in the log (2^20 sessions a second). */
 	srv->next_session = (uint64_t)time(NULL) << 20;
@@ -491,9 +591,10 @@ void smtp_server_free(struct smtp_server *srv)
 }
 
 void smtp_role_main(const struct config *conf, struct event_base *base, int queue_sock,
-                    const struct listen_fd *fds, size_t nfds)
+                    const struct listen_fd *fds, size_t nfds, struct tls_server *tls)
 {
 	struct smtp_server *srv = smtp_server_new(conf, base, queue_sock);
+	smtp_server_set_tls(srv, tls);
 	smtp_server_listen(srv, fds, nfds);
 	log_info("event=smtp-ready listeners=%zu", nfds);
 	event_base_dispatch(base);

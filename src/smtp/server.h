@@ -13,6 +13,7 @@
 
 struct event_base;
 struct session;
+struct tls_server;
 
 struct listen_fd {
 	int fd;
@@ -21,16 +22,27 @@ struct listen_fd {
 
 /* Run the smtp role until the queue channel closes. Does not return. */
 void smtp_role_main(const struct config *conf, struct event_base *base, int queue_sock,
-                    const struct listen_fd *fds, size_t nfds);
+                    const struct listen_fd *fds, size_t nfds, struct tls_server *tls);
 
 struct smtp_server;
 /* The pieces of smtp_role_main, for tests and the session fuzzer. */
 struct smtp_server *smtp_server_new(const struct config *conf, struct event_base *base,
                                     int queue_sock);
 void smtp_server_listen(struct smtp_server *srv, const struct listen_fd *fds, size_t nfds);
-/* Start a session on an accepted socket (limits are checked by the caller). */
+/* Start a session on an accepted socket (limits are checked by the caller);
+ * l is the listener it came in on (NULL: a plain port-25 listener). */
 struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct sockaddr *sa,
-                                  socklen_t salen, int submission);
+                                  socklen_t salen, const struct listener *l);
+/* The TLS contexts (made before confinement, owned by the caller); without
+ * them STARTTLS is not offered and implicit-TLS sessions fail. */
+void smtp_server_set_tls(struct smtp_server *srv, struct tls_server *tls);
+struct tls_server *smtp_server_tls(const struct smtp_server *srv);
+/* ravend -n and the parent at start: every configured certificate loads
+ * and matches its key; -1 with "file:line: reason" otherwise. */
+int smtp_tls_check(const struct config *conf, char *err, size_t errlen);
+/* The smtp role's preparation, before it confines itself: the configured
+ * certificates (or a self-signed one) loaded and tried once. Fatal on error. */
+struct tls_server *smtp_tls_prepare(const struct config *conf);
 void smtp_server_free(struct smtp_server *srv);
 struct event_base *smtp_server_base(struct smtp_server *srv);
 /* Requests to the queue; the answer reaches the session by its req number. */
@@ -38,6 +50,16 @@ void smtp_server_request_new(struct smtp_server *srv, struct session *s);
 void smtp_server_request_commit(struct smtp_server *srv, struct session *s,
                                 const struct envelope_draft *e);
 void smtp_server_abort(struct smtp_server *srv, const char *id);
+/* Ask the auth role (through the queue) whether login/password are good;
+ * the verdict reaches session_auth_result(). */
+void smtp_server_request_auth(struct smtp_server *srv, struct session *s, const char *login,
+                              const char *password);
+/* Forget the question s is waiting on (its answer will be dropped). */
+void smtp_server_cancel(struct smtp_server *srv, struct session *s);
+/* The least delay before a refused AUTH is answered, in ms (default 1000;
+ * tests set 0). */
+void smtp_server_set_auth_delay(struct smtp_server *srv, unsigned ms);
+unsigned smtp_server_auth_delay(const struct smtp_server *srv);
 /* Called by session_free. */
 void smtp_server_forget(struct smtp_server *srv, struct session *s);
 

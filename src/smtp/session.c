@@ -31,6 +31,17 @@ static void session_read_cb(struct conn *c, void *arg);
 static void session_drain_cb(struct conn *c, void *arg);
 static void session_event_cb(struct conn *c, enum conn_event ev, void *arg);
 
+/* A handshake that has not ended by its deadline (limits timeout tls),
+ * however slowly the client keeps it moving: it holds a connection slot. */
+static void session_tls_too_long(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->state == S_TLS)
+		session_tls_failed(s, "handshake timed out");
+}
+
 static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
 {
 	if (sa->sa_family == AF_INET6) {
@@ -50,11 +61,12 @@ static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
 
 /* RFC 5321 §4.5.3.2 timeouts by state. Connection timeouts restart on
  * every read or write, so they are set only when the value changes. */
-static void session_set_timeout(struct session *s)
+void session_set_timeout(struct session *s)
 {
 	const struct limits *l = &s->conf->limits;
 	unsigned secs = s->state == S_DATA        ? l->timeout_data
 	                : s->state == S_CONNECTED ? l->timeout_greeting
+	                : s->state == S_TLS       ? l->timeout_tls
 	                                          : l->timeout_command;
 	if (secs == s->timeout)
 		return;
@@ -133,13 +145,14 @@ void session_unwatch_rate(struct session *s)
 }
 
 struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
-                            const struct sockaddr *sa, socklen_t salen, int submission)
+                            const struct sockaddr *sa, socklen_t salen, const struct listener *l)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	s->srv = srv;
 	s->conf = conf;
 	s->id = id;
-	s->submission = submission;
+	s->l = l;
+	s->submission = l != NULL && l->submission;
 	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
 	peer_format(sa, s->peer_text, sizeof(s->peer_text));
 	s->state = S_CONNECTED;
@@ -153,17 +166,29 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	snprintf(s->idtext, sizeof(s->idtext), "S%llx", (unsigned long long)s->id);
 	s->peer_local = conf_is_local_net(s->conf, (const struct sockaddr *)&s->peer);
 	line_reader_init(&s->lines, s->conf->limits.command_line);
-	session_set_timeout(s);
 	struct event_base *base = smtp_server_base(srv);
 	s->deadline = evtimer_new(base, session_too_long, s);
 	s->slow_data = evtimer_new(base, data_too_slow, s);
+	s->tls_timer = evtimer_new(base, session_tls_too_long, s);
+	session_auth_init(s);
 	struct timeval life = {conf->limits.timeout_session, 0};
 	evtimer_add(s->deadline, &life);
-	log_info("event=connect session=%s client=%s local=%d submission=%d", s->idtext,
-	         s->peer_text, s->peer_local, s->submission);
+	log_info("event=connect session=%s client=%s local=%d submission=%d tls=%d", s->idtext,
+	         s->peer_text, s->peer_local, s->submission, l != NULL && l->tls);
+	if (l != NULL && l->tls) {
+		/* Implicit TLS (RFC 8314): the greeting comes after the handshake. */
+		session_tls_start(s);
+		return s;
+	}
+	session_set_timeout(s);
+	session_greet(s);
+	return s;
+}
+
+void session_greet(struct session *s)
+{
 	session_reply(s, "220 %s ESMTP Raven", s->conf->hostname);
 	session_flush(s);
-	return s;
 }
 
 void session_free(struct session *s)
@@ -179,6 +204,9 @@ void session_free(struct session *s)
 	smtp_server_forget(s->srv, s);
 	event_free(s->deadline);
 	event_free(s->slow_data);
+	event_free(s->tls_timer);
+	event_free(s->auth_timer);
+	sasl_clear(&s->sasl);
 	conn_free(s->conn);
 	free(s);
 }
@@ -288,7 +316,10 @@ static void session_process(struct session *s)
 	if (s->processing)
 		return;
 	s->processing = 1;
-	while (!s->waiting && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
+	/* After STARTTLS the input buffer is another one (conn_start_tls): the
+	 * state is checked before it is touched again. */
+	while (!s->waiting && s->state != S_CLOSING && s->state != S_TLS &&
+	       evbuffer_get_length(in) > 0) {
 		/* A client that pipelines without reading our replies waits. */
 		if (conn_output_pending(s->conn) > SESSION_MAX_OUTPUT)
 			break;
@@ -304,6 +335,11 @@ static void session_process(struct session *s)
 		}
 		enum line_result lr = line_reader_feed(&s->lines, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);
+		if (s->state == S_AUTH && lr != LINE_MORE) {
+			/* A response of an AUTH exchange, never a command. */
+			session_auth_line(s, s->lines.line, s->lines.len, lr == LINE_TOO_LONG);
+			continue;
+		}
 		if (lr == LINE_TOO_LONG) {
 			struct smtp_reply r;
 			smtp_reply_set(&r, 500, "5.5.2", "Line too long");
@@ -331,7 +367,8 @@ static void session_read_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 	(void)c;
-	session_process(s);
+	if (s->state != S_TLS)
+		session_process(s);
 }
 
 static void session_drain_cb(struct conn *c, void *arg)
@@ -351,7 +388,19 @@ static void session_drain_cb(struct conn *c, void *arg)
 static void session_event_cb(struct conn *c, enum conn_event ev, void *arg)
 {
 	struct session *s = arg;
-	(void)c;
+	char why[256];
+	if (ev == CONN_TLS_READY) {
+		session_tls_ready(s);
+		return;
+	}
+	if (ev == CONN_TLS_FAILED || (s->state == S_TLS && ev != CONN_TIMEOUT)) {
+		session_tls_failed(s, conn_tls_error(c, why, sizeof(why)));
+		return;
+	}
+	if (ev == CONN_TIMEOUT && s->state == S_TLS) {
+		session_tls_failed(s, "handshake timed out");
+		return;
+	}
 	if (ev == CONN_TIMEOUT && s->state != S_CLOSING) {
 		log_info("event=timeout session=%s client=%s state=%d", s->idtext, s->peer_text,
 		         (int)s->state);

@@ -21,6 +21,7 @@
 #include "data_reader.h"
 #include "envelope.h"
 #include "route.h"
+#include "sasl.h"
 
 struct conn;
 struct event;
@@ -33,6 +34,8 @@ enum session_state {
 	S_RCPT = 8,      /* at least one RCPT accepted */
 	S_DATA = 16,     /* reading message content */
 	S_CLOSING = 32,  /* reply flushed then closed */
+	S_TLS = 64,      /* TLS handshake in progress: no input is read as commands */
+	S_AUTH = 128,    /* an AUTH exchange: lines are SASL responses, not commands */
 };
 
 struct session_rcpt {
@@ -72,8 +75,19 @@ struct session {
 	struct conn *conn;
 	struct sockaddr_storage peer;
 	char peer_text[64];
-	int peer_local; /* inside local networks */
+	int peer_local;           /* inside local networks */
+	const struct listener *l; /* accepted on (NULL: plain port-25 defaults) */
 	int submission;
+	int tls;                 /* the handshake is done: all I/O is encrypted */
+	char tls_info[128];      /* "TLSv1.3 with cipher ..." for Received: */
+	struct event *tls_timer; /* the handshake's deadline (limits timeout tls) */
+	/* AUTH (session_auth.c) */
+	int authenticated;
+	char login[SASL_FIELD_MAX + 1]; /* the credentials' key, once authenticated */
+	struct sasl_server sasl;        /* the exchange in progress (S_AUTH) */
+	struct event *auth_timer;       /* a refusal's delay; the auth role's deadline */
+	int auth_result;                /* the answer the delay holds back */
+	unsigned auth_failures;         /* in this session */
 	enum session_state state;
 	int esmtp;
 	char helo[256];
@@ -92,9 +106,10 @@ struct session {
 	struct session *prev, *next; /* the server's list */
 };
 
-/* A new session on an accepted socket; it greets the client at once. */
+/* A new session on an accepted socket; it greets the client at once (on
+ * an implicit-TLS listener, once the handshake is done). */
 struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
-                            const struct sockaddr *sa, socklen_t salen, int submission);
+                            const struct sockaddr *sa, socklen_t salen, const struct listener *l);
 void session_free(struct session *s);
 
 /* Send one reply line ("250 2.0.0 Ok") with CRLF appended. */
@@ -110,9 +125,37 @@ void session_close(struct session *s, const char *fmt, ...) __attribute__((forma
 /* Continue consuming buffered input (after a queue answer arrived). */
 void session_resume(struct session *s);
 void session_tx_reset(struct session *s);
+/* Set the connection's idle timeouts for the current state. */
+void session_set_timeout(struct session *s);
 
 /* The command table (session_cmds.c). */
 void session_dispatch(struct session *s, const char *line, size_t len);
+
+/* TLS (session_tls.c): STARTTLS, implicit TLS, the end of a handshake. */
+void session_cmd_starttls(struct session *s, const struct smtp_cmd *c);
+void session_tls_start(struct session *s);
+void session_tls_ready(struct session *s);
+void session_tls_failed(struct session *s, const char *why);
+/* STARTTLS may be offered: TLS is configured and not on yet. */
+int session_tls_offer(const struct session *s);
+/* The greeting (at connect, or after an implicit-TLS handshake). */
+void session_greet(struct session *s);
+
+/* AUTH (session_auth.c). */
+void session_cmd_auth(struct session *s, const struct smtp_cmd *c, const char *line);
+/* A line of the exchange (state S_AUTH); too_long: it was over the limit. */
+void session_auth_line(struct session *s, const char *line, size_t len, int too_long);
+/* The auth role's verdict (AUTH_RES), reaching the session that asked. */
+void session_auth_result(struct session *s, int status, const char *login);
+/* AUTH may be offered: credentials are configured, and TLS is on (or the
+ * listener is marked plaintext-auth). */
+int session_auth_offer(const struct session *s);
+void session_auth_init(struct session *s);
+/* Forget the authentication (STARTTLS) and any exchange in progress. */
+void session_auth_reset(struct session *s);
+/* MAIL FROM under AUTH: 0 if the client may use this sender, else -1 and
+ * the reply has been sent. */
+int session_auth_mail(struct session *s, const struct mailaddr *sender);
 
 /* DATA (session_data.c). */
 void session_data_start(struct session *s);

@@ -36,6 +36,10 @@ static void cmd_helo(struct session *s, const struct smtp_cmd *c)
 	session_reply(s, "250-8BITMIME");
 	session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250-DSN");
+	if (session_tls_offer(s))
+		session_reply(s, "250-STARTTLS");
+	if (session_auth_offer(s))
+		session_reply(s, "250-AUTH PLAIN LOGIN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -48,10 +52,13 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 		session_refuse(s, &r);
 		return;
 	}
-	if (c->body == BODY_BINARYMIME || c->has_auth) {
+	/* AUTH= (RFC 4954 §5) is accepted where AUTH is, and not used: the
+	 * authenticated login speaks for the session, not a MAIL parameter. */
+	int auth_param_ok = session_auth_offer(s) || s->authenticated;
+	if (c->body == BODY_BINARYMIME || (c->has_auth && !auth_param_ok)) {
 		struct smtp_reply r;
 		smtp_reply_set(&r, 555, "5.5.4",
-		               c->has_auth
+		               c->has_auth && !auth_param_ok
 		                   ? "AUTH= parameter is not supported (AUTH not offered)"
 		                   : "BODY=BINARYMIME requires CHUNKING, which is not offered");
 		session_refuse(s, &r);
@@ -62,6 +69,8 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 		              s->conf->limits.message_size);
 		return;
 	}
+	if (session_auth_mail(s, &c->addr) == -1)
+		return;
 	session_tx_reset(s);
 	struct transaction *tx = &s->tx;
 	tx->sender = c->addr;
@@ -151,7 +160,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	    .local = c->addr.local,
 	    .domain = c->addr.domain,
 	    .from = s->peer_local ? FROM_LOCAL : FROM_ANY,
-	    .authenticated = 0,
+	    .authenticated = s->authenticated,
 	};
 	struct route_result rr;
 	struct smtp_reply r;
@@ -261,8 +270,16 @@ static void cmd_help(struct session *s, const struct smtp_cmd *c)
 {
 	(void)c;
 	session_reply(s, "214-2.0.0 Raven SMTP server. Commands:");
-	session_reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	session_reply(s, "214-2.0.0   HELO EHLO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY "
+	                 "HELP");
 	session_reply(s, "214 2.0.0 See RFC 5321");
+}
+
+/* The initial response is located in the line being dispatched, which is
+ * the line reader's. */
+static void cmd_auth(struct session *s, const struct smtp_cmd *c)
+{
+	session_cmd_auth(s, c, s->lines.line);
 }
 
 static void cmd_not_implemented(struct session *s, const struct smtp_cmd *c)
@@ -286,8 +303,8 @@ static const struct smtp_command command_table[] = {
     {CMD_HELP, ANY_STATE, cmd_help},
     {CMD_EXPN, ANY_STATE, cmd_not_implemented},
     {CMD_BDAT, ANY_STATE, cmd_not_implemented},
-    {CMD_STARTTLS, ANY_STATE, cmd_not_implemented},
-    {CMD_AUTH, ANY_STATE, cmd_not_implemented},
+    {CMD_STARTTLS, S_HELO | S_MAIL | S_RCPT, session_cmd_starttls},
+    {CMD_AUTH, S_HELO, cmd_auth},
 };
 
 /* Why a verb is refused in the current state (RFC 5321 §4.1.4). */
@@ -302,6 +319,8 @@ static const char *wrong_state_text(const struct session *s, enum smtp_verb v)
 		return "Need MAIL command first";
 	case CMD_DATA:
 		return s->state == S_MAIL ? "No valid recipients" : "Need MAIL command first";
+	case CMD_AUTH:
+		return "AUTH not permitted during a mail transaction";
 	default:
 		return "Bad sequence of commands";
 	}

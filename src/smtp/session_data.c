@@ -42,21 +42,57 @@ static int spool_write(struct session *s)
 	return tx->write_error ? -1 : 0;
 }
 
+static void rfc5322_date(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
 static void received_header(struct session *s)
 {
 	struct transaction *tx = &s->tx;
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	/* RFC 3848 protocol names. */
-	const char *with = tx->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	buf_printf(&tx->out, "Received: from %s ([%s])\r\n\tby %s (Raven) with %s id %s", s->helo,
-	           s->peer_text, s->conf->hostname, with, tx->id);
+	rfc5322_date(date, sizeof(date));
+	/* RFC 3848 (and RFC 6531 for UTF8SMTP) protocol names: S for TLS, A
+	 * for an authenticated client. */
+	char with[16];
+	snprintf(with, sizeof(with), "%s%s%s",
+	         tx->smtputf8 ? "UTF8SMTP"
+	         : s->esmtp   ? "ESMTP"
+	                      : "SMTP",
+	         s->tls ? "S" : "", s->authenticated ? "A" : "");
+	buf_printf(&tx->out, "Received: from %s ([%s])\r\n", s->helo, s->peer_text);
+	if (s->tls)
+		buf_printf(&tx->out, "\t(using %s)\r\n", s->tls_info);
+	buf_printf(&tx->out, "\tby %s (Raven) with %s id %s", s->conf->hostname, with, tx->id);
 	if (tx->n_rcpts == 1)
 		buf_printf(&tx->out, "\r\n\tfor <%s>", tx->rcpts[0].addr.text);
 	buf_printf(&tx->out, ";\r\n\t%s\r\n", date);
+}
+
+/*
+ * Submission (RFC 6409 §8.2, §8.3): a message without Date: or Message-ID:
+ * gets them, at the end of its header section — where the data reader
+ * stopped, or at the end of a message that is all header.
+ */
+static void add_missing_headers(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	char date[64];
+	if (!(s->data.seen & DATA_SEEN_DATE)) {
+		rfc5322_date(date, sizeof(date));
+		buf_printf(&tx->out, "Date: %s\r\n", date);
+	}
+	if (!(s->data.seen & DATA_SEEN_MESSAGE_ID))
+		buf_printf(&tx->out, "Message-ID: <%s.%s@%s>\r\n", tx->id, s->idtext,
+		           s->conf->hostname);
+	if ((s->data.seen & (DATA_SEEN_DATE | DATA_SEEN_MESSAGE_ID)) !=
+	    (DATA_SEEN_DATE | DATA_SEEN_MESSAGE_ID))
+		log_info("event=headers-added session=%s id=%s date=%d message-id=%d", s->idtext,
+		         tx->id, !(s->data.seen & DATA_SEEN_DATE),
+		         !(s->data.seen & DATA_SEEN_MESSAGE_ID));
 }
 
 void session_data_new_ok(struct session *s, const char *id, int fd)
@@ -71,6 +107,7 @@ void session_data_new_ok(struct session *s, const char *id, int fd)
 	buf_reset(&tx->out);
 	received_header(s);
 	data_reader_init(&s->data, s->conf->limits.message_size, s->conf->limits.text_line);
+	s->data.stop_at_body = s->submission;
 	s->state = S_DATA;
 	session_watch_rate(s);
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -143,6 +180,8 @@ static void data_finish(struct session *s)
 	struct transaction *tx = &s->tx;
 	struct smtp_reply r;
 	session_unwatch_rate(s);
+	if (s->submission && !s->data.stopped)
+		add_missing_headers(s); /* the message never left its header section */
 	spool_write(s);
 	close(tx->fd); /* the queue holds its own descriptor */
 	tx->fd = -1;
@@ -174,6 +213,12 @@ size_t session_data_feed(struct session *s, const uint8_t *p, size_t n)
 {
 	size_t used = 0;
 	enum data_result r = data_reader_feed(&s->data, p, n, &used, &s->tx.out);
+	if (r == DATA_HEADER_END) {
+		size_t more = 0;
+		add_missing_headers(s);
+		r = data_reader_feed(&s->data, p + used, n - used, &more, &s->tx.out);
+		used += more;
+	}
 	if (s->tx.out.len >= DATA_FLUSH_AT)
 		spool_write(s);
 	if (r == DATA_DONE)

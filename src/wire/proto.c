@@ -276,3 +276,66 @@ int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind)
 		return -1;
 	return 0;
 }
+
+void proto_encode_auth_req(struct buf *b, const struct proto_auth_req *a)
+{
+	buf_put_u64(b, a->req);
+	buf_put_str(b, a->client);
+	buf_put_str(b, a->login);
+	buf_put_str(b, a->password);
+}
+
+int proto_decode_auth_req(const uint8_t *p, size_t n, struct proto_auth_req *a)
+{
+	struct reader r;
+	memset(a, 0, sizeof(*a));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &a->req) == 0 &&
+	    reader_str(&r, &a->client, PROTO_AUTH_CLIENT_MAX) == 0 &&
+	    reader_str(&r, &a->login, PROTO_AUTH_FIELD_MAX) == 0)
+		reader_str(&r, &a->password, PROTO_AUTH_FIELD_MAX);
+	if (reader_done(&r) == -1 || a->login[0] == '\0' || a->password[0] == '\0') {
+		proto_auth_req_free(a);
+		return -1;
+	}
+	return 0;
+}
+
+void proto_auth_req_free(struct proto_auth_req *a)
+{
+	if (a->password != NULL)
+		explicit_bzero(a->password, strlen(a->password));
+	free(a->client);
+	free(a->login);
+	free(a->password);
+	memset(a, 0, sizeof(*a));
+}
+
+void proto_encode_auth_res(struct buf *b, const struct proto_auth_res *a)
+{
+	buf_put_u64(b, a->req);
+	buf_put_u8(b, a->status);
+	buf_put_str(b, a->login);
+}
+
+int proto_decode_auth_res(const uint8_t *p, size_t n, struct proto_auth_res *a)
+{
+	struct reader r;
+	memset(a, 0, sizeof(*a));
+	reader_init(&r, p, n);
+	if (reader_u64(&r, &a->req) == 0 && reader_u8(&r, &a->status) == 0)
+		reader_str(&r, &a->login, PROTO_AUTH_FIELD_MAX);
+	/* A login comes with success only, and success with a login. */
+	if (reader_done(&r) == -1 || a->status > AUTH_TEMP ||
+	    (a->status == AUTH_OK) != (a->login[0] != '\0')) {
+		proto_auth_res_free(a);
+		return -1;
+	}
+	return 0;
+}
+
+void proto_auth_res_free(struct proto_auth_res *a)
+{
+	free(a->login);
+	memset(a, 0, sizeof(*a));
+}

@@ -22,6 +22,13 @@
  *                                 all; rflags: relayed to a peer without DSN;
  *                                 status DELIVER_CORRUPT: the data failed its check)
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
+ *   smtp  -> queue   AUTH_REQ     {req, client, login, password}
+ *   queue -> auth    AUTH_REQ     the same, with the queue's own req
+ *   auth  -> queue   AUTH_RES     {req, status, login}
+ *   queue -> smtp    AUTH_RES     the same, with smtp's req
+ *                                 (the queue forwards, checks nothing but the
+ *                                 frames; only the auth role sees hashes; login
+ *                                 in AUTH_RES: the credentials' key if AUTH_OK)
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -43,10 +50,14 @@ enum proto_type {
 	PROTO_DELIVER_REQ,
 	PROTO_DELIVER_RES,
 	PROTO_NEW_PEER,
+	PROTO_AUTH_REQ,
+	PROTO_AUTH_RES,
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
-#define PEER_KIND_MAX PEER_RELAY
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH };
+#define PEER_KIND_MAX PEER_AUTH
+/* AUTH_RES: the verdict (smtp: 235, 535 after a delay, 454 locked, 454). */
+enum auth_status { AUTH_OK = 0, AUTH_FAIL, AUTH_LOCKED, AUTH_TEMP };
 /* DELIVER_CORRUPT: the message's data did not match its size or checksum
  * as it was read; nothing was delivered, and the queue sets it aside. */
 enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM, DELIVER_CORRUPT };
@@ -123,6 +134,29 @@ void proto_deliver_free(struct proto_deliver *d);
 void proto_encode_result(struct buf *b, const struct proto_result *r);
 int proto_decode_result(const uint8_t *p, size_t n, struct proto_result *r);
 void proto_result_free(struct proto_result *r);
+
+#define PROTO_AUTH_CLIENT_MAX 64  /* a client address as text */
+#define PROTO_AUTH_FIELD_MAX  255 /* login and password (RFC 4616's limit) */
+
+struct proto_auth_req {
+	uint64_t req;
+	char *client;   /* the client's address, for lockouts and logs */
+	char *login;    /* the authentication identity, not empty */
+	char *password; /* not empty; wiped by proto_auth_req_free */
+};
+
+struct proto_auth_res {
+	uint64_t req;
+	uint8_t status; /* enum auth_status */
+	char *login;    /* AUTH_OK: the credentials' key (canonical login); else "" */
+};
+
+void proto_encode_auth_req(struct buf *b, const struct proto_auth_req *a);
+int proto_decode_auth_req(const uint8_t *p, size_t n, struct proto_auth_req *a);
+void proto_auth_req_free(struct proto_auth_req *a);
+void proto_encode_auth_res(struct buf *b, const struct proto_auth_res *a);
+int proto_decode_auth_res(const uint8_t *p, size_t n, struct proto_auth_res *a);
+void proto_auth_res_free(struct proto_auth_res *a);
 
 void proto_encode_peer(struct buf *b, uint32_t kind);
 int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind);

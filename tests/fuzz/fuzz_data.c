@@ -3,7 +3,10 @@
  * and line limits, then the DATA stream. It is fed whole, one byte at a
  * time and in uneven chunks: results must be identical, and must match a
  * simple independent model of RFC 5321 DATA (ends only at a line "." after
- * a real CRLF, unstuffing, bare CR/LF, line lengths, Received: count).
+ * a real CRLF, unstuffing, bare CR/LF, line lengths, Received: count, the
+ * Date: and Message-ID: fields of the header section). Fed once more
+ * asking for the stop where the header section ends, it must stop exactly
+ * where the model says and produce the same output otherwise.
  * Any difference is an abort().
  */
 #include <stdint.h>
@@ -21,16 +24,19 @@ struct result {
 	size_t consumed;
 	struct buf out;
 	struct data_reader dr;
+	int stopped;     /* DATA_HEADER_END came (stop mode) */
+	size_t stop_out; /* the output's length then */
 };
 
 /* step 0: everything at once; otherwise chunk sizes cycle 1..step. */
 static void feed(const uint8_t *in, size_t n, size_t max_size, size_t max_line, size_t step,
-                 struct result *r)
+                 int stop, struct result *r)
 {
 	size_t off = 0, k = 0;
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->out, 0);
 	data_reader_init(&r->dr, max_size, max_line);
+	r->dr.stop_at_body = stop;
 	while (off < n) {
 		size_t want = n - off, used = 0;
 		if (step != 0) {
@@ -45,6 +51,13 @@ static void feed(const uint8_t *in, size_t n, size_t max_size, size_t max_line, 
 			r->done = 1;
 			break;
 		}
+		if (res == DATA_HEADER_END) {
+			if (!stop || r->stopped)
+				abort(); /* only when asked, and once */
+			r->stopped = 1;
+			r->stop_out = r->out.len;
+			continue;
+		}
 		if (used != want)
 			abort();
 	}
@@ -56,7 +69,7 @@ static void same(const struct result *a, const struct result *b)
 	if (a->done != b->done || a->consumed != b->consumed || a->out.len != b->out.len ||
 	    (a->out.len && memcmp(a->out.data, b->out.data, a->out.len) != 0))
 		abort();
-	if (a->dr.size != b->dr.size || a->dr.hops != b->dr.hops ||
+	if (a->dr.size != b->dr.size || a->dr.hops != b->dr.hops || a->dr.seen != b->dr.seen ||
 	    a->dr.too_big != b->dr.too_big || a->dr.too_long_line != b->dr.too_long_line ||
 	    a->dr.bare_cr != b->dr.bare_cr || a->dr.bare_lf != b->dr.bare_lf)
 		abort();
@@ -67,6 +80,17 @@ static int is_crlf(const uint8_t *in, size_t n, size_t i)
 	return i + 1 < n && in[i] == '\r' && in[i + 1] == '\n';
 }
 
+/* 1 if line[0..len) starts with name *WSP ":" (name case-insensitive). */
+static int field_is(const uint8_t *line, size_t len, const char *name)
+{
+	size_t nl = strlen(name), k = nl;
+	if (len < nl || strncasecmp((const char *)line, name, nl) != 0)
+		return 0;
+	while (k < len && (line[k] == ' ' || line[k] == '\t'))
+		k++;
+	return k < len && line[k] == ':';
+}
+
 /* The model, written line by line rather than as a state machine. */
 static void model(const uint8_t *in, size_t n, size_t max_line, struct result *m)
 {
@@ -75,6 +99,11 @@ static void model(const uint8_t *in, size_t n, size_t max_line, struct result *m
 	size_t i = 0;
 	int in_header = 1;
 	for (;;) {
+		/* the header section's end: a line that starts with CR or LF */
+		if (in_header && !m->stopped && i < n && (in[i] == '\r' || in[i] == '\n')) {
+			m->stopped = 1;
+			m->stop_out = m->out.len;
+		}
 		/* i is at a line start: offset 0 or just after a CRLF */
 		if (i + 3 <= n && in[i] == '.' && is_crlf(in, n, i + 1)) {
 			m->done = 1;
@@ -102,14 +131,12 @@ static void model(const uint8_t *in, size_t n, size_t max_line, struct result *m
 		if (max_line != 0 && (ended || len > 0) && len + 2 > max_line)
 			m->dr.too_long_line = 1;
 		if (in_header) {
-			size_t k = i;
-			if (len >= 8 && strncasecmp((const char *)in + i, "received", 8) == 0) {
-				k += 8;
-				while (k < end && (in[k] == ' ' || in[k] == '\t'))
-					k++;
-				if (k < end && in[k] == ':')
-					m->dr.hops++;
-			}
+			if (field_is(in + i, len, "received"))
+				m->dr.hops++;
+			if (field_is(in + i, len, "date"))
+				m->dr.seen |= DATA_SEEN_DATE;
+			if (field_is(in + i, len, "message-id"))
+				m->dr.seen |= DATA_SEEN_MESSAGE_ID;
 			if (ended && len == 0)
 				in_header = 0;
 		}
@@ -131,18 +158,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t max_line = data[1];             /* 0: no limit */
 	const uint8_t *in = data + 2;
 	size_t n = size - 2;
-	struct result whole, bytes, chunks, m;
-	feed(in, n, max_size, max_line, 0, &whole);
-	feed(in, n, max_size, max_line, 1, &bytes);
-	feed(in, n, max_size, max_line, 7, &chunks);
+	struct result whole, bytes, chunks, stops, m;
+	feed(in, n, max_size, max_line, 0, 0, &whole);
+	feed(in, n, max_size, max_line, 1, 0, &bytes);
+	feed(in, n, max_size, max_line, 7, 0, &chunks);
+	feed(in, n, max_size, max_line, 3, 1, &stops);
 	same(&whole, &bytes);
 	same(&whole, &chunks);
+	same(&whole, &stops);
 
 	model(in, n, max_line, &m);
 	if (m.done != whole.done || m.consumed != whole.consumed || m.dr.size != whole.dr.size)
 		abort();
 	if (m.dr.bare_cr != whole.dr.bare_cr || m.dr.bare_lf != whole.dr.bare_lf ||
-	    m.dr.too_long_line != whole.dr.too_long_line || m.dr.hops != whole.dr.hops)
+	    m.dr.too_long_line != whole.dr.too_long_line || m.dr.hops != whole.dr.hops ||
+	    m.dr.seen != whole.dr.seen)
+		abort();
+	/* The stop comes where the model says (the output is cut when too big). */
+	if (stops.stopped != m.stopped ||
+	    (m.stopped && !whole.dr.too_big && stops.stop_out != m.stop_out))
 		abort();
 	int big = max_size != 0 && m.out.len > max_size;
 	size_t keep = big ? max_size : m.out.len;
@@ -161,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&whole.out);
 	buf_free(&bytes.out);
 	buf_free(&chunks.out);
+	buf_free(&stops.out);
 	buf_free(&m.out);
 	return 0;
 }

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size - 1;
 	struct buf b;
 	buf_init(&b, 0);
-	switch (data[0] % 6) {
+	switch (data[0] % 8) {
 	case 0: {
 		uint64_t req;
 		if (proto_decode_req(p, n, &req) == 0) {
@@ -73,6 +73,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			proto_encode_result(&b, &r);
 			same(&b, p, n);
 			proto_result_free(&r);
+		}
+		break;
+	}
+	case 6: {
+		struct proto_auth_req a;
+		if (proto_decode_auth_req(p, n, &a) == 0) {
+			if (a.login[0] == '\0' || a.password[0] == '\0')
+				abort();
+			proto_encode_auth_req(&b, &a);
+			same(&b, p, n);
+			proto_auth_req_free(&a);
+		}
+		break;
+	}
+	case 7: {
+		struct proto_auth_res a;
+		if (proto_decode_auth_res(p, n, &a) == 0) {
+			if (a.status > AUTH_TEMP || (a.status == AUTH_OK) != (a.login[0] != '\0'))
+				abort();
+			proto_encode_auth_res(&b, &a);
+			same(&b, p, n);
+			proto_auth_res_free(&a);
 		}
 		break;
 	}

@@ -48,6 +48,18 @@ CONF_LIMITS = "limits message-size {message_size} recipients {recipients} " \
 CONF_ERRORS = "limits errors {errors}"
 CONF_TIMEOUT = "timeout command {timeout}s data {timeout}s greeting {timeout}s"
 
+# TLS and AUTH (docs/raven.conf.5.md): certificates, extra listeners with
+# their flags ("tls", "submission", "plaintext-auth"), the credentials and
+# senders tables, who is local, and the handshake timeout.
+CONF_TLS_CERT = 'tls certificate "{cert}" key "{key}"'
+CONF_LISTEN = "listen on {addr} port {port}{flags}"
+CONF_AUTH_USERS = 'table passwd file "{path}"\nauth users <passwd>'
+CONF_AUTH_SENDERS = 'table senders file "{path}"\nauth senders <senders>'
+CONF_LOCAL_NETS = "local networks {{ {nets} }}"
+CONF_TIMEOUT_TLS = "timeout tls {secs}s"
+CONF_AUTH_LIMITS = "limits auth-failures {failures} auth-lockout {lockout}s"
+LISTEN_FLAGS = {"tls": "tls", "submission": "submission", "plaintext_auth": "plaintext-auth"}
+
 DEFAULTS = dict(
     message_size="100K",
     recipients=5,
@@ -113,6 +125,25 @@ def make_config(root, port, **opts):
         lines.append(CONF_ERRORS.format(**o))
     if o["timeout"] is not None:
         lines.append(CONF_TIMEOUT.format(**o))
+    for cert, key in o.get("tls_certs", ()):
+        lines.append(CONF_TLS_CERT.format(cert=cert, key=key))
+    for port, flags in o.get("listeners", ()):
+        lines.append(CONF_LISTEN.format(
+            addr="127.0.0.1", port=port,
+            flags="".join(" " + LISTEN_FLAGS[f] for f in flags)))
+    if o.get("local_networks"):
+        lines.append(CONF_LOCAL_NETS.format(
+            nets=", ".join('"%s"' % n for n in o["local_networks"])))
+    if o.get("auth_users"):
+        lines += CONF_AUTH_USERS.format(path=o["auth_users"]).split("\n")
+    if o.get("auth_senders"):
+        lines += CONF_AUTH_SENDERS.format(path=o["auth_senders"]).split("\n")
+    if o.get("timeout_tls"):
+        lines.append(CONF_TIMEOUT_TLS.format(secs=o["timeout_tls"]))
+    if o.get("auth_failures"):
+        lines.append(CONF_AUTH_LIMITS.format(failures=o["auth_failures"],
+                                             lockout=o.get("auth_lockout", 900)))
+    lines += list(o.get("actions", ()))
     lines += [
         'action "mailbox" maildir "%s/mail/%%{user}" users <users> alias <aliases>' % data,
         'match from any for domain <domains> action "mailbox"',

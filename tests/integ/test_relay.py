@@ -55,6 +55,14 @@ def submit(raven, rcpts, token, frm="sender@example.org", mail_options=()):
         return r.lines[0].split()[-1]
 
 
+def login_file(tmp_path, login, password):
+    """A smarthost login table file (credentials are never inline)."""
+    path = tmp_path / "login"
+    path.write_text("%s: %s\n" % (login, password))
+    os.chmod(tmp_path, 0o755)
+    return str(path)
+
+
 def mx(fakedns, domain, *hosts):
     """MX records: (pref, name, ip) each, with A records for the names."""
     for pref, name, ip in hosts:
@@ -243,14 +251,36 @@ def test_required_tls_unverifiable_certificate_defers(factory, fakedns, sinks):
     assert sink.transaction_count == 0
 
 
-def test_smarthost_with_auth(factory, fakedns, sinks):
+def test_smarthost_with_auth(factory, fakedns, sinks, tmp_path):
     sink = sinks("127.0.0.2", starttls=True, auth={"relayuser": "s3cret"})
-    raven = factory(extra=['table isp { "relayuser" = "s3cret" }',
+    raven = factory(extra=['table isp file "%s"' % login_file(tmp_path, "relayuser", "s3cret"),
                            'action "smart" relay host "127.0.0.2" port %d auth <isp>' % sinks.port,
                            'match from local for any action "smart"'])
     submit(raven, ["bob@" + DOMAIN], rv.unique("auth"))
     sink.wait_messages(1)
     assert sink.messages[0].auth == "relayuser" and sink.messages[0].tls
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reading another process's memory needs root")
+def test_only_the_relay_role_holds_smarthost_passwords(factory, fakedns, sinks, tmp_path):
+    """The smarthost password is in raven-relay's memory (it sends it)
+    and in no other process's: not the network-facing smtp role, not the
+    queue, not the parent."""
+    import tlsauth as ta
+    secret = "Sm4rth0st-" + rv.unique("pw")
+    sink = sinks("127.0.0.2", starttls=True, auth={"relayuser": secret})
+    raven = factory(extra=['table isp file "%s"' % login_file(tmp_path, "relayuser", secret),
+                           'action "smart" relay host "127.0.0.2" port %d auth <isp>' % sinks.port,
+                           'match from local for any action "smart"'])
+    submit(raven, ["bob@" + DOMAIN], rv.unique("auth"))
+    sink.wait_messages(1)
+    needle = [secret.encode()]
+    roles = raven.roles()
+    assert ta.process_memory_contains(roles["raven-relay"][0], needle)[needle[0]]
+    for name in ("raven-smtp", "raven-queue", "raven-local"):
+        for pid in roles[name]:
+            assert not ta.process_memory_contains(pid, needle)[needle[0]], name
+    assert not ta.process_memory_contains(raven.pid, needle)[needle[0]], "parent"
 
 
 def test_many_messages_few_connections(factory, fakedns, sinks):

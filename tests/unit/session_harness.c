@@ -6,17 +6,23 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "tls_server.h"
 #include "xmalloc.h"
 
 static void fake_queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
@@ -67,6 +73,25 @@ static void fake_queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		envelope_free(&c.env);
 	} else if (m->type == PROTO_ABORT) {
 		h->aborts++;
+	} else if (m->type == PROTO_AUTH_REQ) {
+		struct proto_auth_req a;
+		if (proto_decode_auth_req(m->data, m->len, &a) == -1)
+			abort();
+		struct proto_auth_res r = {.req = a.req, .status = AUTH_FAIL, .login = ""};
+		if (strcasecmp(a.login, "alice") == 0 && strcmp(a.password, "secret") == 0) {
+			r.status = AUTH_OK;
+			r.login = "alice";
+		} else if (strcmp(a.password, "locked") == 0) {
+			r.status = AUTH_LOCKED;
+		} else if (strcmp(a.password, "tempfail") == 0) {
+			r.status = AUTH_TEMP;
+		}
+		snprintf(h->last_login, sizeof(h->last_login), "%s", a.login);
+		snprintf(h->last_client, sizeof(h->last_client), "%s", a.client);
+		h->auths++;
+		proto_encode_auth_res(&b, &r);
+		ipc_send(ch, PROTO_AUTH_RES, b.data, b.len, -1);
+		proto_auth_req_free(&a);
 	} else {
 		abort();
 	}
@@ -83,8 +108,24 @@ static void fake_queue_closed(struct ipc *ch, void *arg)
 
 struct harness *harness_new(struct config *conf)
 {
+	struct harness_opts o = {NULL, NULL};
+	return harness_new_opts(conf, &o);
+}
+
+struct harness *harness_new_opts(struct config *conf, const struct harness_opts *o)
+{
 	struct harness *h = xcalloc(1, sizeof(*h));
+	/* The client's TLS writes with write(2): a closed server must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	h->conf = conf ? conf : conf_default();
+	h->tls = o->tls;
+	if (h->tls == NULL) {
+		char err[256];
+		h->tls = tls_server_new(NULL, 0, "mx.harness.example", err, sizeof(err));
+		if (h->tls == NULL)
+			abort();
+		h->own_tls = 1;
+	}
 	h->base = event_base_new();
 	h->last_fd = -1;
 	buf_init(&h->replies, 0);
@@ -94,6 +135,8 @@ struct harness *harness_new(struct config *conf)
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) == -1)
 		abort();
 	h->srv = smtp_server_new(h->conf, h->base, qp[0]);
+	smtp_server_set_tls(h->srv, h->tls);
+	smtp_server_set_auth_delay(h->srv, 0); /* refusals are not held back here */
 	struct ipc_handlers fq = {fake_queue_msg, fake_queue_closed, h};
 	h->fake_queue = ipc_new(h->base, qp[1], &fq);
 	struct sockaddr_in sin = {0};
@@ -104,7 +147,7 @@ struct harness *harness_new(struct config *conf)
 	evutil_make_socket_nonblocking(cp[0]);
 	evutil_make_socket_nonblocking(cp[1]);
 	h->client = cp[1];
-	smtp_server_adopt(h->srv, cp[0], (struct sockaddr *)&sin, sizeof(sin), 0);
+	smtp_server_adopt(h->srv, cp[0], (struct sockaddr *)&sin, sizeof(sin), o->listener);
 	harness_settle(h);
 	return h;
 }
@@ -114,13 +157,51 @@ static int harness_drain(struct harness *h)
 	char tmp[65536];
 	int got = 0;
 	for (;;) {
-		ssize_t r = recv(h->client, tmp, sizeof(tmp), MSG_DONTWAIT);
-		if (r <= 0)
-			break;
+		ssize_t r;
+		if (h->ssl != NULL) {
+			int n = SSL_read(h->ssl, tmp, sizeof(tmp));
+			if (n <= 0) {
+				ERR_clear_error();
+				break;
+			}
+			r = n;
+		} else {
+			r = recv(h->client, tmp, sizeof(tmp), MSG_DONTWAIT);
+			if (r <= 0)
+				break;
+		}
 		buf_append(&h->replies, tmp, (size_t)r);
 		got = 1;
 	}
 	return got;
+}
+
+int harness_starttls(struct harness *h)
+{
+	if (h->ssl != NULL)
+		return -1;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL)
+		abort();
+	h->ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+	SSL_set_fd(h->ssl, h->client);
+	SSL_set_connect_state(h->ssl);
+	for (int i = 0; i < 10000; i++) {
+		int rc = SSL_do_handshake(h->ssl);
+		if (rc == 1) {
+			harness_settle(h);
+			return 0;
+		}
+		int e = SSL_get_error(h->ssl, rc);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		event_base_loop(h->base, EVLOOP_NONBLOCK);
+	}
+	ERR_clear_error();
+	SSL_free(h->ssl);
+	h->ssl = NULL;
+	return -1;
 }
 
 void harness_settle(struct harness *h)
@@ -136,7 +217,22 @@ void harness_send(struct harness *h, const void *p, size_t n)
 {
 	const char *c = p;
 	while (n > 0) {
-		ssize_t w = send(h->client, c, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t w;
+		if (h->ssl != NULL) {
+			int k = SSL_write(h->ssl, c, (int)(n > 65536 ? 65536 : n));
+			if (k <= 0) {
+				int e = SSL_get_error(h->ssl, k);
+				ERR_clear_error();
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+					harness_settle(h);
+					continue;
+				}
+				return; /* server closed */
+			}
+			w = k;
+		} else {
+			w = send(h->client, c, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				harness_settle(h);
@@ -152,6 +248,7 @@ void harness_send(struct harness *h, const void *p, size_t n)
 
 int harness_closed(struct harness *h)
 {
+	harness_drain(h);
 	char c;
 	ssize_t r = recv(h->client, &c, 1, MSG_DONTWAIT | MSG_PEEK);
 	return r == 0;
@@ -160,6 +257,10 @@ int harness_closed(struct harness *h)
 void harness_free(struct harness *h)
 {
 	smtp_server_free(h->srv);
+	if (h->ssl != NULL)
+		SSL_free(h->ssl);
+	if (h->own_tls)
+		tls_server_free(h->tls);
 	ipc_free(h->fake_queue);
 	close(h->client);
 	if (h->last_fd != -1)

@@ -302,7 +302,10 @@ static const struct cmd_case cmd_cases[] = {
     C_BAD("EHLO foo_bar", 501, "5.5.4", "EHLO requires"),
     C_BAD("EHLO a b", 501, "5.5.4", "EHLO requires"),
     C_BAD("EHLO [1.2.3]", 501, "5.5.4", "EHLO requires"),
-    C_BAD("AUTH", 501, "5.5.4", "AUTH requires an argument"),
+    C_BAD("AUTH", 501, "5.5.4", "Syntax: AUTH mechanism"),
+    C_BAD("AUTH PLAIN a b", 501, "5.5.4", "Syntax: AUTH mechanism"),
+    C_BAD("AUTH PL@IN", 501, "5.5.4", "Syntax: AUTH mechanism"),
+    C_BAD("AUTH ABCDEFGHIJKLMNOPQRSTU", 501, "5.5.4", "Syntax: AUTH mechanism"),
     C_BAD("BDAT", 501, "5.5.4", "Syntax: BDAT"),
     C_BAD("BDAT x", 501, "5.5.4", "Syntax: BDAT"),
     C_BAD("BDAT 1 MORE", 501, "5.5.4", "Syntax: BDAT"),
@@ -704,6 +707,19 @@ static void test_args(void **state)
 	assert_int_equal(parse("AUTH LOGIN", 0, cmd, &err), 0);
 	assert_int_equal(cmd->verb, CMD_AUTH);
 	assert_string_equal(cmd->arg, "LOGIN");
+	assert_false(cmd->has_ir);
+	/* the initial response is located, not copied: it may be longer than arg */
+	char *auth = xasprintf("auth  SCRAM-SHA-256_X \t%0*d", 1500, 7);
+	assert_int_equal(parse(auth, 0, cmd, &err), 0);
+	assert_string_equal(cmd->arg, "SCRAM-SHA-256_X");
+	assert_true(cmd->has_ir);
+	assert_int_equal(cmd->ir_len, 1500);
+	assert_int_equal(cmd->ir_off, strlen(auth) - 1500);
+	free(auth);
+	assert_int_equal(parse("AUTH PLAIN = ", 0, cmd, &err), 0);
+	assert_true(cmd->has_ir);
+	assert_int_equal(cmd->ir_off, 11);
+	assert_int_equal(cmd->ir_len, 1);
 	assert_int_equal(parse("BDAT 4096", 0, cmd, &err), 0);
 	assert_int_equal(cmd->chunk_size, 4096);
 	assert_int_equal(cmd->last_chunk, 0);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf_int.h"
 #include "config.h"
 #include "xmalloc.h"
 
@@ -28,6 +29,18 @@ static struct config *parse_ok(const char *text)
 	if (c == NULL)
 		fail_msg("unexpected error: %s\n--- text:\n%s", err, text);
 	return c;
+}
+
+/* A table file in a fresh directory holding text; the directory goes to *dir. */
+static char *table_file(const char *text, char **dir)
+{
+	*dir = unit_tmpdir();
+	char *path = xasprintf("%s/table", *dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
 }
 
 static void expect_err(const char *text, const char *want)
@@ -537,10 +550,6 @@ static void test_builtin_default(void **state)
 static void test_unsupported(void **state)
 {
 	(void)state;
-	expect_err("tls certificate \"/c.pem\" key \"/k.pem\"\n" MIN_TAIL,
-	           "t.conf:1: tls certificate is not supported yet");
-	expect_err(MIN_TAIL "listen on 0.0.0.0 port 465 tls submission\n",
-	           "t.conf:5: listen ... tls (implicit TLS) is not supported yet");
 	expect_err(MIN_TAIL "dnsbl \"zen.spamhaus.org\"\n", "t.conf:5: dnsbl is not supported yet");
 	expect_err(MIN_TAIL "dnsbl { \"a.example\", \"b.example\" }\n",
 	           "t.conf:5: dnsbl is not supported yet");
@@ -550,6 +559,152 @@ static void test_unsupported(void **state)
 	/* plain submission is accepted */
 	struct config *c = parse_ok("listen on 127.0.0.1 port 587 submission\n" MIN_TAIL);
 	conf_free(c);
+}
+
+/* TLS and AUTH: certificates, implicit TLS, plaintext-auth on loopback
+ * only, the auth tables, their timeouts and limits, and no open relay. */
+static void test_tls_auth(void **state)
+{
+	(void)state;
+	char *dir;
+	char *passwd = table_file("alice: $y$j9T$salt$hash\nbob: $6$s$h\n", &dir);
+	char *text = xasprintf("tls certificate \"/etc/raven/a.pem\" key \"/etc/raven/a.key\"\n"
+	                       "tls certificate \"b.pem\" key \"keys/b.key\"\n"
+	                       "listen on 127.0.0.1 port 465 tls submission\n"
+	                       "listen on 0.0.0.0 tls\n"
+	                       "listen on localhost port 2587 submission plaintext-auth\n"
+	                       "listen on [::1] port 2588 plaintext-auth\n"
+	                       "table passwd file \"%s\"\n"
+	                       "table senders { \"alice\" = \"alice@example.org, @example.net\" }\n"
+	                       "auth users <passwd>\n"
+	                       "auth senders <senders>\n"
+	                       "timeout tls 10s\n"
+	                       "limits auth-failures 3 auth-lockout 2m\n%s",
+	                       passwd, MIN_TAIL);
+	struct config *c = parse_ok(text);
+	free(text);
+	unit_rmtree(dir);
+	free(dir);
+	free(passwd);
+	assert_int_equal(c->n_certs, 2);
+	assert_string_equal(c->certs[0].cert, "/etc/raven/a.pem");
+	assert_string_equal(c->certs[0].key, "/etc/raven/a.key");
+	assert_int_equal(c->certs[1].line, 2);
+	assert_int_equal(c->n_listeners, 6);
+	assert_int_equal(c->listeners[0].port, 465);
+	assert_true(c->listeners[0].tls && c->listeners[0].submission);
+	assert_int_equal(c->listeners[1].port, 465); /* tls alone: port 465 too */
+	assert_true(c->listeners[1].tls && !c->listeners[1].submission);
+	assert_true(c->listeners[2].plaintext_auth && c->listeners[3].plaintext_auth);
+	assert_true(c->listeners[4].plaintext_auth && !c->listeners[4].tls);
+	assert_false(c->listeners[5].plaintext_auth);
+	assert_true(conf_auth_enabled(c));
+	assert_string_equal(table_name(c->auth_users), "passwd");
+	assert_string_equal(table_name(c->auth_senders), "senders");
+	assert_int_equal(c->limits.timeout_tls, 10);
+	assert_int_equal(c->limits.auth_failures, 3);
+	assert_int_equal(c->limits.auth_lockout, 120);
+	/* relative certificate paths are taken from the start directory */
+	char err[512], cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(conf_finish(c, err, sizeof(err)), 0);
+	char *want = xasprintf("%s/b.pem", cwd);
+	assert_string_equal(c->certs[1].cert, want);
+	free(want);
+	want = xasprintf("%s/keys/b.key", cwd);
+	assert_string_equal(c->certs[1].key, want);
+	free(want);
+	/* every process but the auth role forgets the hashes, not the logins */
+	const char *v = NULL;
+	assert_true(table_lookup(c->auth_users, "alice", &v));
+	assert_string_equal(v, "$y$j9T$salt$hash");
+	conf_wipe_secrets(c, 0);
+	assert_true(table_lookup(c->auth_users, "ALICE", &v));
+	assert_null(v);
+	assert_true(table_lookup(c->auth_users, "bob", &v));
+	assert_null(v);
+	assert_true(table_lookup(c->auth_senders, "alice", &v)); /* not a secret */
+	assert_string_equal(v, "alice@example.org, @example.net");
+	conf_free(c);
+
+	/* defaults */
+	c = parse_ok(MIN_TAIL);
+	assert_int_equal(c->n_certs, 0);
+	assert_false(conf_auth_enabled(c));
+	assert_null(c->auth_senders);
+	assert_int_equal(c->limits.timeout_tls, 60);
+	assert_int_equal(c->limits.auth_failures, 5);
+	assert_int_equal(c->limits.auth_lockout, 900);
+	assert_false(c->listeners[0].tls || c->listeners[0].plaintext_auth);
+	conf_free(c);
+
+	expect_err(MIN_TAIL "listen on 0.0.0.0 port 2587 submission plaintext-auth\n",
+	           "t.conf:5: plaintext-auth is only allowed on a loopback address (passwords "
+	           "would cross the network in clear)");
+	expect_err(MIN_TAIL "listen on \"2001:db8::1\" plaintext-auth\n",
+	           "t.conf:5: plaintext-auth is only allowed on a loopback address (passwords "
+	           "would cross the network in clear)");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 26 tls tls\n",
+	           "t.conf:5: duplicate option \"tls\"");
+	expect_err(MIN_TAIL "listen on 127.0.0.1 port 26 plaintext-auth plaintext-auth\n",
+	           "t.conf:5: duplicate option \"plaintext-auth\"");
+	expect_err("tls certificate \"\" key \"/k.pem\"\n" MIN_TAIL,
+	           "t.conf:1: tls certificate: empty path");
+	expect_err("tls certificate \"/c.pem\"\n" MIN_TAIL,
+	           "t.conf:1: syntax error, unexpected end of line, expecting key");
+	expect_err(MIN_TAIL "auth users <nope>\n",
+	           "t.conf:5: unknown table <nope> (tables must be defined before use)");
+	expect_err("table p { \"a\" }\nauth users <p>\nauth users <p>\n" MIN_TAIL,
+	           "t.conf:3: auth users already set on line 2");
+	expect_err("table p { \"a\" }\nauth senders <p>\nauth senders <p>\n" MIN_TAIL,
+	           "t.conf:3: auth senders already set on line 2");
+	expect_err(MIN_TAIL "auth users \"passwd\"\n",
+	           "t.conf:5: syntax error at \"\\\"passwd\\\"\": unexpected quoted string, "
+	           "expecting <table>");
+	expect_err(MIN_TAIL "timeout tls 0\n",
+	           "t.conf:5: timeout tls: out of range (1 to 3600 seconds)");
+	expect_err(MIN_TAIL "limits auth-failures 0\n",
+	           "t.conf:5: auth-failures: out of range (1 to 1000000)");
+	/*
+	 * Never an open relay, whatever else the file says: "from any for any"
+	 * with a relay action is refused; from local or auth clients, or for
+	 * listed domains, it is not this refusal. The rule's builder is called
+	 * directly, so the test does not depend on how relay actions are
+	 * otherwise checked.
+	 */
+	static const char open_relay[] =
+	    "t.conf:2: match from any for any with relay action \"out\" would make an open relay "
+	    "(relay from local or auth clients, or for listed domains)";
+	static const struct {
+		enum match_from from;
+		enum match_for for_;
+		int open;
+	} rules[] = {{FROM_ANY, FOR_ANY, 1},
+	             {FROM_LOCAL, FOR_ANY, 0},
+	             {FROM_AUTH, FOR_ANY, 0},
+	             {FROM_ANY, FOR_DOMAIN, 0}};
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		struct conf_parser p;
+		memset(&p, 0, sizeof(p));
+		p.name = "t.conf";
+		p.c = conf_new();
+		conf_add_relay(&p, 1, xstrdup("out"));
+		p.has_err = 0;
+		p.s.for_ = rules[i].for_;
+		if (rules[i].for_ == FOR_DOMAIN) {
+			p.s.for_list = conf_list_new();
+			conf_list_add(p.s.for_list, 2, xstrdup("example.net"), NULL);
+		}
+		conf_add_match(&p, 2, rules[i].from, xstrdup("out"));
+		if (rules[i].open) {
+			assert_true(p.has_err);
+			assert_string_equal(p.err, open_relay);
+		} else {
+			assert_true(!p.has_err || strcmp(p.err, open_relay) != 0);
+		}
+		conf_scratch_clear(&p.s);
+		conf_free(p.c);
+	}
 }
 
 static void test_errors(void **state)
@@ -781,13 +936,18 @@ static void test_prefixes(void **state)
 static void test_relay(void **state)
 {
 	(void)state;
-	struct config *c =
-	    parse_ok("table isp { \"me\" = \"secret\" }\n"
-	             "resolver \"127.0.0.1\" port 5353\n"
-	             "action \"out\" relay port 2526\n"
-	             "action \"isp\" relay host \"smtp.isp.net\" port 587 tls auth <isp>\n"
-	             "action \"lit\" relay host \"[192.0.2.1]\"\n" MIN_TAIL
-	             "match from local for any action \"out\"\n");
+	char *dir;
+	char *isp_file = table_file("me: secret\n", &dir);
+	char *text =
+	    xasprintf("table isp file \"%s\"\n"
+	              "resolver \"127.0.0.1\" port 5353\n"
+	              "action \"out\" relay port 2526\n"
+	              "action \"isp\" relay host \"smtp.isp.net\" port 587 tls auth <isp>\n"
+	              "action \"lit\" relay host \"[192.0.2.1]\"\n%s"
+	              "match from local for any action \"out\"\n",
+	              isp_file, MIN_TAIL);
+	struct config *c = parse_ok(text);
+	free(text);
 	assert_string_equal(c->resolver, "127.0.0.1");
 	assert_int_equal(c->resolver_port, 5353);
 	const struct action *out = conf_action(c, "out"), *isp = conf_action(c, "isp");
@@ -803,12 +963,29 @@ static void test_relay(void **state)
 	assert_true(table_lookup(isp->relay_auth, "me", &v));
 	assert_string_equal(v, "secret");
 	assert_string_equal(conf_action(c, "lit")->relay_host, "[192.0.2.1]");
+	conf_wipe_secrets(c, 1); /* the relay role keeps what it sends */
+	assert_true(table_lookup(isp->relay_auth, "me", &v));
+	assert_string_equal(v, "secret");
+	conf_wipe_secrets(c, 0); /* every other process forgets it */
+	assert_true(table_lookup(isp->relay_auth, "me", &v));
+	assert_null(v);
 	conf_free(c);
 	expect_err("action \"x\" relay auth <t>\ntable t { \"a\" = \"b\" }\n" MIN_TAIL,
 	           "t.conf:1: unknown table <t> (tables must be defined before use)");
-	expect_err("table t { \"a\" = \"b\" }\naction \"x\" relay auth <t>\n" MIN_TAIL,
+	text =
+	    xasprintf("table t file \"%s\"\naction \"x\" relay auth <t>\n%s", isp_file, MIN_TAIL);
+	expect_err(text,
 	           "t.conf:2: relay auth needs a host: credentials go to a smarthost, never to "
 	           "whichever MX a recipient names");
+	free(text);
+	/* secrets are never written in the configuration itself */
+	expect_err(
+	    "table t { \"a\" = \"b\" }\naction \"x\" relay host \"h.example\" auth <t>\n" MIN_TAIL,
+	    "t.conf:2: relay auth <t>: credentials must be in a table file (table t file "
+	    "\"PATH\", readable by root only), not written in the configuration");
+	expect_err("table p { \"alice\" = \"$6$s$h\" }\nauth users <p>\n" MIN_TAIL,
+	           "t.conf:2: auth users <p>: credentials must be in a table file (table p file "
+	           "\"PATH\", readable by root only), not written in the configuration");
 	expect_err("action \"x\" relay host \"bad host!\"\n" MIN_TAIL,
 	           "t.conf:1: relay host \"bad host!\" is not a host name or address");
 	expect_err("action \"x\" relay tls tls\n" MIN_TAIL, "t.conf:1: duplicate option \"tls\"");
@@ -816,6 +993,9 @@ static void test_relay(void **state)
 	           "t.conf:1: resolver \"ns.example\" is not a numeric IPv4 or IPv6 address");
 	expect_err("resolver \"::1\"\nresolver \"::1\"\n" MIN_TAIL,
 	           "t.conf:2: resolver already set");
+	unit_rmtree(dir);
+	free(dir);
+	free(isp_file);
 }
 
 int main(void)
@@ -826,7 +1006,7 @@ int main(void)
 	    cmocka_unit_test(test_owner_is_user),   cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_builtin_default), cmocka_unit_test(test_unsupported),
 	    cmocka_unit_test(test_relay),           cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_prefixes),        cmocka_unit_test(test_tls_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

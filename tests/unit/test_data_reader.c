@@ -337,12 +337,115 @@ static void test_verdict(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/*
+ * The header fields a submission server checks for (Date:, Message-ID:)
+ * and the one stop where the header section ends: "<INS>" is inserted at
+ * each DATA_HEADER_END, and every feed mode must agree, also with a stop
+ * asked for at every split of the input.
+ */
+static void run_headers(const char *in, size_t len, enum feed_mode mode, unsigned seed,
+                        struct run *r)
+{
+	size_t off = 0;
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->out, 0);
+	data_reader_init(&r->dr, 0, 0);
+	r->dr.stop_at_body = 1;
+	size_t n = 0;
+	while (off < len) {
+		if (n == 0) {
+			n = len - off;
+			if (mode == FEED_BYTE) {
+				n = 1;
+			} else if (mode == FEED_CHUNKS) {
+				seed = seed * 1103515245u + 12345u;
+				size_t want = 1 + (seed >> 16) % 13;
+				n = want < n ? want : n;
+			}
+		}
+		size_t used = 12345;
+		enum data_result res =
+		    data_reader_feed(&r->dr, (const uint8_t *)in + off, n, &used, &r->out);
+		assert_true(used <= n);
+		off += used;
+		n -= used;
+		if (res == DATA_DONE) {
+			r->done = 1;
+			break;
+		}
+		if (res == DATA_HEADER_END)
+			buf_append_str(&r->out, "<INS>");
+		else
+			assert_int_equal(n, 0);
+	}
+	r->consumed = off;
+}
+
+static void test_headers(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		unsigned seen;
+		size_t hops;
+		const char *out; /* "<INS>" where the reader stopped */
+	} cases[] = {
+	    {"Subject: a\r\nDate: x\r\n\r\nbody\r\n.\r\n", DATA_SEEN_DATE, 0,
+	     "Subject: a\r\nDate: x\r\n<INS>\r\nbody\r\n"},
+	    {"Message-ID: <a@b>\r\nDATE \t: x\r\n\r\n.\r\n", DATA_SEEN_DATE | DATA_SEEN_MESSAGE_ID,
+	     0, "Message-ID: <a@b>\r\nDATE \t: x\r\n<INS>\r\n"},
+	    {"message-id:<x>\r\n\r\n.\r\n", DATA_SEEN_MESSAGE_ID, 0, "message-id:<x>\r\n<INS>\r\n"},
+	    {"Message-Idx: y\r\nXDate: z\r\nDat: q\r\nDate\r\n\r\n.\r\n", 0, 0,
+	     "Message-Idx: y\r\nXDate: z\r\nDat: q\r\nDate\r\n<INS>\r\n"},
+	    {"\r\nDate: in the body\r\n.\r\n", 0, 0, "<INS>\r\nDate: in the body\r\n"},
+	    {"Subject: no body\r\n.\r\n", 0, 0, "Subject: no body\r\n"},
+	    {".\r\n", 0, 0, ""},
+	    {"X: a\r\n Date: folded\r\n\r\n.\r\n", 0, 0, "X: a\r\n Date: folded\r\n<INS>\r\n"},
+	    {"Received: a\r\nReceived : b\r\nDate:\r\n\r\nReceived: c\r\n.\r\n", DATA_SEEN_DATE, 2,
+	     "Received: a\r\nReceived : b\r\nDate:\r\n<INS>\r\nReceived: c\r\n"},
+	    {"Date: x\r\n\r\nMessage-ID: <in body>\r\n.\r\n", DATA_SEEN_DATE, 0,
+	     "Date: x\r\n<INS>\r\nMessage-ID: <in body>\r\n"},
+	    {"Date x: y\r\nMessage ID: z\r\n\r\n.\r\n", 0, 0,
+	     "Date x: y\r\nMessage ID: z\r\n<INS>\r\n"},
+	    {"..Date: stuffed\r\n\r\n.\r\n", 0, 0, ".Date: stuffed\r\n<INS>\r\n"},
+	    /* a bare LF there too (the message is refused later for it) */
+	    {"Date: x\r\n\n.\r\n\r\n.\r\n", DATA_SEEN_DATE, 0, "Date: x\r\n<INS>\n.\r\n\r\n"},
+	};
+	static const char *const modes[] = {"whole", "bytes", "chunks"};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int m = FEED_WHOLE; m <= FEED_CHUNKS; m++) {
+			struct run r;
+			run_headers(cases[i].in, strlen(cases[i].in), m, (unsigned)i, &r);
+			char *out = buf_strdup(&r.out);
+			if (!r.done || r.dr.seen != cases[i].seen || r.dr.hops != cases[i].hops ||
+			    strcmp(out, cases[i].out) != 0)
+				fail_msg("case %zu (%s): done %d seen %u hops %zu out \"%s\"", i,
+				         modes[m], r.done, r.dr.seen, r.dr.hops, out);
+			free(out);
+			buf_free(&r.out);
+		}
+	}
+	/* A NUL in a field name matches nothing (and reads nothing past a name). */
+	struct run r;
+	run_headers("Da\0te: x\r\nDate\0: y\r\n\r\n.\r\n", 28, FEED_WHOLE, 0, &r);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.dr.seen, 0);
+	buf_free(&r.out);
+	/* Without stop_at_body the reader never stops, but still notes fields. */
+	run_reader("Date: x\r\n\r\nb\r\n.\r\n", 18, 0, 0, FEED_WHOLE, 0, &r);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.dr.seen, DATA_SEEN_DATE);
+	assert_int_equal(r.dr.stopped, 0);
+	buf_free(&r.out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),      cmocka_unit_test(test_all_splits),
 	    cmocka_unit_test(test_after_done), cmocka_unit_test(test_out_cap),
 	    cmocka_unit_test(test_big),        cmocka_unit_test(test_verdict),
+	    cmocka_unit_test(test_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

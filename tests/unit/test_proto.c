@@ -67,6 +67,94 @@ static int dec_result(const uint8_t *p, size_t n)
 	return rc;
 }
 
+static int dec_auth_req(const uint8_t *p, size_t n)
+{
+	struct proto_auth_req a;
+	int rc = proto_decode_auth_req(p, n, &a);
+	if (rc == 0)
+		proto_auth_req_free(&a);
+	return rc;
+}
+
+static int dec_auth_res(const uint8_t *p, size_t n)
+{
+	struct proto_auth_res a;
+	int rc = proto_decode_auth_res(p, n, &a);
+	if (rc == 0)
+		proto_auth_res_free(&a);
+	return rc;
+}
+
+/* AUTH_REQ / AUTH_RES: round trips, strictness, and the values no sane
+ * peer sends (an empty login or password, a status out of range, a login
+ * without success or success without one, fields over their bounds). */
+static void test_auth(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	struct proto_auth_req q = {42, "2001:db8::1", "alice", "s3cret pass"}, qd;
+	proto_encode_auth_req(&b, &q);
+	assert_int_equal(proto_decode_auth_req(b.data, b.len, &qd), 0);
+	assert_true(qd.req == 42);
+	assert_string_equal(qd.client, "2001:db8::1");
+	assert_string_equal(qd.login, "alice");
+	assert_string_equal(qd.password, "s3cret pass");
+	proto_auth_req_free(&qd);
+	assert_null(qd.password);
+	ASSERT_STRICT(b, dec_auth_req);
+	static const struct proto_auth_req bad_q[] = {{1, "c", "", "pw"}, {1, "c", "alice", ""}};
+	for (size_t i = 0; i < 2; i++) {
+		buf_reset(&b);
+		proto_encode_auth_req(&b, &bad_q[i]);
+		assert_int_equal(dec_auth_req(b.data, b.len), -1);
+	}
+	char big[300];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	struct proto_auth_req long_pw = {1, "c", "alice", big}, long_client = {1, big, "a", "p"};
+	buf_reset(&b);
+	proto_encode_auth_req(&b, &long_pw);
+	assert_int_equal(dec_auth_req(b.data, b.len), -1);
+	buf_reset(&b);
+	proto_encode_auth_req(&b, &long_client);
+	assert_int_equal(dec_auth_req(b.data, b.len), -1);
+
+	struct proto_auth_res r = {43, AUTH_OK, "alice"}, rd;
+	buf_reset(&b);
+	proto_encode_auth_res(&b, &r);
+	assert_int_equal(proto_decode_auth_res(b.data, b.len, &rd), 0);
+	assert_true(rd.req == 43);
+	assert_int_equal(rd.status, AUTH_OK);
+	assert_string_equal(rd.login, "alice");
+	proto_auth_res_free(&rd);
+	ASSERT_STRICT(b, dec_auth_res);
+	static const struct proto_auth_res good_r[] = {
+	    {1, AUTH_FAIL, ""}, {1, AUTH_LOCKED, ""}, {1, AUTH_TEMP, ""}};
+	static const struct proto_auth_res bad_r[] = {
+	    {1, AUTH_OK, ""}, {1, AUTH_FAIL, "alice"}, {1, AUTH_TEMP + 1, ""}, {1, 255, ""}};
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&b);
+		proto_encode_auth_res(&b, &good_r[i]);
+		assert_int_equal(dec_auth_res(b.data, b.len), 0);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		buf_reset(&b);
+		proto_encode_auth_res(&b, &bad_r[i]);
+		assert_int_equal(dec_auth_res(b.data, b.len), -1);
+	}
+	/* and the auth role is a peer the parent may hand over */
+	buf_reset(&b);
+	proto_encode_peer(&b, PEER_AUTH);
+	uint32_t kind = 0;
+	assert_int_equal(proto_decode_peer(b.data, b.len, &kind), 0);
+	assert_int_equal(kind, PEER_AUTH);
+	buf_reset(&b);
+	proto_encode_peer(&b, PEER_AUTH + 1);
+	assert_int_equal(proto_decode_peer(b.data, b.len, &kind), -1);
+	buf_free(&b);
+}
+
 static void test_small_messages(void **state)
 {
 	(void)state;
@@ -312,10 +400,9 @@ static void test_commit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_small_messages),
-	    cmocka_unit_test(test_deliver),
-	    cmocka_unit_test(test_result),
-	    cmocka_unit_test(test_commit),
+	    cmocka_unit_test(test_small_messages), cmocka_unit_test(test_deliver),
+	    cmocka_unit_test(test_result),         cmocka_unit_test(test_commit),
+	    cmocka_unit_test(test_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -361,6 +361,155 @@ static void test_lying_peer_dropped(void **state)
 	assert_null(sched_find(f->q->sched, id));
 }
 
+static void auth_req(int sock, uint64_t req, const char *login, const char *password)
+{
+	struct proto_auth_req a = {req, "192.0.2.1", (char *)login, (char *)password};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_auth_req(&b, &a);
+	assert_int_equal(ipc_write_frame(sock, PROTO_AUTH_REQ, b.data, b.len, -1), 0);
+	buf_free(&b);
+}
+
+static void auth_res(int sock, uint64_t req, uint8_t status, const char *login)
+{
+	struct proto_auth_res r = {req, status, (char *)login};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_auth_res(&b, &r);
+	assert_int_equal(ipc_write_frame(sock, PROTO_AUTH_RES, b.data, b.len, -1), 0);
+	buf_free(&b);
+}
+
+static void expect_res(struct fixture *f, int sock, uint64_t req, uint8_t status, const char *login)
+{
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, sock, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_AUTH_RES);
+	assert_int_equal(fd, -1);
+	struct proto_auth_res r;
+	assert_int_equal(proto_decode_auth_res(p, len, &r), 0);
+	assert_int_equal(r.req, req);
+	assert_int_equal(r.status, status);
+	assert_string_equal(r.login, login);
+	proto_auth_res_free(&r);
+	free(p);
+}
+
+/* The question as the auth role receives it; its (queue) number. */
+static uint64_t expect_req(struct fixture *f, int sock, const char *login, const char *password)
+{
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, sock, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_AUTH_REQ);
+	struct proto_auth_req a;
+	assert_int_equal(proto_decode_auth_req(p, len, &a), 0);
+	assert_string_equal(a.client, "192.0.2.1");
+	assert_string_equal(a.login, login);
+	assert_string_equal(a.password, password);
+	uint64_t q = a.req;
+	proto_auth_req_free(&a);
+	free(p);
+	return q;
+}
+
+static int closed(struct fixture *f, int sock)
+{
+	for (int i = 0; i < 200; i++) {
+		char c;
+		ssize_t r = recv(sock, &c, 1, MSG_DONTWAIT);
+		if (r == 0)
+			return 1;
+		settle(f);
+		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * AUTH questions through the hub: answered AUTH_TEMP without an auth role;
+ * forwarded under the queue's own number and answered under smtp's; an
+ * auth role that answers what it was not asked is dropped (the queue and
+ * smtp go on); one that dies leaves its questions answered AUTH_TEMP; a
+ * malformed question drops the smtp peer that sent it.
+ */
+static void test_auth_forwarding(void **state)
+{
+	struct fixture *f = *state;
+	auth_req(f->smtp, 7, "alice", "pw");
+	expect_res(f, f->smtp, 7, AUTH_TEMP, "");
+
+	int auth = hand_peer(f, PEER_AUTH);
+	auth_req(f->smtp, 8, "alice", "pw");
+	uint64_t q = expect_req(f, auth, "alice", "pw");
+	auth_req(f->smtp, 9, "bob", "guess");
+	uint64_t q2 = expect_req(f, auth, "bob", "guess");
+	assert_true(q != q2);
+	auth_res(auth, q2, AUTH_FAIL, "");
+	auth_res(auth, q, AUTH_OK, "alice");
+	expect_res(f, f->smtp, 9, AUTH_FAIL, "");
+	expect_res(f, f->smtp, 8, AUTH_OK, "alice");
+
+	/* an answer to nothing: that peer is cut off, nobody else */
+	auth_res(auth, q + 1000, AUTH_OK, "alice");
+	assert_true(closed(f, auth));
+	close(auth);
+	auth_req(f->smtp, 10, "alice", "pw");
+	expect_res(f, f->smtp, 10, AUTH_TEMP, "");
+
+	/* an auth role that dies with questions pending */
+	auth = hand_peer(f, PEER_AUTH);
+	auth_req(f->smtp, 11, "alice", "pw");
+	auth_req(f->smtp, 12, "carol", "pw");
+	expect_req(f, auth, "alice", "pw");
+	expect_req(f, auth, "carol", "pw");
+	close(auth);
+	uint64_t seen = 0;
+	for (int i = 0; i < 2; i++) {
+		uint32_t type;
+		uint8_t *p;
+		size_t len;
+		int fd;
+		struct proto_auth_res r;
+		assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
+		assert_int_equal(type, PROTO_AUTH_RES);
+		assert_int_equal(proto_decode_auth_res(p, len, &r), 0);
+		assert_int_equal(r.status, AUTH_TEMP);
+		seen |= (uint64_t)1 << r.req; /* in any order */
+		proto_auth_res_free(&r);
+		free(p);
+	}
+	assert_int_equal(seen, (1u << 11) | (1u << 12));
+
+	/* an smtp peer that goes before the answer: the answer goes nowhere */
+	auth = hand_peer(f, PEER_AUTH);
+	int smtp2 = hand_peer(f, PEER_SMTP);
+	auth_req(smtp2, 1, "alice", "pw");
+	q = expect_req(f, auth, "alice", "pw");
+	close(smtp2);
+	settle(f);
+	auth_res(auth, q, AUTH_OK, "alice");
+	settle(f);
+	auth_req(f->smtp, 13, "alice", "pw"); /* the hub still works */
+	q = expect_req(f, auth, "alice", "pw");
+	auth_res(auth, q, AUTH_OK, "alice");
+	expect_res(f, f->smtp, 13, AUTH_OK, "alice");
+
+	/* a malformed question (empty password) from smtp: smtp is dropped */
+	auth_req(f->smtp, 14, "alice", "");
+	assert_true(closed(f, f->smtp));
+	/* and the auth peer may not ask questions itself */
+	auth_req(auth, 1, "alice", "pw");
+	assert_true(closed(f, auth));
+	close(auth);
+}
+
 int main(void)
 {
 	log_init("test", 0);
@@ -369,6 +518,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expiry_sends_a_notice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_owed_notice_sweep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lying_peer_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_forwarding, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,41 @@ static void test_rules(void **state)
 	conf_free(c);
 }
 
+/*
+ * "match from auth" for a relay action: authenticated clients (and local
+ * ones, by their own rule) are relayed, anyone else reaches the local
+ * domain only. Relay actions are still refused by the grammar, so the
+ * action and rules are added as the relay role's configuration will.
+ */
+static void test_auth_relay(void **state)
+{
+	(void)state;
+	struct config *c = load("listen on ::1\n"
+	                        "table d { \"example.org\" }\n"
+	                        "action \"box\" maildir \"/m/%{user}\"\n"
+	                        "match from any for domain <d> action \"box\"\n");
+	struct action *out = xcalloc(1, sizeof(*out));
+	out->name = xstrdup("outbound");
+	out->kind = ACTION_RELAY;
+	c->actions = xreallocarray(c->actions, c->n_actions + 1, sizeof(*c->actions));
+	c->actions[c->n_actions++] = out;
+	c->rules = xreallocarray(c->rules, c->n_rules + 2, sizeof(*c->rules));
+	c->rules[c->n_rules++] = (struct match_rule){FROM_AUTH, FOR_ANY, NULL, out, 5};
+	c->rules[c->n_rules++] = (struct match_rule){FROM_LOCAL, FOR_ANY, NULL, out, 6};
+	check(c, "u", "remote.test", FROM_ANY, 1, "RELAY:outbound");
+	check(c, "u", "remote.test", FROM_LOCAL, 1, "RELAY:outbound");
+	check(c, "u", "remote.test", FROM_LOCAL, 0, "RELAY:outbound");
+	check(c, "u", "remote.test", FROM_ANY, 0, "DENIED:Relaying denied");
+	check(c, "u", "EXAMPLE.org", FROM_ANY, 1, "LOCAL:box:u");
+	check(c, "u", "example.org", FROM_ANY, 0, "LOCAL:box:u");
+	char why[256];
+	/* the queue's re-check: some kind of client routes there */
+	assert_int_equal(route_verify(c, "outbound", "u", "remote.test", NULL, why, sizeof(why)),
+	                 0);
+	assert_int_equal(route_verify(c, "box", "u", "remote.test", "u", why, sizeof(why)), -1);
+	conf_free(c);
+}
+
 /* postmaster@<hostname> works though the host's name is routed nowhere
  * (RFC 5321 4.5.1); any other user there, or postmaster elsewhere, does not. */
 static void test_postmaster_at_hostname(void **state)
@@ -393,13 +428,10 @@ static void test_verify(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_default_config),
-	    cmocka_unit_test(test_rules),
-	    cmocka_unit_test(test_postmaster_at_hostname),
-	    cmocka_unit_test(test_aliases),
-	    cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_safe_mailbox),
-	    cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_default_config), cmocka_unit_test(test_rules),
+	    cmocka_unit_test(test_auth_relay),     cmocka_unit_test(test_postmaster_at_hostname),
+	    cmocka_unit_test(test_aliases),        cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_safe_mailbox),   cmocka_unit_test(test_verify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

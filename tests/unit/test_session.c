@@ -6,8 +6,9 @@
  *
  * Transcript format: "> text" client line (CRLF added); "raw> text" client
  * bytes with \r \n \\ escapes and no CRLF added; "< prefix" the next reply
- * line starts with prefix; "= commits N", "= aborts N", "= closed" checked
- * at the end; '#' comments.
+ * line starts with prefix; "tls>" the client starts TLS at this point
+ * (after the server's 220 to STARTTLS); "= commits N", "= aborts N",
+ * "= closed" checked at the end; '#' comments.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 struct transcript {
 	struct buf client;  /* all client bytes */
 	size_t *chunk_ends; /* end offset of each client line */
+	int *tls_after;     /* the client starts TLS after this chunk */
 	size_t n_chunks;
 	char **expect;
 	size_t n_expect;
@@ -68,10 +70,17 @@ static void transcript_load(const char *path, struct transcript *t)
 		} else if (strcmp(line, "= closed") == 0) {
 			t->closed = 1;
 			continue;
+		} else if (strcmp(line, "tls>") == 0) {
+			if (t->n_chunks == 0)
+				fail_msg("%s: tls> before any client line", path);
+			t->tls_after[t->n_chunks - 1] = 1;
+			continue;
 		} else {
 			fail_msg("%s: bad transcript line: %s", path, line);
 		}
 		t->chunk_ends = xreallocarray(t->chunk_ends, t->n_chunks + 1, sizeof(size_t));
+		t->tls_after = xreallocarray(t->tls_after, t->n_chunks + 1, sizeof(int));
+		t->tls_after[t->n_chunks] = 0;
 		t->chunk_ends[t->n_chunks++] = t->client.len;
 	}
 	free(text);
@@ -83,6 +92,7 @@ static void transcript_free(struct transcript *t)
 		free(t->expect[i]);
 	free(t->expect);
 	free(t->chunk_ends);
+	free(t->tls_after);
 	buf_free(&t->client);
 }
 
@@ -116,23 +126,59 @@ static void check_replies(const char *path, const char *mode, struct harness *h,
 		fail_msg("%s (%s): connection still open", path, mode);
 }
 
+/*
+ * The built-in default, plus credentials for transcripts that use AUTH
+ * (their name starts with "auth"): the harness's fake auth role decides,
+ * but the session offers AUTH only when a table is configured.
+ */
+static struct config *transcript_config(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (strncmp(base, "auth", 4) != 0)
+		return NULL;
+	static const char text[] = "hostname \"mx.test.example\"\n"
+	                           "listen on 127.0.0.1 port 2525\n"
+	                           "table domains { \"localhost\", \"example.org\" }\n"
+	                           "limits errors 50\n"
+	                           "table passwd { \"alice\" }\n"
+	                           "auth users <passwd>\n"
+	                           "action \"local\" maildir \"/tmp/m/%{user}\"\n"
+	                           "match from any for domain <domains> action \"local\"\n"
+	                           "match from auth for domain \"auth-only.example\" "
+	                           "action \"local\"\n";
+	char err[256];
+	struct config *c = conf_parse_string("auth.conf", text, sizeof(text) - 1, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	return c;
+}
+
 static void replay(const char *path)
 {
 	struct transcript t;
 	transcript_load(path, &t);
 	/* Line at a time, as an interactive client. */
-	struct harness *h = harness_new(NULL);
+	struct harness *h = harness_new(transcript_config(path));
 	size_t start = 0;
 	for (size_t i = 0; i < t.n_chunks; i++) {
 		harness_send(h, t.client.data + start, t.chunk_ends[i] - start);
 		start = t.chunk_ends[i];
+		if (t.tls_after[i] && harness_starttls(h) == -1)
+			fail_msg("%s: TLS handshake failed", path);
 	}
 	check_replies(path, "line at a time", h, &t);
 	harness_free(h);
-	/* Everything pipelined, arriving a byte at a time. */
-	h = harness_new(NULL);
-	for (size_t i = 0; i < t.client.len; i++)
-		harness_send(h, t.client.data + i, 1);
+	/* Everything pipelined (up to each TLS start), arriving a byte at a time. */
+	h = harness_new(transcript_config(path));
+	start = 0;
+	for (size_t i = 0; i < t.n_chunks; i++) {
+		for (size_t k = start; k < t.chunk_ends[i]; k++)
+			harness_send(h, t.client.data + k, 1);
+		start = t.chunk_ends[i];
+		if (t.tls_after[i] && harness_starttls(h) == -1)
+			fail_msg("%s: TLS handshake failed (byte at a time)", path);
+	}
 	check_replies(path, "byte at a time", h, &t);
 	harness_free(h);
 	transcript_free(&t);
@@ -180,11 +226,167 @@ static void test_data_reaches_spool(void **state)
 	harness_free(h);
 }
 
+static void send_str(struct harness *h, const char *s)
+{
+	harness_send(h, s, strlen(s));
+}
+
+/* Everything the server sent after the first occurrence of mark. */
+static const char *after(struct harness *h, const char *mark)
+{
+	buf_append_byte(&h->replies, 0);
+	h->replies.len--;
+	const char *p = strstr((const char *)h->replies.data, mark);
+	assert_non_null(p);
+	return p + strlen(mark);
+}
+
+/*
+ * CVE-2011-0411: commands pipelined behind STARTTLS in plaintext are never
+ * executed, before or after the handshake; the first reply after it
+ * answers what the client sent over TLS.
+ */
+static void test_starttls_injection(void **state)
+{
+	(void)state;
+	static const char *const injected[] = {"RSET\r\n", "MAIL FROM:<a@b.example>\r\n",
+	                                       "EHLO evil.example\r\nMAIL FROM:<a@b.example>\r\n"};
+	for (size_t i = 0; i < sizeof(injected) / sizeof(injected[0]); i++) {
+		struct harness *h = harness_new(NULL);
+		send_str(h, "EHLO client.example\r\n");
+		char *one = xasprintf("STARTTLS\r\n%s", injected[i]);
+		send_str(h, one); /* one write: one packet */
+		free(one);
+		const char *rest = after(h, "220 2.0.0 Ready to start TLS\r\n");
+		assert_string_equal(rest, ""); /* nothing answered the injected lines */
+		assert_int_equal(harness_starttls(h), 0);
+		send_str(h, "NOOP\r\n");
+		send_str(h, "RCPT TO:<alice@localhost>\r\n");
+		rest = after(h, "220 2.0.0 Ready to start TLS\r\n");
+		/* Exactly the replies to NOOP and RCPT: no MAIL, no EHLO carried over. */
+		assert_string_equal(rest, "250 2.0.0 Ok\r\n503 5.5.1 Send HELO/EHLO first\r\n");
+		send_str(h, "EHLO client.example\r\nRCPT TO:<alice@localhost>\r\n");
+		assert_non_null(strstr(after(h, "Send HELO/EHLO first\r\n"),
+		                       "503 5.5.1 Need MAIL command first\r\n"));
+		assert_int_equal(h->commits, 0);
+		harness_free(h);
+	}
+}
+
+static struct config *auth_config(const char *extra)
+{
+	char *text = xasprintf("hostname \"mx.test.example\"\n"
+	                       "listen on 127.0.0.1 port 2525\n"
+	                       "table domains { \"localhost\", \"example.org\" }\n"
+	                       "table passwd { \"alice\" }\n"
+	                       "auth users <passwd>\n"
+	                       "action \"local\" maildir \"/tmp/m/%%{user}\"\n"
+	                       "match from any for domain <domains> action \"local\"\n%s",
+	                       extra);
+	char err[256];
+	struct config *c = conf_parse_string("auth.conf", text, strlen(text), err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	free(text);
+	return c;
+}
+
+/* Received: names the protocol (RFC 3848) and the TLS parameters. */
+static void test_received_tls_auth(void **state)
+{
+	(void)state;
+	static const char msg[] = "MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@localhost>\r\n"
+	                          "DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
+	struct harness *h = harness_new(auth_config(""));
+	send_str(h, "EHLO client.example\r\n");
+	send_str(h, msg);
+	assert_int_equal(h->commits, 1);
+	char *d = buf_strdup(&h->last_data);
+	assert_non_null(strstr(d, "(Raven) with ESMTP id"));
+	assert_null(strstr(d, "(using"));
+	free(d);
+	send_str(h, "STARTTLS\r\n");
+	assert_int_equal(harness_starttls(h), 0);
+	send_str(h, "EHLO client.example\r\n");
+	send_str(h, msg);
+	assert_int_equal(h->commits, 2);
+	d = buf_strdup(&h->last_data);
+	assert_non_null(strstr(d, "\r\n\t(using TLSv1.3 with cipher TLS_"));
+	assert_non_null(strstr(d, "(Raven) with ESMTPS id"));
+	free(d);
+	send_str(h, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	assert_int_equal(h->auths, 1);
+	assert_string_equal(h->last_login, "alice");
+	assert_string_equal(h->last_client, "192.0.2.1");
+	send_str(h, msg);
+	assert_int_equal(h->commits, 3);
+	d = buf_strdup(&h->last_data);
+	assert_non_null(strstr(d, "(Raven) with ESMTPSA id"));
+	free(d);
+	harness_free(h);
+}
+
+/* An implicit-TLS listener greets only once the handshake is done, and a
+ * client speaking plaintext to it is dropped. */
+static void test_implicit_tls(void **state)
+{
+	(void)state;
+	struct listener l = {.addr = "127.0.0.1", .port = 465, .tls = 1, .submission = 1};
+	struct harness_opts o = {.listener = &l};
+	struct harness *h = harness_new_opts(auth_config(""), &o);
+	assert_int_equal(h->replies.len, 0);
+	assert_int_equal(harness_starttls(h), 0);
+	assert_true(h->replies.len > 4);
+	assert_memory_equal(h->replies.data, "220 ", 4);
+	send_str(h, "EHLO client.example\r\n");
+	const char *ehlo = after(h, "\r\n250-");
+	assert_non_null(strstr(ehlo, "250-AUTH PLAIN LOGIN\r\n"));
+	assert_null(strstr(ehlo, "STARTTLS"));
+	send_str(h, "STARTTLS\r\n");
+	assert_non_null(
+	    strstr(after(h, "ENHANCEDSTATUSCODES\r\n"), "503 5.5.1 TLS already active"));
+	/* submission: AUTH before MAIL */
+	send_str(h, "MAIL FROM:<alice@example.org>\r\n");
+	assert_non_null(
+	    strstr(after(h, "TLS already active\r\n"), "530 5.7.0 Authentication required\r\n"));
+	send_str(h, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<alice@example.org>\r\n");
+	assert_string_equal(after(h, "Authentication required\r\n"),
+	                    "235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n");
+	harness_free(h);
+
+	h = harness_new_opts(NULL, &o);
+	send_str(h, "EHLO client.example\r\n");
+	assert_true(harness_closed(h));
+	assert_int_equal(h->replies.len, 0);
+	harness_free(h);
+}
+
+/* A line of an exchange over the command-line limit ends the exchange. */
+static void test_auth_line_too_long(void **state)
+{
+	(void)state;
+	struct listener l = {.addr = "127.0.0.1", .port = 2587, .plaintext_auth = 1};
+	struct harness_opts o = {.listener = &l};
+	struct harness *h = harness_new_opts(auth_config(""), &o);
+	send_str(h, "EHLO client.example\r\nAUTH PLAIN\r\n");
+	char *line = xmalloc(5000);
+	memset(line, 'A', 4096);
+	memcpy(line + 4096, "\r\nNOOP\r\n", 9);
+	line[4096 + 8] = '\0';
+	send_str(h, line);
+	free(line);
+	assert_string_equal(after(h, "334 \r\n"),
+	                    "500 5.5.6 Authentication Exchange line is too long\r\n"
+	                    "250 2.0.0 Ok\r\n");
+	harness_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_transcripts),
-	    cmocka_unit_test(test_data_reaches_spool),
+	    cmocka_unit_test(test_transcripts),        cmocka_unit_test(test_data_reaches_spool),
+	    cmocka_unit_test(test_starttls_injection), cmocka_unit_test(test_received_tls_auth),
+	    cmocka_unit_test(test_implicit_tls),       cmocka_unit_test(test_auth_line_too_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
