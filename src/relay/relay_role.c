@@ -88,8 +88,9 @@ void relay_job_fail(struct relay_job *j, uint8_t status, const char *text, uint3
 	for (size_t k = 0; k < j->d.n; k++) {
 		char to[600];
 		log_escape(to, sizeof(to), j->d.addr[k], strlen(j->d.addr[k]));
-		log_info("event=relay id=%s rcpt=%u to=\"%s\" status=%s reply=\"%s\"", j->d.id,
-		         j->d.idx[k], to, status == DELIVER_PERM ? "bounced" : "deferred", esc);
+		log_info("event=%s id=%s rcpt=%u to=\"%s\" status=%s reply=\"%s\"",
+		         j->dest && j->dest->lmtp ? "lmtp" : "relay", j->d.id, j->d.idx[k], to,
+		         status == DELIVER_PERM ? "bounced" : "deferred", esc);
 		j->status[k] = status;
 		free(j->text[k]);
 		j->text[k] = xstrdup(text);

@@ -190,6 +190,8 @@ static void sess_closed(struct relay_sess *s)
 	/* Our own reason (connect, certificate) says more than the engine's. */
 	if (setup_failed && f && f->status != CLIENT_PENDING && s->last_failure[0] == '\0')
 		outcome_text(s, f, s->last_failure, sizeof(s->last_failure));
+	/* f lives in the engine, freed below. */
+	int tls_failed = f && (f->stage == CLIENT_STAGE_TLS || f->stage == CLIENT_STAGE_STARTTLS);
 	if (s->conn) {
 		conn_free(s->conn);
 		s->conn = NULL;
@@ -200,8 +202,6 @@ static void sess_closed(struct relay_sess *s)
 	}
 	if (setup_failed) {
 		/* Opportunistic TLS that failed: the same host, in plaintext. */
-		int tls_failed =
-		    f && (f->stage == CLIENT_STAGE_TLS || f->stage == CLIENT_STAGE_STARTTLS);
 		int may = d->action == NULL || !d->action->relay_tls;
 		if (tls_failed && may && !s->plain_retry) {
 			s->plain_retry = 1;
