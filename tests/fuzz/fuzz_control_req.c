@@ -56,7 +56,7 @@ static void check_parse(const char *line, size_t len)
 			abort();
 		return;
 	}
-	if (req.verb < CTL_QUEUE || req.verb > CTL_RELOAD)
+	if (req.verb < CTL_QUEUE || req.verb > CTL_STATUS)
 		abort();
 	if (req.id[0] && !envelope_id_valid(req.id))
 		abort();
