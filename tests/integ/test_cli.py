@@ -101,7 +101,7 @@ def test_status(raven):
     j = json.loads(ctl(raven, "--json", "status").stdout)
     assert j["pid"] == raven.pid and j["queue_pid"] == queue_pid
     assert j["hostname"] == rv.HOSTNAME
-    assert j["roles"] == {"queue": 1, "smtp": 1, "local": 1, "relay": 0}
+    assert j["roles"] in ({"queue": 1, "smtp": 1, "local": 1, "relay": n} for n in (0, 1))
     assert j["listeners"] == [{"address": "127.0.0.1", "port": raven.port, "submission": False}]
     assert j["queue"]["messages"] == 0 and j["queue"]["jobs_in_flight"] == 0
     assert 0 <= j["uptime"] < 60
