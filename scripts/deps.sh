@@ -35,6 +35,10 @@ test_pkgs=(
   # for the package
   man-db groff-base systemd dpkg-dev lintian
 )
+# The LMTP tests' peer: a private Dovecot started by the tests themselves
+# (tests/integ/dovecot_peer.py); installed by dovecot_peer below so that the
+# system's own Dovecot service is never started or enabled by it.
+dovecot_pkgs=(dovecot-core dovecot-lmtpd dovecot-imapd)
 bench_pkgs=(python3)
 
 case $set_name in
@@ -157,7 +161,43 @@ postfix_private() {
   fi
 }
 
+# Dovecot (LMTP and IMAP) for the LMTP tests. Installing dovecot-core would
+# start and enable the system's Dovecot (IMAP on 143/993): the tests only
+# run private instances with their own configuration, base_dir and ports,
+# so the packages go in with a policy-rc.d that refuses to start the
+# service (unless the machine has its own policy already, as containers
+# do), and the service is then disabled. A Dovecot that was already
+# installed is left exactly as it was.
+dovecot_peer() {
+  local missing_dc=() p policy=/usr/sbin/policy-rc.d made_policy=0
+  for p in "${dovecot_pkgs[@]}"; do
+    installed "$p" || missing_dc+=("$p")
+  done
+  [ ${#missing_dc[@]} -gt 0 ] || return 0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# raven deps.sh: no system Dovecot during the install\n[ "$1" = dovecot ] && exit 101\nexit 0\n' |
+      $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    made_policy=1
+  fi
+  apt_install "${missing_dc[@]}" || { [ $made_policy -eq 0 ] || $SUDO rm -f "$policy"; return 1; }
+  [ $made_policy -eq 0 ] || $SUDO rm -f "$policy"
+  # Not at the next boot either (systemctl disables without a running
+  # systemd too, SysV links included).
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now dovecot.service dovecot.socket </dev/null >/dev/null 2>&1 || true
+  elif command -v systemctl >/dev/null; then
+    $SUDO systemctl disable dovecot.service dovecot.socket </dev/null >/dev/null 2>&1 || true
+  else
+    $SUDO update-rc.d dovecot disable </dev/null >/dev/null 2>&1 || true
+  fi
+  echo "deps: installed ${missing_dc[*]} (the system Dovecot service is disabled; tests run private ones)" >&2
+}
+
 ensure_raven_users
 case $set_name in
 test | bench) postfix_private ;;
+esac
+case $set_name in
+test) dovecot_peer ;;
 esac

@@ -72,6 +72,7 @@ void conf_scratch_clear(struct conf_scratch *s)
 	free(s->aliases);
 	free(s->owner);
 	free(s->host);
+	free(s->rcpt_to);
 	free(s->for_table);
 	free(s->auth_table);
 	conf_list_free(s->for_list);
@@ -608,7 +609,7 @@ void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path
 	free(path);
 }
 
-static const struct table *table_ref(struct conf_parser *p, int line, const char *name)
+const struct table *conf_table_ref(struct conf_parser *p, int line, const char *name)
 {
 	char q[300];
 	const struct table *t = find_table(p->c, name);
@@ -618,7 +619,7 @@ static const struct table *table_ref(struct conf_parser *p, int line, const char
 	return t;
 }
 
-static struct action *action_add(struct conf_parser *p, int line, char *name, enum action_kind kind)
+struct action *conf_action_add(struct conf_parser *p, int line, char *name, enum action_kind kind)
 {
 	char q[300];
 	struct config *c = p->c;
@@ -664,7 +665,7 @@ static int valid_template(const char *s)
 void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path)
 {
 	char q[300];
-	struct action *a = action_add(p, line, name, ACTION_MAILDIR);
+	struct action *a = conf_action_add(p, line, name, ACTION_MAILDIR);
 	if (a != NULL) {
 		if (!valid_template(path))
 			conf_error(p, line,
@@ -674,9 +675,9 @@ void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path)
 		a->path = path;
 		path = NULL;
 		if (p->s.users != NULL)
-			a->users = table_ref(p, p->s.users_line, p->s.users);
+			a->users = conf_table_ref(p, p->s.users_line, p->s.users);
 		if (p->s.aliases != NULL)
-			a->aliases = table_ref(p, p->s.aliases_line, p->s.aliases);
+			a->aliases = conf_table_ref(p, p->s.aliases_line, p->s.aliases);
 		if (p->s.owner != NULL) {
 			a->owner_is_user = strcmp(p->s.owner, "%{user}") == 0;
 			if (!a->owner_is_user && !conf_valid_username(p->s.owner))
@@ -736,7 +737,7 @@ static void credentials_in_file(struct conf_parser *p, int line, const struct ta
 void conf_add_relay(struct conf_parser *p, int line, char *name)
 {
 	char q[300];
-	struct action *a = action_add(p, line, name, ACTION_RELAY);
+	struct action *a = conf_action_add(p, line, name, ACTION_RELAY);
 	if (a != NULL) {
 		a->relay_host = p->s.host;
 		p->s.host = NULL;
@@ -751,7 +752,7 @@ void conf_add_relay(struct conf_parser *p, int line, char *name)
 			conf_error(p, line, "relay host \"%s\" is not a host name or address",
 			           conf_quote(q, sizeof(q), a->relay_host));
 		if (p->s.auth_table != NULL) {
-			a->relay_auth = table_ref(p, line, p->s.auth_table);
+			a->relay_auth = conf_table_ref(p, line, p->s.auth_table);
 			credentials_in_file(p, line, a->relay_auth, "relay auth");
 			const char *user, *pass;
 			if (a->relay_auth != NULL &&
@@ -808,7 +809,7 @@ void conf_add_match(struct conf_parser *p, int line, enum match_from from, char 
 		           conf_quote(q, sizeof(q), action));
 	}
 	if (p->s.for_ == FOR_DOMAIN && p->s.for_table != NULL) {
-		domains = table_ref(p, line, p->s.for_table);
+		domains = conf_table_ref(p, line, p->s.for_table);
 	} else if (p->s.for_ == FOR_DOMAIN && p->s.for_list != NULL) {
 		/* A literal list becomes a table no statement can name (a space). */
 		char name[32];
@@ -858,7 +859,7 @@ void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table w
 	int users = which == CONF_AUTH_USERS;
 	if (once(p, line, users ? &p->auth_users_line : &p->auth_senders_line,
 	         users ? "auth users" : "auth senders") == 0) {
-		const struct table *t = table_ref(p, line, name);
+		const struct table *t = conf_table_ref(p, line, name);
 		if (users)
 			credentials_in_file(p, line, t, "auth users");
 		if (users)

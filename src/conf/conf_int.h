@@ -49,6 +49,8 @@ struct conf_scratch {
 	int aliases_line;
 	char *owner;
 	char *host;
+	char *rcpt_to; /* lmtp ... rcpt-to WORD */
+	int rcpt_to_line;
 	enum match_for for_;
 	char *for_table;            /* FOR_DOMAIN: a <table> ... */
 	struct conf_list *for_list; /* ... or literal domains */
@@ -157,6 +159,13 @@ void conf_delay_warning_off(struct conf_parser *p);
 void conf_set_queue_sync(struct conf_parser *p, int line, char *how);
 void conf_add_maildir(struct conf_parser *p, int line, char *name, char *path);
 void conf_add_relay(struct conf_parser *p, int line, char *name);
+/* conf_lmtp.c */
+void conf_add_lmtp(struct conf_parser *p, int line, char *name, char *target);
+/* users <T> and alias <T> of maildir and lmtp actions */
+void conf_local_opt(struct conf_parser *p, int line, int users, char *table);
+/* shared by the action builders */
+struct action *conf_action_add(struct conf_parser *p, int line, char *name, enum action_kind kind);
+const struct table *conf_table_ref(struct conf_parser *p, int line, const char *name);
 void conf_set_resolver(struct conf_parser *p, int line, char *addr);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);
 void conf_unsupported(struct conf_parser *p, int line, const char *what);

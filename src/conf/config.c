@@ -202,6 +202,8 @@ void conf_free(struct config *c)
 		free(c->actions[i]->path);
 		free(c->actions[i]->owner);
 		free(c->actions[i]->relay_host);
+		free(c->actions[i]->lmtp_target);
+		free(c->actions[i]->lmtp_host);
 		free(c->actions[i]);
 	}
 	free(c->actions);

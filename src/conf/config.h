@@ -59,7 +59,16 @@ struct limits {
 	                            * default 900 */
 };
 
-enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY };
+enum action_kind { ACTION_MAILDIR = 1, ACTION_RELAY, ACTION_LMTP };
+
+/* LMTP: the address each RCPT TO names (action ... lmtp ... rcpt-to). */
+enum lmtp_rcpt_to {
+	LMTP_RCPT_USER_DOMAIN = 0, /* the mailbox name @ the recipient's domain */
+	LMTP_RCPT_USER,            /* the mailbox name alone */
+	LMTP_RCPT_ORIGINAL,        /* the envelope recipient as received */
+};
+
+#define LMTP_DEFAULT_PORT 24
 
 /* Where the log goes (statement "log"); LOG_TO_DEFAULT: stderr in the
  * foreground (-d), syslog once detached if /dev/log answers, else stderr. */
@@ -79,7 +88,12 @@ struct action {
 	uint16_t relay_port;            /* 0: 25 */
 	int relay_tls;                  /* TLS required, and a certificate that verifies */
 	const struct table *relay_auth; /* login = password, sent over TLS only; NULL: none */
-	int line;                       /* of the action statement, for messages */
+	/* ACTION_LMTP (users and aliases as for maildir; no owner) */
+	char *lmtp_target;  /* as written */
+	char *lmtp_host;    /* host name, address ("[...]" for IPv6) or socket path */
+	uint16_t lmtp_port; /* 0: lmtp_host is a unix-domain socket */
+	enum lmtp_rcpt_to lmtp_rcpt_to;
+	int line; /* of the action statement, for messages */
 };
 
 enum match_from { FROM_ANY = 1, FROM_LOCAL, FROM_AUTH };
@@ -178,6 +192,17 @@ void conf_wipe_secrets(struct config *c, int keep_relay_logins);
 int conf_auth_enabled(const struct config *c);
 
 const struct action *conf_action(const struct config *c, const char *name);
+/* 1 for the actions whose recipients are local mailboxes, expanded and
+ * checked at RCPT time (maildir, lmtp); 0 for relaying. */
+int conf_action_local(const struct action *a);
+/*
+ * Parse an LMTP target (pure): "/path" (a unix-domain socket, absolute,
+ * shorter than sun_path), "HOST[:PORT]" (a host name or IPv4 address) or
+ * "[IPV6][:PORT]"; the port defaults to LMTP_DEFAULT_PORT. *host gets a
+ * fresh string: the path, the name, the IPv4 address or "[IPV6]"; *port 0
+ * for a socket. 0, or -1 with a static reason in *why.
+ */
+int conf_lmtp_target(const char *s, char **host, uint16_t *port, const char **why);
 /* 1 if the address is inside one of the local networks. */
 int conf_is_local_net(const struct config *c, const struct sockaddr *sa);
 /*

@@ -21,6 +21,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 #include <string.h>
 
 #include "log.h"
+#include "xmalloc.h"
 }
 
 %define api.prefix {conf_yy}
@@ -49,6 +50,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token DKIM "dkim" DNSBL "dnsbl" DOMAIN "domain" ERRORS "errors" FILE_ "file" FOR "for"
 %token FROM "from" GREETING "greeting" HOPS "hops" HOST "host" HOSTNAME "hostname" KEY "key"
 %token LIFETIME "lifetime" LIMITS "limits" LISTEN "listen" LOCAL "local" LOG "log" MAILDIR "maildir"
+%token LMTP "lmtp" RCPT_TO "rcpt-to"
 %token MATCH "match" MESSAGE_SIZE "message-size" MIN_FREE "min-free" MIN_FREE_INODES "min-free-inodes" NETWORK "network" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
 %token PER_DESTINATION "per-destination" PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
@@ -92,6 +94,7 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| QUEUE queue_opts
 	| ACTION str MAILDIR str maildir_opts	{ conf_add_maildir(p, @1.first_line, $2, $4); }
 	| ACTION str RELAY relay_opts	{ conf_add_relay(p, @1.first_line, $2); }
+	| ACTION str LMTP str lmtp_opts	{ conf_add_lmtp(p, @1.first_line, $2, $4); }
 	| MATCH FROM from FOR for_ ACTION str	{ conf_add_match(p, @1.first_line, $3, $7); }
 	| TLS CERTIFICATE str KEY str	{ conf_add_certificate(p, @1.first_line, $3, $5); }
 	| AUTH USERS TABLEREF		{ conf_set_auth_table(p, @1.first_line, CONF_AUTH_USERS, $3); }
@@ -176,26 +179,36 @@ queue_opt : RETRY_MIN NUMBER	{ conf_set_limit(p, @1.first_line, LIM_RETRY_MIN, $
 	| MIN_FREE_INODES NUMBER	{ conf_set_limit(p, @1.first_line, LIM_MIN_FREE_INODES, $2); }
 	;
 
+/* What maildir and lmtp actions share: which mailboxes exist, aliases. */
+local_opt : USERS TABLEREF		{ conf_local_opt(p, @1.first_line, 1, $2); }
+	| ALIAS TABLEREF		{ conf_local_opt(p, @1.first_line, 0, $2); }
+	;
+
 maildir_opts : %empty
-	| maildir_opts USERS TABLEREF	{
-		if (p->s.users != NULL)
-			conf_error(p, @2.first_line, "duplicate option \"users\"");
-		free(p->s.users);
-		p->s.users = $3;
-		p->s.users_line = @3.first_line;
-	}
-	| maildir_opts ALIAS TABLEREF	{
-		if (p->s.aliases != NULL)
-			conf_error(p, @2.first_line, "duplicate option \"alias\"");
-		free(p->s.aliases);
-		p->s.aliases = $3;
-		p->s.aliases_line = @3.first_line;
-	}
+	| maildir_opts local_opt
 	| maildir_opts OWNER str	{
 		if (p->s.owner != NULL)
 			conf_error(p, @2.first_line, "duplicate option \"owner\"");
 		free(p->s.owner);
 		p->s.owner = $3;
+	}
+	;
+
+lmtp_opts : %empty
+	| lmtp_opts local_opt
+	| lmtp_opts RCPT_TO str		{
+		if (p->s.rcpt_to != NULL)
+			conf_error(p, @2.first_line, "duplicate option \"rcpt-to\"");
+		free(p->s.rcpt_to);
+		p->s.rcpt_to = $3;
+		p->s.rcpt_to_line = @2.first_line;
+	}
+	| lmtp_opts RCPT_TO USER	{
+		if (p->s.rcpt_to != NULL)
+			conf_error(p, @2.first_line, "duplicate option \"rcpt-to\"");
+		free(p->s.rcpt_to);
+		p->s.rcpt_to = xstrdup("user");
+		p->s.rcpt_to_line = @2.first_line;
 	}
 	;
 

@@ -1,6 +1,6 @@
 /*
  * route: what happens to one recipient (see route.h). The match rules pick
- * an action; for a maildir action the local part is normalised (lowercase,
+ * an action; for a local action (maildir or lmtp) the local part is normalised (lowercase,
  * "+tag" removed), expanded through the action's aliases(5) table and each
  * final mailbox checked against the users table, all at RCPT time so that an
  * unknown user is refused in the dialogue instead of bounced later.
@@ -155,7 +155,7 @@ static void expand_target(struct expand *e, const char *parent, const char *t, s
 		char *domain = xstrndup(at + 1, n - (size_t)(at + 1 - t));
 		const struct match_rule *r = route_match(e->c, e->rq, domain);
 		free(domain);
-		if (r == NULL || r->action == NULL || r->action->kind != ACTION_MAILDIR) {
+		if (r == NULL || !conf_action_local(r->action)) {
 			fail(e, ROUTE_ERROR, "Forwarding to remote addresses is not supported yet");
 			return;
 		}
@@ -292,11 +292,10 @@ void route_resolve(const struct config *c, const struct route_request *rq, struc
 		 * (§4.5.1): the postmaster of this host, even when the host's
 		 * own name is not one of the routed domains. */
 		r = route_match(c, rq, c->hostname);
-		if (r == NULL || r->action == NULL || r->action->kind != ACTION_MAILDIR) {
+		if (r == NULL || !conf_action_local(r->action)) {
 			r = NULL;
 			for (size_t i = 0; i < c->n_rules && r == NULL; i++)
-				if (c->rules[i].action != NULL &&
-				    c->rules[i].action->kind == ACTION_MAILDIR)
+				if (conf_action_local(c->rules[i].action))
 					r = &c->rules[i];
 		}
 	}

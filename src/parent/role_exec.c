@@ -4,13 +4,14 @@
  * descriptors at known numbers and told which role it is:
  *
  *   ravend -R NAME -P PARENT_PID [-C FD -N CONFNAME] [-l FD [-s]] [-K FD]
- *          [-L FD:INDEX]... [-v]
+ *          [-L FD:INDEX]... [-S FD] [-v]
  *
  * fd 3 is its channel (to the queue; the queue's to the parent). -C is a
  * memfd holding the very configuration text the parent parsed (without
  * it, the built-in default), -l the log target (-s: a syslog socket), -K
  * the ravenctl socket, -L each SMTP listener with its index among the
- * configuration's listeners. The role loads the configuration, confines
+ * configuration's listeners, -S its service channel to the parent (the
+ * relay: unix-domain LMTP connections). The role loads the configuration, confines
  * itself as its row of role_table says, and runs.
  */
 #include "role_exec.h"
@@ -43,6 +44,7 @@ struct role_args {
 	const char *conf_name;
 	int log_fd, log_syslog;
 	int control_fd;
+	int parent_fd;
 	int verbose;
 	int listen_fd[ROLE_MAX_LISTENERS];
 	unsigned listen_idx[ROLE_MAX_LISTENERS];
@@ -62,10 +64,10 @@ static int parse_fd(const char *s)
 static void parse_args(int argc, char **argv, struct role_args *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->conf_fd = a->log_fd = a->control_fd = -1;
+	a->conf_fd = a->log_fd = a->control_fd = a->parent_fd = -1;
 	int ch;
 	optind = 1;
-	while ((ch = getopt(argc, argv, "R:P:C:N:l:sK:L:v")) != -1) {
+	while ((ch = getopt(argc, argv, "R:P:C:N:l:sK:L:S:v")) != -1) {
 		switch (ch) {
 		case 'R':
 			a->name = optarg;
@@ -102,6 +104,9 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 			a->n_listen++;
 			break;
 		}
+		case 'S':
+			a->parent_fd = parse_fd(optarg);
+			break;
 		case 'v':
 			a->verbose = 1;
 			break;
@@ -167,6 +172,7 @@ void role_exec_main(int argc, char **argv)
 	    .listen = listen,
 	    .n_listen = a.n_listen,
 	    .control_fd = a.control_fd,
+	    .parent_fd = a.parent_fd,
 	};
 
 	/* What must be read before the root directory changes. */

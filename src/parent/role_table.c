@@ -58,7 +58,7 @@ static void *prepare_relay(const struct role_env *env)
 
 static void run_relay(const struct role_env *env)
 {
-	relay_run(env->state, env->channel);
+	relay_run(env->state, env->channel, env->parent_fd);
 }
 
 const struct role_desc role_table[] = {
@@ -66,7 +66,8 @@ const struct role_desc role_table[] = {
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
     {"smtp", PEER_SMTP, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_LISTENERS, prepare_smtp,
      run_smtp},
-    {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, 0, prepare_relay, run_relay},
+    {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, ROLE_PARENT, prepare_relay,
+     run_relay},
     {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);

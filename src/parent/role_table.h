@@ -27,6 +27,7 @@ struct role_env {
 	const struct listen_fd *listen; /* ROLE_LISTENERS */
 	size_t n_listen;
 	int control_fd;        /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
+	int parent_fd;         /* ROLE_PARENT: the service channel to the parent; else -1 */
 	const char *spool_dir; /* the queue's spool: "/" once chrooted into it */
 	void *state;           /* what the role's prepare step made */
 };
@@ -42,8 +43,9 @@ enum role_root {
 	ROOT_SPOOL,    /* <data>/queue */
 };
 
-/* Inherited sockets. */
-enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2 };
+/* Inherited sockets. ROLE_PARENT: a service channel to the parent, for the
+ * one privileged request a role may make (connector.h). */
+enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_PARENT = 4 };
 
 struct role_desc {
 	const char *name;    /* "queue"; the process is "raven-queue" */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "connector.h"
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
@@ -32,6 +33,8 @@ struct role {
 	pid_t pid;
 	time_t started;
 	struct event *restart;
+	struct ipc *svc; /* ROLE_PARENT: the role's service channel */
+	struct supervisor *sv;
 };
 
 struct supervisor {
@@ -99,7 +102,8 @@ static int plan_apply(struct fd_plan *pl, int exe_fd)
 }
 
 /* Runs in the forked child: execute ravend afresh as the role. */
-static void role_child(struct supervisor *sv, const struct role_desc *d, int sock, pid_t parent)
+static void role_child(struct supervisor *sv, const struct role_desc *d, int sock, int svc,
+                       pid_t parent)
 {
 	struct parent *p = sv->p;
 	struct fd_plan pl = {.n = 0};
@@ -142,6 +146,10 @@ static void role_child(struct supervisor *sv, const struct role_desc *d, int soc
 			argv[n++] = lbuf[i];
 		}
 	}
+	if (svc != -1) {
+		argv[n++] = "-S";
+		argv[n++] = NUM(plan_add(&pl, svc));
+	}
 	if (p->verbose)
 		argv[n++] = "-v";
 	argv[n] = NULL;
@@ -167,14 +175,58 @@ static void hand_to_queue(struct supervisor *sv, const struct role_desc *d, int 
 	buf_free(&b);
 }
 
+/* A channel closed on a bad frame is freed once its callbacks are over. */
+static void svc_free_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ipc_free(arg);
+}
+
+static void svc_drop(struct role *r)
+{
+	if (r->svc == NULL)
+		return;
+	event_base_once(r->sv->p->base, -1, EV_TIMEOUT, svc_free_later, r->svc, NULL);
+	r->svc = NULL;
+}
+
+static void svc_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
+{
+	struct role *r = arg;
+	if (connector_msg(r->sv->p->conf, &r->sv->p->priv, ch, m) == -1) {
+		/* That role alone is cut off: seeing its channel close, it
+		 * exits and is started again. */
+		log_warn("event=role-channel-dropped role=%s", r->desc->name);
+		ipc_shutdown(ch);
+	}
+	if (m->fd != -1)
+		close(m->fd);
+}
+
+static void svc_closed(struct ipc *ch, void *arg)
+{
+	struct role *r = arg;
+	if (r->svc == ch)
+		svc_drop(r);
+}
+
 static void start_role(struct supervisor *sv, struct role *r)
 {
 	const struct role_desc *d = r->desc;
-	int sp[2];
+	int sp[2], svc[2] = {-1, -1};
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("event=role-start-failed role=%s errno=%d", d->name, errno);
 		return;
 	}
+	if ((d->sockets & ROLE_PARENT) &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, svc) == -1) {
+		log_warn("event=role-start-failed role=%s errno=%d", d->name, errno);
+		close(sp[0]);
+		close(sp[1]);
+		return;
+	}
+	svc_drop(r); /* the old role's, if it is still there */
 	/* Whatever the parent still holds of the old queue channel goes. */
 	if (d->peer == 0 && sv->queue) {
 		ipc_free(sv->queue);
@@ -186,15 +238,24 @@ static void start_role(struct supervisor *sv, struct role *r)
 		log_warn("event=role-start-failed role=%s errno=%d", d->name, errno);
 		close(sp[0]);
 		close(sp[1]);
+		if (svc[0] != -1) {
+			close(svc[0]);
+			close(svc[1]);
+		}
 		return;
 	}
 	if (pid == 0) {
 		/* Everything inherited but what the role needs is closed there
 		 * (plan_apply) — without event_del(), which would edit the
 		 * parent's epoll set, shared across fork. */
-		role_child(sv, d, sp[1], parent);
+		role_child(sv, d, sp[1], svc[1], parent);
 	}
 	close(sp[1]);
+	if (svc[0] != -1) {
+		close(svc[1]);
+		struct ipc_handlers sh = {svc_msg, svc_closed, r};
+		r->svc = ipc_new(sv->p->base, svc[0], &sh);
+	}
 	r->pid = pid;
 	r->started = time(NULL);
 	log_info("event=role-started role=%s pid=%d", d->name, (int)pid);
@@ -263,6 +324,7 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 			if (r->pid != pid)
 				continue;
 			r->pid = 0;
+			svc_drop(r);
 			if (WIFSIGNALED(status))
 				log_warn("event=role-died role=%s pid=%d signal=%d", r->desc->name,
 				         (int)pid, WTERMSIG(status));
@@ -318,6 +380,7 @@ int roles_run(struct parent *p)
 	sv.roles = xcalloc(role_count, sizeof(*sv.roles));
 	for (size_t k = 0; k < role_count; k++) {
 		sv.roles[k].desc = &role_table[k];
+		sv.roles[k].sv = &sv;
 		sv.roles[k].restart = evtimer_new(p->base, restart_timer_cb, &sv);
 	}
 	sv.sigchld = evsignal_new(p->base, SIGCHLD, sigchld_cb, &sv);
@@ -332,8 +395,11 @@ int roles_run(struct parent *p)
 	event_base_dispatch(p->base);
 	if (sv.queue)
 		ipc_free(sv.queue);
-	for (size_t k = 0; k < role_count; k++)
+	for (size_t k = 0; k < role_count; k++) {
 		event_free(sv.roles[k].restart);
+		if (sv.roles[k].svc)
+			ipc_free(sv.roles[k].svc);
+	}
 	free(sv.roles);
 	return sv.failed ? 1 : 0;
 }

@@ -27,6 +27,7 @@ static const struct {
 } transports[] = {
     {TRANSPORT_LOCAL, PEER_LOCAL, "local"},
     {TRANSPORT_RELAY, PEER_RELAY, "relay"},
+    {TRANSPORT_LMTP, PEER_RELAY, "lmtp"}, /* the relay role speaks LMTP too */
 };
 
 static enum peer_kind transport_peer(uint8_t transport)
@@ -74,6 +75,11 @@ void queue_dest_of(void *arg, const struct envelope *e, uint32_t idx, struct sch
 		snprintf(q->dest_buf, sizeof(q->dest_buf), "%s", at ? at + 1 : "");
 		out->transport = TRANSPORT_RELAY;
 		out->nexthop = ascii_lower_str(q->dest_buf);
+	} else if (a != NULL && a->kind == ACTION_LMTP) {
+		/* One destination per LMTP action, with its own limit; where it
+		 * is, the relay role reads from its own configuration. */
+		out->transport = TRANSPORT_LMTP;
+		out->nexthop = a->lmtp_target;
 	}
 	/* An action the configuration no longer has stays local: the local
 	 * role answers that it is not a mailbox action, and it is retried. */
@@ -305,7 +311,8 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
                          const uint8_t *rflags, char *const *text)
 {
 	/* A relay's success is the next hop's to report (it has the DSN
-	 * parameters), unless that hop cannot: then we say "relayed". */
+	 * parameters), unless that hop cannot: then we say "relayed". An LMTP
+	 * server is the final delivery: its success is "delivered", ours. */
 	int relay = j->dest->transport == TRANSPORT_RELAY;
 	const char *ok_action = relay ? "relayed" : NULL;
 	struct sched_msg *m = j->msg;

@@ -23,12 +23,13 @@
  * How a destination is reached. The queue's transport table maps each to
  * the role that serves it; a new kind of delivery is a new value there.
  */
-enum sched_transport { TRANSPORT_LOCAL = 1, TRANSPORT_RELAY, TRANSPORT_COUNT };
+enum sched_transport { TRANSPORT_LOCAL = 1, TRANSPORT_RELAY, TRANSPORT_LMTP, TRANSPORT_COUNT };
 
 /*
  * A destination: a transport, the configured action that leads there, and
- * the next hop — the domain (or host) a relay goes to, "" for local
- * delivery. One job carries recipients of one destination only; limits,
+ * the next hop — the domain (or host) a relay goes to, the target of an
+ * LMTP action (for logs: each LMTP action is a destination of its own),
+ * "" for local delivery. One job carries recipients of one destination only; limits,
  * blocking and "down" state are per destination.
  */
 struct sched_dest {

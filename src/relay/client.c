@@ -1,7 +1,8 @@
 /*
  * client: the session half of the SMTP client engine (client.h): reply
- * dispatch, greeting, EHLO with HELO fallback, STARTTLS, AUTH PLAIN/LOGIN,
- * QUIT, aborts and timeouts. The mail transaction is in client_txn.c.
+ * dispatch, greeting, EHLO with HELO fallback (LHLO without one in LMTP
+ * mode), STARTTLS, AUTH PLAIN/LOGIN, QUIT, aborts and timeouts. The mail
+ * transaction is in client_txn.c.
  *
  * Rules that hold in every state:
  * - 421 (RFC 5321 §3.8) ends the session at once, without QUIT; whatever is
@@ -135,6 +136,7 @@ const char *client_stage_name(enum client_stage s)
 	    [CLIENT_STAGE_MAIL] = "MAIL FROM",    [CLIENT_STAGE_RCPT] = "RCPT TO",
 	    [CLIENT_STAGE_DATA] = "DATA",         [CLIENT_STAGE_EOD] = "end of data",
 	    [CLIENT_STAGE_RSET] = "RSET",         [CLIENT_STAGE_QUIT] = "QUIT",
+	    [CLIENT_STAGE_LHLO] = "LHLO",
 	};
 	if ((unsigned)s >= sizeof(names) / sizeof(names[0]) || names[s] == NULL)
 		return "unknown";
@@ -148,7 +150,7 @@ static enum client_stage client_stage_now(const struct client *c)
 	case CS_GREETING:
 		return CLIENT_STAGE_GREETING;
 	case CS_EHLO:
-		return CLIENT_STAGE_EHLO;
+		return c->cfg.lmtp ? CLIENT_STAGE_LHLO : CLIENT_STAGE_EHLO;
 	case CS_HELO:
 		return CLIENT_STAGE_HELO;
 	case CS_STARTTLS:
@@ -268,7 +270,7 @@ void client_protocol_error(struct client *c, enum client_stage stage, const char
 
 static void client_ehlo(struct client *c)
 {
-	client_send(c, "EHLO %s\r\n", c->cfg.helo_name);
+	client_send(c, "%s %s\r\n", c->cfg.lmtp ? "LHLO" : "EHLO", c->cfg.helo_name);
 	c->state = CS_EHLO;
 }
 
@@ -402,7 +404,10 @@ static void client_after_hello(struct client *c, int starttls_refused)
 	if (!c->tls_active && c->cfg.tls == CLIENT_TLS_REQUIRE) {
 		/* Nothing of the message has been sent in clear. */
 		client_fail_session(c, CLIENT_TEMP,
-		                    c->esmtp ? CLIENT_STAGE_EHLO : CLIENT_STAGE_HELO, 0, "4.7.4",
+		                    c->cfg.lmtp ? CLIENT_STAGE_LHLO
+		                    : c->esmtp  ? CLIENT_STAGE_EHLO
+		                                : CLIENT_STAGE_HELO,
+		                    0, "4.7.4",
 		                    "TLS is required, but the host did not offer STARTTLS");
 		client_send_quit(c);
 		return;
@@ -471,10 +476,10 @@ static void client_on_reply(struct client *c, const struct reply *r)
 			c->esmtp = 1;
 			caps_parse(r, &c->caps);
 			client_after_hello(c, 0);
-		} else if (cls == 5) {
+		} else if (cls == 5 && !c->cfg.lmtp) {
 			client_send(c, "HELO %s\r\n", c->cfg.helo_name);
 			c->state = CS_HELO;
-		} else if (cls == 4) {
+		} else if (cls == 4 || cls == 5) { /* LMTP has no HELO (RFC 2033 §4.1) */
 			client_setup_failed(c, stage, r);
 		} else {
 			client_protocol_error(c, stage, "unexpected reply");

@@ -37,6 +37,13 @@
  * it ever asked for a message failed at setup: try the next host (MX).
  * Per recipient the outcome is ok / temp / perm with the reply that decided
  * it (client_results()).
+ *
+ * LMTP mode (RFC 2033, cfg.lmtp): LHLO instead of EHLO (no HELO fallback: an
+ * LMTP server that refuses LHLO fails the session), and after the final dot
+ * one reply per recipient whose RCPT was accepted, in RCPT order, each that
+ * recipient's own outcome. No DSN parameters are sent: the LMTP server is
+ * the final delivery, so the notices are ours to send (a success is
+ * "delivered", never "relayed").
  */
 #ifndef RAVEN_RELAY_CLIENT_H
 #define RAVEN_RELAY_CLIENT_H
@@ -85,6 +92,7 @@ struct client_config {
 	struct {
 		unsigned greeting, command, data, block, dot;
 	} timeout;
+	int lmtp; /* RFC 2033: LHLO, a reply per recipient after the data */
 };
 
 struct client_rcpt {
@@ -128,6 +136,7 @@ enum client_stage {
 	CLIENT_STAGE_EOD, /* end of data */
 	CLIENT_STAGE_RSET,
 	CLIENT_STAGE_QUIT,
+	CLIENT_STAGE_LHLO, /* LMTP's EHLO */
 };
 
 enum client_status { CLIENT_PENDING = 0, CLIENT_OK, CLIENT_TEMP, CLIENT_PERM };
@@ -190,7 +199,7 @@ const struct client_result *client_session(const struct client *c);
 /* RFC 5321 §4.5.3.2 time limit, in seconds, for what the engine waits for
  * now (0 when it waits for nothing: idle, closed). */
 unsigned client_timeout(const struct client *c);
-/* What the peer offered in its last EHLO (all zero after HELO). */
+/* What the peer offered in its last EHLO or LHLO (all zero after HELO). */
 const struct caps *client_caps(const struct client *c);
 int client_tls_active(const struct client *c);
 /* "RCPT TO", "end of data", ... for "(in reply to ...)" in logs and DSNs. */

@@ -14,7 +14,7 @@
 
 enum client_state {
 	CS_GREETING = 0,
-	CS_EHLO,
+	CS_EHLO, /* EHLO, or LHLO in LMTP mode */
 	CS_HELO,
 	CS_STARTTLS,
 	CS_TLS,        /* waiting for the caller's handshake */
@@ -59,6 +59,7 @@ struct txn {
 	size_t sent, answered;
 	int mail_failed;
 	size_t accepted;
+	size_t eod_next; /* LMTP: the send[] position the next end-of-data reply is for */
 };
 
 struct client {

@@ -19,6 +19,9 @@
  * - ORCPT goes out when the peer offers DSN: the envelope's, re-encoded,
  *   or else "rfc822;" and the recipient (RFC 3461 §4.2 allows adding it, as
  *   Postfix does) when that address is ASCII.
+ * - LMTP (RFC 2033 §4.2): after the final dot, one reply per recipient
+ *   whose RCPT was accepted, in the order of the RCPTs; each decides that
+ *   recipient alone. No DSN parameter goes out (the notices are ours).
  * - The end-of-data reply is the dangerous window (RFC 1047): a connection
  *   lost after the final dot defers recipients the peer may have taken, and
  *   the retry may duplicate. Nothing in the protocol avoids it.
@@ -167,6 +170,12 @@ static void txn_rset(struct client *c)
 	c->state = CS_RSET;
 }
 
+/* DSN parameters go to an SMTP peer that offers DSN; never over LMTP. */
+static int txn_dsn(const struct client *c)
+{
+	return (c->caps.flags & CAPS_DSN) && !c->cfg.lmtp;
+}
+
 static void txn_send_mail(struct client *c)
 {
 	const struct txn *t = &c->txn;
@@ -180,7 +189,7 @@ static void txn_send_mail(struct client *c)
 		buf_append_str(&b, " BODY=8BITMIME");
 	if (t->smtputf8)
 		buf_append_str(&b, " SMTPUTF8");
-	if (f & CAPS_DSN) {
+	if (txn_dsn(c)) {
 		if (t->ret == CLIENT_RET_FULL)
 			buf_append_str(&b, " RET=FULL");
 		else if (t->ret == CLIENT_RET_HDRS)
@@ -201,7 +210,7 @@ static void txn_send_rcpt(struct client *c, size_t i)
 	struct buf b;
 	buf_init(&b, 0);
 	buf_printf(&b, "RCPT TO:<%s>", r->addr);
-	if ((c->caps.flags & CAPS_DSN) && r->notify != 0) {
+	if (txn_dsn(c) && r->notify != 0) {
 		if (r->notify & CLIENT_NOTIFY_NEVER) {
 			buf_append_str(&b, " NOTIFY=NEVER");
 		} else {
@@ -220,7 +229,7 @@ static void txn_send_rcpt(struct client *c, size_t i)
 			}
 		}
 	}
-	if ((c->caps.flags & CAPS_DSN) && r->orcpt != NULL)
+	if (txn_dsn(c) && r->orcpt != NULL)
 		buf_printf(&b, " ORCPT=%s", r->orcpt);
 	buf_append_str(&b, "\r\n");
 	buf_append(&c->out, b.data, b.len);
@@ -419,12 +428,32 @@ void client_body_done(struct client *c)
 		c->state = CS_EOD;
 }
 
+/* The next accepted recipient an LMTP end-of-data reply is for, from
+ * t->eod_next on; t->nsend when none is left. */
+static size_t txn_lmtp_next(struct txn *t)
+{
+	while (t->eod_next < t->nsend && !t->rcpts[t->send[t->eod_next]].accepted)
+		t->eod_next++;
+	return t->eod_next;
+}
+
 void txn_on_eod(struct client *c, const struct reply *r)
 {
 	struct txn *t = &c->txn;
 	int cls = r->code / 100;
 	if (cls == 3) {
 		client_protocol_error(c, CLIENT_STAGE_EOD, "unexpected 3xx reply");
+		return;
+	}
+	if (c->cfg.lmtp) {
+		/* DATA went out only with an accepted recipient: one is due. */
+		size_t k = txn_lmtp_next(t);
+		if (k < t->nsend) {
+			txn_final_reply(c, t->send[k], CLIENT_STAGE_EOD, r);
+			t->eod_next++;
+		}
+		if (txn_lmtp_next(t) >= t->nsend)
+			txn_finish(c);
 		return;
 	}
 	for (size_t k = 0; k < t->nsend; k++) {

@@ -3,7 +3,9 @@
  * (the channel to the queue, jobs, destinations, results), relay_route.c
  * (a destination's hosts from DNS: MX, implicit MX, smarthost, literals),
  * relay_session.c (one connection driving the client engine: connect,
- * STARTTLS, transactions, reuse) and relay_tls.c (the TLS context).
+ * STARTTLS, transactions, reuse), relay_lmtp.c (LMTP destinations: the
+ * RCPT addresses, unix-domain connections made by the parent) and
+ * relay_tls.c (the TLS context).
  */
 #ifndef RAVEN_RELAY_INT_H
 #define RAVEN_RELAY_INT_H
@@ -39,8 +41,9 @@ typedef struct ssl_ctx_st SSL_CTX;
 struct relay_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char host[256]; /* the MX (or smarthost) name; the literal for an address literal */
-	char ip[64];
+	char host[256]; /* the MX (or smarthost) name; the literal for an address literal;
+	                 * our hostname for a unix-domain LMTP socket */
+	char ip[112];   /* the address, or the socket's path (ss_family AF_UNIX) */
 };
 
 /* A destination's hosts, or why there are none. */
@@ -52,6 +55,7 @@ struct relay_route {
 };
 
 struct relay;
+struct relay_connect;
 struct relay_dest;
 struct relay_sess;
 
@@ -63,7 +67,8 @@ struct relay_job {
 	struct relay_dest *dest;
 	uint8_t *status, *rflags;
 	char **text;
-	uint32_t flags;                      /* PROTO_DEST_UNREACHABLE */
+	char **rcpt_to; /* LMTP: the address each RCPT TO names; NULL: d.addr */
+	uint32_t flags; /* PROTO_DEST_UNREACHABLE */
 	struct timeval t_arrived, t_started; /* in this role; transfer began */
 	struct relay_job *next;              /* the destination's waiting list */
 };
@@ -75,7 +80,8 @@ struct relay_dest {
 	char *nexthop; /* the domain (MX) or the smarthost */
 	uint64_t hash;
 	int smarthost; /* nexthop is a host, not a domain to look up MX for */
-	uint16_t port;
+	int lmtp;      /* an lmtp action: LMTP to nexthop (a host or a socket) */
+	uint16_t port; /* 0: nexthop is a unix-domain socket (LMTP) */
 	struct relay_job *wait_head, *wait_tail;
 	size_t n_wait;
 	struct relay_sess *idle; /* connections waiting for mail */
@@ -97,6 +103,9 @@ struct relay {
 	struct hmap *dests; /* hash of (action, next hop) -> chain of struct relay_dest */
 	uint64_t rng;
 	size_t max_per_dest;
+	struct ipc *parent;             /* the service channel: unix-domain connects */
+	uint64_t connect_req;           /* the last request's number */
+	struct relay_connect *connects; /* requests awaiting the parent's answer */
 };
 
 /* relay_role.c */
@@ -120,6 +129,21 @@ void relay_route_start(struct relay_dest *d, void (*cb)(struct relay_dest *d));
 void relay_session_start(struct relay_dest *d);
 /* Give an idle connection a job. */
 void relay_session_give(struct relay_sess *s, struct relay_job *j);
+
+/* relay_session.c: the parent's answer to relay_lmtp_connect(): a connected
+ * descriptor, or -1 and errno's value in err. */
+void relay_session_connected(struct relay_sess *s, int fd, int err);
+
+/* relay_lmtp.c */
+/* An LMTP job: the RCPT address of each recipient (the action's rcpt-to)
+ * into j->rcpt_to. -1 with "X.Y.Z reason" in why. */
+int relay_lmtp_job(struct relay_job *j, const struct action *a, char *why, size_t len);
+/* Ask the parent to connect the socket of s's destination (its action's);
+ * relay_session_connected() answers, unless relay_lmtp_cancel(s) first. */
+void relay_lmtp_connect(struct relay_sess *s, const struct relay_dest *d);
+void relay_lmtp_cancel(struct relay *r, const struct relay_sess *s);
+/* The service channel to the parent (-1: none; unix-domain LMTP then fails). */
+void relay_lmtp_channel(struct relay *r, int fd);
 
 /* relay_tls.c: the client TLS context (CA store loaded now, before any chroot). */
 SSL_CTX *relay_tls_new(char *err, size_t errlen);

@@ -10,7 +10,8 @@
  *
  * What it acts on comes from its configuration: the action must be a
  * relay action, the next hop is that action's smarthost or the
- * recipients' domain — never something the queue merely claimed.
+ * recipients' domain — never something the queue merely claimed; or an
+ * lmtp action, whose target is the next hop (relay_lmtp.c).
  */
 #include "relay.h"
 
@@ -63,6 +64,9 @@ static void job_free(struct relay_job *j)
 	for (size_t k = 0; k < j->d.n; k++)
 		free(j->text[k]);
 	free(j->text);
+	for (size_t k = 0; j->rcpt_to && k < j->d.n; k++)
+		free(j->rcpt_to[k]);
+	free(j->rcpt_to);
 	free(j->status);
 	free(j->rflags);
 	if (j->fd != -1)
@@ -84,8 +88,9 @@ void relay_job_fail(struct relay_job *j, uint8_t status, const char *text, uint3
 	for (size_t k = 0; k < j->d.n; k++) {
 		char to[600];
 		log_escape(to, sizeof(to), j->d.addr[k], strlen(j->d.addr[k]));
-		log_info("event=relay id=%s rcpt=%u to=\"%s\" status=%s reply=\"%s\"", j->d.id,
-		         j->d.idx[k], to, status == DELIVER_PERM ? "bounced" : "deferred", esc);
+		log_info("event=%s id=%s rcpt=%u to=\"%s\" status=%s reply=\"%s\"",
+		         j->dest && j->dest->lmtp ? "lmtp" : "relay", j->d.id, j->d.idx[k], to,
+		         status == DELIVER_PERM ? "bounced" : "deferred", esc);
 		j->status[k] = status;
 		free(j->text[k]);
 		j->text[k] = xstrdup(text);
@@ -123,7 +128,8 @@ static struct relay_dest *dest_get(struct relay *r, const struct action *a, cons
 	d->nexthop = xstrdup(nexthop);
 	d->hash = h;
 	d->smarthost = smarthost;
-	d->port = a && a->relay_port ? a->relay_port : 25;
+	d->lmtp = a && a->kind == ACTION_LMTP;
+	d->port = d->lmtp ? a->lmtp_port : a && a->relay_port ? a->relay_port : 25;
 	d->limit = RELAY_START_LIMIT;
 	d->hnext = head;
 	hmap_put_u64(r->dests, h, d);
@@ -243,8 +249,15 @@ static struct relay_dest *job_dest(struct relay *r, struct relay_job *j, char *w
 	const struct action *a = NULL;
 	if (j->d.action[0] != '\0') {
 		a = conf_action(r->conf, j->d.action);
+		if (a != NULL && a->kind == ACTION_LMTP) {
+			/* Its target, from our configuration: one destination. */
+			if (relay_lmtp_job(j, a, why, len) == -1)
+				return NULL;
+			return dest_get(r, a, a->lmtp_host, 1);
+		}
 		if (a == NULL || a->kind != ACTION_RELAY) {
-			snprintf(why, len, "4.3.5 action %s is not a relay action", j->d.action);
+			snprintf(why, len, "4.3.5 action %s is not a relay or lmtp action",
+			         j->d.action);
 			return NULL;
 		}
 	}
@@ -355,10 +368,11 @@ struct relay *relay_prepare(const struct config *conf, struct event_base *base, 
 	return r;
 }
 
-void relay_run(struct relay *r, int queue_sock)
+void relay_run(struct relay *r, int queue_sock, int parent_sock)
 {
 	struct ipc_handlers h = {queue_msg, queue_closed, r};
 	r->queue = ipc_new(r->base, queue_sock, &h);
+	relay_lmtp_channel(r, parent_sock);
 	log_info("event=relay-ready resolver=%s", r->conf->resolver ? r->conf->resolver : "system");
 	event_base_dispatch(r->base);
 	exit(0);

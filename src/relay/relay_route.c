@@ -254,6 +254,16 @@ void relay_route_start(struct relay_dest *d, void (*cb)(struct relay_dest *d))
 	c->d = d;
 	c->cb = cb;
 	memset(&d->route, 0, sizeof(d->route));
+	if (d->lmtp && d->port == 0) {
+		/* An LMTP socket on this host, connected by the parent. */
+		struct relay_addr *a = &d->route.addr[0];
+		a->ss.ss_family = AF_UNIX;
+		snprintf(a->host, sizeof(a->host), "%s", d->r->conf->hostname);
+		snprintf(a->ip, sizeof(a->ip), "%s", d->nexthop);
+		d->route.n = 1;
+		finish(c, DELIVER_OK, NULL, NULL);
+		return;
+	}
 	/* An address literal, as a smarthost or as a recipient's domain. */
 	if (d->nexthop[0] == '[' || (d->smarthost && strchr(d->nexthop, ':'))) {
 		if (parse_literal(d->nexthop, d->port, &c->mx[0].v4[0]) == 0) {

@@ -8,6 +8,9 @@
  * body streamed from the spool file, dot-stuffed — and wait a few seconds
  * for more before saying QUIT. Every recipient's outcome is logged in one
  * line with the host, the TLS in use, the delays and the remote reply.
+ * LMTP destinations are driven the same way, the engine in LMTP mode; a
+ * unix-domain socket is connected by the parent (relay_lmtp.c) and never
+ * offered STARTTLS.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -71,6 +74,16 @@ static void idle_unlink(struct relay_sess *s)
 		}
 }
 
+/* "host[ip]:port", or "host[/path]" for a unix-domain socket. */
+static const char *where(const struct relay_sess *s, char *buf, size_t len)
+{
+	if (s->d->port == 0)
+		snprintf(buf, len, "%s[%s]", addr(s)->host, addr(s)->ip);
+	else
+		snprintf(buf, len, "%s[%s]:%u", addr(s)->host, addr(s)->ip, s->d->port);
+	return buf;
+}
+
 static double secs(const struct timeval *a, const struct timeval *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_usec - a->tv_usec) / 1e6;
@@ -109,6 +122,8 @@ static void finish_job(struct relay_sess *s)
 	event_base_gettimeofday_cached(s->d->r->base, &now);
 	struct timeval arrival = {(time_t)j->d.arrival, 0};
 	int ok = 0;
+	char at[400];
+	where(s, at, sizeof(at));
 	for (size_t k = 0; k < j->d.n; k++) {
 		const struct client_result *r = k < n ? &res[k] : NULL;
 		char text[RELAY_TEXT_MAX], to[600], esc[RELAY_TEXT_MAX * 2];
@@ -128,9 +143,9 @@ static void finish_job(struct relay_sess *s)
 		j->text[k] = xstrdup(text);
 		log_escape(to, sizeof(to), j->d.addr[k], strlen(j->d.addr[k]));
 		log_escape(esc, sizeof(esc), text, strlen(text));
-		log_info("event=relay id=%s rcpt=%u to=\"%s\" relay=%s[%s]:%u tls=%s delay=%.2f "
+		log_info("event=%s id=%s rcpt=%u to=\"%s\" relay=%s tls=%s delay=%.2f "
 		         "delays=%.2f/%.2f/%.2f dsn=%s status=%s reply=\"%s\"",
-		         j->d.id, j->d.idx[k], to, addr(s)->host, addr(s)->ip, s->d->port, s->tls,
+		         s->d->lmtp ? "lmtp" : "relay", j->d.id, j->d.idx[k], to, at, s->tls,
 		         secs(&arrival, &now), secs(&arrival, &j->t_arrived),
 		         secs(&j->t_arrived, &j->t_started), secs(&j->t_started, &now),
 		         r && r->enh[0]               ? r->enh
@@ -148,6 +163,7 @@ static void finish_job(struct relay_sess *s)
 
 static void sess_free(struct relay_sess *s)
 {
+	relay_lmtp_cancel(s->d->r, s);
 	if (s->conn)
 		conn_free(s->conn);
 	if (s->cl)
@@ -232,9 +248,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (s->state == SS_CONNECTING) {
-		snprintf(s->last_failure, sizeof(s->last_failure),
-		         "4.4.1 connect to %s[%s]:%u: timed out", addr(s)->host, addr(s)->ip,
-		         s->d->port);
+		char at[400];
+		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s: timed out",
+		         where(s, at, sizeof(at)));
 		s->conn_failures++;
 		sess_closed(s);
 		return;
@@ -387,7 +403,7 @@ void relay_session_give(struct relay_sess *s, struct relay_job *j)
 	event_base_gettimeofday_cached(s->d->r->base, &j->t_started);
 	struct client_rcpt *rc = xcalloc(j->d.n, sizeof(*rc));
 	for (size_t k = 0; k < j->d.n; k++) {
-		rc[k].addr = j->d.addr[k];
+		rc[k].addr = j->rcpt_to ? j->rcpt_to[k] : j->d.addr[k];
 		rc[k].orcpt = j->d.orcpt[k][0] ? j->d.orcpt[k] : NULL;
 		rc[k].notify = j->d.notify[k];
 	}
@@ -486,10 +502,10 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_EOF:
 	case CONN_ERROR:
 		if (s->state == SS_CONNECTING) {
+			char at[400];
 			snprintf(
-			    s->last_failure, sizeof(s->last_failure),
-			    "4.4.1 connect to %s[%s]:%u: %s", addr(s)->host, addr(s)->ip,
-			    s->d->port,
+			    s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s: %s",
+			    where(s, at, sizeof(at)),
 			    strerror(conn_error(s->conn) ? conn_error(s->conn) : ECONNREFUSED));
 			s->conn_failures++;
 			evtimer_del(s->timer);
@@ -511,11 +527,13 @@ static void try_address(struct relay_sess *s)
 	if (auth != NULL)
 		table_first(auth, &user, &pass);
 	const struct relay_timeouts *tmo = &d->r->conf->relay_timeout;
+	const struct relay_addr *ad = addr(s);
+	int local_sock = ad->ss.ss_family == AF_UNIX;
 	struct client_config cfg = {
 	    .helo_name = d->r->conf->hostname,
-	    .tls = s->plain_retry              ? CLIENT_TLS_NONE
-	           : a != NULL && a->relay_tls ? CLIENT_TLS_REQUIRE
-	                                       : CLIENT_TLS_MAY,
+	    .tls = s->plain_retry || local_sock ? CLIENT_TLS_NONE
+	           : a != NULL && a->relay_tls  ? CLIENT_TLS_REQUIRE
+	                                        : CLIENT_TLS_MAY,
 	    .auth_user = user,
 	    .auth_pass = pass,
 	    .timeout = {.greeting = tmo->greeting,
@@ -523,6 +541,7 @@ static void try_address(struct relay_sess *s)
 	                .data = tmo->data,
 	                .block = tmo->block,
 	                .dot = tmo->dot},
+	    .lmtp = d->lmtp,
 	};
 	s->cl = client_new(&cfg);
 	s->state = SS_CONNECTING;
@@ -530,17 +549,42 @@ static void try_address(struct relay_sess *s)
 	s->established = 0;
 	snprintf(s->tls, sizeof(s->tls), "none");
 	struct conn_handlers h = {on_read, on_drain, on_event, s};
-	const struct relay_addr *ad = addr(s);
 	event_base_gettimeofday_cached(d->r->base, &s->t_connect);
+	if (local_sock) {
+		arm(s, tmo->connect);
+		relay_lmtp_connect(s, d); /* relay_session_connected() follows */
+		return;
+	}
 	s->conn = conn_connect(d->r->base, (const struct sockaddr *)&ad->ss, ad->len, &h);
 	if (s->conn == NULL) {
-		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s[%s]:%u: %s",
-		         ad->host, ad->ip, d->port, strerror(errno));
+		char at[400];
+		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s: %s",
+		         where(s, at, sizeof(at)), strerror(errno));
 		s->conn_failures++;
 		sess_closed(s);
 		return;
 	}
 	arm(s, tmo->connect);
+}
+
+void relay_session_connected(struct relay_sess *s, int fd, int err)
+{
+	struct conn_handlers h = {on_read, on_drain, on_event, s};
+	if (fd != -1) {
+		s->conn = conn_accept(s->d->r->base, fd, &h); /* closes fd on failure */
+		if (s->conn == NULL)
+			err = ENOMEM;
+	}
+	if (s->conn == NULL) {
+		char at[400];
+		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s: %s",
+		         where(s, at, sizeof(at)), strerror(err));
+		s->conn_failures++;
+		evtimer_del(s->timer);
+		sess_closed(s);
+		return;
+	}
+	on_event(s->conn, CONN_CONNECTED, s);
 }
 
 void relay_session_start(struct relay_dest *d)

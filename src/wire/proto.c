@@ -339,3 +339,24 @@ void proto_auth_res_free(struct proto_auth_res *a)
 	free(a->login);
 	memset(a, 0, sizeof(*a));
 }
+
+void proto_encode_connect(struct buf *b, uint64_t req, const char *action)
+{
+	buf_put_u64(b, req);
+	buf_put_str(b, action);
+}
+
+int proto_decode_connect(const uint8_t *p, size_t n, uint64_t *req, char **action)
+{
+	struct reader r;
+	*action = NULL;
+	reader_init(&r, p, n);
+	if (reader_u64(&r, req) == 0)
+		reader_str(&r, action, PROTO_ACTION_MAX);
+	if (reader_done(&r) == -1) {
+		free(*action);
+		*action = NULL;
+		return -1;
+	}
+	return 0;
+}

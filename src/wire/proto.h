@@ -29,6 +29,10 @@
  *                                 (the queue forwards, checks nothing but the
  *                                 frames; only the auth role sees hashes; login
  *                                 in AUTH_RES: the credentials' key if AUTH_OK)
+ *   relay -> parent  CONNECT_REQ  {req, action}: connect the unix-domain socket of
+ *                                 that LMTP action (its path is the parent's to read
+ *                                 from its own configuration, never the relay's to say)
+ *   parent -> relay  CONNECT_RES  {req, errno, reason} + the connected fd when errno is 0
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -52,6 +56,8 @@ enum proto_type {
 	PROTO_NEW_PEER,
 	PROTO_AUTH_REQ,
 	PROTO_AUTH_RES,
+	PROTO_CONNECT_REQ,
+	PROTO_CONNECT_RES,
 };
 
 enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH };
@@ -160,5 +166,11 @@ void proto_auth_res_free(struct proto_auth_res *a);
 
 void proto_encode_peer(struct buf *b, uint32_t kind);
 int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind);
+
+/* CONNECT_REQ; CONNECT_RES is proto_encode_fail()'s shape. *action is
+ * malloc'ed (at most PROTO_ACTION_MAX octets). */
+#define PROTO_ACTION_MAX 255
+void proto_encode_connect(struct buf *b, uint64_t req, const char *action);
+int proto_decode_connect(const uint8_t *p, size_t n, uint64_t *req, char **action);
 
 #endif

@@ -19,6 +19,11 @@
  * required; when a transaction ends every recipient is final, with a code
  * of its class (OK: 2xx at end of data; TEMP: 4xx or ours; PERM: 5xx or
  * ours); timeouts are RFC 5321's.
+ *
+ * Built with FUZZ_CLIENT_LMTP 1 (fuzz_client_lmtp.c), the same sessions run
+ * in LMTP mode (RFC 2033): then neither HELO nor EHLO nor any DSN
+ * parameter may go out, and every outcome stays final and of its class
+ * with one reply per accepted recipient after the data.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +32,10 @@
 
 #include "buf.h"
 #include "client.h"
+
+#ifndef FUZZ_CLIENT_LMTP
+#define FUZZ_CLIENT_LMTP 0
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -68,6 +77,14 @@ static void take_output(struct client *c, const struct client_config *cfg, struc
 			check(!(ll >= 8 && memcmp(line, "cGFzcw==", 8) == 0));
 			if (cfg->tls == CLIENT_TLS_REQUIRE)
 				check(!(ll >= 4 && memcmp(line, "MAIL", 4) == 0));
+		}
+		if (cfg->lmtp) {
+			check(!(ll >= 5 &&
+			        (memcmp(line, "HELO ", 5) == 0 || memcmp(line, "EHLO ", 5) == 0)));
+			check(memmem(line, ll, " NOTIFY=", 8) == NULL &&
+			      memmem(line, ll, " ORCPT=", 7) == NULL &&
+			      memmem(line, ll, " RET=", 5) == NULL &&
+			      memmem(line, ll, " ENVID=", 7) == NULL);
 		}
 		r->last_starttls = ll == 10 && memcmp(line, "STARTTLS\r\n", 10) == 0;
 		start = i + 1;
@@ -126,6 +143,7 @@ static void run_session(uint8_t conf, uint8_t mflags, const uint8_t *in, size_t 
 	cfg.no_pipelining = (conf >> 4) & 1;
 	cfg.strict_8bitmime = (conf >> 5) & 1;
 	int tls_ok = !((conf >> 6) & 1);
+	cfg.lmtp = FUZZ_CLIENT_LMTP;
 
 	struct client_rcpt rcpts[4] = {
 	    {"a@example.org", NULL, 0},

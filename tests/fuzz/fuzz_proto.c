@@ -110,6 +110,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			proto_encode_peer(&b, kind);
 			same(&b, p, n);
 		}
+		buf_reset(&b);
+		uint64_t req;
+		char *action;
+		if (proto_decode_connect(p, n, &req, &action) == 0) {
+			proto_encode_connect(&b, req, action);
+			same(&b, p, n);
+			free(action);
+		}
 		break;
 	}
 	}

@@ -30,6 +30,13 @@ RCPT's 0-based index within its transaction (key=1); the address wins.
 Listener modes (set_mode or the constructor): "normal"; "stall" accepts and
 never says anything; "drop" accepts and closes at once; "refuse" stops
 listening, so connections are refused, until the mode changes back.
+
+LMTP (RFC 2033), SmtpSink(lmtp=True): LHLO instead of EHLO/HELO (those get
+500), and after the final dot one reply per accepted recipient, chosen with
+set_reply("EOD", ..., key="a@b") or key=i (the i-th accepted RCPT, 0-based);
+Message.eod_replies lists (address, reply) and Message.rcpts keeps only the
+recipients whose reply was 2xx. unix_path="/x/sock" listens on a unix-domain
+socket (mode 0666) instead of host:port.
 """
 
 import base64
@@ -62,6 +69,7 @@ class Message:
         self.rcpts = rcpts                # [(address, params)] of the accepted RCPTs
         self.data = data                  # bytes, dot-unstuffed, without the final ".\r\n"
         self.eod_reply = eod_reply        # what the sink answered to the end of data
+        self.eod_replies = []             # LMTP: [(address, reply)] after the data
         self.tls = session.tls
         self.tls_version = session.tls_version
         self.auth = session.auth_identity
@@ -209,7 +217,9 @@ class _Conn:
 class SmtpSink:
     def __init__(self, host="127.0.0.1", port=0, hostname="sink.test", caps=DEFAULT_CAPS,
                  starttls=False, auth=None, auth_mechs=("PLAIN", "LOGIN"),
-                 auth_needs_tls=True, mode="normal"):
+                 auth_needs_tls=True, mode="normal", lmtp=False, unix_path=None):
+        self.lmtp = lmtp
+        self.unix_path = unix_path
         self.host = host
         self.port = port
         self.hostname = hostname
@@ -338,11 +348,18 @@ class SmtpSink:
     # ---- internals ----
 
     def _listen(self):
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.host, self.port))
-        self.port = s.getsockname()[1]
+        if self.unix_path is not None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if os.path.exists(self.unix_path):
+                os.unlink(self.unix_path)
+            s.bind(self.unix_path)
+            os.chmod(self.unix_path, 0o666)  # as Dovecot's lmtp socket
+        else:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((self.host, self.port))
+            self.port = s.getsockname()[1]
         s.listen(64)
         self._listener = s
         t = threading.Thread(target=self._accept_loop, args=(s,), daemon=True)
@@ -468,8 +485,10 @@ class SmtpSink:
             if not greeted_ok and verb != "QUIT":
                 conn.send(b"503 5.5.1 Bad sequence of commands\r\n")
                 continue
-            if verb == "EHLO" or verb == "HELO":
-                default = self._ehlo_reply(sess) if verb == "EHLO" else "250 " + self.hostname
+            if self.lmtp and verb in ("EHLO", "HELO"):
+                conn.send(b"500 5.5.1 This is LMTP: LHLO, please\r\n")
+            elif verb in ("EHLO", "HELO") or (self.lmtp and verb == "LHLO"):
+                default = self._ehlo_reply(sess) if verb != "HELO" else "250 " + self.hostname
                 reply = self._reply_for(sess, verb, arg, default)
                 if _code(reply if reply is not STALL else "") // 100 == 2:
                     sess.helo = arg
@@ -554,6 +573,11 @@ class SmtpSink:
                 with self._lock:
                     self._queued += 1
                     qid = self._queued
+                if self.lmtp:
+                    if not self._lmtp_eod(conn, sess, txn, data, qid):
+                        return
+                    txn = None
+                    continue
                 reply = self._reply_for(sess, "EOD", None, "250 2.0.0 Ok: queued as S%d" % qid)
                 if reply is not STALL:
                     msg = Message(sess, txn[0], txn[1], list(txn[2]), data, reply)
@@ -577,6 +601,34 @@ class SmtpSink:
                 return
             else:
                 conn.send(b"500 5.5.2 Command not recognized\r\n")
+
+    def _lmtp_eod(self, conn, sess, txn, data, qid):
+        """RFC 2033 §4.2: a reply per accepted recipient; False: end the session."""
+        msg = Message(sess, txn[0], txn[1], [], data, None)
+        for i, (addr, params) in enumerate(txn[2]):
+            reply = self._reply_for(sess, "EOD", None,
+                                    "250 2.0.0 <%s> Ok: delivered as S%d" % (addr, qid),
+                                    keys=(addr.lower(), i))
+            if reply is STALL:
+                self._stall(conn)
+                return False
+            msg.eod_replies.append((addr, reply))
+            if _code(reply) // 100 == 2:
+                msg.rcpts.append((addr, params))
+            if msg.eod_reply is None:
+                msg.eod_reply = reply
+            if not self._send(conn, reply):
+                self._record(sess, msg)
+                return False
+        self._record(sess, msg)
+        return True
+
+    def _record(self, sess, msg):
+        with self._cond:
+            sess.messages.append(msg)
+            if msg.rcpts:
+                self.messages.append(msg)
+            self._cond.notify_all()
 
     def _auth(self, conn, sess, arg):
         """One AUTH exchange; False when the session must end."""

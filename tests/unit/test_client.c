@@ -12,123 +12,9 @@
 #include <string.h>
 
 #include "client.h"
-
-/* How the server's octets are fed: the cmocka state points at one. */
-static const int feed_whole = 0, feed_bytes = 1;
-
-struct t {
-	struct client *c;
-	int bytewise;
-};
+#include "client_script.h"
 
 static const struct client_config cfg_plain = {.helo_name = "client.test"};
-
-static void t_start(struct t *t, void **state, const struct client_config *cfg)
-{
-	t->bytewise = *(const int *)*state;
-	t->c = client_new(cfg);
-}
-
-static void t_end(struct t *t)
-{
-	client_free(t->c);
-}
-
-/* The engine's pending output must be exactly want; it is then taken. */
-static void t_out(struct t *t, const char *want)
-{
-	size_t len;
-	const uint8_t *p = client_output(t->c, &len);
-	if (len != strlen(want) || (len && memcmp(p, want, len) != 0))
-		fail_msg("output \"%.*s\", want \"%s\"", (int)len, p ? (const char *)p : "", want);
-	client_output_done(t->c, len);
-	assert_null(client_output(t->c, &len));
-}
-
-/* Feed the server's octets; returns how many the engine used. */
-static size_t t_feed_part(struct t *t, const char *s)
-{
-	size_t len = strlen(s);
-	if (!t->bytewise)
-		return client_feed(t->c, (const uint8_t *)s, len);
-	size_t used = 0;
-	while (used < len) {
-		size_t k = client_feed(t->c, (const uint8_t *)s + used, 1);
-		assert_true(k <= 1);
-		if (k == 0)
-			break;
-		used++;
-	}
-	return used;
-}
-
-static void t_feed(struct t *t, const char *s)
-{
-	assert_int_equal(t_feed_part(t, s), strlen(s));
-}
-
-static void t_want(struct t *t, enum client_want w)
-{
-	assert_int_equal(client_want(t->c), w);
-}
-
-/* Recipient i's outcome; text_has may be NULL. */
-static void t_res(struct t *t, size_t i, enum client_status st, enum client_stage stage, int code,
-                  const char *enh, const char *text_has)
-{
-	size_t n;
-	const struct client_result *r = client_results(t->c, &n);
-	assert_true(i < n);
-	if (r[i].status != st || r[i].stage != stage || r[i].code != code)
-		fail_msg("rcpt %zu: status %d stage %s code %d (%s), want %d %s %d", i, r[i].status,
-		         client_stage_name(r[i].stage), r[i].code, r[i].text, st,
-		         client_stage_name(stage), code);
-	assert_string_equal(r[i].enh, enh);
-	if (text_has != NULL && strstr(r[i].text, text_has) == NULL)
-		fail_msg("rcpt %zu: text \"%s\" lacks \"%s\"", i, r[i].text, text_has);
-}
-
-static void t_session(struct t *t, enum client_status st, enum client_stage stage, int code,
-                      const char *enh, const char *text_has)
-{
-	const struct client_result *r = client_session(t->c);
-	if (r->status != st || r->stage != stage || r->code != code)
-		fail_msg("session: status %d stage %s code %d (%s), want %d %s %d", r->status,
-		         client_stage_name(r->stage), r->code, r->text, st,
-		         client_stage_name(stage), code);
-	assert_string_equal(r->enh, enh);
-	if (text_has != NULL && strstr(r->text, text_has) == NULL)
-		fail_msg("session: text \"%s\" lacks \"%s\"", r->text, text_has);
-}
-
-/* Greeting and EHLO with the given reply; the engine is then ready. */
-static void t_hello(struct t *t, const char *ehlo_reply)
-{
-	t_want(t, CLIENT_WANT_REPLY);
-	assert_int_equal(client_timeout(t->c), 300);
-	t_out(t, "");
-	t_feed(t, "220 mx.example.org ESMTP\r\n");
-	t_out(t, "EHLO client.test\r\n");
-	t_feed(t, ehlo_reply);
-	t_want(t, CLIENT_WANT_MESSAGE);
-	assert_int_equal(client_timeout(t->c), 0);
-}
-
-static void t_msg(struct t *t, const struct client_msg *m)
-{
-	char err[128];
-	assert_int_equal(client_message(t->c, m, err, sizeof(err)), 0);
-}
-
-static void t_quit(struct t *t)
-{
-	client_quit(t->c);
-	t_out(t, "QUIT\r\n");
-	t_want(t, CLIENT_WANT_REPLY);
-	t_feed(t, "221 2.0.0 Bye\r\n");
-	t_want(t, CLIENT_WANT_CLOSE);
-	t_session(t, CLIENT_PENDING, CLIENT_STAGE_NONE, 0, "", "");
-}
 
 /* The pipelining tests' server; EHLO_FULL adds what a big provider offers. */
 #define EHLO_PIPE                                                                                  \
@@ -1163,10 +1049,6 @@ static void test_api(void **state)
 	t_end(&t);
 	client_free(NULL);
 }
-
-#define BOTH(f)                                                                                    \
-	cmocka_unit_test_prestate(f, (void *)&feed_whole),                                         \
-	    cmocka_unit_test_prestate(f, (void *)&feed_bytes)
 
 int main(void)
 {

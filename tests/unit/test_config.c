@@ -998,15 +998,131 @@ static void test_relay(void **state)
 	free(isp_file);
 }
 
+/* LMTP targets: the pure parser, then the action with its options. */
+static void test_lmtp(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *host;
+		uint16_t port;
+	} good[] = {
+	    {"/run/dovecot/lmtp", "/run/dovecot/lmtp", 0},
+	    {"127.0.0.1:2424", "127.0.0.1", 2424},
+	    {"127.0.0.1", "127.0.0.1", 24},
+	    {"lmtp.example.org:24", "lmtp.example.org", 24},
+	    {"localhost", "localhost", 24},
+	    {"[::1]:2424", "[::1]", 2424},
+	    {"[IPv6:::1]", "[::1]", 24},
+	    {"[2001:db8::1]:65535", "[2001:db8::1]", 65535},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char *host;
+		uint16_t port;
+		const char *why = NULL;
+		if (conf_lmtp_target(good[i].in, &host, &port, &why) != 0)
+			fail_msg("%s: %s", good[i].in, why);
+		assert_string_equal(host, good[i].host);
+		assert_int_equal(port, good[i].port);
+		free(host);
+	}
+	static const char *const bad[] = {
+	    "",
+	    ":24",
+	    "host:",
+	    "host:0",
+	    "host:65536",
+	    "host:24x",
+	    "host:+24",
+	    "::1",
+	    "::1:24",
+	    "[::1",
+	    "[]:24",
+	    "[127.0.0.1]:24",
+	    "[::1]24",
+	    "[::1]:",
+	    "bad host!:24",
+	    "/run/dir/",
+	    "/"
+	    "0123456789012345678901234567890123456789012345678901234567890123456789"
+	    "012345678901234567890123456789012345678",
+	    "host:123456",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *host = (char *)1;
+		uint16_t port;
+		const char *why = NULL;
+		if (conf_lmtp_target(bad[i], &host, &port, &why) != -1)
+			fail_msg("%s: accepted", bad[i]);
+		assert_null(host);
+		assert_non_null(why);
+	}
+
+	struct config *c =
+	    parse_ok("table users { \"alice\", \"bob\" }\n"
+	             "table aliases { \"team\" = \"alice, bob\" }\n"
+	             "action \"dovecot\" lmtp \"/run/dovecot/lmtp\" users <users> alias <aliases>\n"
+	             "action \"tcp\" lmtp \"[::1]:2424\" rcpt-to user\n"
+	             "action \"orig\" lmtp 127.0.0.1:24 rcpt-to original users <users>\n"
+	             "action \"ud\" lmtp localhost rcpt-to user@domain\n" MIN_TAIL);
+	const struct action *d = conf_action(c, "dovecot"), *t = conf_action(c, "tcp"),
+	                    *o = conf_action(c, "orig"), *u = conf_action(c, "ud");
+	assert_int_equal(d->kind, ACTION_LMTP);
+	assert_true(conf_action_local(d));
+	assert_false(conf_action_local(conf_action(c, "missing")));
+	assert_string_equal(d->lmtp_target, "/run/dovecot/lmtp");
+	assert_string_equal(d->lmtp_host, "/run/dovecot/lmtp");
+	assert_int_equal(d->lmtp_port, 0);
+	assert_non_null(d->users);
+	assert_non_null(d->aliases);
+	assert_int_equal(d->lmtp_rcpt_to, LMTP_RCPT_USER_DOMAIN);
+	assert_string_equal(t->lmtp_host, "[::1]");
+	assert_int_equal(t->lmtp_port, 2424);
+	assert_int_equal(t->lmtp_rcpt_to, LMTP_RCPT_USER);
+	assert_int_equal(o->lmtp_rcpt_to, LMTP_RCPT_ORIGINAL);
+	assert_int_equal(o->lmtp_port, 24);
+	assert_int_equal(u->lmtp_rcpt_to, LMTP_RCPT_USER_DOMAIN);
+	assert_null(conf_maildir_path(c, d, "alice", NULL)); /* not a maildir */
+	conf_free(c);
+
+	expect_err("action \"x\" lmtp \"host:0\"\n" MIN_TAIL,
+	           "t.conf:1: lmtp \"host:0\": bad port (1 to 65535)");
+	expect_err("action \"x\" lmtp \"::1\"\n" MIN_TAIL,
+	           "t.conf:1: lmtp \"::1\": an IPv6 address goes between [ ]");
+	expect_err("action \"x\" lmtp \"/s\" rcpt-to mailbox\n" MIN_TAIL,
+	           "t.conf:1: rcpt-to \"mailbox\": expected user@domain, user or original");
+	expect_err("action \"x\" lmtp \"/s\" rcpt-to user rcpt-to original\n" MIN_TAIL,
+	           "t.conf:1: duplicate option \"rcpt-to\"");
+	expect_err("table a { \"x\" = \"y\" }\naction \"x\" lmtp \"/s\" alias <a> users <a> "
+	           "alias <a>\n" MIN_TAIL,
+	           "t.conf:2: duplicate option \"alias\"");
+	expect_err("table a { \"x\" = \"y\" }\naction \"x\" lmtp \"/s\" alias <a> rcpt-to "
+	           "original\n" MIN_TAIL,
+	           "t.conf:2: rcpt-to original sends the address as received: an alias table has "
+	           "no place there (use user@domain)");
+	expect_err("action \"x\" lmtp \"/s\" users <nope>\n" MIN_TAIL,
+	           "t.conf:1: unknown table <nope> (tables must be defined before use)");
+	expect_err("action \"x\" lmtp \"/s\" owner \"vmail\"\n" MIN_TAIL,
+	           "t.conf:1: syntax error at \"owner\": unexpected owner, expecting end of line");
+	expect_err("action \"local\" lmtp \"/s\"\n" MIN_TAIL,
+	           "t.conf:4: duplicate action \"local\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_design_example),  cmocka_unit_test(test_queue_options),
-	    cmocka_unit_test(test_statements),      cmocka_unit_test(test_log_statement),
-	    cmocka_unit_test(test_owner_is_user),   cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_builtin_default), cmocka_unit_test(test_unsupported),
-	    cmocka_unit_test(test_relay),           cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_prefixes),        cmocka_unit_test(test_tls_auth),
+	    cmocka_unit_test(test_design_example),
+	    cmocka_unit_test(test_queue_options),
+	    cmocka_unit_test(test_statements),
+	    cmocka_unit_test(test_log_statement),
+	    cmocka_unit_test(test_owner_is_user),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_builtin_default),
+	    cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_relay),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_tls_auth),
+	    cmocka_unit_test(test_lmtp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,34 @@ static void test_network_filter(void **state)
 	exited_ok(in_child(FILTER_NETWORK, serve));
 }
 
+static void make_a_unix_socket(void)
+{
+	(void)socket(AF_UNIX, SOCK_STREAM, 0);
+}
+
+static void make_inet_sockets(void)
+{
+	int a = socket(AF_INET, SOCK_STREAM, 0), b = socket(AF_INET6, SOCK_DGRAM, 0);
+	if (a == -1 || b == -1)
+		_exit(2);
+	close(a);
+	close(b);
+}
+
+/* The relay: its own IPv4/IPv6 sockets, never a unix-domain one (LMTP
+ * sockets are the parent's to connect), no files, no programs. */
+static void test_relay_filter(void **state)
+{
+	(void)state;
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' runtime opens files */
+	killed_by_sigsys(in_child(FILTER_RELAY, open_a_file));
+#endif
+	killed_by_sigsys(in_child(FILTER_RELAY, make_a_unix_socket));
+	killed_by_sigsys(in_child(FILTER_RELAY, run_a_program));
+	exited_ok(in_child(FILTER_RELAY, make_inet_sockets));
+	exited_ok(in_child(FILTER_RELAY, serve));
+}
+
 static void become_root(void)
 {
 	(void)syscall(SYS_setuid, 0);
@@ -164,6 +192,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_network_filter),
+		cmocka_unit_test(test_relay_filter),
 		cmocka_unit_test(test_delivery_filter),
 #if defined(__SANITIZE_ADDRESS__)
 		cmocka_unit_test(test_sanitizer_reports_under_filters),

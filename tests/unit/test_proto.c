@@ -49,6 +49,15 @@ static int dec_fail(const uint8_t *p, size_t n)
 	return rc;
 }
 
+static int dec_connect(const uint8_t *p, size_t n)
+{
+	uint64_t req;
+	char *action;
+	int rc = proto_decode_connect(p, n, &req, &action);
+	free(action);
+	return rc;
+}
+
 static int dec_deliver(const uint8_t *p, size_t n)
 {
 	struct proto_deliver d;
@@ -197,6 +206,21 @@ static void test_small_messages(void **state)
 	uint32_t kind = 0;
 	assert_int_equal(proto_decode_peer(b.data, b.len, &kind), 0);
 	assert_int_equal(kind, PEER_LOCAL);
+
+	buf_reset(&b);
+	proto_encode_connect(&b, 11, "dovecot");
+	char *action = NULL;
+	assert_int_equal(proto_decode_connect(b.data, b.len, &req, &action), 0);
+	assert_true(req == 11);
+	assert_string_equal(action, "dovecot");
+	free(action);
+	ASSERT_STRICT(b, dec_connect);
+	char longname[PROTO_ACTION_MAX + 2];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	buf_reset(&b);
+	proto_encode_connect(&b, 1, longname); /* one octet over */
+	assert_int_equal(dec_connect(b.data, b.len), -1);
 	buf_free(&b);
 }
 

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "mailparams.h"
 #include "proto.h"
 #include "queue_int.h"
 #include "queue_role.h"
@@ -57,11 +58,12 @@ static void settle(struct fixture *f)
 		event_base_loop(f->base, EVLOOP_NONBLOCK);
 }
 
-/* One frame from sock, running the loop while waiting (bounded). */
+/* One frame from sock, running the loop while waiting (bounded: 10 s and
+ * more, for a commit sync on a busy disk). */
 static int next_frame(struct fixture *f, int sock, uint32_t *type, uint8_t **p, size_t *len,
                       int *fd)
 {
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < 20000; i++) {
 		char c;
 		if (recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
 			return ipc_read_frame(sock, type, p, len, fd);
@@ -95,7 +97,9 @@ static int setup(void **state)
 	                       "listen on 127.0.0.1 port 2\n"
 	                       "table users { \"alice\", \"bob\" }\n"
 	                       "action \"mbox\" maildir \"%s/mail/%%{user}\" users <users>\n"
+	                       "action \"store\" lmtp \"/run/x/lmtp\" users <users>\n"
 	                       "match from any for domain \"example.org\" action \"mbox\"\n"
+	                       "match from any for domain \"lmtp.example\" action \"store\"\n"
 	                       "queue retry-min 60 retry-max 3600 lifetime 1h\n",
 	                       f->dir, f->dir);
 	char err[256];
@@ -141,8 +145,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Commit a message from sender to alice@example.org; its id goes to id. */
-static void commit_one(struct fixture *f, const char *sender, char *id, size_t idlen)
+/* Commit a message from sender to one recipient; its id goes to id. */
+static void commit_to(struct fixture *f, const char *sender, const struct envelope_draft_rcpt *rc,
+                      char *id, size_t idlen)
 {
 	struct buf b;
 	buf_init(&b, 0);
@@ -162,7 +167,6 @@ static void commit_one(struct fixture *f, const char *sender, char *id, size_t i
 	const char *msg = "Subject: test\r\n\r\nhello\r\n";
 	assert_int_equal(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
 	close(fd);
-	struct envelope_draft_rcpt rc = {"alice@example.org", NULL, 0, "mbox", "alice"};
 	struct envelope_draft d = {.arrival = f->now,
 	                           .size = strlen(msg),
 	                           .data_crc = crc32c_update(0, msg, strlen(msg)),
@@ -171,7 +175,7 @@ static void commit_one(struct fixture *f, const char *sender, char *id, size_t i
 	                           .helo = "h",
 	                           .client = "127.0.0.1",
 	                           .n_rcpts = 1,
-	                           .rcpts = &rc};
+	                           .rcpts = rc};
 	snprintf(d.id, sizeof(d.id), "%s", id);
 	buf_reset(&b);
 	assert_int_equal(proto_encode_commit(&b, 2, &d), 0);
@@ -180,6 +184,13 @@ static void commit_one(struct fixture *f, const char *sender, char *id, size_t i
 	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
 	assert_int_equal(type, PROTO_COMMIT_OK);
 	free(p);
+}
+
+/* ... to alice@example.org, a Maildir. */
+static void commit_one(struct fixture *f, const char *sender, char *id, size_t idlen)
+{
+	struct envelope_draft_rcpt rc = {"alice@example.org", NULL, 0, "mbox", "alice"};
+	commit_to(f, sender, &rc, id, idlen);
 }
 
 /* Take the next delivery request (for id). */
@@ -198,9 +209,9 @@ static void take_delivery(struct fixture *f, const char *id, struct proto_delive
 	assert_string_equal(d->id, id);
 }
 
-/* Answer a delivery request with status and text. */
-static void send_result(struct fixture *f, struct proto_deliver *d, uint8_t status,
-                        const char *text)
+/* Answer a delivery request with status and text, as the peer at sock. */
+static void send_result_on(struct fixture *f, int sock, struct proto_deliver *d, uint8_t status,
+                           const char *text)
 {
 	uint8_t st[1] = {status};
 	char *tx[1] = {(char *)text};
@@ -208,10 +219,16 @@ static void send_result(struct fixture *f, struct proto_deliver *d, uint8_t stat
 	struct buf b;
 	buf_init(&b, 0);
 	proto_encode_result(&b, &res);
-	assert_int_equal(ipc_write_frame(f->local, PROTO_DELIVER_RES, b.data, b.len, -1), 0);
+	assert_int_equal(ipc_write_frame(sock, PROTO_DELIVER_RES, b.data, b.len, -1), 0);
 	buf_free(&b);
 	proto_deliver_free(d);
 	settle(f);
+}
+
+static void send_result(struct fixture *f, struct proto_deliver *d, uint8_t status,
+                        const char *text)
+{
+	send_result_on(f, f->local, d, status, text);
 }
 
 static void answer_delivery(struct fixture *f, const char *id, uint8_t status, const char *text)
@@ -510,6 +527,54 @@ static void test_auth_forwarding(void **state)
 	close(auth);
 }
 
+/*
+ * An lmtp action's recipients go to the relay role (the LMTP transport),
+ * never to local delivery; they wait while no relay is connected; a
+ * success is the final delivery's, so NOTIFY=SUCCESS gets "delivered".
+ */
+static void test_lmtp_transport(void **state)
+{
+	struct fixture *f = *state;
+	char id[64];
+	struct envelope_draft_rcpt rc = {"Alice@lmtp.example", NULL, NOTIFY_SUCCESS, "store",
+	                                 "alice"};
+	commit_to(f, "bob@example.org", &rc, id, sizeof(id));
+	settle(f);
+	assert_true(no_frame(f->local));
+	struct sched_msg *m = sched_find(f->q->sched, id);
+	assert_int_equal(m->env.rcpts[0].attempts, 0); /* waiting, not failing */
+	int relay = hand_peer(f, PEER_RELAY);
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, relay, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_DELIVER_REQ);
+	close(fd);
+	struct proto_deliver d;
+	assert_int_equal(proto_decode_deliver(p, len, &d), 0);
+	free(p);
+	assert_string_equal(d.action, "store");
+	assert_string_equal(d.user[0], "alice");
+	assert_string_equal(d.addr[0], "Alice@lmtp.example");
+	send_result_on(f, relay, &d, DELIVER_OK,
+	               "2.0.0 host mx.test[/run/x/lmtp] said: 250 2.0.0 <alice> Saved (in reply "
+	               "to end of data)");
+	assert_null(sched_find(f->q->sched, id));
+	/* the success notice to bob, a local mailbox */
+	assert_int_equal(next_frame(f, f->local, &type, &p, &len, &fd), 0);
+	assert_int_equal(proto_decode_deliver(p, len, &d), 0);
+	assert_string_equal(d.user[0], "bob");
+	char report[8192] = "";
+	ssize_t n = pread(fd, report, sizeof(report) - 1, 0);
+	assert_true(n > 0);
+	assert_non_null(strstr(report, "Action: delivered"));
+	close(fd);
+	free(p);
+	proto_deliver_free(&d);
+	close(relay);
+}
+
 int main(void)
 {
 	log_init("test", 0);
@@ -519,6 +584,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_owed_notice_sweep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lying_peer_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_forwarding, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lmtp_transport, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -425,6 +425,33 @@ static void test_verify(void **state)
 	conf_free(c);
 }
 
+/* An lmtp action routes like a maildir one: expansion, users, postmaster. */
+static void test_lmtp(void **state)
+{
+	(void)state;
+	struct config *c =
+	    load("listen on ::1\n"
+	         "table d { \"example.org\" }\n"
+	         "table users { \"alice\", \"bob\" }\n"
+	         "table aliases { \"team\" = \"alice, bob@example.org\" }\n"
+	         "action \"store\" lmtp \"/run/dovecot/lmtp\" users <users> alias <aliases>\n"
+	         "action \"out\" relay\n"
+	         "match from any for domain <d> action \"store\"\n"
+	         "match from local for any action \"out\"\n");
+	check(c, "Alice+tag", "example.org", FROM_ANY, 0, "LOCAL:store:alice");
+	check(c, "team", "example.org", FROM_ANY, 0, "LOCAL:store:alice,bob");
+	check(c, "mallory", "example.org", FROM_ANY, 0, "UNKNOWN:No such user here");
+	/* postmaster of this host: the first local action, lmtp included */
+	check(c, "postmaster", NULL, FROM_ANY, 0, "LOCAL:store:postmaster");
+	check(c, "x", "far.example", FROM_LOCAL, 0, "RELAY:out");
+	char why[256];
+	assert_int_equal(route_verify(c, "store", "team", "example.org", "bob", why, sizeof(why)),
+	                 0);
+	assert_int_equal(route_verify(c, "store", "team", "example.org", "", why, sizeof(why)), -1);
+	assert_int_equal(route_verify(c, "out", "x", "far.example", "", why, sizeof(why)), 0);
+	conf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +459,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_relay),     cmocka_unit_test(test_postmaster_at_hostname),
 	    cmocka_unit_test(test_aliases),        cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_safe_mailbox),   cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_lmtp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
