@@ -52,7 +52,7 @@ int dmarc_from_parse(const char *value, size_t len, struct dmarc_from *out, char
 		err_set(err, errlen, "From: field too long");
 		return -1;
 	}
-	if (addrlist_parse(value, len, collect, out, why, sizeof(why)) == -1) {
+	if (addrlist_parse(value, len, 0, collect, out, why, sizeof(why)) == -1) {
 		err_set(err, errlen, "From: %s", why);
 		return -1;
 	}

@@ -119,6 +119,7 @@ struct parser {
 	struct lexer lx;
 	addrlist_cb cb;
 	void *arg;
+	unsigned flags;
 	char *err;
 	size_t errlen;
 };
@@ -155,9 +156,21 @@ static int addr_spec(struct parser *p)
 	struct tok t = lex(&p->lx);
 	if (t.type != T_ATOM && t.type != T_QSTRING)
 		return fail_at(p, t, "no address");
-	for (;; t = lex(&p->lx)) { /* local-part: word *("." word), lenient about empty words */
+	for (;;) { /* local-part: word *("." word), lenient about empty words */
+		size_t before = p->lx.pos;
+		if (n > 0)
+			t = lex(&p->lx);
 		if (is_special(t, '@') && n > 0)
 			break;
+		if ((p->flags & ADDRLIST_BARE) && after_word &&
+		    (t.type == T_END || is_special(t, ',') || is_special(t, ';') ||
+		     is_special(t, '>'))) {
+			p->lx.pos = before; /* a bare local part: the caller qualifies it */
+			a.text[n] = '\0';
+			a.at = n;
+			a.literal = 0;
+			return p->cb(&a, p->arg, p->err, p->errlen);
+		}
 		int word = t.type == T_ATOM || t.type == T_QSTRING;
 		if ((!word && !is_special(t, '.')) || (word && after_word))
 			return fail_at(p, t, "address without '@'");
@@ -248,10 +261,10 @@ static int mailbox(struct parser *p, int allow_group)
 	return addr_spec(p);
 }
 
-int addrlist_parse(const char *value, size_t len, addrlist_cb cb, void *arg, char *err,
-                   size_t errlen)
+int addrlist_parse(const char *value, size_t len, unsigned flags, addrlist_cb cb, void *arg,
+                   char *err, size_t errlen)
 {
-	struct parser p = {{value, len, 0, NULL}, cb, arg, err, errlen};
+	struct parser p = {{value, len, 0, NULL}, cb, arg, flags, err, errlen};
 	for (;;) {
 		struct tok t = peek(&p.lx);
 		if (t.type == T_END)

@@ -18,9 +18,13 @@
 #define ADDRLIST_LOCAL_MAX  256
 #define ADDRLIST_DOMAIN_MAX 255
 
+/* addrlist_parse() flags */
+#define ADDRLIST_BARE 1u /* a local part without "@domain" is an address (sendmail -t) */
+
 struct addrlist_spec {
 	/* "local@domain" as written less CFWS: quoted strings keep their
-	 * quotes, a domain literal its brackets; at: the offset of the '@'. */
+	 * quotes, a domain literal its brackets; at: the offset of the '@'
+	 * (with ADDRLIST_BARE, strlen(text) for a bare local part). */
 	char text[ADDRLIST_LOCAL_MAX + 1 + ADDRLIST_DOMAIN_MAX + 1];
 	size_t at;
 	int literal; /* the domain is a domain literal "[...]" */
@@ -34,7 +38,7 @@ typedef int (*addrlist_cb)(const struct addrlist_spec *a, void *arg, char *err, 
  * list (possibly empty) and every callback returned 0; -1 with a reason in
  * err (without the field's name) on a syntax error or a callback's -1.
  */
-int addrlist_parse(const char *value, size_t len, addrlist_cb cb, void *arg, char *err,
-                   size_t errlen);
+int addrlist_parse(const char *value, size_t len, unsigned flags, addrlist_cb cb, void *arg,
+                   char *err, size_t errlen);
 
 #endif

@@ -7,8 +7,8 @@
  *
  * Layout (integers little-endian): magic "RAVENDRP", u32 version 1, then
  * records of u8 type, u32 payload length, payload:
- *   SENDER  the envelope sender as given (-f), "" for the default; once, first
- *   RCPT    one recipient address as given; 1..DROP_MAX_RCPTS
+ *   SENDER  the envelope sender, "" for <>; once, first
+ *   RCPT    one recipient address (local@domain); 1..DROP_MAX_RCPTS
  *   DATA    message octets (LF or CRLF lines), 1..DROP_MAX_CHUNK each; any number
  *   END     u32 RCPT count, u64 DATA octets, u32 CRC-32 of every octet before it
  * in that order, and nothing after END. A file without END is incomplete.

@@ -24,11 +24,12 @@ static int check(const struct addrlist_spec *a, void *arg, char *err, size_t err
 {
 	(void)arg;
 	size_t n = strlen(a->text);
-	if (a->at == 0 || a->at >= n || a->text[a->at] != '@' || a->at > ADDRLIST_LOCAL_MAX ||
-	    n - a->at - 1 > ADDRLIST_DOMAIN_MAX)
+	if (a->at == 0 || a->at > n || a->at > ADDRLIST_LOCAL_MAX)
+		abort();
+	if (a->at < n && (a->text[a->at] != '@' || n - a->at - 1 > ADDRLIST_DOMAIN_MAX))
 		abort();
 	char e[64];
-	if (addrlist_parse(a->text, n, again, (void *)a->text, e, sizeof(e)) == -1)
+	if (addrlist_parse(a->text, n, ADDRLIST_BARE, again, (void *)a->text, e, sizeof(e)) == -1)
 		abort();
 	(void)err;
 	(void)errlen;
@@ -38,6 +39,10 @@ static int check(const struct addrlist_spec *a, void *arg, char *err, size_t err
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[128];
-	(void)addrlist_parse((const char *)data, size, check, NULL, err, sizeof(err));
+	if (size == 0)
+		return 0;
+	/* the first octet chooses the flags */
+	(void)addrlist_parse((const char *)data + 1, size - 1, data[0] & ADDRLIST_BARE, check, NULL,
+	                     err, sizeof(err));
 	return 0;
 }

@@ -18,13 +18,14 @@
 struct collected {
 	struct buf out; /* addresses, each followed by '\n' ('L' marks a literal) */
 	size_t n, stop_at;
+	unsigned flags;
 };
 
 static int collect(const struct addrlist_spec *a, void *arg, char *err, size_t errlen)
 {
 	struct collected *c = arg;
-	assert_true(a->at < strlen(a->text));
-	assert_int_equal(a->text[a->at], '@');
+	assert_true(a->at <= strlen(a->text));
+	assert_true(a->text[a->at] == '@' || (c->flags & ADDRLIST_BARE));
 	if (c->stop_at && c->n + 1 == c->stop_at) {
 		snprintf(err, errlen, "stopped");
 		return -1;
@@ -40,7 +41,7 @@ static int parse(const char *v, size_t len, struct collected *c, char *err, size
 	memcpy(copy, v, len);
 	buf_init(&c->out, 0);
 	c->n = 0;
-	int rc = addrlist_parse(copy, len, collect, c, err, errlen);
+	int rc = addrlist_parse(copy, len, c->flags, collect, c, err, errlen);
 	buf_append_byte(&c->out, 0);
 	free(copy);
 	return rc;
@@ -121,6 +122,39 @@ static void test_cases(void **state)
 	}
 }
 
+static void test_bare(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *addrs;
+	} bare[] = {
+	    {"alice", "alice\n"},
+	    {"alice, Bob <bob>, carol@x.example", "alice\nbob\ncarol@x.example\n"},
+	    {"G: alice, bob;", "alice\nbob\n"},
+	    {"first.last", "first.last\n"},
+	    {"Joe Smith", NULL},
+	    {"alice bob", NULL},
+	};
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
+		struct collected c = {.flags = ADDRLIST_BARE};
+		char err[128];
+		int rc = parse(bare[i].in, strlen(bare[i].in), &c, err, sizeof(err));
+		if (bare[i].addrs == NULL)
+			assert_int_equal(rc, -1);
+		else if (rc != 0)
+			fail_msg("\"%s\": %s", bare[i].in, err);
+		else
+			assert_string_equal((char *)c.out.data, bare[i].addrs);
+		buf_free(&c.out);
+		/* without the flag, a bare name is refused */
+		struct collected strict = {.flags = 0};
+		if (bare[i].addrs != NULL)
+			assert_int_equal(
+			    parse(bare[i].in, strlen(bare[i].in), &strict, err, sizeof(err)), -1);
+		buf_free(&strict.out);
+	}
+}
+
 static void test_callback_stops(void **state)
 {
 	(void)state;
@@ -162,6 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_bare),
 	    cmocka_unit_test(test_callback_stops),
 	    cmocka_unit_test(test_limits),
 	};
