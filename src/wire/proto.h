@@ -3,7 +3,8 @@
  * encoder and one decoder per message. Every decoder fails on short input
  * and on leftover bytes: a malformed frame is a broken peer, never guessed at.
  *
- *   smtp  -> queue   NEW_REQ      {req}
+ *   smtp  -> queue   NEW_REQ      {req}           (pickup sends NEW_REQ, COMMIT_REQ and
+ *                                                  ABORT as smtp does, and gets the same answers)
  *   queue -> smtp    NEW_OK       {req, id} + fd of data/<id>
  *   queue -> smtp    NEW_FAIL     {req, errno, reason}
  *   smtp  -> queue   COMMIT_REQ   {req, id, envelope (envelope.h encoding)}
@@ -43,8 +44,8 @@ enum proto_type {
 	PROTO_NEW_PEER,
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
-#define PEER_KIND_MAX PEER_RELAY
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_PICKUP };
+#define PEER_KIND_MAX PEER_PICKUP
 enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
 
 /* {req} and {req, errno, reason} shapes are shared by several types. */
