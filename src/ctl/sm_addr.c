@@ -17,7 +17,8 @@
 
 static int domain_is_local(const struct config *c, const char *domain)
 {
-	struct route_request rq = {"postmaster", domain, FROM_LOCAL, 0};
+	/* not postmaster: postmaster@hostname is always local (RFC 5321 §4.5.1) */
+	struct route_request rq = {"root", domain, FROM_LOCAL, 0};
 	struct route_result rr;
 	route_resolve(c, &rq, &rr);
 	int local = rr.verdict == ROUTE_LOCAL || rr.verdict == ROUTE_UNKNOWN_USER;

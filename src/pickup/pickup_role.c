@@ -174,6 +174,14 @@ static void job_later(struct pickup *p, const char *why)
 
 static void job_done(struct pickup *p)
 {
+	for (size_t i = 0; i < p->file.n_bad; i++) {
+		const struct dsn_rcpt *b = &p->file.bad[i];
+		char to[600], why[600];
+		log_escape(to, sizeof(to), b->addr, strlen(b->addr));
+		log_escape(why, sizeof(why), b->diagnostic, strlen(b->diagnostic));
+		log_info("event=pickup-bounced file=%s uid=%u to=\"%s\" reason=\"%s\"",
+		         p->file.name, (unsigned)p->file.uid, to, why);
+	}
 	if (unlinkat(p->dirfd, p->file.name, 0) == -1)
 		log_warn("event=maildrop-unlink-failed file=%s errno=%d", p->file.name, errno);
 	log_info("event=picked-up file=%s uid=%u id=%s rcpts=%zu bounced=%zu%s%s", p->file.name,
