@@ -70,11 +70,13 @@ int sm_rcpts_add(struct sm_rcpts *r, const char *addr, const char *origin, char 
 struct list_ctx {
 	struct sm_rcpts *r;
 	const char *origin;
+	size_t seen;
 };
 
 static int list_one(const struct addrlist_spec *a, void *arg, char *err, size_t errlen)
 {
 	struct list_ctx *c = arg;
+	c->seen++;
 	return sm_rcpts_add(c->r, a->text, c->origin, err, errlen);
 }
 
@@ -83,14 +85,16 @@ int sm_rcpts_add_arg(struct sm_rcpts *r, const char *arg, const char *origin, ch
 {
 	if (bare_name(arg))
 		return sm_rcpts_add(r, arg, origin, err, errlen);
-	struct list_ctx c = {r, origin};
+	struct list_ctx c = {r, origin, 0};
 	char why[300];
 	size_t before = r->n;
 	if (addrlist_parse(arg, strlen(arg), ADDRLIST_BARE, list_one, &c, why, sizeof(why)) == -1) {
 		err_set(err, errlen, "%s: %s", arg, why);
+		while (r->n > before) /* all of the argument or nothing */
+			free(r->addr[--r->n]);
 		return -1;
 	}
-	if (r->n == before && strpbrk(arg, ":;") == NULL) {
+	if (c.seen == 0 && strpbrk(arg, ":;") == NULL) {
 		err_set(err, errlen, "%s: no address", arg);
 		return -1;
 	}
