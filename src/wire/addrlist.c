@@ -80,6 +80,8 @@ static struct tok lex(struct lexer *l)
 				l->pos++;
 			else if (close == ']' && u[l->pos] == '[')
 				break;
+			if (u[l->pos] == '\0')
+				break; /* never part of an address (and it would end our text) */
 			l->pos++;
 		}
 		if (l->pos == l->len || u[l->pos] != close) {

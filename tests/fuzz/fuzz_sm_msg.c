@@ -59,8 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&rb, 0);
 	int rc1 = run(&o, data + 1, size - 1, 0, &a, &ra);
 	int rc2 = run(&o, data + 1, size - 1, step, &b, &rb);
-	if (rc1 != rc2 || (rc1 == 0 && (a.len != b.len || memcmp(a.data, b.data, a.len) != 0 ||
-	                                ra.len != rb.len || memcmp(ra.data, rb.data, ra.len) != 0)))
+	if (rc1 != rc2 || (rc1 == 0 && (a.len != b.len || ra.len != rb.len ||
+	                                (a.len && memcmp(a.data, b.data, a.len) != 0) ||
+	                                (ra.len && memcmp(ra.data, rb.data, ra.len) != 0))))
 		abort();
 	buf_free(&a);
 	buf_free(&b);

@@ -155,6 +155,19 @@ static void test_bare(void **state)
 	}
 }
 
+static void test_nul(void **state)
+{
+	(void)state;
+	/* a NUL is never part of an address, even quoted */
+	static const char lit[] = "joe@[1.2\0003.4]", q[] = "\"a\000b\"@x.example";
+	struct collected c = {.flags = 0};
+	char err[128];
+	assert_int_equal(parse(lit, sizeof(lit) - 1, &c, err, sizeof(err)), -1);
+	buf_free(&c.out);
+	assert_int_equal(parse(q, sizeof(q) - 1, &c, err, sizeof(err)), -1);
+	buf_free(&c.out);
+}
+
 static void test_callback_stops(void **state)
 {
 	(void)state;
@@ -195,9 +208,8 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cases),
-	    cmocka_unit_test(test_bare),
-	    cmocka_unit_test(test_callback_stops),
+	    cmocka_unit_test(test_cases),  cmocka_unit_test(test_bare),
+	    cmocka_unit_test(test_nul),    cmocka_unit_test(test_callback_stops),
 	    cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
