@@ -199,9 +199,15 @@ static int post(struct submission *s, struct buf *out, int eof)
 	struct buf rec;
 	buf_init(&rec, 0);
 	drop_write_start(&w, &rec);
-	drop_write_sender(&w, &rec, s->sender);
-	for (size_t i = 0; i < s->rcpts.n; i++)
-		drop_write_rcpt(&w, &rec, s->rcpts.addr[i]);
+	int over = drop_write_sender(&w, &rec, s->sender) == -1;
+	for (size_t i = 0; i < s->rcpts.n && !over; i++)
+		over = drop_write_rcpt(&w, &rec, s->rcpts.addr[i]) == -1;
+	if (over) {
+		fprintf(stderr, PROG ": more than %d recipients\n", DROP_MAX_RCPTS);
+		buf_free(&rec);
+		sm_post_finish(&p); /* without END: the helper keeps nothing */
+		return EX_DATAERR;
+	}
 	int failed = sm_post_write(&p, rec.data, rec.len) == -1;
 	buf_reset(&rec);
 	uint64_t size = out->len, max = s->conf->limits.message_size;
