@@ -116,16 +116,23 @@ static int route_rcpt(const struct config *conf, struct pickup_file *f, const ch
 	return 0;
 }
 
-/* The whole file through the reader: sender, raw recipients, sizes. */
-static enum pickup_load read_all(struct pickup_file *f, char ***rcpts, size_t *n_rcpts, char *why,
-                                 size_t whylen)
+/* Each event of the file from its start goes to fn, which returns -1 (and
+ * sets errno) to stop. LOAD_OK for a whole file, LOAD_CORRUPT for one the
+ * reader refuses, LOAD_LATER for a read error or fn's -1; why says which. */
+static enum pickup_load walk(int fd,
+                             int (*fn)(const struct drop_item *it, enum drop_event ev, void *arg),
+                             void *arg, uint64_t *octets, char *why, size_t whylen)
 {
 	struct drop_reader r;
 	drop_reader_init(&r);
 	uint8_t chunk[65536];
 	int ended = 0;
+	if (lseek(fd, 0, SEEK_SET) == -1) {
+		err_set(why, whylen, "lseek: %s", strerror(errno));
+		return LOAD_LATER;
+	}
 	for (;;) {
-		ssize_t n = read(f->fd, chunk, sizeof(chunk));
+		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -144,14 +151,9 @@ static enum pickup_load read_all(struct pickup_file *f, char ***rcpts, size_t *n
 				err_set(why, whylen, "%s", r.why);
 				return LOAD_CORRUPT;
 			}
-			if (ev == DROP_SENDER) {
-				f->sender = (char *)keep(f, xstrdup(it.str));
-			} else if (ev == DROP_RCPT) {
-				*rcpts = xreallocarray(*rcpts, *n_rcpts + 1, sizeof(**rcpts));
-				(*rcpts)[(*n_rcpts)++] = xstrdup(it.str);
-			} else if (ev == DROP_DATA) {
-				for (size_t i = 0; i < it.len && !f->eightbit; i++)
-					f->eightbit = it.data[i] >= 0x80;
+			if (ev != DROP_MORE && fn(&it, ev, arg) == -1) {
+				err_set(why, whylen, "%s", strerror(errno));
+				return LOAD_LATER;
 			}
 			ended |= ev == DROP_END;
 		}
@@ -160,8 +162,30 @@ static enum pickup_load read_all(struct pickup_file *f, char ***rcpts, size_t *n
 		err_set(why, whylen, "incomplete: no END record");
 		return LOAD_CORRUPT;
 	}
-	f->data_octets = r.data;
+	*octets = r.data;
 	return LOAD_OK;
+}
+
+struct loading {
+	struct pickup_file *f;
+	char **rcpts;
+	size_t n_rcpts;
+};
+
+/* The first pass: sender, raw recipients, 8-bit content. */
+static int load_event(const struct drop_item *it, enum drop_event ev, void *arg)
+{
+	struct loading *l = arg;
+	if (ev == DROP_SENDER) {
+		l->f->sender = (char *)keep(l->f, xstrdup(it->str));
+	} else if (ev == DROP_RCPT) {
+		l->rcpts = xreallocarray(l->rcpts, l->n_rcpts + 1, sizeof(*l->rcpts));
+		l->rcpts[l->n_rcpts++] = xstrdup(it->str);
+	} else if (ev == DROP_DATA) {
+		for (size_t i = 0; i < it->len && !l->f->eightbit; i++)
+			l->f->eightbit = it->data[i] >= 0x80;
+	}
+	return 0;
 }
 
 enum pickup_load pickup_file_load(const struct config *conf, int dirfd, const char *name,
@@ -187,9 +211,10 @@ enum pickup_load pickup_file_load(const struct config *conf, int dirfd, const ch
 		err_set(why, whylen, "%s", S_ISREG(st.st_mode) ? "linked elsewhere" : "not a file");
 		return LOAD_CORRUPT;
 	}
-	char **rcpts = NULL;
-	size_t n_rcpts = 0;
-	enum pickup_load rc = read_all(f, &rcpts, &n_rcpts, why, whylen);
+	struct loading l = {f, NULL, 0};
+	enum pickup_load rc = walk(f->fd, load_event, &l, &f->data_octets, why, whylen);
+	char **rcpts = l.rcpts;
+	size_t n_rcpts = l.n_rcpts;
 	struct mailaddr s;
 	struct smtp_reply err;
 	if (rc == LOAD_OK && f->sender[0] != '\0' &&
@@ -230,75 +255,63 @@ static void crlf(struct buf *b, const uint8_t *p, size_t n, int *cr)
 	}
 }
 
-static int flush(int fd, struct buf *b, uint64_t *written)
+struct writing {
+	int fd;
+	struct buf b;
+	uint64_t written;
+	int cr, last_lf;
+};
+
+static int flush(struct writing *w)
 {
-	if (fd_write_all(fd, b->data, b->len) == -1)
+	if (fd_write_all(w->fd, w->b.data, w->b.len) == -1)
 		return -1;
-	*written += b->len;
-	buf_reset(b);
+	w->written += w->b.len;
+	buf_reset(&w->b);
 	return 0;
+}
+
+/* The second pass: the DATA octets into the spool file. */
+static int write_event(const struct drop_item *it, enum drop_event ev, void *arg)
+{
+	struct writing *w = arg;
+	if (ev != DROP_DATA)
+		return 0;
+	crlf(&w->b, it->data, it->len, &w->cr);
+	w->last_lf = it->data[it->len - 1] == '\n';
+	return w->b.len >= WRITE_AT ? flush(w) : 0;
 }
 
 int pickup_file_write(const struct config *conf, const struct pickup_file *f, const char *id,
                       int fd, uint64_t *written)
 {
-	struct buf b;
-	buf_init(&b, 0);
-	*written = 0;
-	char date[64];
+	struct writing w = {.fd = fd, .last_lf = 1};
+	buf_init(&w.b, 0);
+	char date[64], why[128];
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	buf_printf(&b, "Received: by %s (Raven, from userid %u)\r\n\tid %s", conf->hostname,
+	buf_printf(&w.b, "Received: by %s (Raven, from userid %u)\r\n\tid %s", conf->hostname,
 	           (unsigned)f->uid, id);
 	if (f->n_ok == 1)
-		buf_printf(&b, "\r\n\tfor <%s>", f->ok[0].addr);
-	buf_printf(&b, ";\r\n\t%s\r\n", date);
-	if (lseek(f->fd, 0, SEEK_SET) == -1)
-		goto fail;
-	struct drop_reader r;
-	drop_reader_init(&r);
-	uint8_t chunk[65536];
-	int cr = 0, last_lf = 1, ended = 0;
-	for (;;) {
-		ssize_t n = read(f->fd, chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (size_t off = 0; off < (size_t)n;) {
-			size_t used;
-			struct drop_item it;
-			enum drop_event ev =
-			    drop_reader_next(&r, chunk + off, (size_t)n - off, &used, &it);
-			off += used;
-			if (ev == DROP_ERROR)
-				goto changed;
-			if (ev == DROP_DATA) {
-				crlf(&b, it.data, it.len, &cr);
-				last_lf = it.data[it.len - 1] == '\n';
-			}
-			ended |= ev == DROP_END;
-		}
-		if (b.len >= WRITE_AT && flush(fd, &b, written) == -1)
-			goto fail;
-	}
-	if (!ended)
-		goto changed;
-	if (cr)
-		buf_append_byte(&b, '\n');
-	else if (!last_lf)
-		buf_append(&b, "\r\n", 2);
-	if (flush(fd, &b, written) == -1)
-		goto fail;
-	buf_free(&b);
-	return 0;
-changed:
-	errno = EIO; /* it read differently the first time */
-fail:
-	buf_free(&b);
-	return -1;
+		buf_printf(&w.b, "\r\n\tfor <%s>", f->ok[0].addr);
+	buf_printf(&w.b, ";\r\n\t%s\r\n", date);
+	uint64_t octets;
+	int e = 0;
+	enum pickup_load rc = walk(f->fd, write_event, &w, &octets, why, sizeof(why));
+	if (rc != LOAD_OK)
+		e = rc == LOAD_CORRUPT ? EIO : errno; /* EIO: it read differently the first time */
+	if (rc == LOAD_OK && w.cr)
+		buf_append_byte(&w.b, '\n');
+	else if (rc == LOAD_OK && !w.last_lf)
+		buf_append(&w.b, "\r\n", 2);
+	if (rc == LOAD_OK && flush(&w) == -1)
+		e = errno;
+	buf_free(&w.b);
+	*written = w.written;
+	errno = e;
+	return e ? -1 : 0;
 }
 
 int pickup_file_dsn(const struct config *conf, const struct pickup_file *f, const char *id,

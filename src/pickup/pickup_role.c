@@ -262,17 +262,23 @@ static void draft(struct pickup *p, struct envelope_draft *d, const char *id, ui
 	d->smtputf8 = (uint8_t)p->file.smtputf8;
 }
 
+/* A spool file could not be written (errno): given back, the file left. */
+static void spool_write_failed(struct pickup *p, const char *id, int fd)
+{
+	char why[64];
+	snprintf(why, sizeof(why), "spool write: %s", strerror(errno));
+	close(fd);
+	send_abort(p, id);
+	job_later(p, why);
+}
+
 /* The message's spool file arrived: fill it, then commit or give it back. */
 static void message_file(struct pickup *p, const char *id, int fd)
 {
 	uint64_t size;
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	if (pickup_file_write(p->conf, &p->file, id, fd, &size) == -1) {
-		char why[64];
-		snprintf(why, sizeof(why), "spool write: %s", strerror(errno));
-		close(fd);
-		send_abort(p, id);
-		job_later(p, why);
+		spool_write_failed(p, id, fd);
 		return;
 	}
 	char why[256];
@@ -304,11 +310,7 @@ static void dsn_file(struct pickup *p, const char *id, int fd)
 {
 	snprintf(p->dsn_id, sizeof(p->dsn_id), "%s", id);
 	if (fd_write_all(fd, p->dsn.data, p->dsn.len) == -1) {
-		char why[64];
-		snprintf(why, sizeof(why), "spool write: %s", strerror(errno));
-		close(fd);
-		send_abort(p, id);
-		job_later(p, why);
+		spool_write_failed(p, id, fd);
 		return;
 	}
 	close(fd);
