@@ -116,6 +116,7 @@ static void test_delivery_filter(void **state)
 	exited_ok(in_child(FILTER_NONE, open_a_file));
 }
 
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' runtime needs any openat */
 static void create_a_file(void)
 {
 	(void)syscall(SYS_openat, AT_FDCWD, "/tmp/raven-confine-never", O_WRONLY | O_CREAT, 0600);
@@ -125,6 +126,7 @@ static void write_a_file(void)
 {
 	(void)syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDWR);
 }
+#endif
 
 /* What pickup does in the maildrop: read files, list, rename, remove, sync. */
 static void take_a_file(void)
