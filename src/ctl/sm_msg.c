@@ -151,7 +151,10 @@ static int header_line(struct sm_msg *m, const uint8_t *s, size_t n, struct buf 
 		m->fields[m->n_fields - 1].len += n + 2;
 		return 0;
 	}
-	m->fields = xreallocarray(m->fields, m->n_fields + 1, sizeof(*m->fields));
+	if (m->n_fields == m->cap_fields) {
+		m->cap_fields = m->cap_fields ? m->cap_fields * 2 : 16;
+		m->fields = xreallocarray(m->fields, m->cap_fields, sizeof(*m->fields));
+	}
 	m->fields[m->n_fields++] = (struct sm_field){m->hdr.len - n - 2, n + 2, name};
 	return 0;
 }

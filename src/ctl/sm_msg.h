@@ -45,7 +45,7 @@ struct sm_msg {
 	struct buf line; /* the line being collected */
 	struct buf hdr;  /* the header section, CRLF lines */
 	struct sm_field *fields;
-	size_t n_fields;
+	size_t n_fields, cap_fields;
 	int header_done; /* the header section was written to out */
 	char **rcpts;    /* -t: addresses as written (local@domain, no CFWS) */
 	size_t n_rcpts;

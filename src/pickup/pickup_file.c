@@ -29,9 +29,15 @@
 #define PICKUP_MAX_DELIVERIES 10000
 #define WRITE_AT              (64 * 1024)
 
+/* Room for one more element in an array of n (geometric growth). */
+static void *room(void *arr, size_t n, size_t size)
+{
+	return n & (n - 1) ? arr : xreallocarray(arr, n ? n * 2 : 1, size);
+}
+
 static const char *keep(struct pickup_file *f, char *s)
 {
-	f->strings = xreallocarray(f->strings, f->n_strings + 1, sizeof(*f->strings));
+	f->strings = room(f->strings, f->n_strings, sizeof(*f->strings));
 	f->strings[f->n_strings++] = s;
 	return s;
 }
@@ -51,7 +57,7 @@ void pickup_file_free(struct pickup_file *f)
 
 static void bounce(struct pickup_file *f, const char *addr, const char *status, const char *text)
 {
-	f->bad = xreallocarray(f->bad, f->n_bad + 1, sizeof(*f->bad));
+	f->bad = room(f->bad, f->n_bad, sizeof(*f->bad));
 	f->bad[f->n_bad++] = (struct dsn_rcpt){
 	    .addr = keep(f, xstrdup(addr)),
 	    .status = status,
@@ -70,7 +76,7 @@ static void deliver(struct pickup_file *f, const char *addr, const char *action,
 		bounce(f, addr, "5.5.3", "too many recipients after alias expansion");
 		return;
 	}
-	f->ok = xreallocarray(f->ok, f->n_ok + 1, sizeof(*f->ok));
+	f->ok = room(f->ok, f->n_ok, sizeof(*f->ok));
 	f->ok[f->n_ok++] = (struct envelope_draft_rcpt){
 	    .addr = keep(f, xstrdup(addr)),
 	    .action = action,
@@ -179,7 +185,7 @@ static int load_event(const struct drop_item *it, enum drop_event ev, void *arg)
 	if (ev == DROP_SENDER) {
 		l->f->sender = (char *)keep(l->f, xstrdup(it->str));
 	} else if (ev == DROP_RCPT) {
-		l->rcpts = xreallocarray(l->rcpts, l->n_rcpts + 1, sizeof(*l->rcpts));
+		l->rcpts = room(l->rcpts, l->n_rcpts, sizeof(*l->rcpts));
 		l->rcpts[l->n_rcpts++] = xstrdup(it->str);
 	} else if (ev == DROP_DATA) {
 		for (size_t i = 0; i < it->len && !l->f->eightbit; i++)
