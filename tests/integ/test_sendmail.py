@@ -283,3 +283,25 @@ def test_kill9_pickup(factory, submitter):
     counts = [rv.count_message_id(r, t) for t in toks]
     assert all(c >= 1 for c in counts), counts
     assert sum(counts) - n <= kills, counts
+
+
+def test_relayed_as_a_local_client(factory, submitter):
+    """Mail to another domain is relayed, as a local client's ("match from
+    local"), with the -f sender and our Received field."""
+    from smtpsink import SmtpSink
+    sink = SmtpSink(host="127.0.0.2", port=rv.free_port())
+    sink.start()
+    try:
+        r = factory(extra=['action "out" relay host "127.0.0.2" port %d' % sink.port,
+                           'match from local for any action "out"'])
+        tok = rv.unique("r")
+        p = submitter.run(["-C", r.conf, "-f", "alice@localhost", "bob@remote.example"],
+                          ("Subject: %s\n\n.leading dot\n" % tok).encode())
+        assert p.returncode == 0, p.stderr
+        sink.wait_messages(1, timeout=WAIT)
+        m = sink.messages[0]
+        assert m.mail_from == "alice@localhost" and m.rcpt_addrs == ["bob@remote.example"]
+        assert ("(Raven, from userid %d)" % submitter.uid).encode() in m.data
+        assert m.data.endswith(b"\r\n.leading dot\r\n")
+    finally:
+        sink.stop()
