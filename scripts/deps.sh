@@ -78,10 +78,20 @@ done
 apt_install "${missing[@]}"
 
 # The unprivileged users the roles become when ravend starts as root: raven
-# owns the spool (queue, local delivery), raven-net runs the network-facing
-# roles. Only root can start ravend that way, so a non-root `make run` does
-# not need them and is not asked for a password to make them.
+# owns the spool (queue, local delivery, pickup), raven-net runs the
+# network-facing roles; the group raven-drop may write into the maildrop
+# (raven-postdrop is setgid raven-drop). Only root can start ravend that
+# way, so a non-root `make run` does not need them and is not asked for a
+# password to make them.
 ensure_raven_users() {
+  if ! getent group raven-drop >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then
+      echo "deps: creating system group raven-drop" >&2
+      groupadd --system raven-drop </dev/null
+    else
+      echo "deps: note: system group raven-drop is missing (local submission by other users)" >&2
+    fi
+  fi
   for u in raven raven-net; do
     id "$u" >/dev/null 2>&1 && continue
     if [ "$(id -u)" -ne 0 ]; then

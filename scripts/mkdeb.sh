@@ -54,11 +54,21 @@ date=$(git log -1 --format=%aD 2>/dev/null || date -R)
 	echo " -- Raven developers <raven-dev@example.org>  $date"
 } | gzip -9n >"$doc/changelog.gz"
 gzip -9n "$root"/usr/share/man/man*/*.[0-9]
+# The machine's sendmail and mailq (mail-transport-agent provides them), and
+# the helper, documented in raven-sendmail(8).
+ln -s raven-sendmail "$root/usr/sbin/sendmail"
+install -d "$root/usr/bin" "$root/usr/share/man/man1"
+ln -s ../sbin/raven-sendmail "$root/usr/bin/mailq"
+for m in sendmail raven-postdrop; do
+	ln -s raven-sendmail.8.gz "$root/usr/share/man/man8/$m.8.gz"
+done
+ln -s ../man8/raven-sendmail.8.gz "$root/usr/share/man/man1/mailq.1.gz"
 
 # DEBIAN/: control with the shared-library dependencies of the binaries.
 install -d -m 0755 "$root/DEBIAN"
 printf 'Source: raven\n\nPackage: raven\nArchitecture: any\n' >"$stage/debian/control"
-shlibs=$(cd "$stage" && dpkg-shlibdeps -O debian/raven/usr/sbin/ravend debian/raven/usr/sbin/ravenctl |
+shlibs=$(cd "$stage" && dpkg-shlibdeps -O debian/raven/usr/sbin/ravend debian/raven/usr/sbin/ravenctl \
+	debian/raven/usr/sbin/raven-sendmail debian/raven/usr/sbin/raven-postdrop |
 	sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || die "dpkg-shlibdeps found no dependencies"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)

@@ -2,6 +2,7 @@
 #include "confine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <seccomp.h>
 #include <stddef.h>
@@ -175,6 +176,31 @@ static int relay_rules(scmp_filter_ctx ctx)
 	return 0;
 }
 
+/* On top of the network list: the maildrop's files, read-only. */
+static const int pickup_calls[] = {
+    SCMP_SYS(pread64),   SCMP_SYS(getdents64), SCMP_SYS(unlinkat),  SCMP_SYS(renameat),
+    SCMP_SYS(renameat2), SCMP_SYS(fsync),      SCMP_SYS(fdatasync),
+};
+
+static int pickup_rules(scmp_filter_ctx ctx)
+{
+	if (network_rules(ctx) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof(pickup_calls) / sizeof(pickup_calls[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, pickup_calls[i], 0) < 0)
+			return -1;
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' list allows any openat */
+	/* open for reading only: no O_WRONLY, O_RDWR, O_CREAT, O_TRUNC */
+	struct scmp_arg_cmp ro = {.arg = 2,
+	                          .op = SCMP_CMP_MASKED_EQ,
+	                          .datum_a = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC,
+	                          .datum_b = 0};
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, ro) < 0)
+		return -1;
+#endif
+	return 0;
+}
+
 static int delivery_rules(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < sizeof(delivery_denied) / sizeof(delivery_denied[0]); i++)
@@ -191,13 +217,14 @@ void confine_filter(enum confine_filter filter)
 {
 	if (filter == FILTER_NONE)
 		return;
-	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY;
+	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY || filter == FILTER_PICKUP;
 	scmp_filter_ctx ctx = seccomp_init(deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		fatal_status(EX_CONFIG, "seccomp_init failed");
-	int rc = filter == FILTER_NETWORK ? network_rules(ctx)
-	         : filter == FILTER_RELAY ? relay_rules(ctx)
-	                                  : delivery_rules(ctx);
+	int rc = filter == FILTER_NETWORK  ? network_rules(ctx)
+	         : filter == FILTER_RELAY  ? relay_rules(ctx)
+	         : filter == FILTER_PICKUP ? pickup_rules(ctx)
+	                                   : delivery_rules(ctx);
 	if (rc == -1 || seccomp_load(ctx) < 0)
 		fatal_status(EX_CONFIG, "cannot install the system-call filter");
 	seccomp_release(ctx);

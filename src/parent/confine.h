@@ -25,6 +25,10 @@ enum confine_filter {
 	 * friends), switching the file-system identity to root, executing a
 	 * program, or tracing one. */
 	FILTER_DELIVERY,
+	/* pickup: FILTER_NETWORK, plus reading (never creating or writing)
+	 * files in the maildrop, listing, renaming and removing them, syncing,
+	 * and reading the spool file it wrote (for a failure notice). */
+	FILTER_PICKUP,
 };
 
 /* Neither core dumps nor ptrace by a process of the same uid. */

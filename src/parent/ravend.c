@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -122,8 +123,38 @@ static void bind_listeners(struct parent *p)
 }
 
 /*
+ * The maildrop: where raven-postdrop (setgid DROP_GROUP) leaves what local
+ * users submit and the pickup role (user) takes it. Sticky, so a submitter
+ * cannot remove another's file; nothing for others. Without the group
+ * (scripts/deps.sh makes it), only root and user can submit.
+ */
+#define DROP_GROUP "raven-drop"
+
+static void make_maildrop(struct parent *p, int dfd)
+{
+	const char *d = p->conf->data_dir;
+	int fd = privsep_mkdir_at(&p->priv, dfd, "maildrop", 01770, 1);
+	if (fd == -1)
+		fatalx("cannot create %s/maildrop", d);
+	if (p->priv.root) {
+		struct group *g = getgrnam(DROP_GROUP);
+		if (g == NULL)
+			log_warn("event=no-drop-group group=" DROP_GROUP
+			         " reason=\"only root and %s can submit with raven-sendmail\"",
+			         p->priv.user.name);
+		else if (fchown(fd, (uid_t)-1, g->gr_gid) == -1 || fchmod(fd, 01770) == -1)
+			fatalx("cannot give %s/maildrop to group " DROP_GROUP, d);
+	}
+	int cfd = privsep_mkdir_at(&p->priv, fd, "corrupt", 0700, 1);
+	if (cfd == -1)
+		fatalx("cannot create %s/maildrop/corrupt", d);
+	close(cfd);
+	close(fd);
+}
+
+/*
  * The data directory belongs to root (when started as root), its queue/,
- * mail/ and run/ to the unprivileged user: a role can change what is inside
+ * mail/, run/ and maildrop/ to the unprivileged user: a role can change what is inside
  * its own directories, never swap one of them for a symlink. empty/ stays
  * root's and empty: the smtp role's root directory.
  */
@@ -148,6 +179,7 @@ static void make_dirs(struct parent *p)
 		else
 			close(fd);
 	}
+	make_maildrop(p, dfd);
 	close(dfd);
 }
 

@@ -185,7 +185,9 @@ void role_exec_main(int argc, char **argv)
 	char *spool = xasprintf("%s/queue", conf->data_dir);
 	env.spool_dir = spool;
 	if (priv.root && d->root != ROOT_NONE) {
-		char *dir = d->root == ROOT_SPOOL ? spool : xasprintf("%s/empty", conf->data_dir);
+		char *dir = d->root == ROOT_SPOOL      ? spool
+		            : d->root == ROOT_MAILDROP ? xasprintf("%s/maildrop", conf->data_dir)
+		                                       : xasprintf("%s/empty", conf->data_dir);
 		confine_root(dir);
 		if (d->root == ROOT_SPOOL)
 			env.spool_dir = "/";

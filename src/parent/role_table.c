@@ -9,6 +9,7 @@
 #include "auth_role.h"
 #include "local_role.h"
 #include "log.h"
+#include "pickup.h"
 #include "queue_role.h"
 #include "relay.h"
 #include "server.h"
@@ -61,6 +62,21 @@ static void run_relay(const struct role_env *env)
 	relay_run(env->state, env->channel, env->parent_fd);
 }
 
+/* The maildrop and its inotify watch, opened before the chroot. */
+static void *prepare_pickup(const struct role_env *env)
+{
+	char err[512];
+	struct pickup *p = pickup_prepare(env->conf, env->base, err, sizeof(err));
+	if (p == NULL)
+		fatal_status(EX_CONFIG, "event=pickup-prepare-failed reason=\"%s\"", err);
+	return p;
+}
+
+static void run_pickup(const struct role_env *env)
+{
+	pickup_run(env->state, env->channel);
+}
+
 const struct role_desc role_table[] = {
     {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
@@ -69,6 +85,8 @@ const struct role_desc role_table[] = {
     {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, ROLE_PARENT, prepare_relay,
      run_relay},
     {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth},
+    {"pickup", PEER_PICKUP, ACCOUNT_USER, ROOT_MAILDROP, 0, FILTER_PICKUP, 0, prepare_pickup,
+     run_pickup},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

@@ -41,6 +41,7 @@ enum role_root {
 	ROOT_NONE = 0, /* the real root (local delivery writes anywhere a mailbox is) */
 	ROOT_EMPTY,    /* <data>/empty: root-owned, empty */
 	ROOT_SPOOL,    /* <data>/queue */
+	ROOT_MAILDROP, /* <data>/maildrop */
 };
 
 /* Inherited sockets. ROLE_PARENT: a service channel to the parent, for the

@@ -454,6 +454,10 @@ static const struct {
     {PEER_SMTP, PROTO_NEW_REQ, handle_new},
     {PEER_SMTP, PROTO_COMMIT_REQ, handle_commit},
     {PEER_SMTP, PROTO_ABORT, handle_abort},
+    /* local submission: the pickup role hands in messages as smtp does */
+    {PEER_PICKUP, PROTO_NEW_REQ, handle_new},
+    {PEER_PICKUP, PROTO_COMMIT_REQ, handle_commit},
+    {PEER_PICKUP, PROTO_ABORT, handle_abort},
     {PEER_LOCAL, PROTO_DELIVER_RES, queue_handle_result},
     {PEER_RELAY, PROTO_DELIVER_RES, queue_handle_result},
     {PEER_SMTP, PROTO_AUTH_REQ, queue_auth_request},
@@ -462,10 +466,11 @@ static const struct {
 
 static const char *peer_name(enum peer_kind k)
 {
-	return k == PEER_SMTP    ? "smtp"
-	       : k == PEER_LOCAL ? "local"
-	       : k == PEER_AUTH  ? "auth"
-	                         : "relay";
+	return k == PEER_SMTP     ? "smtp"
+	       : k == PEER_LOCAL  ? "local"
+	       : k == PEER_AUTH   ? "auth"
+	       : k == PEER_PICKUP ? "pickup"
+	                          : "relay";
 }
 
 /*
@@ -524,7 +529,7 @@ static void peer_closed(struct ipc *ch, void *arg)
 	/* Freed after this callback returns: the channel is still on the stack. */
 	event_base_once(q->base, -1, EV_TIMEOUT, free_peer_later, p, NULL);
 	queue_auth_peer_gone(q, p);
-	if (p->kind != PEER_SMTP) {
+	if (p->kind != PEER_SMTP && p->kind != PEER_PICKUP) {
 		queue_peer_lost(q, p); /* its deliveries in flight are retried */
 		queue_transports_update(q);
 		return;

@@ -3,7 +3,8 @@
  * encoder and one decoder per message. Every decoder fails on short input
  * and on leftover bytes: a malformed frame is a broken peer, never guessed at.
  *
- *   smtp  -> queue   NEW_REQ      {req}
+ *   smtp  -> queue   NEW_REQ      {req}           (pickup sends NEW_REQ, COMMIT_REQ and
+ *                                                  ABORT as smtp does, and gets the same answers)
  *   queue -> smtp    NEW_OK       {req, id} + fd of data/<id>
  *   queue -> smtp    NEW_FAIL     {req, errno, reason}
  *   smtp  -> queue   COMMIT_REQ   {req, id, envelope (envelope.h encoding)}
@@ -60,8 +61,8 @@ enum proto_type {
 	PROTO_CONNECT_RES,
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH };
-#define PEER_KIND_MAX PEER_AUTH
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH, PEER_PICKUP };
+#define PEER_KIND_MAX PEER_PICKUP
 /* AUTH_RES: the verdict (smtp: 235, 535 after a delay, 454 locked, 454). */
 enum auth_status { AUTH_OK = 0, AUTH_FAIL, AUTH_LOCKED, AUTH_TEMP };
 /* DELIVER_CORRUPT: the message's data did not match its size or checksum

@@ -10,9 +10,11 @@ Each make runs in a build directory of its own under the test's temp dir
 (a build without unit tests), never in the developer's build/. Skipped in
 the sanitizer pass (make test runs this module once)."""
 
+import grp
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("RAVEN_SANITIZED") == "1",
 
 PREFIX = "/usr/local"
 MAKE_TIMEOUT = 900
-PAGES = ("man5/raven.conf.5", "man8/ravend.8", "man8/ravenctl.8")
+PAGES = ("man5/raven.conf.5", "man8/ravend.8", "man8/ravenctl.8", "man8/raven-sendmail.8")
 
 
 def make(*args, timeout=MAKE_TIMEOUT):
@@ -61,13 +63,26 @@ def test_install_tree(installed):
     want = sorted([
         "usr/local/sbin/ravend",
         "usr/local/sbin/ravenctl",
+        "usr/local/sbin/raven-sendmail",
+        "usr/local/sbin/raven-postdrop",
         "usr/local/etc/raven/raven.conf",
         "usr/local/share/doc/raven/examples/raven.conf",
         "usr/local/lib/systemd/system/raven.service",
     ] + ["usr/local/share/man/%s" % p for p in PAGES])
     assert got == want
-    for exe in ("ravend", "ravenctl"):
+    for exe in ("ravend", "ravenctl", "raven-sendmail", "raven-postdrop"):
         assert os.access(os.path.join(installed["prefix"], "sbin", exe), os.X_OK)
+    # the helper that writes into the maildrop: setgid raven-drop when make
+    # install ran as root and the group exists (scripts/deps.sh makes it)
+    st = os.stat(os.path.join(installed["prefix"], "sbin", "raven-postdrop"))
+    try:
+        gid = grp.getgrnam("raven-drop").gr_gid
+    except KeyError:
+        gid = None
+    if os.geteuid() == 0 and gid is not None:
+        assert st.st_gid == gid and st.st_mode & 0o7777 == 0o2755
+    else:
+        assert not st.st_mode & stat.S_ISGID
     with open(os.path.join(installed["prefix"], "etc/raven/raven.conf")) as f:
         assert f.read() == (rv.REPO / "dist" / "raven.conf").read_text()
 
@@ -203,13 +218,17 @@ def test_unit_privileges_are_enough(installed, factory):
     assert time.monotonic() - t0 < 5, "the parent could not stop its roles"
 
 
-def test_sendmail_links_slot(installed):
-    """raven-sendmail does not exist yet: asking for its links says so."""
+def test_sendmail_links(installed):
+    """SENDMAIL_LINKS=1 makes raven-sendmail the sendmail and mailq; make
+    uninstall (below) removes the links with the rest."""
     p = make("install", "BUILD=%s" % installed["build"], "DESTDIR=%s" % installed["root"],
              "PREFIX=%s" % PREFIX, "SENDMAIL_LINKS=1")
-    assert p.returncode != 0
-    assert "raven-sendmail does not exist yet" in p.stderr
-    assert not os.path.lexists(os.path.join(installed["prefix"], "sbin/sendmail"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert os.readlink(os.path.join(installed["prefix"], "sbin/sendmail")) == "raven-sendmail"
+    assert os.readlink(os.path.join(installed["prefix"], "bin/mailq")) == "../sbin/raven-sendmail"
+    p = subprocess.run([os.path.join(installed["prefix"], "sbin/sendmail"), "--version"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "raven-sendmail" in p.stdout, p.stdout + p.stderr
 
 
 def test_uninstall(installed):
@@ -247,12 +266,21 @@ def test_deb(tmp_path):
     deb = str(build / debs[0])
     listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True,
                              check=True).stdout
-    names = sorted(l.split()[-1] for l in listing.splitlines() if not l.startswith("d"))
+    names = sorted(l.split(" -> ")[0].split()[-1] for l in listing.splitlines()
+                   if not l.startswith("d"))
     assert names == sorted([
         "./etc/raven/raven.conf",
         "./lib/systemd/system/raven.service",
         "./usr/sbin/ravenctl",
         "./usr/sbin/ravend",
+        "./usr/sbin/raven-sendmail",
+        "./usr/sbin/raven-postdrop",
+        "./usr/sbin/sendmail",
+        "./usr/bin/mailq",
+        "./usr/share/man/man8/raven-sendmail.8.gz",
+        "./usr/share/man/man8/raven-postdrop.8.gz",
+        "./usr/share/man/man8/sendmail.8.gz",
+        "./usr/share/man/man1/mailq.1.gz",
         "./usr/share/doc/raven/changelog.gz",
         "./usr/share/doc/raven/copyright",
         "./usr/share/doc/raven/examples/raven.conf",
@@ -277,6 +305,8 @@ def test_deb(tmp_path):
                               text=True, check=True).stdout
     for u in ("raven", "raven-net"):
         assert '"$u"' in postinst and u in postinst
+    assert "addgroup --quiet --system raven-drop" in postinst
+    assert "chmod 2755 /usr/sbin/raven-postdrop" in postinst
     if shutil.which("lintian"):
         p = subprocess.run(["lintian", "--fail-on", "error,warning", deb], capture_output=True,
                            text=True, timeout=300)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -188,12 +189,51 @@ static void test_sanitizer_reports_under_filters(void **state)
 }
 #endif
 
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' runtime needs any openat */
+static void create_a_file(void)
+{
+	(void)syscall(SYS_openat, AT_FDCWD, "/tmp/raven-confine-never", O_WRONLY | O_CREAT, 0600);
+}
+
+static void write_a_file(void)
+{
+	(void)syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDWR);
+}
+#endif
+
+/* What pickup does in the maildrop: read files, list, rename, remove, sync. */
+static void take_a_file(void)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
+	char b[8];
+	if (fd == -1 || pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		_exit(2);
+	(void)unlinkat(AT_FDCWD, "/nonexistent/raven", 0);
+	(void)renameat(AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b");
+	(void)fsync(fd);
+	close(fd);
+}
+
+static void test_pickup_filter(void **state)
+{
+	(void)state;
+	exited_ok(in_child(FILTER_PICKUP, take_a_file));
+	exited_ok(in_child(FILTER_PICKUP, serve));
+	killed_by_sigsys(in_child(FILTER_PICKUP, make_a_socket));
+	killed_by_sigsys(in_child(FILTER_PICKUP, run_a_program));
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' runtime needs any openat */
+	killed_by_sigsys(in_child(FILTER_PICKUP, create_a_file));
+	killed_by_sigsys(in_child(FILTER_PICKUP, write_a_file));
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_network_filter),
 		cmocka_unit_test(test_relay_filter),
 		cmocka_unit_test(test_delivery_filter),
+		cmocka_unit_test(test_pickup_filter),
 #if defined(__SANITIZE_ADDRESS__)
 		cmocka_unit_test(test_sanitizer_reports_under_filters),
 #endif
