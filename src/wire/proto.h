@@ -20,6 +20,9 @@
  *   relay -> queue                (flags: the destination could not be reached at
  *                                 all; rflags: relayed to a peer without DSN)
  *   parent -> queue  NEW_PEER     {kind} + fd of a fresh channel to a (re)started role
+ *
+ * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
+ * (metrics.h has their encoders and decoders).
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -41,10 +44,14 @@ enum proto_type {
 	PROTO_DELIVER_REQ,
 	PROTO_DELIVER_RES,
 	PROTO_NEW_PEER,
+	PROTO_COUNTERS,     /* metrics.h */
+	PROTO_METRICS_REQ,  /* metrics.h */
+	PROTO_METRICS_TEXT, /* metrics.h */
+	PROTO_ROLE_STARTS,  /* metrics.h */
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY };
-#define PEER_KIND_MAX PEER_RELAY
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_METRICS };
+#define PEER_KIND_MAX PEER_METRICS
 enum deliver_status { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
 
 /* {req} and {req, errno, reason} shapes are shared by several types. */

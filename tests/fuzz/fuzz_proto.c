@@ -4,13 +4,16 @@
  * byte picks the message type, the rest is the payload. A decoder must
  * accept or refuse without reading out of bounds or leaking, and what it
  * accepts must encode back to exactly the input (one encoding per message:
- * nothing is guessed or skipped). Any violation abort()s.
+ * nothing is guessed or skipped). Any violation abort()s. The metrics
+ * frames (metrics.h) are here too: counters from any kind of peer, the
+ * exposition text, the parent's role starts.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size - 1;
 	struct buf b;
 	buf_init(&b, 0);
-	switch (data[0] % 6) {
+	switch (data[0] % 9) {
 	case 0: {
 		uint64_t req;
 		if (proto_decode_req(p, n, &req) == 0) {
@@ -73,6 +76,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			proto_encode_result(&b, &r);
 			same(&b, p, n);
 			proto_result_free(&r);
+		}
+		break;
+	}
+	case 6: {
+		struct metric_values mv;
+		enum peer_kind from = (enum peer_kind)(data[0] / 9 % (PEER_KIND_MAX + 1));
+		if (metrics_decode_counters(p, n, from, &mv) == 0) {
+			for (size_t i = 0; i < MET_COUNT; i++)
+				if (mv.set[i] && metric_def((enum metric_id)i)->owner != from)
+					abort();
+			metrics_encode_counters(&b, &mv);
+			same(&b, p, n);
+		}
+		break;
+	}
+	case 7: {
+		uint64_t req;
+		const uint8_t *text;
+		size_t len;
+		if (metrics_decode_text(p, n, &req, &text, &len) == 0) {
+			metrics_encode_text(&b, req, text, len);
+			same(&b, p, n);
+		}
+		break;
+	}
+	case 8: {
+		struct role_starts rs;
+		if (metrics_decode_starts(p, n, &rs) == 0) {
+			for (size_t i = 0; i < rs.n; i++)
+				if (strchr(rs.role[i].name, '"') || strchr(rs.role[i].name, '\\'))
+					abort(); /* names become label values */
+			metrics_encode_starts(&b, &rs);
+			same(&b, p, n);
 		}
 		break;
 	}
