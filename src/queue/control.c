@@ -175,6 +175,10 @@ static int run(struct control *c, const struct control_req *req, struct buf *out
 		rc = control_fmt_action(out, req->json, req->verb, req->id);
 		break;
 	case CTL_STATS: {
+		if (req->prometheus) {
+			rc = queue_admin_prometheus(c->q, out);
+			break;
+		}
 		struct sched_stats st;
 		struct queue_counters qc;
 		sched_stats(s, &st);

@@ -120,6 +120,21 @@ const struct metric_def *metric_def(enum metric_id id)
 	return &defs[id];
 }
 
+const char *metrics_peer_name(enum peer_kind k)
+{
+	switch (k) {
+	case PEER_SMTP:
+		return "smtp";
+	case PEER_LOCAL:
+		return "local";
+	case PEER_RELAY:
+		return "relay";
+	case PEER_METRICS:
+		return "metrics";
+	}
+	return "?";
+}
+
 void metrics_encode_counters(struct buf *b, const struct metric_values *mv)
 {
 	uint32_t n = 0;

@@ -90,6 +90,8 @@ struct metric_def {
 
 /* The catalog row of id (< MET_COUNT). */
 const struct metric_def *metric_def(enum metric_id id);
+/* "smtp", "local", "relay", "metrics"; "?" for another value. */
+const char *metrics_peer_name(enum peer_kind k);
 
 /* Values by id; set[id]: present (in a frame) or changed (in a push). */
 struct metric_values {
