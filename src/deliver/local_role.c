@@ -17,6 +17,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "maildir.h"
+#include "metrics.h"
 #include "proto.h"
 #include "route.h"
 #include "xmalloc.h"
@@ -56,6 +57,7 @@ struct local_role {
 	struct owner_ids owners[OWNER_CACHE];
 	size_t n_owners, next_evict;
 	struct ipc *queue;
+	struct metrics_push *metrics;
 	int root;       /* started as root: deliveries switch fsuid */
 	uid_t self_uid; /* the role's own ids, between deliveries */
 	gid_t self_gid;
@@ -170,8 +172,9 @@ static void set_text(struct pending *pd, size_t k, const char *text)
 }
 
 /* A request this role will not carry out: logged loudly, nothing written. */
-static void refused(const struct proto_deliver *d, size_t k, const char *why)
+static void refused(struct local_role *lr, const struct proto_deliver *d, size_t k, const char *why)
 {
+	metrics_count(lr->metrics, MET_LOCAL_REFUSED);
 	char to[300], user[200], esc[600];
 	log_escape(to, sizeof(to), d->addr[k], strlen(d->addr[k]));
 	log_escape(user, sizeof(user), d->user[k], strlen(d->user[k]));
@@ -196,7 +199,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	if (!route_safe_mailbox(d->user[k])) {
 		pd->status[k] = DELIVER_PERM;
 		set_text(pd, k, "5.1.3 unsafe mailbox name");
-		refused(d, k, "unsafe mailbox name");
+		refused(lr, d, k, "unsafe mailbox name");
 		return;
 	}
 	/* Who writes where comes from the configuration, never from the
@@ -206,7 +209,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	    -1) {
 		snprintf(text, sizeof(text), "4.3.5 delivery refused: %s", why);
 		set_text(pd, k, text);
-		refused(d, k, why);
+		refused(lr, d, k, why);
 		return;
 	}
 	const char *home = NULL;
@@ -221,7 +224,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 			         d->user[k]);
 			set_text(pd, k, text);
 			if (o)
-				refused(d, k, "mailbox owner is root");
+				refused(lr, d, k, "mailbox owner is root");
 			return;
 		}
 		home = o->home;
@@ -242,7 +245,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		return;
 	}
 	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == -1) {
-		refused(d, k, text);
+		refused(lr, d, k, text);
 	} else {
 		enum maildir_result r = maildir_prepare(pd->dir[k], name, head, pd->fd, 0,
 		                                        &pd->prep[k], text, sizeof(text));
@@ -298,11 +301,12 @@ static void sync_failed(struct plist *l, dev_t dev, const char *text)
  * One syncfs(2) per file system touched by the deliveries in a and b makes
  * all of them durable; on failure those on that file system fail
  * temporarily (a retry redoes them, and finds any copy already in new/).
+ * Returns the syncs that succeeded.
  */
-static void sync_lists(struct plist *a, struct plist *b)
+static size_t sync_lists(struct plist *a, struct plist *b)
 {
 	dev_t done[16];
-	size_t n_done = 0;
+	size_t n_done = 0, synced = 0;
 	struct plist *lists[] = {a, b};
 	for (size_t li = 0; li < 2; li++) {
 		struct plist *l = lists[li];
@@ -319,8 +323,10 @@ static void sync_lists(struct plist *a, struct plist *b)
 					continue;
 				if (n_done < sizeof(done) / sizeof(done[0]))
 					done[n_done++] = st.st_dev;
-				if (syncfs(pd->prep[k].dfd) == 0)
+				if (syncfs(pd->prep[k].dfd) == 0) {
+					synced++;
 					continue;
+				}
 				char text[TEXT_MAX];
 				snprintf(text, sizeof(text), "4.3.0 maildir: syncfs %s: %s",
 				         pd->dir[k], strerror(errno));
@@ -332,6 +338,7 @@ static void sync_lists(struct plist *a, struct plist *b)
 			}
 		}
 	}
+	return synced;
 }
 
 static void pending_free(struct pending *pd)
@@ -401,7 +408,7 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t b = 0; b < in->n; b++)
 		for (size_t k = 0; k < in->v[b]->d.n; k++)
 			prepare_one(lr, in->v[b], k);
-	sync_lists(in, &lr->published);
+	metrics_add(lr->metrics, MET_LOCAL_SYNCS, sync_lists(in, &lr->published));
 	report(lr, &lr->published);
 	for (size_t b = 0; b < in->n; b++) {
 		struct pending *pd = in->v[b];
@@ -422,7 +429,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (lr->published.n == 0)
 		return;
-	sync_lists(&lr->published, NULL);
+	metrics_add(lr->metrics, MET_LOCAL_SYNCS, sync_lists(&lr->published, NULL));
 	report(lr, &lr->published);
 }
 
@@ -487,6 +494,7 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 	lr.flush_ev = evtimer_new(base, flush_cb, &lr);
 	struct ipc_handlers h = {queue_msg, queue_closed, &lr};
 	lr.queue = ipc_new(base, queue_sock, &h);
+	lr.metrics = metrics_push_new(base, lr.queue);
 	log_info("event=local-ready");
 	event_base_dispatch(base);
 	exit(0);

@@ -236,6 +236,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		         "4.4.1 connect to %s[%s]:%u: timed out", addr(s)->host, addr(s)->ip,
 		         s->d->port);
 		s->conn_failures++;
+		metrics_count(s->d->r->metrics, MET_RELAY_CONNECT_FAILED);
 		sess_closed(s);
 		return;
 	}
@@ -452,6 +453,7 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 	char why[256];
 	switch (ev) {
 	case CONN_CONNECTED:
+		metrics_count(s->d->r->metrics, MET_RELAY_CONNECTED);
 		s->state = SS_SETUP;
 		evtimer_del(s->timer);
 		pump(s);
@@ -461,6 +463,8 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 		SSL *ssl = conn_tls(s->conn);
 		long v = SSL_get_verify_result(ssl);
 		int required = s->d->action && s->d->action->relay_tls;
+		metrics_count(s->d->r->metrics,
+		              v == X509_V_OK ? MET_RELAY_TLS_VERIFIED : MET_RELAY_TLS_UNVERIFIED);
 		if (required && v != X509_V_OK) {
 			snprintf(s->last_failure, sizeof(s->last_failure),
 			         "4.7.5 host %s[%s]: certificate verification failed: %s",
@@ -473,6 +477,7 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 		return;
 	}
 	case CONN_TLS_FAILED:
+		metrics_count(s->d->r->metrics, MET_RELAY_TLS_FAILED);
 		snprintf(s->last_failure, sizeof(s->last_failure),
 		         "4.7.5 host %s[%s]: TLS handshake: %s", addr(s)->host, addr(s)->ip,
 		         conn_tls_error(s->conn, why, sizeof(why)));
@@ -492,6 +497,7 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 			    s->d->port,
 			    strerror(conn_error(s->conn) ? conn_error(s->conn) : ECONNREFUSED));
 			s->conn_failures++;
+			metrics_count(s->d->r->metrics, MET_RELAY_CONNECT_FAILED);
 			evtimer_del(s->timer);
 			sess_closed(s);
 			return;
@@ -531,6 +537,7 @@ static void try_address(struct relay_sess *s)
 		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s[%s]:%u: %s",
 		         ad->host, ad->ip, d->port, strerror(errno));
 		s->conn_failures++;
+		metrics_count(s->d->r->metrics, MET_RELAY_CONNECT_FAILED);
 		sess_closed(s);
 		return;
 	}

@@ -1,7 +1,8 @@
 /*
  * session_harness: runs the real smtp server code in-process on one event
  * base, with a client socket to write to and a fake queue that answers
- * NEW with a memfd and records every COMMIT. Used by the session unit test
+ * NEW with a memfd and records every COMMIT (and adds up the role's
+ * COUNTERS frames). Used by the session unit test
  * (golden transcripts) and the whole-session fuzzer.
  */
 #ifndef RAVEN_SESSION_HARNESS_H
@@ -12,6 +13,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "metrics.h"
 
 struct harness {
 	struct config *conf;
@@ -25,8 +27,9 @@ struct harness {
 	struct buf last_data; /* content of the last committed message */
 	char last_sender[600];
 	size_t last_rcpts;
-	size_t news; /* NEW requests answered */
-	int last_fd; /* memfd of the newest NEW */
+	size_t news;                 /* NEW requests answered */
+	int last_fd;                 /* memfd of the newest NEW */
+	uint64_t counted[MET_COUNT]; /* the smtp role's COUNTERS: sums, gauges' last */
 };
 
 /* conf may be NULL for the built-in default (not finished: no data dir needed). */
@@ -38,5 +41,7 @@ void harness_send(struct harness *h, const void *p, size_t n);
 void harness_settle(struct harness *h);
 /* 1 if the server has closed its end. */
 int harness_closed(struct harness *h);
+/* Make the server send what it counted now, and take it in (h->counted). */
+void harness_counters(struct harness *h);
 
 #endif
