@@ -40,6 +40,7 @@ struct conf_scratch {
 	int submission;
 	int tls;
 	int auth_set;
+	int allow_remote; /* metrics listen ... allow-remote */
 	char *auth_table; /* relay ... auth <TABLE> */
 	char *users;      /* table names */
 	int users_line;
@@ -80,6 +81,7 @@ struct conf_parser {
 	int log_line;
 	int nets_line;
 	int queue_line;
+	int metrics_line; /* the first metrics listen */
 
 	struct conf_scratch s;
 };
@@ -141,6 +143,11 @@ void conf_add_relay(struct conf_parser *p, int line, char *name);
 void conf_set_resolver(struct conf_parser *p, int line, char *addr);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);
 void conf_unsupported(struct conf_parser *p, int line, const char *what);
+
+/* conf_metrics.c: metrics listen ADDRESS [port N] [allow-remote] */
+void conf_add_metrics_listen(struct conf_parser *p, int line, char *addr);
+/* Once the whole file is read: no metrics listener is an SMTP listener too. */
+void conf_check_metrics_listen(struct conf_parser *p);
 
 /* config.c */
 struct config *conf_new(void);

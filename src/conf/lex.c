@@ -19,6 +19,7 @@ static const struct {
 } keywords[] = {
     {"action", ACTION},
     {"alias", ALIAS},
+    {"allow-remote", ALLOW_REMOTE},
     {"any", ANY},
     {"auth", AUTH},
     {"bounce-size", BOUNCE_SIZE},
@@ -50,6 +51,7 @@ static const struct {
     {"maildir", MAILDIR},
     {"match", MATCH},
     {"message-size", MESSAGE_SIZE},
+    {"metrics", METRICS},
     {"network", NETWORK},
     {"networks", NETWORKS},
     {"off", OFF},

@@ -81,12 +81,7 @@ static enum http_result field_line(struct http_req *r)
 		return fail(r, 400, "malformed header field");
 	if (i == 4 && strncasecmp(l, "host", 4) == 0)
 		r->hosts++;
-	for (i++; i < n; i++) {
-		uint8_t c = (uint8_t)l[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail(r, 400, "control character in a header field");
-	}
-	return HTTP_MORE;
+	return HTTP_MORE; /* the value's octets were checked as they came */
 }
 
 /* A whole line (without its end) is in r->line. */
@@ -133,8 +128,11 @@ enum http_result http_req_feed(struct http_req *r, const uint8_t *p, size_t n, s
 			r->cr = 1;
 			continue;
 		}
-		if (c == 0)
-			return fail(r, 400, "NUL in the request head");
+		/* Refused as it comes, not at the end of a line that may never come. */
+		if (!r->have_line && (c < 0x20 || c >= 0x7f))
+			return fail(r, 400, "invalid octet in the request line");
+		if (r->have_line && ((c < 0x20 && c != '\t') || c == 0x7f))
+			return fail(r, 400, "control character in a header field");
 		if (r->line_len == HTTP_REQ_LINE_MAX)
 			return fail(r, r->have_line ? 431 : 414,
 			            r->have_line ? "header field too long"

@@ -8,11 +8,10 @@
  * request line's three parts, an origin-form or absolute-form target of
  * visible ASCII, HTTP/1.0 or HTTP/1.1 (HTTP/1.1 with exactly one Host),
  * header names of token characters right before their ':', no line folding,
- * no control characters. CRLF ends a line; a bare LF is accepted too (RFC
- * 9112 §2.2), a bare CR is not. Empty lines before the request line are
- * skipped (§2.2). The head is at most HTTP_REQ_MAX octets in
- * HTTP_REQ_FIELDS_MAX fields. A body is never read: the server answers and
- * closes.
+ * no control characters (refused as soon as they arrive). CRLF ends a line; a bare LF is accepted
+ * too (RFC 9112 §2.2), a bare CR is not. Empty lines before the request line are skipped (§2.2).
+ * The head is at most HTTP_REQ_MAX octets in HTTP_REQ_FIELDS_MAX fields. A body is never read: the
+ * server answers and closes.
  */
 #ifndef RAVEN_HTTP_REQ_H
 #define RAVEN_HTTP_REQ_H

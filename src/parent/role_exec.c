@@ -4,13 +4,13 @@
  * descriptors at known numbers and told which role it is:
  *
  *   ravend -R NAME -P PARENT_PID [-C FD -N CONFNAME] [-l FD [-s]] [-K FD]
- *          [-L FD:INDEX]... [-v]
+ *          [-L FD:INDEX]... [-M FD]... [-v]
  *
  * fd 3 is its channel (to the queue; the queue's to the parent). -C is a
  * memfd holding the very configuration text the parent parsed (without
  * it, the built-in default), -l the log target (-s: a syslog socket), -K
  * the ravenctl socket, -L each SMTP listener with its index among the
- * configuration's listeners. The role loads the configuration, confines
+ * configuration's listeners, -M each metrics listener. The role loads the configuration, confines
  * itself as its row of role_table says, and runs.
  */
 #include "role_exec.h"
@@ -47,6 +47,8 @@ struct role_args {
 	int listen_fd[ROLE_MAX_LISTENERS];
 	unsigned listen_idx[ROLE_MAX_LISTENERS];
 	size_t n_listen;
+	int metrics_fd[ROLE_MAX_LISTENERS];
+	size_t n_metrics;
 };
 
 static int parse_fd(const char *s)
@@ -65,7 +67,7 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 	a->conf_fd = a->log_fd = a->control_fd = -1;
 	int ch;
 	optind = 1;
-	while ((ch = getopt(argc, argv, "R:P:C:N:l:sK:L:v")) != -1) {
+	while ((ch = getopt(argc, argv, "R:P:C:N:l:sK:L:M:v")) != -1) {
 		switch (ch) {
 		case 'R':
 			a->name = optarg;
@@ -102,6 +104,11 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 			a->n_listen++;
 			break;
 		}
+		case 'M':
+			if (a->n_metrics == ROLE_MAX_LISTENERS)
+				fatal_status(EX_CONFIG, "role: too many metrics listeners");
+			a->metrics_fd[a->n_metrics++] = parse_fd(optarg);
+			break;
 		case 'v':
 			a->verbose = 1;
 			break;
@@ -167,6 +174,8 @@ void role_exec_main(int argc, char **argv)
 	    .listen = listen,
 	    .n_listen = a.n_listen,
 	    .control_fd = a.control_fd,
+	    .metrics_fds = a.metrics_fd,
+	    .n_metrics = a.n_metrics,
 	};
 
 	/* What must be read before the root directory changes. */

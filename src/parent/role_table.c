@@ -8,6 +8,7 @@
 
 #include "local_role.h"
 #include "log.h"
+#include "metrics_role.h"
 #include "queue_role.h"
 #include "relay.h"
 #include "server.h"
@@ -42,11 +43,18 @@ static void run_relay(const struct role_env *env)
 	relay_run(env->state, env->channel);
 }
 
+static void run_metrics(const struct role_env *env)
+{
+	metrics_role_main(env->base, env->channel, env->metrics_fds, env->n_metrics);
+}
+
 const struct role_desc role_table[] = {
     {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
     {"smtp", PEER_SMTP, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_LISTENERS, NULL, run_smtp},
     {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, 0, prepare_relay, run_relay},
+    {"metrics", PEER_METRICS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_METRICS, NULL,
+     run_metrics},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

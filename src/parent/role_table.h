@@ -26,7 +26,9 @@ struct role_env {
 	int channel;                    /* to the queue (or, for the queue, to the parent) */
 	const struct listen_fd *listen; /* ROLE_LISTENERS */
 	size_t n_listen;
-	int control_fd;        /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
+	int control_fd;         /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
+	const int *metrics_fds; /* ROLE_METRICS: the metrics listeners */
+	size_t n_metrics;
 	const char *spool_dir; /* the queue's spool: "/" once chrooted into it */
 	void *state;           /* what the role's prepare step made */
 };
@@ -42,8 +44,9 @@ enum role_root {
 	ROOT_SPOOL,    /* <data>/queue */
 };
 
-/* Inherited sockets. */
-enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2 };
+/* Inherited sockets. A role that needs the metrics listeners runs only
+ * when some are configured. */
+enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_METRICS = 4 };
 
 struct role_desc {
 	const char *name;    /* "queue"; the process is "raven-queue" */
