@@ -118,7 +118,7 @@ static void respond(struct mconn *k, int status, const void *body, size_t len)
 	                    status, status_text(status),
 	                    status == 200 ? PROM_CONTENT_TYPE : "text/plain; charset=utf-8", len,
 	                    status == 405 ? "Allow: GET\r\n" : "");
-	if (rc == 0)
+	if (rc == 0 && k->req.method != HTTP_HEAD) /* a HEAD's answer has no body */
 		rc = buf_append(&k->out, body, len);
 	if (rc != 0) {
 		conn_free(k);

@@ -199,6 +199,7 @@ static void test_not_metrics(void **state)
 	free(r);
 	r = ask(f, "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 0);
 	has_status(r, "HTTP/1.1 405 ");
+	assert_true(strlen(r) > 4 && strcmp(r + strlen(r) - 4, "\r\n\r\n") == 0); /* no body */
 	free(r);
 	r = ask(f, "GET /metrics HTTP/1.1\r\n\r\n", 0);
 	has_status(r, "HTTP/1.1 400 Bad Request\r\n");
