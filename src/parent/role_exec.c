@@ -10,8 +10,8 @@
  * memfd holding the very configuration text the parent parsed (without
  * it, the built-in default), -l the log target (-s: a syslog socket), -K
  * the ravenctl socket, -L each SMTP listener with its index among the
- * configuration's listeners, -M each metrics listener. The role loads the configuration, confines
- * itself as its row of role_table says, and runs.
+ * configuration's listeners, -M each metrics listener. The role loads the
+ * configuration, confines itself as its row of role_table says, and runs.
  */
 #include "role_exec.h"
 

@@ -26,11 +26,13 @@ struct role_env {
 	int channel;                    /* to the queue (or, for the queue, to the parent) */
 	const struct listen_fd *listen; /* ROLE_LISTENERS */
 	size_t n_listen;
-	int control_fd;         /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
-	const int *metrics_fds; /* ROLE_METRICS: the metrics listeners */
-	size_t n_metrics;
+	int control_fd;        /* ROLE_CONTROL: the ravenctl socket, listening; else -1 */
 	const char *spool_dir; /* the queue's spool: "/" once chrooted into it */
 	void *state;           /* what the role's prepare step made */
+
+	/* ROLE_METRICS: the metrics listeners. */
+	const int *metrics_fds;
+	size_t n_metrics;
 };
 
 enum role_account {

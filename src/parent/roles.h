@@ -25,13 +25,15 @@ struct parent {
 	size_t n_listen;
 	int verbose;
 	char *pidfile;
-	int run_fd;      /* <data>/run, opened without following links */
-	int exe_fd;      /* this program, to execute each role afresh */
-	int conf_fd;     /* a memfd with the configuration text; -1: the built-in default */
-	int control_fd;  /* the ravenctl socket, listening, handed to the queue role */
-	int *metrics_fd; /* the metrics listeners (raven-metrics runs only with some) */
+	int run_fd;     /* <data>/run, opened without following links */
+	int exe_fd;     /* this program, to execute each role afresh */
+	int conf_fd;    /* a memfd with the configuration text; -1: the built-in default */
+	int control_fd; /* the ravenctl socket, listening, handed to the queue role */
+	int lock_fd;    /* the data directory's lock, held for the daemon's life */
+
+	/* The metrics listeners (raven-metrics runs only with some). */
+	int *metrics_fd;
 	size_t n_metrics;
-	int lock_fd; /* the data directory's lock, held for the daemon's life */
 };
 
 /* Start every role and supervise them until SIGTERM/SIGINT. Returns exit status. */
