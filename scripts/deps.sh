@@ -28,7 +28,7 @@ man_pkgs=(pandoc)
 test_pkgs=(
   libcmocka-dev clang libclang-rt-14-dev clang-format
   python3 python3-pytest python3-dnspython python3-yaml python3-dkim python3-spf
-  python3-cryptography swaks
+  python3-cryptography python3-prometheus-client swaks
   whois  # mkpasswd: the AUTH tests hash passwords as an administrator would
   # checks of what `make install` and `make deb` produce: man -l / groff
   # for the man pages, systemd-analyze for the unit, dpkg-deb and lintian

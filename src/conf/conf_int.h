@@ -42,6 +42,7 @@ struct conf_scratch {
 	int tls;
 	int plaintext_auth;
 	int auth_set;
+	int allow_remote; /* metrics listen ... allow-remote */
 	char *auth_table; /* relay ... auth <TABLE> */
 	char *users;      /* table names */
 	int users_line;
@@ -86,6 +87,7 @@ struct conf_parser {
 	int queue_line;
 	int auth_users_line;
 	int auth_senders_line;
+	int metrics_line; /* the first metrics listen */
 
 	struct conf_scratch s;
 };
@@ -171,6 +173,11 @@ void conf_add_match(struct conf_parser *p, int line, enum match_from from, char 
 void conf_unsupported(struct conf_parser *p, int line, const char *what);
 void conf_add_certificate(struct conf_parser *p, int line, char *cert, char *key);
 void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table which, char *name);
+
+/* conf_metrics.c: metrics listen ADDRESS [port N] [allow-remote] */
+void conf_add_metrics_listen(struct conf_parser *p, int line, char *addr);
+/* Once the whole file is read: no metrics listener is an SMTP listener too. */
+void conf_check_metrics_listen(struct conf_parser *p);
 
 /* config.c */
 struct config *conf_new(void);

@@ -193,6 +193,9 @@ void conf_free(struct config *c)
 	for (size_t i = 0; i < c->n_listeners; i++)
 		free(c->listeners[i].addr);
 	free(c->listeners);
+	for (size_t i = 0; i < c->n_metrics_listeners; i++)
+		free(c->metrics_listeners[i].addr);
+	free(c->metrics_listeners);
 	free(c->local_nets);
 	for (size_t i = 0; i < c->n_tables; i++)
 		table_free(c->tables[i]);
@@ -250,6 +253,7 @@ static void conf_validate(struct conf_parser *p)
 		           p->c->retry_min, p->c->retry_max);
 	if (p->c->n_listeners == 0)
 		conf_error(p, last, "no listen statement (at least one listener is required)");
+	conf_check_metrics_listen(p);
 	if (p->c->n_rules == 0)
 		conf_error(p, last, "no match rule (no mail would be accepted)");
 }

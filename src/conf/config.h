@@ -123,6 +123,10 @@ struct config {
 	                 * absolute after conf_finish() */
 	struct listener *listeners;
 	size_t n_listeners;
+	/* The metrics endpoint (statement "metrics listen"): HTTP, GET /metrics;
+	 * none without the statement. */
+	struct listener *metrics_listeners;
+	size_t n_metrics_listeners;
 	struct netmask *local_nets;
 	size_t n_local_nets;
 	struct table **tables;

@@ -19,6 +19,7 @@ static const struct {
 } keywords[] = {
     {"action", ACTION},
     {"alias", ALIAS},
+    {"allow-remote", ALLOW_REMOTE},
     {"any", ANY},
     {"auth", AUTH},
     {"auth-failures", AUTH_FAILURES},
@@ -59,6 +60,7 @@ static const struct {
     {"message-size", MESSAGE_SIZE},
     {"min-free", MIN_FREE},
     {"min-free-inodes", MIN_FREE_INODES},
+    {"metrics", METRICS},
     {"network", NETWORK},
     {"networks", NETWORKS},
     {"off", OFF},

@@ -44,6 +44,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token CONNECT "connect" DOT "dot" IDLE "idle"
 %token AUTH_FAILURES "auth-failures" AUTH_LOCKOUT "auth-lockout" PLAINTEXT_AUTH "plaintext-auth"
 %token SENDERS "senders"
+%token ALLOW_REMOTE "allow-remote" METRICS "metrics"
 %token BOUNCE_SIZE "bounce-size" COMMAND "command" COMMAND_LINE "command-line"
 %token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DATA_RATE "data-rate"
 %token DELAY_WARNING "delay-warning" SESSION "session"
@@ -85,6 +86,7 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| LOG str			{ conf_set_log(p, @1.first_line, $2, NULL); }
 	| LOG str str			{ conf_set_log(p, @1.first_line, $2, $3); }
 	| LISTEN ON str listen_opts	{ conf_add_listen(p, @1.first_line, $3); }
+	| METRICS LISTEN ON str metrics_opts	{ conf_add_metrics_listen(p, @1.first_line, $4); }
 	| LOCAL NETWORKS list		{ conf_set_local_networks(p, @1.first_line, $3); }
 	| TABLE WORD list		{ conf_add_table_list(p, @1.first_line, $2, $3); }
 	| TABLE WORD FILE_ str		{ conf_add_table_file(p, @1.first_line, $2, $4); }
@@ -119,6 +121,11 @@ listen_opts : %empty
 	| listen_opts SUBMISSION	{ p->s.submission++; }
 	| listen_opts TLS		{ p->s.tls++; }
 	| listen_opts PLAINTEXT_AUTH	{ p->s.plaintext_auth++; }
+	;
+
+metrics_opts : %empty
+	| metrics_opts PORT NUMBER	{ conf_listen_port(p, @2.first_line, $3); }
+	| metrics_opts ALLOW_REMOTE	{ p->s.allow_remote++; }
 	;
 
 limit_opts : limit_opt

@@ -22,6 +22,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ravenctl [-c FILE] [--json] COMMAND [ID]\n"
+	           "       ravenctl [-c FILE] stats --prometheus\n"
 	           "       ravenctl -h | -V\n"
 	           "commands: status | queue | show ID | flush [ID] | remove ID | hold ID |\n"
 	           "          release ID | stats | reload\n");
@@ -57,13 +58,15 @@ int main(int argc, char **argv)
 {
 	const char *file = NULL, *words[2] = {NULL, NULL};
 	size_t nwords = 0;
-	int json = 0, opts = 1;
+	int json = 0, prometheus = 0, opts = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (opts && strcmp(a, "--") == 0) {
 			opts = 0;
 		} else if (opts && strcmp(a, "--json") == 0) {
 			json = 1;
+		} else if (opts && strcmp(a, "--prometheus") == 0) {
+			prometheus = 1;
 		} else if (opts && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
 			usage(stdout);
 			return 0;
@@ -91,8 +94,9 @@ int main(int argc, char **argv)
 		if (words[i][0] == '\0' || strlen(words[i]) > 64 || strpbrk(words[i], " \r\n"))
 			return usage_error(i == 0 ? "unknown command" : "invalid queue id");
 	char line[CONTROL_REQ_MAX], err[256];
-	snprintf(line, sizeof(line), "%s%s%s%s", words[0], nwords > 1 ? " " : "",
-	         nwords > 1 ? words[1] : "", json ? " --json" : "");
+	snprintf(line, sizeof(line), "%s%s%s%s%s", words[0], nwords > 1 ? " " : "",
+	         nwords > 1 ? words[1] : "", json ? " --json" : "",
+	         prometheus ? " --prometheus" : "");
 	struct control_req req;
 	if (control_req_parse(line, strlen(line), &req, err, sizeof(err)) == -1)
 		return usage_error(err);

@@ -17,6 +17,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "maildir.h"
+#include "metrics.h"
 #include "proto.h"
 #include "route.h"
 #include "syncpool.h"
@@ -58,6 +59,7 @@ struct local_role {
 	struct owner_ids owners[OWNER_CACHE];
 	size_t n_owners, next_evict;
 	struct ipc *queue;
+	struct metrics_push *metrics;
 	int root;       /* started as root: deliveries switch fsuid */
 	uid_t self_uid; /* the role's own ids, between deliveries */
 	gid_t self_gid;
@@ -176,8 +178,9 @@ static void set_text(struct pending *pd, size_t k, const char *text)
 }
 
 /* A request this role will not carry out: logged loudly, nothing written. */
-static void refused(const struct proto_deliver *d, size_t k, const char *why)
+static void refused(struct local_role *lr, const struct proto_deliver *d, size_t k, const char *why)
 {
+	metrics_count(lr->metrics, MET_LOCAL_REFUSED);
 	char to[300], user[200], esc[600];
 	log_escape(to, sizeof(to), d->addr[k], strlen(d->addr[k]));
 	log_escape(user, sizeof(user), d->user[k], strlen(d->user[k]));
@@ -214,7 +217,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	if (!route_safe_mailbox(d->user[k])) {
 		pd->status[k] = DELIVER_PERM;
 		set_text(pd, k, "5.1.3 unsafe mailbox name");
-		refused(d, k, "unsafe mailbox name");
+		refused(lr, d, k, "unsafe mailbox name");
 		return;
 	}
 	/* Who writes where comes from the configuration, never from the
@@ -224,7 +227,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 	    -1) {
 		snprintf(text, sizeof(text), "4.3.5 delivery refused: %s", why);
 		set_text(pd, k, text);
-		refused(d, k, why);
+		refused(lr, d, k, why);
 		return;
 	}
 	const char *home = NULL;
@@ -239,7 +242,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 			         d->user[k]);
 			set_text(pd, k, text);
 			if (o)
-				refused(d, k, "mailbox owner is root");
+				refused(lr, d, k, "mailbox owner is root");
 			return;
 		}
 		home = o->home;
@@ -260,7 +263,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		return;
 	}
 	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == -1) {
-		refused(d, k, text);
+		refused(lr, d, k, text);
 	} else {
 		/* The data is checked against its envelope as it is read: a
 		 * message damaged on disk is never delivered, whole or half. */
@@ -403,9 +406,9 @@ static void delivery_unsynced(struct pending *pd, size_t k, int e, const char *s
  * new/ directory, all in flight at once on the sync threads — each batch
  * waits only for its own files, never for the rest of the file system.
  * (With "queue sync syncfs": one syncfs(2) per file system instead, the
- * tmp files only closed.)
+ * tmp files only closed.) Returns the syncs made.
  */
-static void sync_lists(struct local_role *lr, struct plist *fresh, struct plist *published)
+static size_t sync_lists(struct local_role *lr, struct plist *fresh, struct plist *published)
 {
 	struct sync_set ss = {0};
 	ss.syncfs = lr->conf->queue_syncfs;
@@ -447,10 +450,12 @@ static void sync_lists(struct local_role *lr, struct plist *fresh, struct plist 
 				delivery_unsynced(pd, k, e, "new");
 		}
 	}
+	size_t syncs = ss.n_dirs + ss.n_files;
 	free(ss.dirs);
 	free(ss.files);
 	free(ss.file_err);
 	free(ss.file_fs);
+	return syncs;
 }
 
 static void pending_free(struct pending *pd)
@@ -536,7 +541,7 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 	}
-	sync_lists(lr, in, &lr->published);
+	metrics_add(lr->metrics, MET_LOCAL_SYNCS, sync_lists(lr, in, &lr->published));
 	report(lr, &lr->published);
 	for (size_t b = 0; b < in->n; b++) {
 		struct pending *pd = in->v[b];
@@ -557,7 +562,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (lr->published.n == 0)
 		return;
-	sync_lists(lr, NULL, &lr->published);
+	metrics_add(lr->metrics, MET_LOCAL_SYNCS, sync_lists(lr, NULL, &lr->published));
 	report(lr, &lr->published);
 }
 
@@ -630,6 +635,7 @@ void local_role_main(const struct config *conf, struct event_base *base, int que
 	lr.flush_ev = evtimer_new(base, flush_cb, &lr);
 	struct ipc_handlers h = {queue_msg, queue_closed, &lr};
 	lr.queue = ipc_new(base, queue_sock, &h);
+	lr.metrics = metrics_push_new(base, lr.queue);
 	log_info("event=local-ready");
 	event_base_dispatch(base);
 	exit(0);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,4 +98,13 @@ char *ascii_lower_str(char *s)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	return s;
+}
+
+void sock_drain_close(int fd, size_t max)
+{
+	char junk[512];
+	for (size_t n = 0; n < max; n += sizeof(junk))
+		if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+			break;
+	close(fd);
 }

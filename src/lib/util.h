@@ -2,7 +2,8 @@
  * util: the small helpers every area needs and none should write again —
  * an error-string formatter for the "0/-1 with a reason" calling
  * convention, a write loop that does not lose short writes, a bounded file
- * reader, and ASCII lowercasing (domains and local parts; never locale's).
+ * reader, a socket close that does not reset, and ASCII lowercasing
+ * (domains and local parts; never locale's).
  */
 #ifndef RAVEN_UTIL_H
 #define RAVEN_UTIL_H
@@ -23,6 +24,10 @@ char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, si
 /* The same from an open regular file (read from offset 0 with pread; name
  * is for messages). */
 char *fd_read_bounded(int fd, const char *name, size_t max, size_t *len, char *err, size_t errlen);
+/* Close a socket after discarding up to max octets of unread input (never
+ * blocking): closing with input unread resets the connection, which can
+ * cut short the answer the peer has not read yet. */
+void sock_drain_close(int fd, size_t max);
 /* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
 char *ascii_lower_str(char *s);
 

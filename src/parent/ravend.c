@@ -122,6 +122,22 @@ static void bind_listeners(struct parent *p)
 		fatal("no listening socket could be opened");
 }
 
+/* The metrics endpoint's listeners (raven.conf(5) "metrics listen"), for
+ * the raven-metrics role; none, and that role does not run. */
+static void bind_metrics(struct parent *p)
+{
+	const struct config *c = p->conf;
+	p->metrics_fd = xcalloc(c->n_metrics_listeners + 1, sizeof(*p->metrics_fd));
+	for (size_t i = 0; i < c->n_metrics_listeners; i++) {
+		const struct listener *l = &c->metrics_listeners[i];
+		int fd = listen_on(l);
+		if (fd == -1)
+			fatalx("cannot listen on [%s]:%u (metrics)", l->addr, l->port);
+		log_info("event=listening addr=%s port=%u metrics=1", l->addr, l->port);
+		p->metrics_fd[p->n_metrics++] = fd;
+	}
+}
+
 /*
  * The maildrop: where raven-postdrop (setgid DROP_GROUP) leaves what local
  * users submit and the pickup role (user) takes it. Sticky, so a submitter
@@ -451,6 +467,7 @@ int main(int argc, char **argv)
 	lock_data_dir(&p);
 	open_control(&p);
 	bind_listeners(&p);
+	bind_metrics(&p);
 	if (!foreground) {
 		daemonize();
 		log_init("parent", verbose); /* a new pid */

@@ -4,15 +4,16 @@
  * descriptors at known numbers and told which role it is:
  *
  *   ravend -R NAME -P PARENT_PID [-C FD -N CONFNAME] [-l FD [-s]] [-K FD]
- *          [-L FD:INDEX]... [-S FD] [-v]
+ *          [-L FD:INDEX]... [-M FD]... [-S FD] [-v]
  *
  * fd 3 is its channel (to the queue; the queue's to the parent). -C is a
  * memfd holding the very configuration text the parent parsed (without
  * it, the built-in default), -l the log target (-s: a syslog socket), -K
  * the ravenctl socket, -L each SMTP listener with its index among the
- * configuration's listeners, -S its service channel to the parent (the
- * relay: unix-domain LMTP connections). The role loads the configuration, confines
- * itself as its row of role_table says, and runs.
+ * configuration's listeners, -M each metrics listener, -S its service
+ * channel to the parent (the relay: unix-domain LMTP connections). The role
+ * loads the configuration, confines itself as its row of role_table says,
+ * and runs.
  */
 #include "role_exec.h"
 
@@ -49,6 +50,8 @@ struct role_args {
 	int listen_fd[ROLE_MAX_LISTENERS];
 	unsigned listen_idx[ROLE_MAX_LISTENERS];
 	size_t n_listen;
+	int metrics_fd[ROLE_MAX_LISTENERS];
+	size_t n_metrics;
 };
 
 static int parse_fd(const char *s)
@@ -67,7 +70,7 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 	a->conf_fd = a->log_fd = a->control_fd = a->parent_fd = -1;
 	int ch;
 	optind = 1;
-	while ((ch = getopt(argc, argv, "R:P:C:N:l:sK:L:S:v")) != -1) {
+	while ((ch = getopt(argc, argv, "R:P:C:N:l:sK:L:M:S:v")) != -1) {
 		switch (ch) {
 		case 'R':
 			a->name = optarg;
@@ -106,6 +109,11 @@ static void parse_args(int argc, char **argv, struct role_args *a)
 		}
 		case 'S':
 			a->parent_fd = parse_fd(optarg);
+			break;
+		case 'M':
+			if (a->n_metrics == ROLE_MAX_LISTENERS)
+				fatal_status(EX_CONFIG, "role: too many metrics listeners");
+			a->metrics_fd[a->n_metrics++] = parse_fd(optarg);
 			break;
 		case 'v':
 			a->verbose = 1;
@@ -173,6 +181,8 @@ void role_exec_main(int argc, char **argv)
 	    .n_listen = a.n_listen,
 	    .control_fd = a.control_fd,
 	    .parent_fd = a.parent_fd,
+	    .metrics_fds = a.metrics_fd,
+	    .n_metrics = a.n_metrics,
 	};
 
 	/* What must be read before the root directory changes. */

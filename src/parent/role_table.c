@@ -10,6 +10,7 @@
 #include "local_role.h"
 #include "log.h"
 #include "pickup.h"
+#include "metrics_role.h"
 #include "queue_role.h"
 #include "relay.h"
 #include "server.h"
@@ -77,6 +78,11 @@ static void run_pickup(const struct role_env *env)
 	pickup_run(env->state, env->channel);
 }
 
+static void run_metrics(const struct role_env *env)
+{
+	metrics_role_main(env->base, env->channel, env->metrics_fds, env->n_metrics);
+}
+
 const struct role_desc role_table[] = {
     {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
@@ -87,6 +93,8 @@ const struct role_desc role_table[] = {
     {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth},
     {"pickup", PEER_PICKUP, ACCOUNT_USER, ROOT_MAILDROP, 0, FILTER_PICKUP, 0, prepare_pickup,
      run_pickup},
+    {"metrics", PEER_METRICS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_METRICS, NULL,
+     run_metrics},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

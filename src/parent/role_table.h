@@ -30,6 +30,10 @@ struct role_env {
 	int parent_fd;         /* ROLE_PARENT: the service channel to the parent; else -1 */
 	const char *spool_dir; /* the queue's spool: "/" once chrooted into it */
 	void *state;           /* what the role's prepare step made */
+
+	/* ROLE_METRICS: the metrics listeners. */
+	const int *metrics_fds;
+	size_t n_metrics;
 };
 
 enum role_account {
@@ -45,8 +49,9 @@ enum role_root {
 };
 
 /* Inherited sockets. ROLE_PARENT: a service channel to the parent, for the
- * one privileged request a role may make (connector.h). */
-enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_PARENT = 4 };
+ * one privileged request a role may make (connector.h). A role that needs
+ * the metrics listeners runs only when some are configured. */
+enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_PARENT = 4, ROLE_METRICS = 8 };
 
 struct role_desc {
 	const char *name;    /* "queue"; the process is "raven-queue" */

@@ -19,6 +19,7 @@
 #include "connector.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "role_table.h"
 #include "xmalloc.h"
@@ -32,6 +33,7 @@ struct role {
 	const struct role_desc *desc;
 	pid_t pid;
 	time_t started;
+	uint64_t starts; /* for the queue's metrics (ROLE_STARTS) */
 	struct event *restart;
 	struct ipc *svc; /* ROLE_PARENT: the role's service channel */
 	struct supervisor *sv;
@@ -43,7 +45,8 @@ struct supervisor {
 	struct ipc *queue;  /* parent's channel to the queue role */
 	struct event *sigchld, *sigterm, *sigint, *sighup;
 	int stopping;
-	int failed; /* a role could not start: ravend exits 1 */
+	int failed;     /* a role could not start: ravend exits 1 */
+	time_t started; /* ravend's start, for the metrics */
 };
 
 static void queue_channel_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
@@ -107,7 +110,7 @@ static void role_child(struct supervisor *sv, const struct role_desc *d, int soc
 {
 	struct parent *p = sv->p;
 	struct fd_plan pl = {.n = 0};
-	char *argv[16 + 2 * 256];
+	char *argv[16 + 2 * 8 + 2 * 256];
 	size_t n = 0;
 	char buf[64][24];
 	size_t nb = 0;
@@ -135,6 +138,12 @@ static void role_child(struct supervisor *sv, const struct role_desc *d, int soc
 	if (d->sockets & ROLE_CONTROL) {
 		argv[n++] = "-K";
 		argv[n++] = NUM(plan_add(&pl, p->control_fd));
+	}
+	if (d->sockets & ROLE_METRICS) {
+		for (size_t i = 0; i < p->n_metrics && i < 8; i++) {
+			argv[n++] = "-M";
+			argv[n++] = NUM(plan_add(&pl, p->metrics_fd[i]));
+		}
 	}
 	char(*lbuf)[24] = xcalloc(p->n_listen + 1, sizeof(*lbuf));
 	if (d->sockets & ROLE_LISTENERS) {
@@ -211,6 +220,26 @@ static void svc_closed(struct ipc *ch, void *arg)
 		svc_drop(r);
 }
 
+/* How often each role was started, for the queue's metrics: sent after
+ * every start, so a restarted queue learns the history too. */
+static void send_starts(struct supervisor *sv)
+{
+	struct role_starts rs = {.started = (int64_t)sv->started};
+	for (size_t k = 0; k < role_count && rs.n < METRICS_ROLES_MAX; k++) {
+		if (sv->roles[k].starts == 0)
+			continue;
+		snprintf(rs.role[rs.n].name, sizeof(rs.role[rs.n].name), "%s",
+		         sv->roles[k].desc->name);
+		rs.role[rs.n++].starts = sv->roles[k].starts;
+	}
+	struct buf b;
+	buf_init(&b, 0);
+	metrics_encode_starts(&b, &rs);
+	if (sv->queue)
+		ipc_send(sv->queue, PROTO_ROLE_STARTS, b.data, b.len, -1);
+	buf_free(&b);
+}
+
 static void start_role(struct supervisor *sv, struct role *r)
 {
 	const struct role_desc *d = r->desc;
@@ -258,6 +287,7 @@ static void start_role(struct supervisor *sv, struct role *r)
 	}
 	r->pid = pid;
 	r->started = time(NULL);
+	r->starts++;
 	log_info("event=role-started role=%s pid=%d", d->name, (int)pid);
 	if (d->peer == 0) {
 		struct ipc_handlers h = {queue_channel_msg, queue_channel_closed, sv};
@@ -266,6 +296,7 @@ static void start_role(struct supervisor *sv, struct role *r)
 		hand_to_queue(sv, d, sp[0]);
 		close(sp[0]);
 	}
+	send_starts(sv);
 }
 
 static void restart_due(struct supervisor *sv)
@@ -273,7 +304,9 @@ static void restart_due(struct supervisor *sv)
 	/* Queue first: the others need it to be handed their channels. */
 	for (size_t k = 0; k < role_count; k++) {
 		struct role *r = &sv->roles[k];
-		if (r->pid == 0 && !evtimer_pending(r->restart, NULL))
+		/* The metrics endpoint runs only where it has listeners. */
+		int wanted = !(r->desc->sockets & ROLE_METRICS) || sv->p->n_metrics > 0;
+		if (r->pid == 0 && wanted && !evtimer_pending(r->restart, NULL))
 			start_role(sv, r);
 	}
 }
@@ -376,6 +409,7 @@ int roles_run(struct parent *p)
 	struct supervisor sv;
 	memset(&sv, 0, sizeof(sv));
 	sv.p = p;
+	sv.started = time(NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sv.roles = xcalloc(role_count, sizeof(*sv.roles));
 	for (size_t k = 0; k < role_count; k++) {

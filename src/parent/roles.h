@@ -30,6 +30,10 @@ struct parent {
 	int conf_fd;    /* a memfd with the configuration text; -1: the built-in default */
 	int control_fd; /* the ravenctl socket, listening, handed to the queue role */
 	int lock_fd;    /* the data directory's lock, held for the daemon's life */
+
+	/* The metrics listeners (raven-metrics runs only with some). */
+	int *metrics_fd;
+	size_t n_metrics;
 };
 
 /* Start every role and supervise them until SIGTERM/SIGINT. Returns exit status. */

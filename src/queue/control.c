@@ -24,6 +24,7 @@
 #include "log.h"
 #include "queue_admin.h"
 #include "scheduler.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define ACCEPTS_PER_WAKEUP 32
@@ -68,13 +69,7 @@ static void conn_free(struct conn *k)
 	c->n_conns--;
 	event_free(k->io);
 	event_free(k->timer);
-	/* Closing with unread input would reset the connection on some
-	 * systems and could cut the answer short for the client. */
-	char junk[512];
-	for (size_t n = 0; n < DRAIN_MAX; n += sizeof(junk))
-		if (recv(k->fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
-			break;
-	close(k->fd);
+	sock_drain_close(k->fd, DRAIN_MAX);
 	buf_free(&k->out);
 	free(k);
 }
@@ -175,6 +170,10 @@ static int run(struct control *c, const struct control_req *req, struct buf *out
 		rc = control_fmt_action(out, req->json, req->verb, req->id);
 		break;
 	case CTL_STATS: {
+		if (req->prometheus) {
+			rc = queue_admin_prometheus(c->q, out);
+			break;
+		}
 		struct sched_stats st;
 		struct queue_counters qc;
 		sched_stats(s, &st);

@@ -26,7 +26,7 @@ static const struct verb_row verbs[] = {
 };
 
 #define N_VERBS    (sizeof(verbs) / sizeof(verbs[0]))
-#define MAX_TOKENS 4 /* more than any valid request has: verb, id, --json */
+#define MAX_TOKENS 4 /* more than any valid request has: verb, id, an option */
 
 void control_reader_init(struct control_reader *r)
 {
@@ -118,6 +118,13 @@ static int parse(const char *line, size_t len, struct control_req *req, char *er
 			req->json = 1;
 			continue;
 		}
+		if (toklen[t] == 12 && memcmp(tok[t], "--prometheus", 12) == 0 &&
+		    row->verb == CTL_STATS) {
+			if (req->prometheus)
+				return fail(err, errlen, "--prometheus given twice");
+			req->prometheus = 1;
+			continue;
+		}
 		if (row->id == ID_NONE)
 			return fail(err, errlen, "this command takes no argument");
 		if (have_id)
@@ -134,6 +141,8 @@ static int parse(const char *line, size_t len, struct control_req *req, char *er
 	}
 	if (row->id == ID_REQUIRED && !have_id)
 		return fail(err, errlen, "missing queue id");
+	if (req->json && req->prometheus)
+		return fail(err, errlen, "--json and --prometheus exclude each other");
 	return 0;
 }
 

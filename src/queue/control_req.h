@@ -3,6 +3,7 @@
  * A request is one line of at most CONTROL_REQ_MAX octets including its LF:
  *
  *   VERB [ID] [--json]            tokens separated by exactly one SP
+ *   stats --prometheus            the metrics as Prometheus text
  *
  * VERB is one of status, queue, show, flush, remove, hold, release, stats, reload;
  * show/remove/hold/release need an ID, flush takes one optionally, the others
@@ -40,6 +41,7 @@ struct control_req {
 	enum control_verb verb;
 	char id[ENVELOPE_ID_MAX + 1]; /* "" when absent */
 	int json;
+	int prometheus; /* stats only; not with json */
 };
 
 /* Accumulates one request line from a byte stream fed in any pieces. */

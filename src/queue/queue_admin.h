@@ -59,6 +59,9 @@ int queue_admin_hold(struct queue_role *q, const char *id, char *err, size_t err
 int queue_admin_release(struct queue_role *q, const char *id, char *err, size_t errlen);
 /* id NULL: every message. */
 int queue_admin_flush(struct queue_role *q, const char *id, char *err, size_t errlen);
+/* Every metric as Prometheus text (queue_metrics.c); 0, or -1 when out's
+ * maximum was reached. */
+int queue_admin_prometheus(struct queue_role *q, struct buf *out);
 /* The message's header section (up to 64 KiB) appended to out. */
 int queue_admin_headers(struct queue_role *q, const char *id, struct buf *out, char *err,
                         size_t errlen);

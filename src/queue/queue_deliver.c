@@ -327,6 +327,7 @@ static void job_outcomes(struct queue_role *q, struct sched_job *j, const uint8_
 		                       : status[k] == DELIVER_PERM ? SCHED_PERM
 		                                                   : SCHED_TEMP;
 		uint8_t state = sched_outcome(q->sched, j, idx, st, text[k], now);
+		queue_metrics_outcome(q, j, m, state);
 		struct envelope_rcpt *r = &m->env.rcpts[idx];
 		char esc[600], to[300], user[200];
 		log_escape(esc, sizeof(esc), text[k], strlen(text[k]));

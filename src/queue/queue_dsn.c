@@ -166,6 +166,7 @@ int queue_dsn(struct queue_role *q, struct sched_msg *m, enum dsn_kind kind, con
 	rc = queue_inject(q, &dsn, &out);
 	if (rc == 0) {
 		q->counters.bounces++;
+		queue_metrics_dsn(q, kind);
 		char to[600];
 		log_escape(to, sizeof(to), e->sender, strlen(e->sender));
 		const char *at = strrchr(e->sender, '@');

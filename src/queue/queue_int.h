@@ -16,6 +16,7 @@
 #include "ipc.h"
 #include "proto.h"
 #include "queue_admin.h"
+#include "queue_metrics.h"
 #include "scheduler.h"
 #include "spool.h"
 
@@ -34,6 +35,7 @@ struct peer {
 	struct inflight *jobs;     /* delivery peers: the jobs handed to it */
 	struct incoming *incoming; /* smtp peers: spool files handed to it */
 	enum peer_kind kind;
+	uint64_t gauge[MET_COUNT]; /* the gauges it last reported (queue_metrics.c) */
 	struct peer *next;
 };
 
@@ -96,6 +98,7 @@ struct queue_role {
 	struct hmap *inflight; /* job number -> struct inflight */
 	uint64_t last_id_us;
 	struct queue_counters counters;
+	struct queue_metrics met;
 	struct event *dsn_timer; /* retries failure notices that could not be sent */
 	uint64_t last_commit_us; /* when the last commit batch ended */
 	struct event *burst_ev;  /* ends a delivery-dispatch pause (queue_schedule) */

@@ -222,6 +222,7 @@ static void commit_done(void *arg)
 	if (f->syncing)
 		commit_synced(f); /* it failed before its directory syncs */
 	q->counters.batches++;
+	queue_metrics_batch(q, f->n);
 	int64_t now = queue_now(q);
 	for (size_t i = 0; i < f->n; i++) {
 		struct pending_commit *pc = &f->v[i];
@@ -233,7 +234,7 @@ static void commit_done(void *arg)
 			q->counters.committed++;
 			/* Committed is committed: delivered even if its session is
 			 * gone before the 250 (a duplicate at worst, never a loss). */
-			sched_add(q->sched, &pc->env, now);
+			queue_metrics_arrived(q, sched_add(q->sched, &pc->env, now));
 			proto_encode_req(&b, pc->req);
 			if (pc->from)
 				peer_send(pc->from, PROTO_COMMIT_OK, &b, -1);
@@ -339,7 +340,7 @@ static int inject_owned(struct queue_role *q, struct envelope *e, const struct b
 		return -1;
 	}
 	q->counters.committed++;
-	sched_add(q->sched, e, queue_now(q));
+	queue_metrics_arrived(q, sched_add(q->sched, e, queue_now(q)));
 	return 0;
 }
 
@@ -462,15 +463,15 @@ static const struct {
     {PEER_RELAY, PROTO_DELIVER_RES, queue_handle_result},
     {PEER_SMTP, PROTO_AUTH_REQ, queue_auth_request},
     {PEER_AUTH, PROTO_AUTH_RES, queue_auth_result},
+    {PEER_SMTP, PROTO_COUNTERS, queue_metrics_counters},
+    {PEER_LOCAL, PROTO_COUNTERS, queue_metrics_counters},
+    {PEER_RELAY, PROTO_COUNTERS, queue_metrics_counters},
+    {PEER_METRICS, PROTO_METRICS_REQ, queue_metrics_request},
 };
 
 static const char *peer_name(enum peer_kind k)
 {
-	return k == PEER_SMTP     ? "smtp"
-	       : k == PEER_LOCAL  ? "local"
-	       : k == PEER_AUTH   ? "auth"
-	       : k == PEER_PICKUP ? "pickup"
-	                          : "relay";
+	return metrics_peer_name(k);
 }
 
 /*
@@ -482,6 +483,7 @@ static void peer_drop(struct peer *p, const struct ipc_msg *m, const char *why)
 {
 	log_warn("event=peer-dropped kind=%s type=%u len=%zu reason=\"%s\"", peer_name(p->kind),
 	         m->type, m->len, why);
+	queue_metrics_count(p->q, MET_QUEUE_PEERS_DROPPED);
 	if (p->ch)
 		ipc_shutdown(p->ch); /* peer_closed() cleans up after it */
 }
@@ -568,6 +570,8 @@ static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	struct queue_role *q = arg;
 	uint32_t kind;
 	(void)ch;
+	if (m->type == PROTO_ROLE_STARTS && m->fd == -1 && queue_metrics_starts(q, m) == 0)
+		return;
 	if (m->type != PROTO_NEW_PEER || m->fd == -1 ||
 	    proto_decode_peer(m->data, m->len, &kind) == -1 || kind < PEER_SMTP ||
 	    kind > PEER_KIND_MAX) {
@@ -638,6 +642,7 @@ struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, si
 	q->clock.mono_usec = o->mono_usec ? o->mono_usec : system_mono_usec;
 	q->clock.arg = o->clock_arg;
 	q->counters.started = (uint64_t)queue_now(q);
+	queue_metrics_init(&q->met);
 	struct sched_params sp = {
 	    .retry_min = conf->retry_min,
 	    .retry_max = conf->retry_max,

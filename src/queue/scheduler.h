@@ -61,6 +61,7 @@ struct sched_msg {
 	struct envelope env; /* owned; rcpts[].state etc. are the live state */
 	uint8_t *inflight;   /* per recipient */
 	size_t n_inflight;
+	uint64_t queued_us; /* set by the queue: its monotonic clock at commit; 0: recovered */
 	/* private */
 	struct dest_slot **dest;       /* per recipient, its destination */
 	size_t heap_pos;               /* 0: not in the heap, else index + 1 */

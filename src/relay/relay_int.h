@@ -20,6 +20,7 @@
 #include "client.h"
 #include "config.h"
 #include "dotstuff.h"
+#include "metrics.h"
 #include "proto.h"
 
 struct conn;
@@ -98,6 +99,7 @@ struct relay {
 	const struct config *conf;
 	struct event_base *base;
 	struct ipc *queue;
+	struct metrics_push *metrics; /* counts for the queue (metrics.h) */
 	struct dns_resolver *dns;
 	SSL_CTX *tls;
 	struct hmap *dests; /* hash of (action, next hop) -> chain of struct relay_dest */

@@ -373,6 +373,7 @@ void relay_run(struct relay *r, int queue_sock, int parent_sock)
 	struct ipc_handlers h = {queue_msg, queue_closed, r};
 	r->queue = ipc_new(r->base, queue_sock, &h);
 	relay_lmtp_channel(r, parent_sock);
+	r->metrics = metrics_push_new(r->base, r->queue);
 	log_info("event=relay-ready resolver=%s", r->conf->resolver ? r->conf->resolver : "system");
 	event_base_dispatch(r->base);
 	exit(0);

@@ -252,6 +252,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s: timed out",
 		         where(s, at, sizeof(at)));
 		s->conn_failures++;
+		metrics_count(s->d->r->metrics, MET_RELAY_CONNECT_FAILED);
 		sess_closed(s);
 		return;
 	}
@@ -468,6 +469,7 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 	char why[256];
 	switch (ev) {
 	case CONN_CONNECTED:
+		metrics_count(s->d->r->metrics, MET_RELAY_CONNECTED);
 		s->state = SS_SETUP;
 		evtimer_del(s->timer);
 		pump(s);
@@ -477,6 +479,8 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 		SSL *ssl = conn_tls(s->conn);
 		long v = SSL_get_verify_result(ssl);
 		int required = s->d->action && s->d->action->relay_tls;
+		metrics_count(s->d->r->metrics,
+		              v == X509_V_OK ? MET_RELAY_TLS_VERIFIED : MET_RELAY_TLS_UNVERIFIED);
 		if (required && v != X509_V_OK) {
 			snprintf(s->last_failure, sizeof(s->last_failure),
 			         "4.7.5 host %s[%s]: certificate verification failed: %s",
@@ -489,6 +493,7 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 		return;
 	}
 	case CONN_TLS_FAILED:
+		metrics_count(s->d->r->metrics, MET_RELAY_TLS_FAILED);
 		snprintf(s->last_failure, sizeof(s->last_failure),
 		         "4.7.5 host %s[%s]: TLS handshake: %s", addr(s)->host, addr(s)->ip,
 		         conn_tls_error(s->conn, why, sizeof(why)));
@@ -508,6 +513,7 @@ static void on_event(struct conn *c, enum conn_event ev, void *arg)
 			    where(s, at, sizeof(at)),
 			    strerror(conn_error(s->conn) ? conn_error(s->conn) : ECONNREFUSED));
 			s->conn_failures++;
+			metrics_count(s->d->r->metrics, MET_RELAY_CONNECT_FAILED);
 			evtimer_del(s->timer);
 			sess_closed(s);
 			return;
@@ -561,6 +567,7 @@ static void try_address(struct relay_sess *s)
 		snprintf(s->last_failure, sizeof(s->last_failure), "4.4.1 connect to %s: %s",
 		         where(s, at, sizeof(at)), strerror(errno));
 		s->conn_failures++;
+		metrics_count(s->d->r->metrics, MET_RELAY_CONNECT_FAILED);
 		sess_closed(s);
 		return;
 	}

@@ -58,6 +58,7 @@ struct smtp_server {
 	struct event_base *base;
 	struct tls_server *tls;
 	struct ipc *queue;
+	struct metrics_push *metrics;
 	struct acceptor *acceptors;
 	size_t n_acceptors;
 	struct session *sessions; /* doubly linked: a session leaves in O(1) */
@@ -186,12 +187,14 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		const struct limits *lim = &srv->conf->limits;
 		if (srv->n_sessions >= lim->connections) {
+			smtp_server_count(srv, MET_SMTP_CONN_REFUSED_LIMIT);
 			log_info("event=connection-refused reason=\"too many connections\"");
 			refuse_connection(fd, srv->conf->hostname,
 			                  "Too many connections, try later", acc->l->tls);
 			continue;
 		}
 		if (ip_count(srv, &ss) >= lim->per_ip) {
+			smtp_server_count(srv, MET_SMTP_CONN_REFUSED_PER_IP);
 			log_info("event=connection-refused reason=\"too many connections from one "
 			         "address\"");
 			refuse_connection(fd, srv->conf->hostname,
@@ -216,6 +219,8 @@ struct session *smtp_server_adopt(struct smtp_server *srv, int fd, const struct 
 	srv->sessions = s;
 	srv->n_sessions++;
 	ip_add(srv, &s->peer, 1);
+	smtp_server_count(srv, MET_SMTP_CONN_ACCEPTED);
+	metrics_gauge(srv->metrics, MET_SMTP_SESSIONS, srv->n_sessions);
 	return s;
 }
 
@@ -330,6 +335,16 @@ static void spare_arrived(struct smtp_server *srv, const char *id, int fd)
 	smtp_server_abort(srv, id);
 }
 
+void smtp_server_count(struct smtp_server *srv, enum metric_id id)
+{
+	metrics_count(srv->metrics, id);
+}
+
+struct metrics_push *smtp_server_metrics(struct smtp_server *srv)
+{
+	return srv->metrics;
+}
+
 void smtp_server_forget(struct smtp_server *srv, struct session *s)
 {
 	if (s->prev)
@@ -341,6 +356,7 @@ void smtp_server_forget(struct smtp_server *srv, struct session *s)
 	s->prev = s->next = NULL;
 	srv->n_sessions--;
 	ip_add(srv, &s->peer, -1);
+	metrics_gauge(srv->metrics, MET_SMTP_SESSIONS, srv->n_sessions);
 	if (s->waiting)
 		hmap_del_u64(srv->waiting, s->req);
 }
@@ -549,6 +565,7 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	srv->base = base;
 	struct ipc_handlers h = {queue_msg, queue_closed, srv};
 	srv->queue = ipc_new(base, queue_sock, &h);
+	srv->metrics = metrics_push_new(base, srv->queue);
 	srv->spares_idle = evtimer_new(base, spares_idle_cb, srv);
 	srv->per_ip = hmap_new();
 	srv->accept_resume = evtimer_new(base, accept_resume_cb, srv);
@@ -584,6 +601,7 @@ void smtp_server_free(struct smtp_server *srv)
 	for (size_t i = 0; i < srv->n_acceptors; i++)
 		event_free(srv->acceptors[i].ev);
 	free(srv->acceptors);
+	metrics_push_free(srv->metrics);
 	ipc_free(srv->queue);
 	hmap_free(srv->per_ip);
 	hmap_free(srv->waiting);

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "envelope.h"
+#include "metrics.h"
 
 struct event_base;
 struct session;
@@ -62,5 +63,8 @@ void smtp_server_set_auth_delay(struct smtp_server *srv, unsigned ms);
 unsigned smtp_server_auth_delay(const struct smtp_server *srv);
 /* Called by session_free. */
 void smtp_server_forget(struct smtp_server *srv, struct session *s);
+/* Count an event (metrics.h); the role's counters go to the queue. */
+void smtp_server_count(struct smtp_server *srv, enum metric_id id);
+struct metrics_push *smtp_server_metrics(struct smtp_server *srv);
 
 #endif

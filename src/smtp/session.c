@@ -90,6 +90,7 @@ static void session_too_long(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_info("event=session-deadline session=%s client=%s state=%d seconds=%u", s->idtext,
 	         s->peer_text, (int)s->state, s->conf->limits.timeout_session);
+	smtp_server_count(s->srv, MET_SMTP_CUT_DEADLINE);
 	session_close(s, "421 4.4.2 %s Error: session too long, closing connection",
 	              s->conf->hostname);
 }
@@ -127,6 +128,7 @@ static void data_too_slow(evutil_socket_t fd, short what, void *arg)
 	}
 	log_info("event=data-too-slow session=%s client=%s octets=%llu seconds=%llu", s->idtext,
 	         s->peer_text, (unsigned long long)s->data_octets, (unsigned long long)secs);
+	smtp_server_count(s->srv, MET_SMTP_CUT_SLOW_DATA);
 	session_close(s, "421 4.4.2 %s Error: data transfer too slow, closing connection",
 	              s->conf->hostname);
 }
@@ -299,6 +301,7 @@ void session_refuse(struct session *s, const struct smtp_reply *r)
 	if (s->errors > s->conf->limits.errors) {
 		log_info("event=too-many-errors session=%s client=%s errors=%u", s->idtext,
 		         s->peer_text, s->errors);
+		smtp_server_count(s->srv, MET_SMTP_CUT_ERRORS);
 		session_close(s, "421 4.7.0 %s Too many errors, closing connection",
 		              s->conf->hostname);
 		return;
@@ -404,6 +407,7 @@ static void session_event_cb(struct conn *c, enum conn_event ev, void *arg)
 	if (ev == CONN_TIMEOUT && s->state != S_CLOSING) {
 		log_info("event=timeout session=%s client=%s state=%d", s->idtext, s->peer_text,
 		         (int)s->state);
+		smtp_server_count(s->srv, MET_SMTP_CUT_TIMEOUT);
 		session_close(s, "421 4.4.2 %s Error: timeout exceeded", s->conf->hostname);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "server.h"
 #include "session.h"
 #include "xmalloc.h"
 
@@ -65,6 +66,7 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 		return;
 	}
 	if (c->has_size && c->size > s->conf->limits.message_size) {
+		smtp_server_count(s->srv, MET_SMTP_MSG_REFUSED_SIZE);
 		session_reply(s, "552 5.3.4 Message size exceeds fixed limit of %zu octets",
 		              s->conf->limits.message_size);
 		return;
@@ -136,6 +138,15 @@ static int rcpt_duplicate(const struct transaction *tx, const struct mailaddr *a
 	return 0;
 }
 
+/* What a refused recipient counts as (metrics.h). */
+static enum metric_id refusal_metric(enum route_verdict v)
+{
+	return v == ROUTE_UNKNOWN_USER ? MET_SMTP_RCPT_UNKNOWN_USER
+	       : v == ROUTE_TEMP_ERROR ? MET_SMTP_RCPT_TEMPFAIL
+	       : v == ROUTE_ERROR      ? MET_SMTP_RCPT_ROUTING
+	                               : MET_SMTP_RCPT_RELAY_DENIED;
+}
+
 static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 {
 	struct transaction *tx = &s->tx;
@@ -152,6 +163,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 		return;
 	}
 	if (tx->n_rcpts >= s->conf->limits.recipients) {
+		smtp_server_count(s->srv, MET_SMTP_RCPT_TOO_MANY);
 		session_reply(s, "452 4.5.3 Too many recipients (limit %zu per message)",
 		              s->conf->limits.recipients);
 		return;
@@ -200,6 +212,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	if (rr.verdict != ROUTE_LOCAL && rr.verdict != ROUTE_RELAY) {
 		log_info("event=rcpt-refused session=%s rcpt=\"%s\" code=%d reason=\"%s\"",
 		         s->idtext, esc, r.code, rr.reason);
+		smtp_server_count(s->srv, refusal_metric(rr.verdict));
 		route_result_free(&rr);
 		session_refuse(s, &r);
 		return;
@@ -210,6 +223,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	if (tx->n_deliveries + rr.n_users > TX_MAX_DELIVERIES ||
 	    tx->envelope_octets + octets > TX_MAX_ENVELOPE) {
 		route_result_free(&rr);
+		smtp_server_count(s->srv, MET_SMTP_RCPT_TOO_MANY);
 		session_reply(s, "452 4.5.3 Too many recipients after alias expansion");
 		return;
 	}
@@ -228,6 +242,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	rr.n_users = 0;
 	route_result_free(&rr);
 	s->state = S_RCPT;
+	smtp_server_count(s->srv, MET_SMTP_RCPT_ACCEPTED);
 	session_reply(s, "250 2.1.5 Ok");
 }
 

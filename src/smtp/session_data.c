@@ -116,6 +116,7 @@ void session_data_new_ok(struct session *s, const char *id, int fd)
 
 static void reply_storage_error(struct session *s, uint32_t error)
 {
+	smtp_server_count(s->srv, MET_SMTP_MSG_REFUSED_TEMPFAIL);
 	if (error == ENOSPC || error == EDQUOT)
 		session_reply(s, "452 4.3.1 Insufficient system storage");
 	else
@@ -135,6 +136,9 @@ static void data_finish_refused(struct session *s, int code, const char *enh, co
 {
 	log_info("event=message-refused session=%s id=%s code=%d reason=\"%s\"", s->idtext,
 	         s->tx.id, code, text);
+	smtp_server_count(s->srv, strcmp(enh, "5.3.4") == 0   ? MET_SMTP_MSG_REFUSED_SIZE
+	                          : strcmp(enh, "5.4.6") == 0 ? MET_SMTP_MSG_REFUSED_LOOP
+	                                                      : MET_SMTP_MSG_REFUSED_CONTENT);
 	smtp_server_abort(s->srv, s->tx.id);
 	s->tx.id[0] = '\0';
 	session_tx_reset(s);
@@ -234,6 +238,8 @@ void session_data_commit_ok(struct session *s)
 	log_escape(esc, sizeof(esc), tx->sender.text, strlen(tx->sender.text));
 	log_info("event=queued session=%s id=%s from=\"%s\" rcpts=%zu size=%llu", s->idtext, tx->id,
 	         esc, tx->n_deliveries, (unsigned long long)tx->written);
+	smtp_server_count(s->srv, MET_SMTP_MSG_ACCEPTED);
+	metrics_add(smtp_server_metrics(s->srv), MET_SMTP_MSG_BYTES, tx->written);
 	session_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
 	tx->id[0] = '\0';
 	session_tx_reset(s);

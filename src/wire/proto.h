@@ -34,6 +34,9 @@
  *                                 that LMTP action (its path is the parent's to read
  *                                 from its own configuration, never the relay's to say)
  *   parent -> relay  CONNECT_RES  {req, errno, reason} + the connected fd when errno is 0
+ *
+ * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
+ * (metrics.h has their encoders and decoders).
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -59,10 +62,14 @@ enum proto_type {
 	PROTO_AUTH_RES,
 	PROTO_CONNECT_REQ,
 	PROTO_CONNECT_RES,
+	PROTO_COUNTERS,     /* metrics.h */
+	PROTO_METRICS_REQ,  /* metrics.h */
+	PROTO_METRICS_TEXT, /* metrics.h */
+	PROTO_ROLE_STARTS,  /* metrics.h */
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH, PEER_PICKUP };
-#define PEER_KIND_MAX PEER_PICKUP
+enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH, PEER_PICKUP, PEER_METRICS };
+#define PEER_KIND_MAX PEER_METRICS
 /* AUTH_RES: the verdict (smtp: 235, 535 after a delay, 454 locked, 454). */
 enum auth_status { AUTH_OK = 0, AUTH_FAIL, AUTH_LOCKED, AUTH_TEMP };
 /* DELIVER_CORRUPT: the message's data did not match its size or checksum

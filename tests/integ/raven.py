@@ -47,6 +47,8 @@ CONF_LIMITS = "limits message-size {message_size} recipients {recipients} " \
 # (docs/raven.conf.5.md: "limits errors N", "timeout command 2s data 2s ...").
 CONF_ERRORS = "limits errors {errors}"
 CONF_TIMEOUT = "timeout command {timeout}s data {timeout}s greeting {timeout}s"
+# The Prometheus endpoint (docs/raven.conf.5.md: "metrics listen").
+CONF_METRICS = "metrics listen on {addr} port {port}"
 
 # TLS and AUTH (docs/raven.conf.5.md): certificates, extra listeners with
 # their flags ("tls", "submission", "plaintext-auth"), the credentials and

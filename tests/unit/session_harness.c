@@ -92,6 +92,15 @@ static void fake_queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		proto_encode_auth_res(&b, &r);
 		ipc_send(ch, PROTO_AUTH_RES, b.data, b.len, -1);
 		proto_auth_req_free(&a);
+	} else if (m->type == PROTO_COUNTERS) {
+		struct metric_values mv;
+		if (metrics_decode_counters(m->data, m->len, PEER_SMTP, &mv) == -1)
+			abort();
+		for (size_t i = 0; i < MET_COUNT; i++)
+			if (mv.set[i] && metric_def((enum metric_id)i)->type == PROM_GAUGE)
+				h->counted[i] = mv.v[i];
+			else if (mv.set[i])
+				h->counted[i] += mv.v[i];
 	} else {
 		abort();
 	}
@@ -252,6 +261,12 @@ int harness_closed(struct harness *h)
 	char c;
 	ssize_t r = recv(h->client, &c, 1, MSG_DONTWAIT | MSG_PEEK);
 	return r == 0;
+}
+
+void harness_counters(struct harness *h)
+{
+	metrics_push_flush(smtp_server_metrics(h->srv));
+	harness_settle(h);
 }
 
 void harness_free(struct harness *h)

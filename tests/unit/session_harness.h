@@ -1,12 +1,12 @@
 /*
  * session_harness: runs the real smtp server code in-process on one event
  * base, with a client socket to write to and a fake queue that answers
- * NEW with a memfd, records every COMMIT and plays the auth role (login
- * "alice", password "secret"; the password "locked" gets AUTH_LOCKED,
- * "tempfail" AUTH_TEMP, anything else AUTH_FAIL). The client can start
- * TLS (harness_starttls): from then on it writes and reads through its
- * own OpenSSL client. Used by the session unit test (golden transcripts)
- * and the whole-session fuzzer.
+ * NEW with a memfd, records every COMMIT, adds up the role's COUNTERS
+ * frames and plays the auth role (login "alice", password "secret"; the
+ * password "locked" gets AUTH_LOCKED, "tempfail" AUTH_TEMP, anything else
+ * AUTH_FAIL). The client can start TLS (harness_starttls): from then on it
+ * writes and reads through its own OpenSSL client. Used by the session
+ * unit test (golden transcripts) and the whole-session fuzzer.
  */
 #ifndef RAVEN_SESSION_HARNESS_H
 #define RAVEN_SESSION_HARNESS_H
@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "metrics.h"
 
 struct tls_server;
 struct session;
@@ -45,6 +46,7 @@ struct harness {
 	int last_fd;  /* memfd of the newest NEW */
 	size_t auths; /* AUTH_REQ answered */
 	char last_login[300], last_client[80];
+	uint64_t counted[MET_COUNT]; /* the smtp role's COUNTERS: sums, gauges' last */
 };
 
 /* conf may be NULL for the built-in default (not finished: no data dir needed). */
@@ -60,5 +62,7 @@ void harness_send(struct harness *h, const void *p, size_t n);
 void harness_settle(struct harness *h);
 /* 1 if the server has closed its end. */
 int harness_closed(struct harness *h);
+/* Make the server send what it counted now, and take it in (h->counted). */
+void harness_counters(struct harness *h);
 
 #endif

@@ -1107,22 +1107,83 @@ static void test_lmtp(void **state)
 	           "t.conf:4: duplicate action \"local\"");
 }
 
+/* metrics listen: loopback unless allow-remote, canonical, no duplicates. */
+static void test_metrics_listen(void **state)
+{
+	(void)state;
+	struct config *c = parse_ok(MIN_TAIL "metrics listen on 127.0.0.1 port 9465\n"
+	                                     "metrics listen on [::1]\n"
+	                                     "metrics listen on \"::FFFF:127.0.0.2\" port 1\n"
+	                                     "metrics listen on 192.0.2.7 allow-remote port 80\n"
+	                                     "metrics listen on :: port 9466 allow-remote\n");
+	assert_int_equal(c->n_metrics_listeners, 5);
+	static const struct {
+		const char *addr;
+		unsigned port;
+	} want[] = {{"127.0.0.1", 9465},
+	            {"::1", 9465},
+	            {"::ffff:127.0.0.2", 1},
+	            {"192.0.2.7", 80},
+	            {"::", 9466}};
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(c->metrics_listeners[i].addr, want[i].addr);
+		assert_int_equal(c->metrics_listeners[i].port, want[i].port);
+	}
+	conf_free(c);
+	c = parse_ok(MIN_TAIL "metrics listen on localhost port 9100\n");
+	assert_int_equal(c->n_metrics_listeners, 2);
+	assert_string_equal(c->metrics_listeners[1].addr, "::1");
+	assert_int_equal(c->metrics_listeners[1].port, 9100);
+	conf_free(c);
+	c = parse_ok(MIN_TAIL);
+	assert_int_equal(c->n_metrics_listeners, 0);
+	conf_free(c);
+	expect_err(MIN_TAIL "metrics listen on 0.0.0.0\n",
+	           "t.conf:5: metrics listen on 0.0.0.0: not a loopback address; the endpoint "
+	           "has no authentication: add allow-remote to serve other hosts");
+	expect_err(MIN_TAIL "metrics listen on 2001:db8::1 port 9465\n",
+	           "t.conf:5: metrics listen on 2001:db8::1: not a loopback address; the "
+	           "endpoint has no authentication: add allow-remote to serve other hosts");
+	expect_err(MIN_TAIL "metrics listen on metrics.example\n",
+	           "t.conf:5: metrics listen on \"metrics.example\": not a numeric IPv4 or IPv6 "
+	           "address (or localhost)");
+	expect_err(MIN_TAIL "metrics listen on 127.0.0.1\nmetrics listen on 127.0.0.1 port 9465\n",
+	           "t.conf:6: duplicate metrics listener 127.0.0.1 port 9465");
+	expect_err(MIN_TAIL "metrics listen on 127.0.0.1 port 2525\n",
+	           "t.conf:5: metrics listen on 127.0.0.1 port 2525: also an SMTP listener");
+	expect_err("metrics listen on 127.0.0.1 port 2525\n" MIN_TAIL,
+	           "t.conf:1: metrics listen on 127.0.0.1 port 2525: also an SMTP listener");
+	expect_err(MIN_TAIL "metrics listen on 127.0.0.1 port 0\n",
+	           "t.conf:5: port: out of range (1 to 65535)");
+	expect_err(MIN_TAIL "metrics listen on ::1 port 1 port 2\n",
+	           "t.conf:5: duplicate option \"port\"");
+	expect_err(MIN_TAIL "metrics listen on 192.0.2.1 allow-remote allow-remote\n",
+	           "t.conf:5: duplicate option \"allow-remote\"");
+	expect_err(MIN_TAIL "metrics listen on 127.0.0.1 submission\n",
+	           "t.conf:5: syntax error at \"submission\": unexpected submission, expecting "
+	           "end of line");
+	expect_err(MIN_TAIL "metrics on 127.0.0.1\n",
+	           "t.conf:5: syntax error at \"on\": unexpected on, expecting listen");
+	char *many = xstrdup(MIN_TAIL);
+	for (int i = 1; i <= 9; i++) {
+		char *next = xasprintf("%smetrics listen on 127.0.0.%d\n", many, i);
+		free(many);
+		many = next;
+	}
+	expect_err(many, "t.conf:13: more than 8 metrics listeners");
+	free(many);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_design_example),
-	    cmocka_unit_test(test_queue_options),
-	    cmocka_unit_test(test_statements),
-	    cmocka_unit_test(test_log_statement),
-	    cmocka_unit_test(test_owner_is_user),
-	    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_builtin_default),
-	    cmocka_unit_test(test_unsupported),
-	    cmocka_unit_test(test_relay),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_prefixes),
-	    cmocka_unit_test(test_tls_auth),
-	    cmocka_unit_test(test_lmtp),
+	    cmocka_unit_test(test_metrics_listen), cmocka_unit_test(test_design_example),
+	    cmocka_unit_test(test_queue_options),  cmocka_unit_test(test_statements),
+	    cmocka_unit_test(test_log_statement),  cmocka_unit_test(test_owner_is_user),
+	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_builtin_default),
+	    cmocka_unit_test(test_unsupported),    cmocka_unit_test(test_relay),
+	    cmocka_unit_test(test_errors),         cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_tls_auth),       cmocka_unit_test(test_lmtp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

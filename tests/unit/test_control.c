@@ -136,6 +136,12 @@ int queue_admin_headers(struct queue_role *q, const char *id, struct buf *out, c
 	return buf_append_str(out, "Subject: hello\r\nX-Odd: \x1b[1m\r\n");
 }
 
+int queue_admin_prometheus(struct queue_role *q, struct buf *out)
+{
+	return buf_printf(out, "# HELP raven_x X\n# TYPE raven_x counter\nraven_x %llu\n",
+	                  (unsigned long long)q->counters.committed);
+}
+
 /* --- fixture -------------------------------------------------------------- */
 
 struct fx {
@@ -392,6 +398,13 @@ static void test_stats(void **state)
 	s = ask(f, "stats --json\n");
 	assert_non_null(strstr(s, "\"states\":{\"pending\":1,\"deferred\":1,\"held\":0,"
 	                          "\"delivered\":2,\"failed\":0}"));
+	free(s);
+	/* The metrics, as the endpoint serves them (queue_admin_prometheus). */
+	s = ask(f, "stats --prometheus\n");
+	assert_string_equal(s, "ok\n# HELP raven_x X\n# TYPE raven_x counter\nraven_x 6\n");
+	free(s);
+	s = ask(f, "stats --prometheus --json\n");
+	assert_string_equal(s, "error: --json and --prometheus exclude each other\n");
 	free(s);
 }
 

@@ -187,7 +187,7 @@ enum feed { FEED_WHOLE, FEED_BYTE, FEED_CHUNKS };
 
 /*
  * Feed s through a reader and parse what it gives; a transcript:
- * "OK verb id json", "ERR reason", "TOO_LONG" or "MORE".
+ * "OK verb id json [prometheus]", "ERR reason", "TOO_LONG" or "MORE".
  */
 static char *run_req(const char *s, size_t len, enum feed mode)
 {
@@ -222,11 +222,12 @@ static char *run_req(const char *s, size_t len, enum feed mode)
 	assert_true(rd.len < CONTROL_REQ_MAX && rd.line[rd.len] == '\0');
 	if (control_req_parse(rd.line, rd.len, &req, err, sizeof(err)) == -1) {
 		assert_true(err[0] != '\0');
-		assert_true(req.verb == 0 && req.id[0] == '\0' && req.json == 0);
+		assert_true(req.verb == 0 && req.id[0] == '\0' && req.json == 0 &&
+		            req.prometheus == 0);
 		snprintf(out, sizeof(out), "ERR %s", err);
 	} else {
-		snprintf(out, sizeof(out), "OK %s %s %d", control_verb_name(req.verb),
-		         req.id[0] ? req.id : "-", req.json);
+		snprintf(out, sizeof(out), "OK %s %s %d%s", control_verb_name(req.verb),
+		         req.id[0] ? req.id : "-", req.json, req.prometheus ? " prometheus" : "");
 	}
 	return xstrdup(out);
 }
@@ -241,6 +242,7 @@ static const struct req_case req_cases[] = {
     {"queue --json\n", "OK queue - 1"},
     {"queue\r\n", "OK queue - 0"},
     {"stats --json\n", "OK stats - 1"},
+    {"stats --prometheus\n", "OK stats - 0 prometheus"},
     {"reload\n", "OK reload - 0"},
     {"status\n", "OK status - 0"},
     {"status --json\n", "OK status - 1"},
@@ -271,6 +273,11 @@ static const struct req_case req_cases[] = {
     {"release\n", "ERR missing queue id"},
     {"show a b\n", "ERR too many arguments"},
     {"show a --json --json\n", "ERR --json given twice"},
+    {"stats --prometheus --prometheus\n", "ERR --prometheus given twice"},
+    {"stats --prometheus --json\n", "ERR --json and --prometheus exclude each other"},
+    {"stats --json --prometheus\n", "ERR --json and --prometheus exclude each other"},
+    {"queue --prometheus\n", "ERR this command takes no argument"},
+    {"show --prometheus a\n", "ERR unknown option"},
     {"show a b c d e\n", "ERR too many arguments"},
     {"show -x\n", "ERR unknown option"},
     {"show --jso\n", "ERR unknown option"},

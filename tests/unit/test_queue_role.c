@@ -20,6 +20,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mailparams.h"
+#include "metrics.h"
 #include "proto.h"
 #include "queue_int.h"
 #include "queue_role.h"
@@ -575,6 +576,143 @@ static void test_lmtp_transport(void **state)
 	close(relay);
 }
 
+/* --- metrics: the queue adds up what the roles count ------------------------ */
+
+static void send_counter(int sock, enum metric_id id, uint64_t v)
+{
+	struct metric_values mv = {0};
+	mv.v[id] = v;
+	mv.set[id] = 1;
+	struct buf b;
+	buf_init(&b, 0);
+	metrics_encode_counters(&b, &mv);
+	assert_int_equal(ipc_write_frame(sock, PROTO_COUNTERS, b.data, b.len, -1), 0);
+	buf_free(&b);
+}
+
+/* What the metrics role would get for one request. */
+static char *scrape(struct fixture *f, int sock)
+{
+	static uint64_t req = 100;
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_req(&b, ++req);
+	assert_int_equal(ipc_write_frame(sock, PROTO_METRICS_REQ, b.data, b.len, -1), 0);
+	buf_free(&b);
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, sock, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_METRICS_TEXT);
+	uint64_t got;
+	const uint8_t *text;
+	size_t tlen;
+	assert_int_equal(metrics_decode_text(p, len, &got, &text, &tlen), 0);
+	assert_int_equal(got, req);
+	char *s = xmalloc(tlen + 2);
+	s[0] = '\n'; /* so that has() finds the first line too */
+	memcpy(s + 1, text, tlen);
+	s[tlen + 1] = '\0';
+	free(p);
+	return s;
+}
+
+static void has(const char *text, const char *line)
+{
+	char *want = xasprintf("\n%s\n", line);
+	if (strstr(text, want) == NULL)
+		fail_msg("missing line: %s\nin:%s", line, text);
+	free(want);
+}
+
+/*
+ * Counters survive the role that counted them; its gauges do not. The
+ * queue counts commits, outcomes and latencies itself; a peer reporting
+ * what is not its own is dropped; the parent's role starts become restarts.
+ */
+static void test_metrics(void **state)
+{
+	struct fixture *f = *state;
+	int met = hand_peer(f, PEER_METRICS);
+	struct role_starts rs = {.started = T0 - 100, .n = 2};
+	strcpy(rs.role[0].name, "queue");
+	rs.role[0].starts = 1;
+	strcpy(rs.role[1].name, "smtp");
+	rs.role[1].starts = 2;
+	struct buf b;
+	buf_init(&b, 0);
+	metrics_encode_starts(&b, &rs);
+	assert_int_equal(ipc_write_frame(f->parent, PROTO_ROLE_STARTS, b.data, b.len, -1), 0);
+	buf_free(&b);
+	send_counter(f->smtp, MET_SMTP_CONN_ACCEPTED, 2);
+	send_counter(f->smtp, MET_SMTP_SESSIONS, 3);
+	settle(f);
+	char id[64], id2[64];
+	commit_one(f, "s@example.org", id, sizeof(id));
+	answer_delivery(f, id, DELIVER_OK, "2.0.0 ok");
+	commit_one(f, "s@example.org", id2, sizeof(id2));
+	answer_delivery(f, id2, DELIVER_TEMP, "4.2.0 later");
+	char *t = scrape(f, met);
+	has(t, "raven_smtp_connections_accepted_total 2");
+	has(t, "raven_smtp_connections 3");
+	has(t, "raven_deliveries_total{destination=\"local\",outcome=\"delivered\"} 1");
+	has(t, "raven_deliveries_total{destination=\"local\",outcome=\"deferred\"} 1");
+	has(t, "raven_deliveries_total{destination=\"relay\",outcome=\"delivered\"} 0");
+	has(t, "raven_queue_commit_batch_size_count 2");
+	has(t, "raven_queue_commit_batch_size_sum 2");
+	has(t, "raven_delivery_latency_seconds_bucket{destination=\"local\",le=\"0.005\"} 1");
+	has(t, "raven_delivery_latency_seconds_count{destination=\"local\"} 1");
+	has(t, "raven_queue_messages_committed_total 2");
+	has(t, "raven_queue_messages 1");
+	has(t, "raven_queue_recipients{state=\"deferred\"} 1");
+	has(t, "raven_role_restarts_total{role=\"smtp\"} 1");
+	has(t, "raven_start_time_seconds 1799999900");
+	has(t, "raven_uptime_seconds 100");
+	has(t, "raven_role_processes{role=\"metrics\"} 1");
+	has(t, "raven_role_processes{role=\"smtp\"} 1");
+	free(t);
+
+	/* The smtp role restarts: its sessions are gone, its counts are not. */
+	close(f->smtp);
+	settle(f);
+	f->smtp = hand_peer(f, PEER_SMTP);
+	send_counter(f->smtp, MET_SMTP_CONN_ACCEPTED, 1);
+	send_counter(f->local, MET_LOCAL_SYNCS, 4);
+	settle(f);
+	t = scrape(f, met);
+	has(t, "raven_smtp_connections_accepted_total 3");
+	has(t, "raven_smtp_connections 0");
+	has(t, "raven_local_syncs_total 4");
+	has(t, "raven_queue_peers_dropped_total 0");
+	free(t);
+
+	/* Reporting another role's counter, or asking for metrics, is not
+	 * smtp's to do: that channel closes; the totals stay. */
+	send_counter(f->smtp, MET_LOCAL_SYNCS, 1);
+	settle(f);
+	char c;
+	assert_int_equal(recv(f->smtp, &c, 1, MSG_DONTWAIT), 0);
+	close(f->smtp);
+	f->smtp = hand_peer(f, PEER_SMTP);
+	buf_init(&b, 0);
+	proto_encode_req(&b, 1);
+	assert_int_equal(ipc_write_frame(f->smtp, PROTO_METRICS_REQ, b.data, b.len, -1), 0);
+	buf_free(&b);
+	settle(f);
+	assert_int_equal(recv(f->smtp, &c, 1, MSG_DONTWAIT), 0);
+	t = scrape(f, met);
+	has(t, "raven_local_syncs_total 4");
+	has(t, "raven_smtp_connections_accepted_total 3");
+	has(t, "raven_queue_peers_dropped_total 2");
+	free(t);
+	/* Nor may the metrics role count. */
+	send_counter(met, MET_SMTP_CONN_ACCEPTED, 1);
+	settle(f);
+	assert_int_equal(recv(met, &c, 1, MSG_DONTWAIT), 0);
+	close(met);
+}
+
 int main(void)
 {
 	log_init("test", 0);
@@ -585,6 +723,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lying_peer_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_forwarding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lmtp_transport, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

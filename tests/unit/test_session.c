@@ -381,12 +381,51 @@ static void test_auth_line_too_long(void **state)
 	harness_free(h);
 }
 
+/* What a session counts (metrics.h) reaches the queue as COUNTERS frames. */
+static void test_counted(void **state)
+{
+	(void)state;
+	struct harness *h = harness_new(NULL);
+	const char *s = "EHLO c.example\r\n"
+	                "MAIL FROM:<a@b.example> SIZE=999999999999\r\n"
+	                "MAIL FROM:<a@b.example>\r\n"
+	                "RCPT TO:<x@elsewhere.example>\r\n"
+	                "RCPT TO:<alice@localhost>\r\n"
+	                "RCPT TO:<bob@localhost>\r\n"
+	                "DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n"
+	                "MAIL FROM:<a@b.example>\r\n"
+	                "RCPT TO:<alice@localhost>\r\n"
+	                "DATA\r\nSubject: y\r\n\r\nbare\nLF\r\n.\r\n";
+	harness_send(h, s, strlen(s));
+	harness_counters(h);
+	assert_int_equal(h->commits, 1);
+	assert_non_null(strstr((const char *)h->replies.data, "\r\n550 5.6.0 "));
+	assert_int_equal(h->counted[MET_SMTP_CONN_ACCEPTED], 1);
+	assert_int_equal(h->counted[MET_SMTP_SESSIONS], 1);
+	assert_int_equal(h->counted[MET_SMTP_MSG_REFUSED_SIZE], 1);
+	assert_int_equal(h->counted[MET_SMTP_RCPT_RELAY_DENIED], 1);
+	assert_int_equal(h->counted[MET_SMTP_RCPT_ACCEPTED], 3);
+	assert_int_equal(h->counted[MET_SMTP_MSG_ACCEPTED], 1);
+	assert_int_equal(h->counted[MET_SMTP_MSG_BYTES], h->last_data.len);
+	assert_int_equal(h->counted[MET_SMTP_MSG_REFUSED_CONTENT], 1);
+	assert_int_equal(h->counted[MET_SMTP_RCPT_UNKNOWN_USER], 0);
+	harness_send(h, "QUIT\r\n", 6);
+	harness_counters(h);
+	assert_true(harness_closed(h));
+	assert_int_equal(h->counted[MET_SMTP_SESSIONS], 0);
+	harness_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_transcripts),        cmocka_unit_test(test_data_reaches_spool),
-	    cmocka_unit_test(test_starttls_injection), cmocka_unit_test(test_received_tls_auth),
-	    cmocka_unit_test(test_implicit_tls),       cmocka_unit_test(test_auth_line_too_long),
+	    cmocka_unit_test(test_transcripts),
+	    cmocka_unit_test(test_data_reaches_spool),
+	    cmocka_unit_test(test_starttls_injection),
+	    cmocka_unit_test(test_received_tls_auth),
+	    cmocka_unit_test(test_implicit_tls),
+	    cmocka_unit_test(test_auth_line_too_long),
+	    cmocka_unit_test(test_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
