@@ -150,7 +150,7 @@ static void test_auth(void **state)
 	assert_int_equal(proto_decode_peer(b.data, b.len, &kind), 0);
 	assert_int_equal(kind, PEER_AUTH);
 	buf_reset(&b);
-	proto_encode_peer(&b, PEER_AUTH + 1);
+	proto_encode_peer(&b, PEER_KIND_MAX + 1);
 	assert_int_equal(proto_decode_peer(b.data, b.len, &kind), -1);
 	buf_free(&b);
 }
