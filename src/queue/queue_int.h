@@ -112,6 +112,12 @@ struct queue_role {
 	struct auth_pending *auth_list;
 	size_t n_auth_pending;
 	uint64_t next_auth_req;
+	/* DNS questions of the smtp role's checks (queue_dns.c) */
+	struct hmap *dns_pending; /* the queue's number -> struct dns_pending */
+	struct dns_pending *dns_list;
+	size_t n_dns_pending;
+	uint64_t next_dns_req;
+	int dns_warned; /* "no resolver" logged once until one answers again */
 };
 
 static inline int64_t queue_now(const struct queue_role *q)
@@ -154,6 +160,14 @@ int queue_auth_result(struct queue_role *q, struct peer *p, const struct ipc_msg
 /* A peer closed: its questions are forgotten (smtp) or answered AUTH_TEMP (auth). */
 void queue_auth_peer_gone(struct queue_role *q, struct peer *p);
 void queue_auth_free(struct queue_role *q);
+
+/* queue_dns.c: smtp's DNS_REQ to the resolver role and its DNS_RES back;
+ * -1 for a frame that does not decode or answers nothing asked. */
+int queue_dns_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+int queue_dns_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* A peer closed: its questions are forgotten (smtp) or failed (resolver). */
+void queue_dns_peer_gone(struct queue_role *q, struct peer *p);
+void queue_dns_free(struct queue_role *q);
 
 /* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m (action: the
  * DSN action of all of them, e.g. "relayed"; NULL: the kind's). 0 sent, -1 not. */

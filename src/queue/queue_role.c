@@ -458,6 +458,8 @@ static const struct {
     {PEER_RELAY, PROTO_DELIVER_RES, queue_handle_result},
     {PEER_SMTP, PROTO_AUTH_REQ, queue_auth_request},
     {PEER_AUTH, PROTO_AUTH_RES, queue_auth_result},
+    {PEER_SMTP, PROTO_DNS_REQ, queue_dns_request},
+    {PEER_DNS, PROTO_DNS_RES, queue_dns_result},
 };
 
 static const char *peer_name(enum peer_kind k)
@@ -465,6 +467,8 @@ static const char *peer_name(enum peer_kind k)
 	return k == PEER_SMTP    ? "smtp"
 	       : k == PEER_LOCAL ? "local"
 	       : k == PEER_AUTH  ? "auth"
+	       : k == PEER_DNS   ? "dns"
+	       : k == PEER_DKIM  ? "dkim"
 	                         : "relay";
 }
 
@@ -524,6 +528,7 @@ static void peer_closed(struct ipc *ch, void *arg)
 	/* Freed after this callback returns: the channel is still on the stack. */
 	event_base_once(q->base, -1, EV_TIMEOUT, free_peer_later, p, NULL);
 	queue_auth_peer_gone(q, p);
+	queue_dns_peer_gone(q, p);
 	if (p->kind != PEER_SMTP) {
 		queue_peer_lost(q, p); /* its deliveries in flight are retried */
 		queue_transports_update(q);
@@ -736,6 +741,7 @@ void queue_role_free(struct queue_role *q)
 		free(f);
 	}
 	queue_auth_free(q);
+	queue_dns_free(q);
 	control_free(q->control);
 	ipc_free(q->parent);
 	if (q->batch_ev)
