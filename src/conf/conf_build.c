@@ -75,6 +75,10 @@ void conf_scratch_clear(struct conf_scratch *s)
 	free(s->for_table);
 	free(s->auth_table);
 	conf_list_free(s->for_list);
+	conf_list_free(s->dnsbl_codes);
+	free(s->dkim_domain);
+	free(s->dkim_selector);
+	free(s->dkim_key);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -302,6 +306,11 @@ static int once(struct conf_parser *p, int line, int *seen, const char *what)
 	}
 	*seen = line;
 	return 0;
+}
+
+int conf_once(struct conf_parser *p, int line, int *seen, const char *what)
+{
+	return once(p, line, seen, what);
 }
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s)
@@ -616,6 +625,11 @@ static const struct table *table_ref(struct conf_parser *p, int line, const char
 		conf_error(p, line, "unknown table <%s> (tables must be defined before use)",
 		           conf_quote(q, sizeof(q), name));
 	return t;
+}
+
+const struct table *conf_table_ref(struct conf_parser *p, int line, const char *name)
+{
+	return table_ref(p, line, name);
 }
 
 static struct action *action_add(struct conf_parser *p, int line, char *name, enum action_kind kind)
