@@ -98,3 +98,13 @@ char *ascii_lower_str(char *s)
 			*p = (char)(*p - 'A' + 'a');
 	return s;
 }
+
+uint32_t util_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return (uint32_t)((x * 2685821657736338717ull) >> 32);
+}

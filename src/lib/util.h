@@ -8,6 +8,7 @@
 #define RAVEN_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* printf into err (errlen bytes, always terminated); no-op if err is NULL. */
 void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -23,6 +24,9 @@ char *file_read_bounded(const char *path, size_t max, size_t *len, char *err, si
 /* The same from an open regular file (read from offset 0 with pread; name
  * is for messages). */
 char *fd_read_bounded(int fd, const char *name, size_t max, size_t *len, char *err, size_t errlen);
+/* A fast pseudo-random number (xorshift64*, not for secrets) from *state,
+ * which must not be 0 and is advanced. */
+uint32_t util_rand(uint64_t *state);
 /* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
 char *ascii_lower_str(char *s);
 

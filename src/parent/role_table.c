@@ -29,10 +29,11 @@ static void run_smtp(const struct role_env *env)
 	smtp_role_main(env->conf, env->base, env->channel, env->listen, env->n_listen, env->state);
 }
 
-/* The TLS certificates and keys: read while the files can be reached. */
+/* The TLS certificates and keys, and the Public Suffix List (DMARC): read
+ * while the files can be reached. */
 static void *prepare_smtp(const struct role_env *env)
 {
-	return smtp_tls_prepare(env->conf);
+	return smtp_prepare(env->conf);
 }
 
 /* The password hashes, copied out of the configuration before every role

@@ -170,6 +170,7 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 	d.smtputf8 = m->env.smtputf8;
 	d.ret = m->env.ret;
 	d.envid = m->env.envid;
+	d.prepend = m->env.trace; /* our Authentication-Results, for the top */
 	d.n = j->n;
 	d.idx = j->idx;
 	d.user = xcalloc(j->n, sizeof(*d.user));
