@@ -170,6 +170,13 @@ static const int resolver_calls[] = {
     SCMP_SYS(uname),
 };
 
+static int signer_rules(scmp_filter_ctx ctx)
+{
+	if (network_rules(ctx) == -1)
+		return -1;
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pread64), 0) < 0 ? -1 : 0;
+}
+
 static int socket_rules(scmp_filter_ctx ctx, const int *calls, size_t n)
 {
 	if (network_rules(ctx) == -1)
@@ -210,13 +217,15 @@ void confine_filter(enum confine_filter filter)
 {
 	if (filter == FILTER_NONE)
 		return;
-	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY || filter == FILTER_RESOLVER;
+	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY ||
+	           filter == FILTER_RESOLVER || filter == FILTER_SIGNER;
 	scmp_filter_ctx ctx = seccomp_init(deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		fatal_status(EX_CONFIG, "seccomp_init failed");
 	int rc = filter == FILTER_NETWORK    ? network_rules(ctx)
 	         : filter == FILTER_RELAY    ? relay_rules(ctx)
 	         : filter == FILTER_RESOLVER ? resolver_rules(ctx)
+	         : filter == FILTER_SIGNER   ? signer_rules(ctx)
 	                                     : delivery_rules(ctx);
 	if (rc == -1 || seccomp_load(ctx) < 0)
 		fatal_status(EX_CONFIG, "cannot install the system-call filter");

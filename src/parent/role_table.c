@@ -7,6 +7,7 @@
 #include <sysexits.h>
 
 #include "auth_role.h"
+#include "dkim_role.h"
 #include "dns_role.h"
 #include "local_role.h"
 #include "log.h"
@@ -74,6 +75,17 @@ static void run_dns(const struct role_env *env)
 	dns_role_main(env->conf, env->base, env->channel, env->state);
 }
 
+/* The DKIM signing keys: read before the chroot, by this role only. */
+static void *prepare_dkim(const struct role_env *env)
+{
+	return dkim_role_prepare(env->conf);
+}
+
+static void run_dkim(const struct role_env *env)
+{
+	dkim_role_main(env->conf, env->base, env->channel, env->state);
+}
+
 const struct role_desc role_table[] = {
     {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
@@ -82,6 +94,7 @@ const struct role_desc role_table[] = {
     {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, 0, prepare_relay, run_relay},
     {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth},
     {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, 0, prepare_dns, run_dns},
+    {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, 0, prepare_dkim, run_dkim},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 
