@@ -35,7 +35,7 @@ test_pkgs=(
   # for the package
   man-db groff-base systemd dpkg-dev lintian
 )
-bench_pkgs=(python3)
+bench_pkgs=(python3 python3-dnspython python3-dkim python3-cryptography)  # checks.py: fake DNS, dkimpy
 
 case $set_name in
 run) packages=("${run_pkgs[@]}") ;;
