@@ -14,6 +14,7 @@
 #   BENCH_NEIGHBOUR_MB=3072               size of each pass of the neighbour's dd
 #   BENCH_NEIGHBOUR_MSGS=3000 BENCH_LATENCY_MSGS=3000
 #   BENCH_RAVEN_CONF="queue sync syncfs"   extra raven.conf lines (; between)
+#   BENCH_CHECKS_MSGS=5000 BENCH_CHECKS_PORT=40125   sender checks (bench/checks.py)
 #   RAVEND=build/src/parent/ravend
 set -euo pipefail
 
@@ -54,6 +55,9 @@ cc -std=c17 -O2 -Wall -Wextra -Werror -o build/bench/smtpload bench/smtpload.c |
 # Accepting over STARTTLS at 20 sessions, a handshake per connection with
 # many messages each and with one; writes bench/tls.md.
 /usr/bin/python3 bench/tls.py --ravend "$RAVEND"
+# The sender checks: accept rate at 20 sessions with SPF + DKIM verify +
+# DMARC on (cached DNS answers) against off; writes bench/checks.md.
+/usr/bin/python3 bench/checks.py --ravend "$RAVEND"
 # Idle connections (BENCH_CONNS, default 10,000): memory and a new client's
 # latency while they are held, Raven then Postfix; writes bench/conns.md.
 exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"

@@ -7,7 +7,10 @@
  * DATA, QUIT), MESSAGES messages in all, one thread on epoll so that the
  * client costs little CPU next to the servers it measures.
  *
- *   smtpload -s SESSIONS -m MESSAGES [-l BODYLEN] [-f FROM] [-t TO] PORT
+ *   smtpload -s SESSIONS -m MESSAGES [-l BODYLEN] [-f FROM] [-t TO] [-F FILE] PORT
+ *
+ * -F: send the message in FILE (CRLF lines, no line starting with '.',
+ * e.g. one signed with DKIM) instead of the generated one.
  *
  * Prints one line: messages, errors, seconds, msg/s, and the end-of-DATA
  * to 250 latency in ms (p50 p90 p99 max). Exit 1 on any non-2xx/3xx reply
@@ -182,8 +185,9 @@ int main(int argc, char **argv)
 {
 	struct load L = {.from = "sender@client.test", .to = "user@bench.test"};
 	long sessions = 1, body = 1024;
+	const char *file = NULL;
 	int opt;
-	while ((opt = getopt(argc, argv, "s:m:l:f:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:m:l:f:t:F:")) != -1) {
 		switch (opt) {
 		case 's':
 			sessions = atol(optarg);
@@ -200,6 +204,9 @@ int main(int argc, char **argv)
 		case 't':
 			L.to = optarg;
 			break;
+		case 'F':
+			file = optarg;
+			break;
 		default:
 			goto usage;
 		}
@@ -210,14 +217,31 @@ int main(int argc, char **argv)
 	L.addr.sin_port = htons((uint16_t)atoi(argv[optind]));
 	L.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* headers, then body lines of 78 'x' octets, then the end of data */
+	if (file != NULL) {
+		FILE *f = fopen(file, "rb");
+		if (f == NULL || fseek(f, 0, SEEK_END) != 0)
+			die(file);
+		body = ftell(f);
+		fclose(f);
+		if (body < 0 || body > 10000000)
+			goto usage;
+	}
 	L.body = malloc((size_t)body + 512);
 	L.lat = calloc((size_t)L.total, sizeof(*L.lat));
 	if (L.body == NULL || L.lat == NULL)
 		die("malloc");
-	size_t n = (size_t)snprintf(L.body, 512, "From: <%s>\r\nTo: <%s>\r\nSubject: load\r\n\r\n",
-	                            L.from, L.to);
-	for (long i = 0; i < body; i++) {
-		L.body[n++] = i % 80 == 78 ? '\r' : i % 80 == 79 ? '\n' : 'x';
+	size_t n = 0;
+	if (file != NULL) {
+		FILE *f = fopen(file, "rb");
+		if (f == NULL || fread(L.body, 1, (size_t)body, f) != (size_t)body)
+			die(file);
+		fclose(f);
+		n = (size_t)body;
+	} else {
+		n = (size_t)snprintf(L.body, 512, "From: <%s>\r\nTo: <%s>\r\nSubject: load\r\n\r\n",
+		                     L.from, L.to);
+		for (long i = 0; i < body; i++)
+			L.body[n++] = i % 80 == 78 ? '\r' : i % 80 == 79 ? '\n' : 'x';
 	}
 	if (n < 2 || L.body[n - 1] != '\n') {
 		L.body[n++] = '\r';

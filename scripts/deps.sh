@@ -39,7 +39,7 @@ test_pkgs=(
 # (tests/integ/dovecot_peer.py); installed by dovecot_peer below so that the
 # system's own Dovecot service is never started or enabled by it.
 dovecot_pkgs=(dovecot-core dovecot-lmtpd dovecot-imapd)
-bench_pkgs=(python3)
+bench_pkgs=(python3 python3-dnspython python3-dkim python3-cryptography)  # checks.py: fake DNS, dkimpy
 
 case $set_name in
 run) packages=("${run_pkgs[@]}") ;;

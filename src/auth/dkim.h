@@ -69,6 +69,8 @@ struct dkim_result {
 	int testing;                          /* key record had t=y */
 };
 
+struct dkim_keycache;
+
 struct dkim_verify_opts {
 	int64_t now;           /* Unix time for t= and x= */
 	size_t max_header;     /* header section cap; 0: 256 KiB */
@@ -80,6 +82,8 @@ struct dkim_verify_opts {
 	 */
 	int allow_rsa_sha1;
 	unsigned min_rsa_bits;
+	/* Decoded keys shared across messages (dkim_keycache.h); NULL: none. */
+	struct dkim_keycache *keys;
 };
 
 struct dkim_verify;

@@ -19,6 +19,7 @@
 #include "dkim_canon.h"
 #include "dkim_crypto.h"
 #include "dkim_hdrs.h"
+#include "dkim_keycache.h"
 #include "dkim_tags.h"
 #include "log.h"
 #include "util.h"
@@ -398,8 +399,8 @@ size_t dkim_verify_keys_needed(const struct dkim_verify *v, const char **names, 
 	return n;
 }
 
-static void key_parse(struct keyq *k, enum dkim_dns_status st, const char *const *txt,
-                      const size_t *len, size_t ntxt)
+static void key_parse(struct dkim_keycache *cache, struct keyq *k, enum dkim_dns_status st,
+                      const char *const *txt, const size_t *len, size_t ntxt)
 {
 	char why[128];
 	k->status = DKIM_PERMERROR;
@@ -434,7 +435,8 @@ static void key_parse(struct keyq *k, enum dkim_dns_status st, const char *const
 		snprintf(k->reason, sizeof(k->reason), "key revoked (empty p=)");
 		return;
 	}
-	k->pkey = dkim_crypto_pubkey(&k->rec, why, sizeof(why));
+	k->pkey = cache ? dkim_keycache_get(cache, &k->rec, why, sizeof(why))
+	                : dkim_crypto_pubkey(&k->rec, why, sizeof(why));
 	if (k->pkey == NULL) {
 		snprintf(k->reason, sizeof(k->reason), "key record: %s", why);
 		return;
@@ -455,7 +457,7 @@ int dkim_verify_key_answer(struct dkim_verify *v, const char *name, enum dkim_dn
 		if (k->answered || !key_wanted(v, i))
 			return 0;
 		k->answered = 1;
-		key_parse(k, st, txt, len, ntxt);
+		key_parse(v->opts.keys, k, st, txt, len, ntxt);
 		for (size_t j = 0; j < v->nsigs; j++)
 			if (v->sigs[j].kq == i)
 				advance(v, &v->sigs[j]);

@@ -76,6 +76,10 @@ void conf_scratch_clear(struct conf_scratch *s)
 	free(s->for_table);
 	free(s->auth_table);
 	conf_list_free(s->for_list);
+	conf_list_free(s->dnsbl_codes);
+	free(s->dkim_domain);
+	free(s->dkim_selector);
+	free(s->dkim_key);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -303,6 +307,11 @@ static int once(struct conf_parser *p, int line, int *seen, const char *what)
 	}
 	*seen = line;
 	return 0;
+}
+
+int conf_once(struct conf_parser *p, int line, int *seen, const char *what)
+{
+	return once(p, line, seen, what);
 }
 
 void conf_set_hostname(struct conf_parser *p, int line, char *s)

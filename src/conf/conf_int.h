@@ -55,6 +55,12 @@ struct conf_scratch {
 	enum match_for for_;
 	char *for_table;            /* FOR_DOMAIN: a <table> ... */
 	struct conf_list *for_list; /* ... or literal domains */
+	/* dnsbl ... [reject | tag] [codes { ... }] */
+	int dnsbl_reject, dnsbl_tag;
+	struct conf_list *dnsbl_codes;
+	/* dkim [sign] [verify] [domain "D"] [selector "S"] [key "FILE"] */
+	int dkim_sign, dkim_verify;
+	char *dkim_domain, *dkim_selector, *dkim_key;
 };
 
 struct conf_parser {
@@ -88,6 +94,10 @@ struct conf_parser {
 	int auth_users_line;
 	int auth_senders_line;
 	int metrics_line; /* the first metrics listen */
+	int spf_line;
+	int dmarc_line;
+	int dkim_verify_line;
+	int dnsbl_allow_line;
 
 	struct conf_scratch s;
 };
@@ -167,12 +177,28 @@ void conf_add_lmtp(struct conf_parser *p, int line, char *name, char *target);
 void conf_local_opt(struct conf_parser *p, int line, int users, char *table);
 /* shared by the action builders */
 struct action *conf_action_add(struct conf_parser *p, int line, char *name, enum action_kind kind);
-const struct table *conf_table_ref(struct conf_parser *p, int line, const char *name);
 void conf_set_resolver(struct conf_parser *p, int line, char *addr);
 void conf_add_match(struct conf_parser *p, int line, enum match_from from, char *action);
 void conf_unsupported(struct conf_parser *p, int line, const char *what);
 void conf_add_certificate(struct conf_parser *p, int line, char *cert, char *key);
 void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table which, char *name);
+/* For builders in other files: "what already set on line N", and a table
+ * by name (both report the error). */
+int conf_once(struct conf_parser *p, int line, int *seen, const char *what);
+const struct table *conf_table_ref(struct conf_parser *p, int line, const char *name);
+
+/* conf_checks.c: spf, dmarc, dnsbl, dkim */
+void conf_set_spf(struct conf_parser *p, int line, enum check_policy how);
+void conf_set_dmarc(struct conf_parser *p, int line, enum check_policy how);
+/* One zone (zone) or several (list); the options are in p->s. */
+void conf_add_dnsbl(struct conf_parser *p, int line, char *zone, struct conf_list *list);
+/* dnsbl allow { "NET", ... } or dnsbl allow <TABLE> of networks */
+void conf_set_dnsbl_allow(struct conf_parser *p, int line, struct conf_list *list, char *table);
+/* dkim verify | dkim sign domain ... (the options are in p->s) */
+void conf_add_dkim(struct conf_parser *p, int line);
+/* A dkim option's value into *slot (once). */
+void conf_dkim_opt(struct conf_parser *p, int line, char **slot, char *value, const char *name);
+void conf_checks_free(struct config *c);
 
 /* conf_metrics.c: metrics listen ADDRESS [port N] [allow-remote] */
 void conf_add_metrics_listen(struct conf_parser *p, int line, char *addr);

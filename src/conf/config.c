@@ -216,6 +216,7 @@ void conf_free(struct config *c)
 		free(c->certs[i].key);
 	}
 	free(c->certs);
+	conf_checks_free(c);
 	free(c);
 }
 
@@ -406,6 +407,11 @@ int conf_finish(struct config *c, char *err, size_t errlen)
 		c->certs[i].cert = cert;
 		c->certs[i].key = key;
 	}
+	for (size_t i = 0; i < c->n_dkim_sign; i++) {
+		char *key = absolute(cwd, c->dkim_sign[i].key);
+		free(c->dkim_sign[i].key);
+		c->dkim_sign[i].key = key;
+	}
 	qualify_hostname(c);
 	c->hostname_auto = 0;
 	return 0;
@@ -430,7 +436,7 @@ static int prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
 	return (a[bytes] & mask) == (net[bytes] & mask);
 }
 
-int conf_is_local_net(const struct config *c, const struct sockaddr *sa)
+int conf_netmask_match(const struct netmask *masks, size_t n, const struct sockaddr *sa)
 {
 	uint8_t v4[4], v6[16];
 	int have4 = 0, have6 = 0;
@@ -450,14 +456,34 @@ int conf_is_local_net(const struct config *c, const struct sockaddr *sa)
 			have4 = 1;
 		}
 	}
-	for (size_t i = 0; i < c->n_local_nets; i++) {
-		const struct netmask *m = &c->local_nets[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct netmask *m = &masks[i];
 		if (m->family == AF_INET && have4 && prefix_match(v4, m->addr, m->prefix))
 			return 1;
 		if (m->family == AF_INET6 && have6 && prefix_match(v6, m->addr, m->prefix))
 			return 1;
 	}
 	return 0;
+}
+
+int conf_is_local_net(const struct config *c, const struct sockaddr *sa)
+{
+	return conf_netmask_match(c->local_nets, c->n_local_nets, sa);
+}
+
+int conf_is_local_addr(const struct config *c, const char *ip)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (ip != NULL && inet_pton(AF_INET, ip, &in4->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (ip != NULL && inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return 0;
+	return conf_is_local_net(c, (const struct sockaddr *)&ss);
 }
 
 char *conf_maildir_path(const struct config *c, const struct action *a, const char *user,

@@ -36,6 +36,36 @@ struct netmask {
 	unsigned prefix;
 };
 
+/*
+ * The sender checks (statements spf, dmarc, dnsbl, dkim; docs/raven.conf.5.md).
+ * CHECK_TAG records a verdict in Authentication-Results only; CHECK_REJECT
+ * refuses what the policy says; CHECK_QUARANTINE (dmarc) marks instead.
+ */
+enum check_policy { CHECK_OFF = 0, CHECK_TAG, CHECK_QUARANTINE, CHECK_REJECT };
+
+#define CONF_DNSBL_CODES_MAX 64
+#define CONF_DNSBL_ZONES_MAX 32
+#define CONF_DKIM_SIGN_MAX   256
+
+/* A DNS block list: which A answers mean "listed" (IPv4, host order,
+ * inclusive ranges); none given: 127.0.0.0/8 but 127.255.255.0/24. */
+struct dnsbl_zone {
+	char *zone;
+	int reject; /* refuse a listed client (else tag) */
+	uint32_t *lo, *hi;
+	size_t n_codes;
+	int line;
+};
+
+/* dkim sign domain "D" selector "S" key "FILE": mail whose From: domain is
+ * D (or under it) leaving through a relay action is signed d=D, s=S. */
+struct dkim_signing {
+	char *domain; /* lowercased */
+	char *selector;
+	char *key; /* absolute after conf_finish() */
+	int line;
+};
+
 struct limits {
 	size_t message_size;       /* octets; default 35 MiB */
 	size_t recipients;         /* per message; default 100 */
@@ -166,6 +196,17 @@ struct config {
 	int queue_syncfs;               /* "queue sync syncfs": one syncfs per batch; default 0 */
 	uint64_t queue_min_free;        /* octets kept free on the spool's file system; 100 MiB */
 	uint64_t queue_min_free_inodes; /* inodes kept free there; default 1,000 */
+	/* Sender checks of mail from clients outside the local networks that
+	 * did not authenticate (all off by default), and DKIM signing. */
+	enum check_policy spf;   /* CHECK_OFF, CHECK_TAG or CHECK_REJECT */
+	enum check_policy dmarc; /* any */
+	int dkim_verify;
+	struct dnsbl_zone *dnsbl;
+	size_t n_dnsbl;
+	struct netmask *dnsbl_allow; /* clients never looked up */
+	size_t n_dnsbl_allow;
+	struct dkim_signing *dkim_sign;
+	size_t n_dkim_sign;
 };
 
 /*
@@ -209,6 +250,21 @@ int conf_action_local(const struct action *a);
 int conf_lmtp_target(const char *s, char **host, uint16_t *port, const char **why);
 /* 1 if the address is inside one of the local networks. */
 int conf_is_local_net(const struct config *c, const struct sockaddr *sa);
+/* 1 if the address is inside one of the n masks. */
+int conf_netmask_match(const struct netmask *m, size_t n, const struct sockaddr *sa);
+/* The same for an address written as text ("192.0.2.1", "2001:db8::1"). */
+int conf_is_local_addr(const struct config *c, const char *ip);
+
+/* conf_checks.c: what the sender checks do, all statements considered. */
+/* SPF's policy: dmarc needs SPF's verdict, so it turns SPF on (CHECK_TAG). */
+enum check_policy conf_spf_policy(const struct config *c);
+/* DKIM signatures are verified (dkim verify, or dmarc, which needs them). */
+int conf_dkim_verifying(const struct config *c);
+/* Any check of incoming mail is on (the smtp role then needs DNS). */
+int conf_checks_on(const struct config *c);
+/* The signing entry for a From: domain: its own, else the nearest parent
+ * domain's ("example.org" signs news.example.org); NULL if none. */
+const struct dkim_signing *conf_dkim_signing_for(const struct config *c, const char *domain);
 /*
  * Expand the maildir template for a user into a fresh string: %{user} is
  * the mailbox name, %{home} the home directory given (that of the system

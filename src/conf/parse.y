@@ -4,7 +4,8 @@
  * conf_build.c so that this file stays a readable picture of the language.
  * Statements of features that are not implemented yet parse here and are
  * refused with "not supported yet", so that a configuration written for a
- * later version fails loudly instead of being half-understood.
+ * later version fails loudly instead of being half-understood (none, as of
+ * the sender checks).
  */
 
 %code requires {
@@ -57,12 +58,14 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
 %token SIGN "sign" SUBMISSION "submission" SYNC "sync" TABLE "table" TEXT_LINE "text-line"
 %token TIMEOUT "timeout" TLS "tls" USER "user" USERS "users" VERIFY "verify"
+%token ALLOW "allow" CODES "codes" DMARC "dmarc" QUARANTINE "quarantine" REJECT "reject"
+%token SPF "spf" TAG "tag"
 %token <str> STRING "quoted string" WORD "word" TABLEREF "<table>"
 %token <num> NUMBER "number"
 
 %type <str> str
 %type <list> list items
-%type <i> from
+%type <i> from policy
 
 %destructor { free($$); } <str>
 %destructor { conf_list_free($$); } <list>
@@ -102,9 +105,13 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| AUTH USERS TABLEREF		{ conf_set_auth_table(p, @1.first_line, CONF_AUTH_USERS, $3); }
 	| AUTH SENDERS TABLEREF		{ conf_set_auth_table(p, @1.first_line, CONF_AUTH_SENDERS, $3); }
 	| RESOLVER str resolver_opts	{ conf_set_resolver(p, @1.first_line, $2); }
-	| DNSBL str			{ free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
-	| DNSBL list			{ conf_list_free($2); conf_unsupported(p, @1.first_line, "dnsbl"); }
-	| DKIM dkim_opts		{ conf_unsupported(p, @1.first_line, "dkim"); }
+	| DNSBL str dnsbl_opts		{ conf_add_dnsbl(p, @1.first_line, $2, NULL); }
+	| DNSBL list dnsbl_opts		{ conf_add_dnsbl(p, @1.first_line, NULL, $2); }
+	| DNSBL ALLOW list		{ conf_set_dnsbl_allow(p, @1.first_line, $3, NULL); }
+	| DNSBL ALLOW TABLEREF		{ conf_set_dnsbl_allow(p, @1.first_line, NULL, $3); }
+	| DKIM dkim_opts		{ conf_add_dkim(p, @1.first_line); }
+	| SPF policy			{ conf_set_spf(p, @1.first_line, $2); }
+	| DMARC policy			{ conf_set_dmarc(p, @1.first_line, $2); }
 	;
 
 list	: '{' items '}'			{ $$ = $2; }
@@ -249,11 +256,28 @@ dkim_opts : dkim_opt
 	| dkim_opts dkim_opt
 	;
 
-dkim_opt : SIGN
-	| VERIFY
-	| DOMAIN str			{ free($2); }
-	| SELECTOR str			{ free($2); }
-	| KEY str			{ free($2); }
+dkim_opt : SIGN			{ p->s.dkim_sign++; }
+	| VERIFY			{ p->s.dkim_verify++; }
+	| DOMAIN str			{ conf_dkim_opt(p, @1.first_line, &p->s.dkim_domain, $2, "domain"); }
+	| SELECTOR str			{ conf_dkim_opt(p, @1.first_line, &p->s.dkim_selector, $2, "selector"); }
+	| KEY str			{ conf_dkim_opt(p, @1.first_line, &p->s.dkim_key, $2, "key"); }
+	;
+
+dnsbl_opts : %empty
+	| dnsbl_opts REJECT		{ p->s.dnsbl_reject++; }
+	| dnsbl_opts TAG		{ p->s.dnsbl_tag++; }
+	| dnsbl_opts CODES list		{
+		if (p->s.dnsbl_codes != NULL)
+			conf_error(p, @2.first_line, "dnsbl: duplicate option \"codes\"");
+		conf_list_free(p->s.dnsbl_codes);
+		p->s.dnsbl_codes = $3;
+	}
+	;
+
+policy	: OFF				{ $$ = CHECK_OFF; }
+	| TAG				{ $$ = CHECK_TAG; }
+	| QUARANTINE			{ $$ = CHECK_QUARANTINE; }
+	| REJECT			{ $$ = CHECK_REJECT; }
 	;
 
 %%

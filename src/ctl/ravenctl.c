@@ -14,6 +14,7 @@
 #include "config.h"
 #include "control_req.h"
 #include "ctl_client.h"
+#include "ctl_keygen.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -25,7 +26,8 @@ static void usage(FILE *f)
 	           "       ravenctl [-c FILE] stats --prometheus\n"
 	           "       ravenctl -h | -V\n"
 	           "commands: status | queue | show ID | flush [ID] | remove ID | hold ID |\n"
-	           "          release ID | stats | reload\n");
+	           "          release ID | stats | reload |\n"
+	           "          dkim-keygen DOMAIN SELECTOR [rsa|ed25519]\n");
 }
 
 static int usage_error(const char *msg)
@@ -56,7 +58,7 @@ static char *socket_path(const char *file)
 
 int main(int argc, char **argv)
 {
-	const char *file = NULL, *words[2] = {NULL, NULL};
+	const char *file = NULL, *words[4] = {NULL, NULL, NULL, NULL};
 	size_t nwords = 0;
 	int json = 0, prometheus = 0, opts = 1;
 	for (int i = 1; i < argc; i++) {
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
 			file = a + 2;
 		} else if (opts && a[0] == '-' && a[1] != '\0') {
 			return usage_error("unknown option");
-		} else if (nwords < 2) {
+		} else if (nwords < 4) {
 			words[nwords++] = a;
 		} else {
 			return usage_error("too many arguments");
@@ -89,6 +91,10 @@ int main(int argc, char **argv)
 	}
 	if (nwords == 0)
 		return usage_error("missing command");
+	if (strcmp(words[0], "dkim-keygen") == 0) /* local: no daemon asked */
+		return ctl_dkim_keygen(file, words + 1, (int)nwords - 1);
+	if (nwords > 2)
+		return usage_error("too many arguments");
 	/* Refuse what the request line cannot carry before joining the words. */
 	for (size_t i = 0; i < nwords; i++)
 		if (words[i][0] == '\0' || strlen(words[i]) > 64 || strpbrk(words[i], " \r\n"))

@@ -201,6 +201,19 @@ static void corrupt(struct pending *pd, size_t k, const char *why)
 	pd->damaged = 1;
 }
 
+/* head followed by prepend's CRLF lines made LF (Maildir copies are LF). */
+static char *with_prepend(const char *head, const char *prepend)
+{
+	size_t hl = strlen(head), pl = prepend ? strlen(prepend) : 0, o = hl;
+	char *out = xmalloc(hl + pl + 1);
+	memcpy(out, head, hl);
+	for (size_t i = 0; i < pl; i++)
+		if (!(prepend[i] == '\r' && prepend[i + 1] == '\n'))
+			out[o++] = prepend[i];
+	out[o] = '\0';
+	return out;
+}
+
 /* Step 1 for one mailbox: write tmp/<name> (not yet synced). */
 static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 {
@@ -262,15 +275,24 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		set_text(pd, k, "4.3.0 envelope addresses unfit for Return-Path/Delivered-To");
 		return;
 	}
+	/* The header fields the queue passes for the top of the message (our
+	 * Authentication-Results), after the delivery's own, LF-ended — if
+	 * they are header fields at all. */
+	if (d->prepend[0] != '\0' && !envelope_trace_valid(d->prepend, strlen(d->prepend))) {
+		set_text(pd, k, "4.3.0 header fields to prepend are not valid");
+		refused(lr, d, k, "header fields to prepend are not valid");
+		return;
+	}
+	char *top = with_prepend(head, d->prepend);
 	if (become_owner(lr, owner_of(lr, a, d->user[k]), text, sizeof(text)) == -1) {
 		refused(lr, d, k, text);
 	} else {
 		/* The data is checked against its envelope as it is read: a
 		 * message damaged on disk is never delivered, whole or half. */
 		struct maildir_check chk = {d->size, d->crc};
-		enum maildir_result r = maildir_prepare_checked(pd->dir[k], name, head, pd->fd,
-		                                                d->has_crc ? &chk : NULL, 0,
-		                                                &pd->prep[k], text, sizeof(text));
+		enum maildir_result r =
+		    maildir_prepare_checked(pd->dir[k], name, top, pd->fd, d->has_crc ? &chk : NULL,
+		                            0, &pd->prep[k], text, sizeof(text));
 		if (r == MAILDIR_OK)
 			pd->prepared[k] = 1;
 		else if (r == MAILDIR_CORRUPT)
@@ -278,6 +300,7 @@ static void prepare_one(struct local_role *lr, struct pending *pd, size_t k)
 		else
 			pd->status[k] = r == MAILDIR_PERM ? DELIVER_PERM : DELIVER_TEMP;
 	}
+	free(top);
 	become_self_again(lr);
 	set_text(pd, k, text);
 }

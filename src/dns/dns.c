@@ -1,5 +1,7 @@
 /*
- * dns: the resolver on libunbound's event API (see dns.h).
+ * dns: the resolver on libunbound's event API (see dns.h), and the same
+ * interface for a process that may not open sockets (a remote resolver:
+ * questions go out as frames, replies come back as packets).
  *
  * libunbound may call its callback before ub_resolve_event() returns (an
  * answer from its cache or from /etc/hosts), and from deep inside its own
@@ -26,7 +28,9 @@
 #include <unbound.h>
 #include <unistd.h>
 
+#include "dns_cache.h"
 #include "dns_util.h"
+#include "hmap.h"
 #include "log.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -36,10 +40,16 @@ struct dns_query {
 	struct dns_query *prev, *next;
 	struct event *ev; /* the timeout, then the delivery */
 	int async_id;
-	int in_flight;  /* libunbound still has it */
-	int done;       /* ans is filled */
-	int delivering; /* cb is running */
+	uint64_t remote_id; /* a remote resolver's question number */
+	int in_flight;      /* libunbound (or the remote) still has it */
+	int done;           /* ans (or the raw reply) is filled */
+	int delivering;     /* cb is running */
 	struct dns_answer ans;
+	/* raw lookups: the reply as it came */
+	void (*raw_cb)(const struct dns_raw *raw, void *arg);
+	struct dns_raw raw;
+	uint8_t *raw_pkt;
+	char *raw_why;
 	char *name;
 	uint16_t type;
 	void (*cb)(const struct dns_answer *a, void *arg);
@@ -48,10 +58,16 @@ struct dns_query {
 
 struct dns_resolver {
 	struct event_base *base;
-	struct ub_ctx *ctx;
+	struct ub_ctx *ctx; /* NULL: a remote resolver */
 	struct timeval timeout;
 	struct dns_query *queries;
 	size_t pending;
+	/* remote */
+	struct dns_remote_ops ops;
+	struct hmap *asked; /* question number -> query */
+	uint64_t next_id;
+	struct dns_cache *cache;
+	uint64_t hits;
 };
 
 static void unlink_query(struct dns_query *q)
@@ -71,6 +87,8 @@ static void query_free(struct dns_query *q)
 {
 	event_free(q->ev);
 	dns_answer_free(&q->ans);
+	free(q->raw_pkt);
+	free(q->raw_why);
 	free(q->name);
 	free(q);
 }
@@ -83,6 +101,11 @@ static void set_failure(struct dns_query *q, enum dns_status status, const char 
 	dns_answer_free(&q->ans);
 	q->ans.status = status;
 	q->ans.why = why ? xstrdup(why) : NULL;
+	q->raw.answered = 0;
+	q->raw.status = status;
+	free(q->raw_why);
+	q->raw_why = why ? xstrdup(why) : NULL;
+	q->raw.why = q->raw_why;
 	q->done = 1;
 }
 
@@ -92,29 +115,47 @@ static void deliver_soon(struct dns_query *q)
 	event_active(q->ev, EV_TIMEOUT, 1);
 }
 
-/* libunbound's callback: parse and keep the answer for on_event(). */
+/* Stop whoever still works on q (libunbound, or the remote's number). */
+static void stop_in_flight(struct dns_query *q)
+{
+	if (!q->in_flight)
+		return;
+	q->in_flight = 0;
+	if (q->r->ctx)
+		ub_cancel(q->r->ctx, q->async_id);
+	else
+		hmap_del_u64(q->r->asked, q->remote_id);
+}
+
+/* libunbound's callback: keep the reply (raw queries) or its parse. */
 static void ub_done(void *arg, int rcode, void *pkt, int len, int sec, char *why_bogus,
                     int ratelimited)
 {
 	struct dns_query *q = arg;
-	char err[128];
 	(void)ratelimited;
 	q->in_flight = 0;
-	if (rcode != 0) {
-		char why[32];
-		snprintf(why, sizeof(why), "RCODE %d", rcode);
-		set_failure(q, rcode == 3 ? DNS_NXDOMAIN : DNS_TEMPFAIL, rcode == 3 ? NULL : why);
-	} else if (dns_packet_parse(pkt, len > 0 ? (size_t)len : 0, q->type, &q->ans, err,
-	                            sizeof(err)) == -1) {
-		set_failure(q, DNS_TEMPFAIL, err);
-	} else if (sec == 1) {
-		/* A validating stub must not use what failed validation. */
-		set_failure(q, DNS_TEMPFAIL, why_bogus ? why_bogus : "DNSSEC validation failed");
-		q->ans.bogus = 1;
+	size_t n = pkt != NULL && len > 0 ? (size_t)len : 0;
+	if (q->raw_cb) {
+		q->raw_pkt = n ? xmalloc(n) : NULL;
+		if (n)
+			memcpy(q->raw_pkt, pkt, n);
+		q->raw_why = why_bogus ? xstrdup(why_bogus) : NULL;
+		q->raw = (struct dns_raw){.answered = 1,
+		                          .rcode = rcode,
+		                          .sec = sec,
+		                          .pkt = q->raw_pkt,
+		                          .len = n,
+		                          .why = q->raw_why};
 	} else {
-		q->ans.secure = sec == 2;
-		q->done = 1;
+		struct dns_raw raw = {.answered = 1,
+		                      .rcode = rcode,
+		                      .sec = sec,
+		                      .pkt = n ? pkt : NULL,
+		                      .len = n,
+		                      .why = why_bogus};
+		dns_answer_from_raw(&raw, q->type, &q->ans);
 	}
+	q->done = 1;
 	deliver_soon(q);
 }
 
@@ -125,10 +166,15 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (!q->done) {
-		if (q->in_flight)
-			ub_cancel(q->r->ctx, q->async_id);
-		q->in_flight = 0;
+		stop_in_flight(q);
 		set_failure(q, DNS_TIMEOUT, "no answer in time");
+	}
+	if (q->raw_cb) {
+		unlink_query(q);
+		q->delivering = 1;
+		q->raw_cb(&q->raw, q->arg);
+		query_free(q);
+		return;
 	}
 	/* The answer names the query as it was asked. */
 	free(q->ans.qname);
@@ -142,16 +188,13 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 	query_free(q);
 }
 
-struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t rrtype,
-                             void (*cb)(const struct dns_answer *a, void *arg), void *arg)
+static struct dns_query *query_new(struct dns_resolver *r, const char *name, uint16_t rrtype,
+                                   void *arg)
 {
-	if (!dns_name_valid(name))
-		return NULL;
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 	q->r = r;
 	q->name = xstrdup(name);
 	q->type = rrtype;
-	q->cb = cb;
 	q->arg = arg;
 	q->ev = evtimer_new(r->base, on_event, q);
 	if (q->ev == NULL)
@@ -162,13 +205,74 @@ struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t 
 	r->queries = q;
 	r->pending++;
 	evtimer_add(q->ev, &r->timeout);
+	return q;
+}
+
+static int64_t now_sec(const struct dns_resolver *r)
+{
+	struct timeval tv;
+	event_base_gettimeofday_cached(r->base, &tv);
+	return (int64_t)tv.tv_sec;
+}
+
+/* A remote resolver's lookup: from the cache, else asked under a number. */
+static void remote_start(struct dns_query *q)
+{
+	struct dns_resolver *r = q->r;
+	struct dns_raw raw;
+	if (dns_cache_get(r->cache, q->name, q->type, now_sec(r), &raw)) {
+		r->hits++;
+		dns_answer_from_raw(&raw, q->type, &q->ans);
+		q->done = 1;
+		deliver_soon(q);
+		return;
+	}
+	q->remote_id = ++r->next_id;
+	if (r->ops.ask(r->ops.arg, q->remote_id, q->name, q->type) == -1) {
+		set_failure(q, DNS_TEMPFAIL, "resolver not reachable");
+		deliver_soon(q);
+		return;
+	}
 	q->in_flight = 1;
-	int rc = ub_resolve_event(r->ctx, name, rrtype, 1 /* IN */, q, ub_done, &q->async_id);
+	hmap_put_u64(r->asked, q->remote_id, q);
+}
+
+/* Hand q to libunbound; a refusal is answered from the loop like any. */
+static void ub_start(struct dns_query *q)
+{
+	q->in_flight = 1;
+	int rc =
+	    ub_resolve_event(q->r->ctx, q->name, q->type, 1 /* IN */, q, ub_done, &q->async_id);
 	if (rc != 0) {
 		q->in_flight = 0;
 		set_failure(q, DNS_TEMPFAIL, ub_strerror(rc));
 		deliver_soon(q);
 	}
+}
+
+struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t rrtype,
+                             void (*cb)(const struct dns_answer *a, void *arg), void *arg)
+{
+	if (!dns_name_valid(name))
+		return NULL;
+	struct dns_query *q = query_new(r, name, rrtype, arg);
+	q->cb = cb;
+	if (r->ctx == NULL) {
+		remote_start(q);
+		return q;
+	}
+	ub_start(q);
+	return q;
+}
+
+struct dns_query *dns_lookup_raw(struct dns_resolver *r, const char *name, uint16_t rrtype,
+                                 void (*cb)(const struct dns_raw *raw, void *arg), void *arg)
+{
+	if (r->ctx == NULL || !dns_name_valid(name))
+		return NULL;
+	struct dns_query *q = query_new(r, name, rrtype, arg);
+	q->raw_cb = cb;
+	ub_start(q);
 	return q;
 }
 
@@ -176,8 +280,7 @@ void dns_cancel(struct dns_query *q)
 {
 	if (q == NULL || q->delivering)
 		return;
-	if (q->in_flight)
-		ub_cancel(q->r->ctx, q->async_id);
+	stop_in_flight(q);
 	unlink_query(q);
 	query_free(q);
 }
@@ -314,6 +417,42 @@ void dns_free(struct dns_resolver *r)
 		return;
 	while (r->queries)
 		dns_cancel(r->queries);
-	ub_ctx_delete(r->ctx);
+	if (r->ctx)
+		ub_ctx_delete(r->ctx);
+	hmap_free(r->asked);
+	dns_cache_free(r->cache);
 	free(r);
+}
+
+struct dns_resolver *dns_new_remote(struct event_base *base, const struct dns_remote_ops *ops,
+                                    unsigned timeout_ms, size_t cache_max)
+{
+	struct dns_resolver *r = xcalloc(1, sizeof(*r));
+	unsigned ms = timeout_ms ? timeout_ms : DNS_TIMEOUT_DEFAULT_MS;
+	r->base = base;
+	r->timeout.tv_sec = ms / 1000;
+	r->timeout.tv_usec = (ms % 1000) * 1000;
+	r->ops = *ops;
+	r->asked = hmap_new();
+	r->cache = dns_cache_new(cache_max, DNS_REMOTE_MAX_TTL);
+	return r;
+}
+
+void dns_remote_answer(struct dns_resolver *r, uint64_t id, const struct dns_raw *raw)
+{
+	struct dns_query *q = r->asked ? hmap_del_u64(r->asked, id) : NULL;
+	if (q == NULL || q->done)
+		return;
+	q->in_flight = 0;
+	dns_answer_from_raw(raw, q->type, &q->ans);
+	q->done = 1;
+	enum dns_status st = q->ans.status;
+	if (st == DNS_OK || st == DNS_NXDOMAIN || st == DNS_NODATA)
+		dns_cache_put(r->cache, q->name, q->type, raw, q->ans.ttl, now_sec(r));
+	deliver_soon(q);
+}
+
+uint64_t dns_cache_hits(const struct dns_resolver *r)
+{
+	return r->hits;
 }

@@ -53,11 +53,42 @@ void dns_free(struct dns_resolver *r);
  */
 struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t rrtype,
                              void (*cb)(const struct dns_answer *a, void *arg), void *arg);
+/*
+ * The same lookup, answered with the reply as libunbound gave it (for a
+ * resolver role that passes it on to another process). raw lives until cb
+ * returns. NULL for an invalid name, or on a remote resolver.
+ */
+struct dns_query *dns_lookup_raw(struct dns_resolver *r, const char *name, uint16_t rrtype,
+                                 void (*cb)(const struct dns_raw *raw, void *arg), void *arg);
 /* Forget a query whose callback has not been called yet: it never will. */
 void dns_cancel(struct dns_query *q);
 /* Queries not yet answered (for tests and statistics). */
 size_t dns_pending(const struct dns_resolver *r);
 /* The loop the resolver runs on (for callers' own timers). */
 struct event_base *dns_event_base(const struct dns_resolver *r);
+
+/*
+ * A remote resolver: the same interface (dns_lookup, dns_cancel, the
+ * callbacks from the loop, a timeout per query), for a process that may
+ * not open sockets. Each question goes out through ask() (to the resolver
+ * role, by way of the queue) under a number of its own; the reply comes
+ * back through dns_remote_answer() and is parsed here. Replies are kept
+ * for their TTL (dns_cache.h: at most cache_max of them, no longer than
+ * DNS_REMOTE_MAX_TTL), so a question asked again costs no frame.
+ */
+#define DNS_REMOTE_MAX_TTL 3600
+
+struct dns_remote_ops {
+	/* Send question id; 0, or -1 (the lookup then fails: DNS_TEMPFAIL). */
+	int (*ask)(void *arg, uint64_t id, const char *name, uint16_t rrtype);
+	void *arg;
+};
+
+struct dns_resolver *dns_new_remote(struct event_base *base, const struct dns_remote_ops *ops,
+                                    unsigned timeout_ms, size_t cache_max);
+/* The reply to question id; one nobody is waiting for is ignored. */
+void dns_remote_answer(struct dns_resolver *r, uint64_t id, const struct dns_raw *raw);
+/* Answers served from the cache so far (for tests and statistics). */
+uint64_t dns_cache_hits(const struct dns_resolver *r);
 
 #endif

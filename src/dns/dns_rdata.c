@@ -371,6 +371,49 @@ int dns_packet_parse(const uint8_t *p, size_t len, uint16_t qtype, struct dns_an
 	return 0;
 }
 
+/* The reply's RCODE decides before its records are looked at; an NXDOMAIN
+ * is parsed too, for its negative TTL, and stays NXDOMAIN if it is broken. */
+void dns_answer_from_raw(const struct dns_raw *raw, uint16_t qtype, struct dns_answer *ans)
+{
+	char err[128];
+	memset(ans, 0, sizeof(*ans));
+	if (!raw->answered) {
+		ans->status = raw->status == DNS_TIMEOUT ? DNS_TIMEOUT : DNS_TEMPFAIL;
+		ans->why = xstrdup(raw->why                     ? raw->why
+		                   : ans->status == DNS_TIMEOUT ? "no answer in time"
+		                                                : "lookup failed");
+		return;
+	}
+	if (raw->rcode != RCODE_NOERROR && raw->rcode != RCODE_NXDOMAIN) {
+		ans->status = DNS_TEMPFAIL;
+		ans->why = xasprintf("RCODE %d", raw->rcode);
+		return;
+	}
+	if (raw->pkt == NULL ||
+	    dns_packet_parse(raw->pkt, raw->len, qtype, ans, err, sizeof(err)) == -1) {
+		dns_answer_free(ans);
+		ans->status = raw->rcode == RCODE_NXDOMAIN ? DNS_NXDOMAIN : DNS_TEMPFAIL;
+		if (ans->status == DNS_TEMPFAIL)
+			ans->why = xstrdup(raw->pkt == NULL ? "no reply packet" : err);
+		return;
+	}
+	if (raw->rcode == RCODE_NXDOMAIN && ans->status != DNS_NXDOMAIN) {
+		/* the header said so; the parser agrees unless the packet lies */
+		dns_answer_free(ans);
+		ans->status = DNS_NXDOMAIN;
+		return;
+	}
+	if (raw->sec == 1) {
+		/* A validating stub must not use what failed validation. */
+		dns_answer_free(ans);
+		ans->status = DNS_TEMPFAIL;
+		ans->bogus = 1;
+		ans->why = xstrdup(raw->why ? raw->why : "DNSSEC validation failed");
+		return;
+	}
+	ans->secure = raw->sec == 2;
+}
+
 static const struct {
 	uint16_t type;
 	const char *name;

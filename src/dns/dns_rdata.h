@@ -95,6 +95,29 @@ struct dns_answer {
  */
 int dns_packet_parse(const uint8_t *pkt, size_t len, uint16_t qtype, struct dns_answer *ans,
                      char *err, size_t errlen);
+/*
+ * A reply as a resolver got it, before it is parsed: what libunbound hands
+ * its callback, and what a resolver role passes to another process (the
+ * DNS_RES frame), so that the receiver parses the packet itself with
+ * dns_packet_parse instead of trusting a summary.
+ */
+struct dns_raw {
+	int answered;           /* 0: no reply at all (status says why) */
+	enum dns_status status; /* when !answered: DNS_TIMEOUT or DNS_TEMPFAIL */
+	int rcode;              /* when answered: the RCODE */
+	int sec;                /* libunbound's verdict: 0 unsigned, 1 bogus, 2 secure */
+	const uint8_t *pkt;     /* the reply packet, or NULL */
+	size_t len;
+	const char *why; /* a failure's or a bogus answer's reason, or NULL */
+};
+
+/*
+ * The answer a raw reply makes for a question of qtype (always filled in;
+ * free it with dns_answer_free): NXDOMAIN for RCODE 3, TEMPFAIL for other
+ * RCODEs, a packet that does not parse or a bogus one (bogus set), else
+ * the parsed records (secure when sec is 2).
+ */
+void dns_answer_from_raw(const struct dns_raw *raw, uint16_t qtype, struct dns_answer *ans);
 /* Free what ans holds (not ans itself) and zero it. */
 void dns_answer_free(struct dns_answer *ans);
 /* "A", "MX", ... or "TYPE123" in buf. */

@@ -108,3 +108,13 @@ void sock_drain_close(int fd, size_t max)
 			break;
 	close(fd);
 }
+
+uint32_t util_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return (uint32_t)((x * 2685821657736338717ull) >> 32);
+}

@@ -9,6 +9,7 @@
 #define RAVEN_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* printf into err (errlen bytes, always terminated); no-op if err is NULL. */
 void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -28,6 +29,9 @@ char *fd_read_bounded(int fd, const char *name, size_t max, size_t *len, char *e
  * blocking): closing with input unread resets the connection, which can
  * cut short the answer the peer has not read yet. */
 void sock_drain_close(int fd, size_t max);
+/* A fast pseudo-random number (xorshift64*, not for secrets) from *state,
+ * which must not be 0 and is advanced. */
+uint32_t util_rand(uint64_t *state);
 /* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
 char *ascii_lower_str(char *s);
 

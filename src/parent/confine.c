@@ -163,12 +163,27 @@ static const int relay_calls[] = {
     SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(pread64), SCMP_SYS(poll), SCMP_SYS(uname),
 };
 
-static int relay_rules(scmp_filter_ctx ctx)
+/* The relay's own sockets, less the spool: what libunbound needs. */
+static const int resolver_calls[] = {
+    SCMP_SYS(connect),
+    SCMP_SYS(bind),
+    SCMP_SYS(poll),
+    SCMP_SYS(uname),
+};
+
+static int signer_rules(scmp_filter_ctx ctx)
 {
 	if (network_rules(ctx) == -1)
 		return -1;
-	for (size_t i = 0; i < sizeof(relay_calls) / sizeof(relay_calls[0]); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, relay_calls[i], 0) < 0)
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pread64), 0) < 0 ? -1 : 0;
+}
+
+static int socket_rules(scmp_filter_ctx ctx, const int *calls, size_t n)
+{
+	if (network_rules(ctx) == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0) < 0)
 			return -1;
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_INET)) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_INET6)) < 0)
@@ -201,6 +216,17 @@ static int pickup_rules(scmp_filter_ctx ctx)
 	return 0;
 }
 
+static int relay_rules(scmp_filter_ctx ctx)
+{
+	return socket_rules(ctx, relay_calls, sizeof(relay_calls) / sizeof(relay_calls[0]));
+}
+
+static int resolver_rules(scmp_filter_ctx ctx)
+{
+	return socket_rules(ctx, resolver_calls,
+	                    sizeof(resolver_calls) / sizeof(resolver_calls[0]));
+}
+
 static int delivery_rules(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < sizeof(delivery_denied) / sizeof(delivery_denied[0]); i++)
@@ -217,14 +243,17 @@ void confine_filter(enum confine_filter filter)
 {
 	if (filter == FILTER_NONE)
 		return;
-	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY || filter == FILTER_PICKUP;
+	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY || filter == FILTER_PICKUP ||
+	           filter == FILTER_RESOLVER || filter == FILTER_SIGNER;
 	scmp_filter_ctx ctx = seccomp_init(deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		fatal_status(EX_CONFIG, "seccomp_init failed");
-	int rc = filter == FILTER_NETWORK  ? network_rules(ctx)
-	         : filter == FILTER_RELAY  ? relay_rules(ctx)
-	         : filter == FILTER_PICKUP ? pickup_rules(ctx)
-	                                   : delivery_rules(ctx);
+	int rc = filter == FILTER_NETWORK    ? network_rules(ctx)
+	         : filter == FILTER_RELAY    ? relay_rules(ctx)
+	         : filter == FILTER_PICKUP   ? pickup_rules(ctx)
+	         : filter == FILTER_RESOLVER ? resolver_rules(ctx)
+	         : filter == FILTER_SIGNER   ? signer_rules(ctx)
+	                                     : delivery_rules(ctx);
 	if (rc == -1 || seccomp_load(ctx) < 0)
 		fatal_status(EX_CONFIG, "cannot install the system-call filter");
 	seccomp_release(ctx);

@@ -21,6 +21,12 @@ enum confine_filter {
 	/* the relay: FILTER_NETWORK, plus making TCP and UDP sockets of its
 	 * own (connections, DNS) and reading the spool files it is handed. */
 	FILTER_RELAY,
+	/* the resolver (raven-dns): FILTER_NETWORK, plus its own UDP and TCP
+	 * sockets to the DNS servers; no file of any kind. */
+	FILTER_RESOLVER,
+	/* the DKIM signer (raven-dkim): FILTER_NETWORK, plus reading the
+	 * spooled messages it is handed (pread); no socket, no file to open. */
+	FILTER_SIGNER,
 	/* local delivery: everything but changing ids for good (setuid and
 	 * friends), switching the file-system identity to root, executing a
 	 * program, or tracing one. */

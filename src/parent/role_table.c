@@ -7,6 +7,8 @@
 #include <sysexits.h>
 
 #include "auth_role.h"
+#include "dkim_role.h"
+#include "dns_role.h"
 #include "local_role.h"
 #include "log.h"
 #include "pickup.h"
@@ -30,10 +32,11 @@ static void run_smtp(const struct role_env *env)
 	smtp_role_main(env->conf, env->base, env->channel, env->listen, env->n_listen, env->state);
 }
 
-/* The TLS certificates and keys: read while the files can be reached. */
+/* The TLS certificates and keys, and the Public Suffix List (DMARC): read
+ * while the files can be reached. */
 static void *prepare_smtp(const struct role_env *env)
 {
-	return smtp_tls_prepare(env->conf);
+	return smtp_prepare(env->conf);
 }
 
 /* The password hashes, copied out of the configuration before every role
@@ -83,6 +86,28 @@ static void run_metrics(const struct role_env *env)
 	metrics_role_main(env->base, env->channel, env->metrics_fds, env->n_metrics);
 }
 
+/* The resolver of the smtp role's checks: resolv.conf read before the chroot. */
+static void *prepare_dns(const struct role_env *env)
+{
+	return dns_role_prepare(env->conf, env->base);
+}
+
+static void run_dns(const struct role_env *env)
+{
+	dns_role_main(env->conf, env->base, env->channel, env->state);
+}
+
+/* The DKIM signing keys: read before the chroot, by this role only. */
+static void *prepare_dkim(const struct role_env *env)
+{
+	return dkim_role_prepare(env->conf);
+}
+
+static void run_dkim(const struct role_env *env)
+{
+	dkim_role_main(env->conf, env->base, env->channel, env->state);
+}
+
 const struct role_desc role_table[] = {
     {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
     {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
@@ -95,6 +120,8 @@ const struct role_desc role_table[] = {
      run_pickup},
     {"metrics", PEER_METRICS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_METRICS, NULL,
      run_metrics},
+    {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, 0, prepare_dns, run_dns},
+    {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, 0, prepare_dkim, run_dkim},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

@@ -90,8 +90,12 @@ void queue_transports_update(struct queue_role *q)
 	int64_t now = queue_now(q);
 	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
 		enum peer_kind k = transports[i].peer;
+		/* With signing keys, nothing is relayed without the signer. */
+		int unsigned_relay =
+		    k == PEER_RELAY && q->conf->n_dkim_sign > 0 && queue_signer(q) == NULL;
 		sched_pause_transport(q->sched, transports[i].transport,
-		                      k != 0 && peer_of_kind(q, k) == NULL, now);
+		                      k != 0 && (peer_of_kind(q, k) == NULL || unsigned_relay),
+		                      now);
 	}
 }
 
@@ -128,7 +132,12 @@ static void defer_unserved(struct queue_role *q, struct sched_job *j)
 	free(why);
 }
 
-static void dispatch(struct queue_role *q, struct sched_job *j)
+void queue_job_fail(struct queue_role *q, struct sched_job *j, const char *why)
+{
+	job_fail_all(q, j, DELIVER_TEMP, why);
+}
+
+void queue_dispatch(struct queue_role *q, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
 	enum peer_kind kind = transport_peer(j->dest->transport);
@@ -138,6 +147,8 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 		defer_unserved(q, j);
 		return;
 	}
+	if (kind == PEER_RELAY && queue_sign_wait(q, j))
+		return; /* dispatched again once the signer has answered */
 	struct proto_deliver d = {0};
 	int fd = spool_open_data(q->spool, m->env.id);
 	if (fd == -1) {
@@ -176,6 +187,10 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 	d.smtputf8 = m->env.smtputf8;
 	d.ret = m->env.ret;
 	d.envid = m->env.envid;
+	/* For the top: the DKIM signature, then our Authentication-Results. */
+	char *top =
+	    xasprintf("%s%s", m->dkim_sig ? m->dkim_sig : "", m->env.trace ? m->env.trace : "");
+	d.prepend = top;
 	d.n = j->n;
 	d.idx = j->idx;
 	d.user = xcalloc(j->n, sizeof(*d.user));
@@ -216,6 +231,7 @@ static void dispatch(struct queue_role *q, struct sched_job *j)
 	free(d.addr);
 	free(d.notify);
 	free(d.orcpt);
+	free(top);
 }
 
 /*
@@ -267,7 +283,7 @@ void queue_schedule(struct queue_role *q)
 	int64_t now = queue_now(q);
 	struct sched_job *j;
 	while ((j = sched_next_job(q->sched, now)) != NULL)
-		dispatch(q, j);
+		queue_dispatch(q, j);
 	int64_t next = sched_next_wakeup(q->sched);
 	evtimer_del(q->timer);
 	if (next != INT64_MAX) {

@@ -115,6 +115,15 @@ struct queue_role {
 	struct auth_pending *auth_list;
 	size_t n_auth_pending;
 	uint64_t next_auth_req;
+	/* DNS questions of the smtp role's checks (queue_dns.c) */
+	struct hmap *dns_pending; /* the queue's number -> struct dns_pending */
+	struct dns_pending *dns_list;
+	size_t n_dns_pending;
+	uint64_t next_dns_req;
+	int dns_warned; /* "no resolver" logged once until one answers again */
+	/* relay jobs waiting for the DKIM signer (queue_sign.c) */
+	struct sign_wait *sign_list;
+	uint64_t next_sign_req;
 };
 
 static inline int64_t queue_now(const struct queue_role *q)
@@ -149,6 +158,10 @@ void queue_note_commit(struct queue_role *q);
  * that peer was not given (the peer is then dropped). */
 int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
 void queue_peer_lost(struct queue_role *q, struct peer *p);
+/* Hand job j to its delivery role (or fail it for now). */
+void queue_dispatch(struct queue_role *q, struct sched_job *j);
+/* Every recipient of j fails temporarily with why; the job is over. */
+void queue_job_fail(struct queue_role *q, struct sched_job *j, const char *why);
 
 /* queue_auth.c: smtp's AUTH_REQ to the auth role and its AUTH_RES back;
  * -1 for a frame that does not decode or answers nothing asked. */
@@ -157,6 +170,25 @@ int queue_auth_result(struct queue_role *q, struct peer *p, const struct ipc_msg
 /* A peer closed: its questions are forgotten (smtp) or answered AUTH_TEMP (auth). */
 void queue_auth_peer_gone(struct queue_role *q, struct peer *p);
 void queue_auth_free(struct queue_role *q);
+
+/* queue_dns.c: smtp's DNS_REQ to the resolver role and its DNS_RES back;
+ * -1 for a frame that does not decode or answers nothing asked. */
+int queue_dns_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+int queue_dns_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* A peer closed: its questions are forgotten (smtp) or failed (resolver). */
+void queue_dns_peer_gone(struct queue_role *q, struct peer *p);
+void queue_dns_free(struct queue_role *q);
+
+/* queue_sign.c: DKIM signatures of relayed mail, from the signer role. */
+/* 1 if relay job j waits for its message's signature (it is dispatched
+ * again once it is in), 0 if it may go now. */
+int queue_sign_wait(struct queue_role *q, struct sched_job *j);
+/* The signer's SIGN_RES; -1 if it does not decode or answers nothing asked. */
+int queue_sign_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* A peer closed: if it is the signer, the jobs waiting for it fail for now. */
+void queue_sign_peer_gone(struct queue_role *q, struct peer *p);
+struct peer *queue_signer(const struct queue_role *q);
+void queue_sign_free(struct queue_role *q);
 
 /* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m (action: the
  * DSN action of all of them, e.g. "relayed"; NULL: the kind's). 0 sent, -1 not. */

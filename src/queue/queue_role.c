@@ -467,6 +467,9 @@ static const struct {
     {PEER_LOCAL, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_RELAY, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_METRICS, PROTO_METRICS_REQ, queue_metrics_request},
+    {PEER_SMTP, PROTO_DNS_REQ, queue_dns_request},
+    {PEER_DNS, PROTO_DNS_RES, queue_dns_result},
+    {PEER_DKIM, PROTO_SIGN_RES, queue_sign_result},
 };
 
 static const char *peer_name(enum peer_kind k)
@@ -531,6 +534,8 @@ static void peer_closed(struct ipc *ch, void *arg)
 	/* Freed after this callback returns: the channel is still on the stack. */
 	event_base_once(q->base, -1, EV_TIMEOUT, free_peer_later, p, NULL);
 	queue_auth_peer_gone(q, p);
+	queue_dns_peer_gone(q, p);
+	queue_sign_peer_gone(q, p);
 	if (p->kind != PEER_SMTP && p->kind != PEER_PICKUP) {
 		queue_peer_lost(q, p); /* its deliveries in flight are retried */
 		queue_transports_update(q);
@@ -746,6 +751,8 @@ void queue_role_free(struct queue_role *q)
 		free(f);
 	}
 	queue_auth_free(q);
+	queue_dns_free(q);
+	queue_sign_free(q);
 	control_free(q->control);
 	ipc_free(q->parent);
 	if (q->batch_ev)

@@ -426,6 +426,7 @@ static void msg_free(struct sched *s, struct sched_msg *m)
 	for (size_t i = 0; i < m->env.n_rcpts; i++)
 		dest_unref(s, m, i);
 	envelope_free(&m->env);
+	free(m->dkim_sig);
 	free(m->inflight);
 	free(m->dest);
 	free(m);

@@ -57,6 +57,9 @@ struct sched_params {
 
 struct dest_slot;
 
+/* Whether a message to relay has been to the DKIM signer (queue_sign.c). */
+enum { SIGN_STATE_NONE = 0, SIGN_STATE_ASKED, SIGN_STATE_DONE };
+
 struct sched_msg {
 	struct envelope env; /* owned; rcpts[].state etc. are the live state */
 	uint8_t *inflight;   /* per recipient */
@@ -70,6 +73,8 @@ struct sched_msg {
 	struct dest_slot *blocked_on;  /* where == blocked: the busy destination */
 	int data_missing;              /* set by the queue: set aside when no job is left ... */
 	int data_corrupt;              /* ... and the same when its data failed its check */
+	int sign_state;                /* the queue's: SIGN_STATE_* (queue_sign.c) */
+	char *dkim_sig;                /* the queue's: its DKIM-Signature field, or NULL */
 	struct sched_msg *prev, *next; /* list links */
 	struct sched_msg *hnext;       /* hash chain */
 };

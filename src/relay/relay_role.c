@@ -35,12 +35,7 @@
 
 uint32_t relay_random(struct relay *r)
 {
-	uint64_t x = r->rng;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	r->rng = x;
-	return (uint32_t)((x * 2685821657736338717ull) >> 32);
+	return util_rand(&r->rng);
 }
 
 static void reply_result(struct relay *r, struct relay_job *j)

@@ -49,6 +49,7 @@ struct relay_sess {
 	off_t body_off;
 	uint32_t body_crc; /* CRC-32C of the octets read so far */
 	int body_sent;
+	int top_sent; /* the header fields the queue passed for the top */
 	struct dotstuff ds;
 	struct buf body;
 	struct event *timer;
@@ -297,6 +298,14 @@ static int send_body(struct relay_sess *s)
 {
 	struct relay_job *j = s->job;
 	uint8_t chunk[BODY_CHUNK];
+	if (!s->top_sent) {
+		/* DKIM-Signature, our Authentication-Results: above every field */
+		s->top_sent = 1;
+		buf_reset(&s->body);
+		dotstuff_feed(&s->ds, (const uint8_t *)j->d.prepend, strlen(j->d.prepend),
+		              &s->body);
+		conn_write(s->conn, s->body.data, s->body.len);
+	}
 	while (conn_output_pending(s->conn) < BODY_HIGH_WATER) {
 		ssize_t n = pread(j->fd, chunk, sizeof(chunk), s->body_off);
 		if (n < 0 && errno == EINTR)
@@ -431,6 +440,7 @@ void relay_session_give(struct relay_sess *s, struct relay_job *j)
 	s->body_off = 0;
 	s->body_crc = 0;
 	s->body_sent = 0;
+	s->top_sent = 0;
 	dotstuff_init(&s->ds);
 	event_base_gettimeofday_cached(s->d->r->base, &j->t_started);
 	struct client_rcpt *rc = xcalloc(j->d.n, sizeof(*rc));
@@ -441,7 +451,7 @@ void relay_session_give(struct relay_sess *s, struct relay_job *j)
 	}
 	struct client_msg m = {
 	    .sender = j->d.sender,
-	    .size = j->d.size,
+	    .size = j->d.size + strlen(j->d.prepend),
 	    .eightbit = j->d.body == BODY_8BITMIME || j->d.body == BODY_BINARYMIME,
 	    .smtputf8 = j->d.smtputf8,
 	    .ret = j->d.ret,

@@ -18,12 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dmarc.h"
+#include "dkim_keycache.h"
+#include "dns.h"
 #include "hmap.h"
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
 #include "session.h"
 #include "tls_server.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* One per listening socket: what accept_cb needs to know. */
@@ -72,11 +76,22 @@ struct smtp_server {
 	size_t spares_asked; /* spare requests without an answer yet */
 	int data_started;    /* a DATA since the idle timer last fired */
 	struct event *spares_idle;
-	struct event *accept_resume; /* listeners paused: out of descriptors */
-	time_t accept_logged;        /* the last "paused" log line */
-	unsigned accept_pauses;      /* pauses since then */
-	unsigned auth_delay_ms;      /* before a refused AUTH is answered */
+	struct event *accept_resume;     /* listeners paused: out of descriptors */
+	time_t accept_logged;            /* the last "paused" log line */
+	unsigned accept_pauses;          /* pauses since then */
+	unsigned auth_delay_ms;          /* before a refused AUTH is answered */
+	struct dns_resolver *dns;        /* the checks' resolver, through the queue */
+	struct dkim_keycache *dkim_keys; /* keys decoded for DKIM verification */
+	const struct dmarc_psl *psl;
+	uint64_t rng;
 };
+
+/* The checks' questions wait at most this long for the resolver role (it
+ * answers DNS_TIMEOUT after its own 5 s first), and this many answers are
+ * kept for their TTL. */
+#define SMTP_DNS_TIMEOUT_MS 6000
+#define SMTP_DNS_CACHE      4096
+#define SMTP_DKIM_KEYS      64 /* decoded signing keys kept (dkim_keycache.h) */
 
 struct event_base *smtp_server_base(struct smtp_server *srv)
 {
@@ -248,6 +263,20 @@ int smtp_tls_check(const struct config *conf, char *err, size_t errlen)
 		tls_server_free(t);
 	}
 	return 0;
+}
+
+struct smtp_prep *smtp_prepare(const struct config *conf)
+{
+	struct smtp_prep *p = xcalloc(1, sizeof(*p));
+	p->tls = smtp_tls_prepare(conf);
+	if (conf->dmarc != CHECK_OFF) {
+		char err[256];
+		p->psl = dmarc_psl_load(NULL, err, sizeof(err));
+		if (p->psl == NULL)
+			fatal_status(EX_CONFIG, "event=psl-load-failed reason=\"%s\"", err);
+		log_info("event=psl-ready builtin=%d", dmarc_psl_builtin(p->psl));
+	}
+	return p;
 }
 
 struct tls_server *smtp_tls_prepare(const struct config *conf)
@@ -440,6 +469,60 @@ unsigned smtp_server_auth_delay(const struct smtp_server *srv)
 	return srv->auth_delay_ms;
 }
 
+struct dns_resolver *smtp_server_dns(const struct smtp_server *srv)
+{
+	return srv->dns;
+}
+
+struct dkim_keycache *smtp_server_dkim_keys(const struct smtp_server *srv)
+{
+	return srv->dkim_keys;
+}
+
+void smtp_server_set_psl(struct smtp_server *srv, const struct dmarc_psl *psl)
+{
+	srv->psl = psl;
+}
+
+const struct dmarc_psl *smtp_server_psl(const struct smtp_server *srv)
+{
+	return srv->psl;
+}
+
+uint32_t smtp_server_random(struct smtp_server *srv)
+{
+	return util_rand(&srv->rng);
+}
+
+/* A question of the checks, to the resolver role by way of the queue. */
+static int dns_ask(void *arg, uint64_t id, const char *name, uint16_t type)
+{
+	struct smtp_server *srv = arg;
+	struct proto_dns_req q = {.req = id, .type = type, .name = (char *)name};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_dns_req(&b, &q);
+	int rc = ipc_send(srv->queue, PROTO_DNS_REQ, b.data, b.len, -1);
+	buf_free(&b);
+	return rc;
+}
+
+static void dns_res(struct smtp_server *srv, const struct proto_dns_res *r)
+{
+	if (srv->dns == NULL)
+		return;
+	struct dns_raw raw = {
+	    .answered = r->answered,
+	    .status = (enum dns_status)r->status,
+	    .rcode = r->rcode,
+	    .sec = r->sec,
+	    .pkt = r->pkt,
+	    .len = r->len,
+	    .why = r->why[0] ? r->why : NULL,
+	};
+	dns_remote_answer(srv->dns, r->req, &raw);
+}
+
 void smtp_server_abort(struct smtp_server *srv, const char *id)
 {
 	struct buf b;
@@ -526,6 +609,16 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		proto_auth_res_free(&a);
 		break;
 	}
+	case PROTO_DNS_RES: {
+		struct proto_dns_res d;
+		if (proto_decode_dns_res(m->data, m->len, &d) == -1) {
+			queue_broken(srv, m);
+			return;
+		}
+		dns_res(srv, &d);
+		proto_dns_res_free(&d);
+		break;
+	}
 	case PROTO_COMMIT_OK:
 		if (proto_decode_req(m->data, m->len, &req) == -1) {
 			queue_broken(srv, m);
@@ -571,6 +664,12 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	srv->accept_resume = evtimer_new(base, accept_resume_cb, srv);
 	srv->waiting = hmap_new();
 	srv->auth_delay_ms = 1000;
+	srv->rng = ((uint64_t)time(NULL) << 32) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ull;
+	if (conf_checks_on(conf)) {
+		struct dns_remote_ops ops = {dns_ask, srv};
+		srv->dns = dns_new_remote(base, &ops, SMTP_DNS_TIMEOUT_MS, SMTP_DNS_CACHE);
+		srv->dkim_keys = dkim_keycache_new(SMTP_DKIM_KEYS);
+	}
 	/* Session ids count on from the start time, so that a restarted role
 	 * does not reuse the ids already in the log (2^20 sessions a second). */
 	srv->next_session = (uint64_t)time(NULL) << 20;
@@ -602,6 +701,8 @@ void smtp_server_free(struct smtp_server *srv)
 		event_free(srv->acceptors[i].ev);
 	free(srv->acceptors);
 	metrics_push_free(srv->metrics);
+	dns_free(srv->dns);
+	dkim_keycache_free(srv->dkim_keys);
 	ipc_free(srv->queue);
 	hmap_free(srv->per_ip);
 	hmap_free(srv->waiting);
@@ -609,10 +710,11 @@ void smtp_server_free(struct smtp_server *srv)
 }
 
 void smtp_role_main(const struct config *conf, struct event_base *base, int queue_sock,
-                    const struct listen_fd *fds, size_t nfds, struct tls_server *tls)
+                    const struct listen_fd *fds, size_t nfds, struct smtp_prep *prep)
 {
 	struct smtp_server *srv = smtp_server_new(conf, base, queue_sock);
-	smtp_server_set_tls(srv, tls);
+	smtp_server_set_tls(srv, prep->tls);
+	smtp_server_set_psl(srv, prep->psl);
 	smtp_server_listen(srv, fds, nfds);
 	log_info("event=smtp-ready listeners=%zu", nfds);
 	event_base_dispatch(base);

@@ -13,6 +13,9 @@
 #include "metrics.h"
 
 struct event_base;
+struct dkim_keycache;
+struct dmarc_psl;
+struct dns_resolver;
 struct session;
 struct tls_server;
 
@@ -21,9 +24,18 @@ struct listen_fd {
 	const struct listener *l;
 };
 
+/* What the smtp role reads before it is confined (its prepare step): the
+ * TLS contexts and, when DMARC is on, the Public Suffix List. */
+struct smtp_prep {
+	struct tls_server *tls;
+	struct dmarc_psl *psl;
+};
+/* Fatal (EX_CONFIG) on error. */
+struct smtp_prep *smtp_prepare(const struct config *conf);
+
 /* Run the smtp role until the queue channel closes. Does not return. */
 void smtp_role_main(const struct config *conf, struct event_base *base, int queue_sock,
-                    const struct listen_fd *fds, size_t nfds, struct tls_server *tls);
+                    const struct listen_fd *fds, size_t nfds, struct smtp_prep *prep);
 
 struct smtp_server;
 /* The pieces of smtp_role_main, for tests and the session fuzzer. */
@@ -61,6 +73,15 @@ void smtp_server_cancel(struct smtp_server *srv, struct session *s);
  * tests set 0). */
 void smtp_server_set_auth_delay(struct smtp_server *srv, unsigned ms);
 unsigned smtp_server_auth_delay(const struct smtp_server *srv);
+/* The sender checks: the resolver (the resolver role, through the queue;
+ * NULL when no check is configured), the Public Suffix List (DMARC), and
+ * a random number for DMARC's pct=. */
+struct dns_resolver *smtp_server_dns(const struct smtp_server *srv);
+/* Decoded DKIM keys, shared by the sessions' verifications (NULL: no checks). */
+struct dkim_keycache *smtp_server_dkim_keys(const struct smtp_server *srv);
+void smtp_server_set_psl(struct smtp_server *srv, const struct dmarc_psl *psl);
+const struct dmarc_psl *smtp_server_psl(const struct smtp_server *srv);
+uint32_t smtp_server_random(struct smtp_server *srv);
 /* Called by session_free. */
 void smtp_server_forget(struct smtp_server *srv, struct session *s);
 /* Count an event (metrics.h); the role's counters go to the queue. */

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "session_checks.h"
 #include "xmalloc.h"
 
 /* Stop reading while this much output is unsent (a client that pipelines
@@ -177,6 +178,7 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	evtimer_add(s->deadline, &life);
 	log_info("event=connect session=%s client=%s local=%d submission=%d tls=%d", s->idtext,
 	         s->peer_text, s->peer_local, s->submission, l != NULL && l->tls);
+	session_checks_connect(s);
 	if (l != NULL && l->tls) {
 		/* Implicit TLS (RFC 8314): the greeting comes after the handshake. */
 		session_tls_start(s);
@@ -200,6 +202,7 @@ void session_free(struct session *s)
 	if (s->tx.id[0] && !s->waiting)
 		smtp_server_abort(s->srv, s->tx.id);
 	session_tx_reset(s);
+	session_checks_free(s);
 	buf_free(&s->tx.out);
 	line_reader_free(&s->lines);
 	log_info("event=disconnect session=%s client=%s", s->idtext, s->peer_text);
@@ -216,6 +219,7 @@ void session_free(struct session *s)
 void session_tx_reset(struct session *s)
 {
 	struct transaction *tx = &s->tx;
+	session_checks_tx_reset(s);
 	for (size_t i = 0; i < tx->n_rcpts; i++) {
 		struct session_rcpt *r = &tx->rcpts[i];
 		free(r->orcpt);
@@ -321,7 +325,7 @@ static void session_process(struct session *s)
 	s->processing = 1;
 	/* After STARTTLS the input buffer is another one (conn_start_tls): the
 	 * state is checked before it is touched again. */
-	while (!s->waiting && s->state != S_CLOSING && s->state != S_TLS &&
+	while (!s->waiting && !s->checks_wait && s->state != S_CLOSING && s->state != S_TLS &&
 	       evbuffer_get_length(in) > 0) {
 		/* A client that pipelines without reading our replies waits. */
 		if (conn_output_pending(s->conn) > SESSION_MAX_OUTPUT)

@@ -25,6 +25,7 @@
 
 struct conn;
 struct event;
+struct session_checks;
 struct smtp_server;
 
 enum session_state {
@@ -100,6 +101,9 @@ struct session {
 	int waiting;          /* a queue request is outstanding */
 	int processing;       /* inside session_process (no re-entry) */
 	uint64_t req;         /* its number */
+	/* the sender checks (session_checks.c): input waits for a verdict */
+	struct session_checks *chk;
+	int checks_wait;
 	struct line_reader lines;
 	struct data_reader data;
 	struct transaction tx;
@@ -166,6 +170,11 @@ size_t session_data_feed(struct session *s, const uint8_t *p, size_t n);
 void session_watch_rate(struct session *s);
 void session_unwatch_rate(struct session *s);
 void session_data_commit_ok(struct session *s);
+/* The end of data, once the checks let the message go: ask the queue to
+ * commit it (the reply waits for the queue's answer). */
+void session_data_commit(struct session *s);
+/* Refuse the message at its end (its data file is dropped). */
+void session_data_refuse(struct session *s, int code, const char *enh, const char *text);
 void session_data_commit_fail(struct session *s, uint32_t error, const char *reason);
 
 #endif

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "session_checks.h"
 #include "xmalloc.h"
 
 struct smtp_command {
@@ -82,7 +83,8 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 	tx->ret = c->ret;
 	snprintf(tx->envid, sizeof(tx->envid), "%s", c->envid);
 	s->state = S_MAIL;
-	session_reply(s, "250 2.1.0 Ok");
+	if (session_checks_mail(s) == 0) /* DNSBL and SPF may refuse, or wait */
+		session_reply(s, "250 2.1.0 Ok");
 }
 
 /* Mailboxes one transaction may reach after alias expansion, and the

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "session_checks.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -26,9 +27,11 @@ void session_data_start(struct session *s)
 	smtp_server_request_new(s->srv, s);
 }
 
-static int spool_write(struct session *s)
+/* final: the message ends with these octets. */
+static int spool_write(struct session *s, int final)
 {
 	struct transaction *tx = &s->tx;
+	session_checks_data(s, &tx->out, final); /* our A-R fields go; DKIM hashes */
 	if (tx->out.len > 0 && !tx->write_error) {
 		if (fd_write_all(tx->fd, tx->out.data, tx->out.len) == -1) {
 			tx->write_error = errno;
@@ -106,6 +109,7 @@ void session_data_new_ok(struct session *s, const char *id, int fd)
 	tx->write_error = 0;
 	buf_reset(&tx->out);
 	received_header(s);
+	session_checks_data_start(s);
 	data_reader_init(&s->data, s->conf->limits.message_size, s->conf->limits.text_line);
 	s->data.stop_at_body = s->submission;
 	s->state = S_DATA;
@@ -132,7 +136,7 @@ void session_data_new_fail(struct session *s, uint32_t error, const char *reason
 	session_resume(s);
 }
 
-static void data_finish_refused(struct session *s, int code, const char *enh, const char *text)
+void session_data_refuse(struct session *s, int code, const char *enh, const char *text)
 {
 	log_info("event=message-refused session=%s id=%s code=%d reason=\"%s\"", s->idtext,
 	         s->tx.id, code, text);
@@ -164,6 +168,8 @@ static void fill_envelope(struct session *s, struct envelope_draft *e,
 	e->ret = (uint8_t)tx->ret;
 	e->body = (uint8_t)tx->body;
 	e->smtputf8 = (uint8_t)tx->smtputf8;
+	e->auth = s->authenticated && s->login[0] ? s->login : NULL;
+	e->trace = session_checks_trace(s);
 	e->n_rcpts = tx->n_deliveries;
 	e->rcpts = rcpts;
 	size_t k = 0;
@@ -186,11 +192,11 @@ static void data_finish(struct session *s)
 	session_unwatch_rate(s);
 	if (s->submission && !s->data.stopped)
 		add_missing_headers(s); /* the message never left its header section */
-	spool_write(s);
+	spool_write(s, 1);
 	close(tx->fd); /* the queue holds its own descriptor */
 	tx->fd = -1;
 	if (data_reader_verdict(&s->data, s->conf->limits.hops, &r) == -1) {
-		data_finish_refused(s, r.code, r.enh, r.text);
+		session_data_refuse(s, r.code, r.enh, r.text);
 		return;
 	}
 	if (tx->write_error) {
@@ -204,11 +210,18 @@ static void data_finish(struct session *s)
 		reply_storage_error(s, (uint32_t)err);
 		return;
 	}
+	s->state = S_HELO;              /* input after the end marker is the next command */
+	if (session_checks_dot(s) == 0) /* DMARC may refuse, or wait for lookups */
+		session_data_commit(s);
+}
+
+void session_data_commit(struct session *s)
+{
+	struct transaction *tx = &s->tx;
 	struct envelope_draft e;
 	struct envelope_draft_rcpt *rcpts = xcalloc(tx->n_deliveries, sizeof(*rcpts));
 	fill_envelope(s, &e, rcpts);
 	s->waiting = 1;
-	s->state = S_HELO; /* input after the end marker is the next command */
 	smtp_server_request_commit(s->srv, s, &e);
 	free(rcpts);
 }
@@ -224,7 +237,7 @@ size_t session_data_feed(struct session *s, const uint8_t *p, size_t n)
 		used += more;
 	}
 	if (s->tx.out.len >= DATA_FLUSH_AT)
-		spool_write(s);
+		spool_write(s, 0);
 	if (r == DATA_DONE)
 		data_finish(s);
 	return used;

@@ -27,6 +27,7 @@ enum rec_type {
 	REC_RCPT = 4,
 	REC_END = 5,
 	REC_STATE = 6,
+	REC_TRACE = 7, /* version 3 (only): right after PARAMS */
 };
 
 /* type u8 + length u32 before the payload, CRC u32 after it */
@@ -39,6 +40,8 @@ enum rec_type {
  * last_attempt u64, then the optional error text (flag u8 [+ string]). */
 #define STATE_FIXED       29u
 #define STATE_MAX_PAYLOAD (STATE_FIXED + 1u + 4u + ENVELOPE_MAX_STR)
+/* TRACE: two optional strings, the login and the header fields. */
+#define TRACE_MAX_PAYLOAD (2u * 5u + ENVELOPE_LOGIN_MAX + ENVELOPE_TRACE_MAX)
 
 /*
  * Accepted ranges of the SMTP parameters, mirroring enum dsn_ret, enum
@@ -89,11 +92,18 @@ static int rec_begin(struct buf *out, uint8_t type, size_t *off)
 	return 0;
 }
 
+static size_t rec_max_payload(uint8_t type)
+{
+	return type == REC_STATE   ? STATE_MAX_PAYLOAD
+	       : type == REC_TRACE ? TRACE_MAX_PAYLOAD
+	                           : REC_MAX_PAYLOAD;
+}
+
 /* Patch the length in and append the CRC of type, length and payload. */
 static int rec_end(struct buf *out, size_t off)
 {
 	size_t plen = out->len - off - REC_HEAD;
-	if (plen > REC_MAX_PAYLOAD)
+	if (plen > rec_max_payload(out->data[off]))
 		return -1;
 	put_le32_at(out->data + off + 1, (uint32_t)plen);
 	return buf_put_u32(out, crc32_update(0, out->data + off, out->len - off));
@@ -124,6 +134,43 @@ static int time_ok(int64_t t)
 	return t >= 0 && (uint64_t)t <= ENVELOPE_TIME_MAX;
 }
 
+int envelope_login_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f || n >= ENVELOPE_LOGIN_MAX)
+			return 0;
+	return n > 0;
+}
+
+int envelope_trace_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > ENVELOPE_TRACE_MAX)
+		return 0;
+	size_t line = 0; /* where the current line starts */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r') {
+			if (i + 1 >= len || s[i + 1] != '\n' || i - line > 998)
+				return 0;
+			/* a field opens with its name and a colon; folding with WSP */
+			if (s[line] != ' ' && s[line] != '\t') {
+				size_t k = line;
+				while (k < i && s[k] > ' ' && s[k] < 0x7f && s[k] != ':')
+					k++;
+				if (k == line || k == i || s[k] != ':')
+					return 0;
+			} else if (line == 0) {
+				return 0;
+			}
+			line = ++i + 1;
+		} else if (c == '\n' || c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) {
+			return 0;
+		}
+	}
+	return line == len;
+}
+
 static int draft_check(const struct envelope_draft *e)
 {
 	if (!time_ok(e->arrival))
@@ -134,6 +181,11 @@ static int draft_check(const struct envelope_draft *e)
 		return -1;
 	if (e->ret > ENV_RET_MAX || e->body > ENV_BODY_MAX || e->smtputf8 > 1 ||
 	    e->has_data_crc > 1)
+		return -1;
+	/* TRACE is version 3, which has the checksum */
+	if ((e->auth != NULL || e->trace != NULL) &&
+	    (!e->has_data_crc || (e->auth != NULL && !envelope_login_valid(e->auth)) ||
+	     (e->trace != NULL && !envelope_trace_valid(e->trace, strlen(e->trace)))))
 		return -1;
 	if (e->n_rcpts == 0 || e->n_rcpts > ENVELOPE_MAX_RCPTS || e->rcpts == NULL)
 		return -1;
@@ -174,7 +226,10 @@ static int encode_state(uint32_t idx, const struct envelope_rcpt *r, struct buf 
 static int encode_committed(const struct envelope_draft *e, struct buf *out)
 {
 	size_t off;
-	uint32_t version = e->has_data_crc ? ENVELOPE_VERSION : ENVELOPE_VERSION_1;
+	int traced = e->auth != NULL || e->trace != NULL;
+	uint32_t version = !e->has_data_crc ? ENVELOPE_VERSION_1
+	                   : traced         ? ENVELOPE_VERSION_3
+	                                    : ENVELOPE_VERSION;
 	if (buf_append(out, env_magic, sizeof(env_magic)) == -1 || buf_put_u32(out, version) == -1)
 		return -1;
 
@@ -191,6 +246,10 @@ static int encode_committed(const struct envelope_draft *e, struct buf *out)
 	if (rec_begin(out, REC_PARAMS, &off) == -1 || put_opt_str(out, e->envid) == -1 ||
 	    buf_put_u8(out, e->ret) == -1 || buf_put_u8(out, e->body) == -1 ||
 	    buf_put_u8(out, e->smtputf8) == -1 || rec_end(out, off) == -1)
+		return -1;
+
+	if (traced && (rec_begin(out, REC_TRACE, &off) == -1 || put_opt_str(out, e->auth) == -1 ||
+	               put_opt_str(out, e->trace) == -1 || rec_end(out, off) == -1))
 		return -1;
 
 	for (size_t i = 0; i < e->n_rcpts; i++) {
@@ -236,6 +295,8 @@ static void draft_of(struct envelope_draft *d, const struct envelope *e)
 	d->ret = e->ret;
 	d->body = e->body;
 	d->smtputf8 = e->smtputf8;
+	d->auth = e->auth;
+	d->trace = e->trace;
 	d->n_rcpts = e->n_rcpts;
 	struct envelope_draft_rcpt *r = xcalloc(e->n_rcpts ? e->n_rcpts : 1, sizeof(*r));
 	for (size_t i = 0; i < e->n_rcpts; i++) {
@@ -310,24 +371,27 @@ static const char *rec_name(uint8_t type)
 		return "END";
 	case REC_STATE:
 		return "STATE";
+	case REC_TRACE:
+		return "TRACE";
 	default:
 		return "?";
 	}
 }
 
-static int get_opt_str(struct reader *r, char **s)
+static int get_opt_str_max(struct reader *r, char **s, size_t max)
 {
 	uint8_t present;
 	*s = NULL;
-	if (reader_u8(r, &present) == -1)
-		return -1;
-	if (present > 1) {
+	if (reader_u8(r, &present) == -1 || present > 1) {
 		r->err = 1;
 		return -1;
 	}
-	if (present == 0)
-		return 0;
-	return reader_str(r, s, ENVELOPE_MAX_STR);
+	return present ? reader_str(r, s, max) : 0;
+}
+
+static int get_opt_str(struct reader *r, char **s)
+{
+	return get_opt_str_max(r, s, ENVELOPE_MAX_STR);
 }
 
 /* Version 2's HEADER ends with the data file's CRC-32C; version 1's does not. */
@@ -370,6 +434,18 @@ static int decode_params(struct reader *r, struct envelope *e)
 	    reader_u8(r, &e->body) == -1 || reader_u8(r, &e->smtputf8) == -1)
 		return -1;
 	if (e->ret > ENV_RET_MAX || e->body > ENV_BODY_MAX || e->smtputf8 > 1)
+		return -1;
+	return 0;
+}
+
+static int decode_trace(struct reader *r, struct envelope *e)
+{
+	if (get_opt_str_max(r, &e->auth, ENVELOPE_LOGIN_MAX) == -1 ||
+	    get_opt_str_max(r, &e->trace, ENVELOPE_TRACE_MAX) == -1)
+		return -1;
+	if ((e->auth == NULL && e->trace == NULL) ||
+	    (e->auth != NULL && !envelope_login_valid(e->auth)) ||
+	    (e->trace != NULL && !envelope_trace_valid(e->trace, strlen(e->trace))))
 		return -1;
 	return 0;
 }
@@ -482,7 +558,8 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 		return -1;
 	}
 	uint32_t version = le32(p + sizeof(env_magic));
-	if (version != ENVELOPE_VERSION && version != ENVELOPE_VERSION_1) {
+	if (version != ENVELOPE_VERSION && version != ENVELOPE_VERSION_1 &&
+	    version != ENVELOPE_VERSION_3) {
 		err_set(err, errlen, "unsupported envelope version %u", version);
 		return -1;
 	}
@@ -494,12 +571,12 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 	while (off < n) {
 		size_t left = n - off;
 		uint8_t type = p[off];
-		if (type < REC_HEADER || type > REC_STATE) {
+		if (type < REC_HEADER || type > REC_TRACE) {
 			err_set(err, errlen, "unknown record type %u at offset %zu", type, off);
 			return -1;
 		}
 		uint32_t plen = left >= REC_HEAD ? le32(p + off + 1) : 0;
-		size_t maxlen = type == REC_STATE ? STATE_MAX_PAYLOAD : REC_MAX_PAYLOAD;
+		size_t maxlen = rec_max_payload(type);
 		if (plen > maxlen) {
 			err_set(err, errlen, "%s record length %u over limit at offset %zu",
 			        rec_name(type), plen, off);
@@ -527,7 +604,10 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 		}
 
 		if (type != next && !(type == REC_END && next == REC_RCPT)) {
-			if (type < next)
+			if (type == REC_TRACE || next == REC_TRACE)
+				err_set(err, errlen,
+				        "missing or misplaced TRACE record at offset %zu", off);
+			else if (type < next)
 				err_set(err, errlen,
 				        "duplicate or misplaced %s record at offset %zu",
 				        rec_name(type), off);
@@ -552,6 +632,10 @@ static int decode_all(const uint8_t *p, size_t n, struct envelope *e, size_t *us
 			break;
 		case REC_PARAMS:
 			rc = decode_params(&r, e);
+			next = version >= ENVELOPE_VERSION_3 ? REC_TRACE : REC_RCPT;
+			break;
+		case REC_TRACE:
+			rc = decode_trace(&r, e);
 			next = REC_RCPT;
 			break;
 		case REC_RCPT:
@@ -626,6 +710,8 @@ void envelope_free(struct envelope *e)
 	free(e->helo);
 	free(e->client);
 	free(e->envid);
+	free(e->auth);
+	free(e->trace);
 	for (size_t i = 0; i < e->n_rcpts && e->rcpts; i++) {
 		struct envelope_rcpt *r = &e->rcpts[i];
 		free(r->addr);
@@ -650,6 +736,8 @@ void envelope_copy(struct envelope *dst, const struct envelope *src)
 	dst->helo = dup_opt(src->helo);
 	dst->client = dup_opt(src->client);
 	dst->envid = dup_opt(src->envid);
+	dst->auth = dup_opt(src->auth);
+	dst->trace = dup_opt(src->trace);
 	dst->rcpts = NULL;
 	if (src->n_rcpts && src->rcpts) {
 		dst->rcpts = xcalloc(src->n_rcpts, sizeof(*dst->rcpts));
@@ -680,6 +768,8 @@ void envelope_from_draft(struct envelope *dst, const struct envelope_draft *d)
 	dst->helo = dup_opt(d->helo);
 	dst->client = dup_opt(d->client);
 	dst->envid = dup_opt(d->envid);
+	dst->auth = dup_opt(d->auth);
+	dst->trace = dup_opt(d->trace);
 	dst->ret = d->ret;
 	dst->body = d->body;
 	dst->smtputf8 = d->smtputf8;

@@ -2,11 +2,12 @@
  * envelope: the spool's envelope record codec (docs/SPOOL.md). Pure: bytes
  * in, struct out, bounded, and every record self-validating.
  *
- * File layout: magic "RAVENENV" + u32 version (2; version 1, without the
- * data checksum, is still read), then records. A record is
+ * File layout: magic "RAVENENV" + u32 version (3 or 2; version 1, without
+ * the data checksum, is still read), then records. A record is
  *   u8 type, u32 payload length, payload, u32 CRC-32 of (type, length, payload).
- * The committed part is HEADER, SENDER, PARAMS, one RCPT per recipient and
- * END (carrying the recipient count). A file without a valid END is
+ * The committed part is HEADER, SENDER, PARAMS, in version 3 an optional
+ * TRACE (the authenticated login and the header fields our checks made),
+ * one RCPT per recipient and END (carrying the recipient count). A file without a valid END is
  * incomplete by definition: envelope_decode() fails and the message is
  * never delivered. After END, STATE records may be appended (one per
  * delivery outcome); a torn final STATE record (short read) is ignored — it
@@ -21,10 +22,16 @@
 #include "buf.h"
 #include "mailparams.h"
 
-/* Version 2 adds the data file's CRC-32C to HEADER; an envelope without a
- * checksum is still written as version 1, and both are read. */
+/* Version 2 adds the data file's CRC-32C to HEADER; version 3 the TRACE
+ * record. An envelope is written in the lowest version that holds it (1
+ * without a checksum, 2 without TRACE), and all three are read. */
 #define ENVELOPE_VERSION   2
 #define ENVELOPE_VERSION_1 1
+#define ENVELOPE_VERSION_3 3
+/* TRACE: header fields delivery puts at the top of the message (our
+ * Authentication-Results, a quarantine mark), and the SMTP AUTH login. */
+#define ENVELOPE_TRACE_MAX 16384
+#define ENVELOPE_LOGIN_MAX 255
 #define ENVELOPE_MAX_RCPTS 100000
 #define ENVELOPE_MAX_STR   4096
 #define ENVELOPE_ID_MAX    32
@@ -71,6 +78,8 @@ struct envelope {
 	uint8_t ret;  /* DSN RET (enum dsn_ret values), 0 if absent */
 	uint8_t body; /* BODY= (enum body_type values) */
 	uint8_t smtputf8;
+	char *auth;  /* the SMTP AUTH login the message was submitted under, or NULL */
+	char *trace; /* header fields to put at the top on delivery, or NULL */
 	size_t n_rcpts;
 	struct envelope_rcpt *rcpts;
 };
@@ -101,6 +110,8 @@ struct envelope_draft {
 	const char *client;
 	const char *envid; /* or NULL */
 	uint8_t ret, body, smtputf8;
+	const char *auth;  /* or NULL */
+	const char *trace; /* or NULL; envelope_trace_valid() */
 	size_t n_rcpts;
 	const struct envelope_draft_rcpt *rcpts;
 };
@@ -141,6 +152,17 @@ int envelope_decode_prefix(const uint8_t *p, size_t n, struct envelope *e, size_
 void envelope_free(struct envelope *e);
 /* Deep copy; dst is overwritten, not freed first. */
 void envelope_copy(struct envelope *dst, const struct envelope *src);
+
+/*
+ * 1 if s (len octets) is header fields fit to put at the top of a message:
+ * 1..ENVELOPE_TRACE_MAX octets of whole CRLF-ended lines of at most 998
+ * octets, each field opening with a name and a colon, continuation lines
+ * with a space or tab, no control character but tab and no lone CR or LF.
+ */
+int envelope_trace_valid(const char *s, size_t len);
+/* 1 if s is a login fit for TRACE: 1..ENVELOPE_LOGIN_MAX octets, none a
+ * control character. */
+int envelope_login_valid(const char *s);
 
 /* A message id: 1..ENVELOPE_ID_MAX characters, each [0-9A-Za-z]. 1 if valid. */
 int envelope_id_valid(const char *id);

@@ -135,6 +135,10 @@ const char *metrics_peer_name(enum peer_kind k)
 		return "pickup";
 	case PEER_METRICS:
 		return "metrics";
+	case PEER_DNS:
+		return "dns";
+	case PEER_DKIM:
+		return "dkim";
 	}
 	return "?";
 }

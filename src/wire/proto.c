@@ -141,6 +141,7 @@ void proto_encode_deliver(struct buf *b, const struct proto_deliver *d)
 	}
 	buf_put_u8(b, d->has_crc);
 	buf_put_u32(b, d->crc);
+	buf_put_str(b, d->prepend ? d->prepend : "");
 }
 
 int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
@@ -177,8 +178,9 @@ int proto_decode_deliver(const uint8_t *p, size_t n, struct proto_deliver *d)
 		}
 	}
 	d->arrival = (int64_t)arrival;
-	int bad = d->n == count && (reader_u8(&r, &d->has_crc) == -1 ||
-	                            reader_u32(&r, &d->crc) == -1 || d->has_crc > 1);
+	int bad = d->n == count &&
+	          (reader_u8(&r, &d->has_crc) == -1 || reader_u32(&r, &d->crc) == -1 ||
+	           d->has_crc > 1 || reader_str(&r, &d->prepend, PROTO_PREPEND_MAX) == -1);
 	if (bad || reader_done(&r) == -1 || d->n == 0 || d->n != count ||
 	    d->body > BODY_BINARYMIME || d->smtputf8 > 1 || d->ret > RET_HDRS) {
 		proto_deliver_free(d);
@@ -199,6 +201,7 @@ void proto_deliver_free(struct proto_deliver *d)
 	free(d->action);
 	free(d->sender);
 	free(d->envid);
+	free(d->prepend);
 	free(d->idx);
 	free(d->user);
 	free(d->addr);

@@ -14,10 +14,13 @@
  *   queue -> local   DELIVER_REQ  {job, id, action, arrival, sender, size, body,
  *   queue -> relay                 smtputf8, ret, envid, n, n x {idx, user, addr,
  *                                  notify, orcpt}, has_crc, crc} + fd
+ *                                 prepend} + fd
  *                                 (read-only data; one message, one destination, n
  *                                 recipients; sender "" for <>; addr: the envelope
  *                                 recipient; user: the mailbox, "" for relaying;
- *                                 size and CRC-32C of the data, checked as it is read)
+ *                                 size and CRC-32C of the data, checked as it is read;
+ *                                 prepend: header fields for the top of the message,
+ *                                 "" if none: Authentication-Results, DKIM-Signature)
  *   local -> queue   DELIVER_RES  {job, flags, n, n x {idx, status, rflags, text}}
  *   relay -> queue                (flags: the destination could not be reached at
  *                                 all; rflags: relayed to a peer without DSN;
@@ -34,6 +37,14 @@
  *                                 that LMTP action (its path is the parent's to read
  *                                 from its own configuration, never the relay's to say)
  *   parent -> relay  CONNECT_RES  {req, errno, reason} + the connected fd when errno is 0
+ *   smtp  -> queue   DNS_REQ      {req, type, name}        the smtp role's checks ask
+ *   queue -> dns     DNS_REQ      the same, with the queue's own req
+ *   dns   -> queue   DNS_RES      {req, answered, status, rcode, sec, why, packet}
+ *   queue -> smtp    DNS_RES      the same, with smtp's req (the reply packet as the
+ *                                 resolver got it: smtp parses it itself)
+ *   queue -> dkim    SIGN_REQ     {req, id, size, has_crc, crc} + fd (read-only data)
+ *   dkim  -> queue   SIGN_RES     {req, status, text} (SIGN_OK: text is the whole
+ *                                 DKIM-Signature field; otherwise why not)
  *
  * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
  * (metrics.h has their encoders and decoders).
@@ -66,10 +77,23 @@ enum proto_type {
 	PROTO_METRICS_REQ,  /* metrics.h */
 	PROTO_METRICS_TEXT, /* metrics.h */
 	PROTO_ROLE_STARTS,  /* metrics.h */
+	PROTO_DNS_REQ,
+	PROTO_DNS_RES,
+	PROTO_SIGN_REQ,
+	PROTO_SIGN_RES,
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH, PEER_PICKUP, PEER_METRICS };
-#define PEER_KIND_MAX PEER_METRICS
+enum peer_kind {
+	PEER_SMTP = 1,
+	PEER_LOCAL,
+	PEER_RELAY,
+	PEER_AUTH,
+	PEER_PICKUP,
+	PEER_METRICS,
+	PEER_DNS,
+	PEER_DKIM
+};
+#define PEER_KIND_MAX PEER_DKIM
 /* AUTH_RES: the verdict (smtp: 235, 535 after a delay, 454 locked, 454). */
 enum auth_status { AUTH_OK = 0, AUTH_FAIL, AUTH_LOCKED, AUTH_TEMP };
 /* DELIVER_CORRUPT: the message's data did not match its size or checksum
@@ -109,7 +133,9 @@ struct proto_deliver {
 	char **orcpt;     /* DSN ORCPT as the envelope keeps it, "" if none */
 	uint32_t crc;     /* the data's CRC-32C (of size octets), */
 	uint8_t has_crc;  /* when known (0: a spool from before checksums) */
+	char *prepend;    /* header fields for the top of the message; "" if none */
 };
+#define PROTO_PREPEND_MAX (2 * ENVELOPE_TRACE_MAX)
 
 /* DELIVER_RES flags */
 #define PROTO_DEST_UNREACHABLE 1u /* every host of the destination failed to answer */
@@ -171,6 +197,61 @@ void proto_auth_req_free(struct proto_auth_req *a);
 void proto_encode_auth_res(struct buf *b, const struct proto_auth_res *a);
 int proto_decode_auth_res(const uint8_t *p, size_t n, struct proto_auth_res *a);
 void proto_auth_res_free(struct proto_auth_res *a);
+
+/* DNS_REQ / DNS_RES (proto_checks.c). */
+#define PROTO_DNS_NAME_MAX   1024  /* presentation form, escapes included */
+#define PROTO_DNS_PACKET_MAX 65535 /* a reply over TCP */
+#define PROTO_DNS_WHY_MAX    256
+
+struct proto_dns_req {
+	uint64_t req;
+	uint16_t type;
+	char *name; /* not empty; the resolver role checks its syntax */
+};
+
+/* Mirrors struct dns_raw (dns_rdata.h), which the wire layer does not know. */
+struct proto_dns_res {
+	uint64_t req;
+	uint8_t answered; /* 0: no reply, status says why */
+	uint8_t status;   /* enum dns_status when !answered */
+	uint8_t rcode;    /* 0..15 */
+	uint8_t sec;      /* 0 unsigned, 1 bogus, 2 secure */
+	char *why;        /* "" if none */
+	uint8_t *pkt;     /* the reply; NULL when len is 0 */
+	size_t len;
+};
+
+void proto_encode_dns_req(struct buf *b, const struct proto_dns_req *q);
+int proto_decode_dns_req(const uint8_t *p, size_t n, struct proto_dns_req *q);
+void proto_dns_req_free(struct proto_dns_req *q);
+void proto_encode_dns_res(struct buf *b, const struct proto_dns_res *r);
+int proto_decode_dns_res(const uint8_t *p, size_t n, struct proto_dns_res *r);
+void proto_dns_res_free(struct proto_dns_res *r);
+
+/* SIGN_REQ / SIGN_RES (proto_checks.c). */
+enum sign_status { SIGN_OK = 0, SIGN_NONE, SIGN_TEMP };
+#define PROTO_SIGN_TEXT_MAX 16384
+
+struct proto_sign_req {
+	uint64_t req;
+	char *id; /* the message, for logs */
+	uint64_t size;
+	uint32_t crc;
+	uint8_t has_crc;
+};
+
+struct proto_sign_res {
+	uint64_t req;
+	uint8_t status; /* enum sign_status */
+	char *text;     /* SIGN_OK: the DKIM-Signature field, CRLF-ended; else why */
+};
+
+void proto_encode_sign_req(struct buf *b, const struct proto_sign_req *q);
+int proto_decode_sign_req(const uint8_t *p, size_t n, struct proto_sign_req *q);
+void proto_sign_req_free(struct proto_sign_req *q);
+void proto_encode_sign_res(struct buf *b, const struct proto_sign_res *r);
+int proto_decode_sign_res(const uint8_t *p, size_t n, struct proto_sign_res *r);
+void proto_sign_res_free(struct proto_sign_res *r);
 
 void proto_encode_peer(struct buf *b, uint32_t kind);
 int proto_decode_peer(const uint8_t *p, size_t n, uint32_t *kind);

@@ -63,6 +63,41 @@ CONF_TIMEOUT_TLS = "timeout tls {secs}s"
 CONF_AUTH_LIMITS = "limits auth-failures {failures} auth-lockout {lockout}s"
 LISTEN_FLAGS = {"tls": "tls", "submission": "submission", "plaintext_auth": "plaintext-auth"}
 
+# Sender checks and DKIM signing (docs/raven.conf.5.md: spf, dmarc, dkim, dnsbl).
+CONF_RESOLVER = 'resolver "127.0.0.1" port {port}'
+CONF_SPF = "spf {policy}"
+CONF_DMARC = "dmarc {policy}"
+CONF_DKIM_VERIFY = "dkim verify"
+CONF_DKIM_SIGN = 'dkim sign domain "{domain}" selector "{selector}" key "{key}"'
+CONF_DNSBL = 'dnsbl "{zone}" {policy}'
+CONF_DNSBL_CODES = ' codes {{ {codes} }}'
+CONF_DNSBL_ALLOW = "dnsbl allow {{ {nets} }}"
+
+
+def checks_config(dns_port, spf=None, dmarc=None, dkim_verify=False, dnsbl=(),
+                  dnsbl_allow=(), dkim_sign=()):
+    """Configuration lines for the sender checks: the fake resolver, then
+    spf/dmarc policies ("reject", "tag", ...), dkim verify, DNSBL zones as
+    (zone, policy[, codes]) and networks that skip them, and signing keys as
+    (domain, selector, key file)."""
+    lines = [CONF_RESOLVER.format(port=dns_port)]
+    if spf:
+        lines.append(CONF_SPF.format(policy=spf))
+    if dmarc:
+        lines.append(CONF_DMARC.format(policy=dmarc))
+    if dkim_verify:
+        lines.append(CONF_DKIM_VERIFY)
+    for z in dnsbl:
+        line = CONF_DNSBL.format(zone=z[0], policy=z[1])
+        if len(z) > 2:
+            line += CONF_DNSBL_CODES.format(codes=", ".join('"%s"' % c for c in z[2]))
+        lines.append(line)
+    if dnsbl_allow:
+        lines.append(CONF_DNSBL_ALLOW.format(nets=", ".join('"%s"' % n for n in dnsbl_allow)))
+    for domain, selector, key in dkim_sign:
+        lines.append(CONF_DKIM_SIGN.format(domain=domain, selector=selector, key=key))
+    return lines
+
 DEFAULTS = dict(
     message_size="100K",
     recipients=5,

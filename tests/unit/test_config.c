@@ -550,12 +550,7 @@ static void test_builtin_default(void **state)
 static void test_unsupported(void **state)
 {
 	(void)state;
-	expect_err(MIN_TAIL "dnsbl \"zen.spamhaus.org\"\n", "t.conf:5: dnsbl is not supported yet");
-	expect_err(MIN_TAIL "dnsbl { \"a.example\", \"b.example\" }\n",
-	           "t.conf:5: dnsbl is not supported yet");
-	expect_err(MIN_TAIL "dkim sign domain \"example.org\" selector \"s1\" key \"/k\"\n",
-	           "t.conf:5: dkim is not supported yet");
-	expect_err(MIN_TAIL "dkim verify\n", "t.conf:5: dkim is not supported yet");
+	/* dnsbl and dkim are statements of their own now: test_config_checks.c */
 	/* plain submission is accepted */
 	struct config *c = parse_ok("listen on 127.0.0.1 port 587 submission\n" MIN_TAIL);
 	conf_free(c);

@@ -113,6 +113,27 @@ static void test_relay_filter(void **state)
 	exited_ok(in_child(FILTER_RELAY, serve));
 }
 
+/* What the DKIM signer does besides serving its channel: read a file it
+ * was handed, at an offset. */
+static void read_handed_file(void)
+{
+	char buf[8];
+	if (pread(STDIN_FILENO, buf, sizeof(buf), 0) < 0 && errno != ESPIPE && errno != EBADF)
+		_exit(2);
+	serve();
+}
+
+static void test_signer_filter(void **state)
+{
+	(void)state;
+#if !defined(__SANITIZE_ADDRESS__)
+	killed_by_sigsys(in_child(FILTER_SIGNER, open_a_file));
+#endif
+	killed_by_sigsys(in_child(FILTER_SIGNER, make_a_socket));
+	killed_by_sigsys(in_child(FILTER_SIGNER, run_a_program));
+	exited_ok(in_child(FILTER_SIGNER, read_handed_file));
+}
+
 static void become_root(void)
 {
 	(void)syscall(SYS_setuid, 0);
@@ -159,7 +180,8 @@ static void heap_overflow(void)
 static void test_sanitizer_reports_under_filters(void **state)
 {
 	(void)state;
-	enum confine_filter filters[] = {FILTER_NETWORK, FILTER_RELAY, FILTER_DELIVERY};
+	enum confine_filter filters[] = {FILTER_NETWORK, FILTER_RELAY, FILTER_SIGNER,
+	                                 FILTER_DELIVERY};
 	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
 		int out[2];
 		assert_int_equal(pipe(out), 0);
@@ -234,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_relay_filter),
 		cmocka_unit_test(test_delivery_filter),
 		cmocka_unit_test(test_pickup_filter),
+		cmocka_unit_test(test_signer_filter),
 #if defined(__SANITIZE_ADDRESS__)
 		cmocka_unit_test(test_sanitizer_reports_under_filters),
 #endif
