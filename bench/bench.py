@@ -10,9 +10,11 @@ message has been delivered into the server's Maildir before the next run
 starts, so that one server's background delivery never competes with the
 other's measurement, and so that a lost or duplicated message fails the run.
 
-Three scenarios (BENCH_SCENARIOS, default all):
+Four scenarios (BENCH_SCENARIOS, default all):
 
 - throughput: accepted and delivered msg/s at each concurrency of the plan;
+- contention: the same at 1 and 20 sessions while one busy loop per core
+  competes for the CPUs;
 - neighbour: the same at 20 sessions while a buffered writer (a bounded dd
   loop) keeps gigabytes of dirty pages on the file system of both spools;
 - latency: the end of DATA to 250 wait, p50 and p99, at 20 sessions, quiet
@@ -289,6 +291,40 @@ class Neighbour:
             pass
 
 
+class BusyLoops:
+    """CPU contention: one busy loop per core (`bash -c 'while :; do :; done'`),
+    at normal priority, in its own process group; bounded — each stops by
+    itself after `limit` seconds — and stopped by the pid of its group after
+    each measured run. Same interface as Neighbour."""
+
+    def __init__(self, limit=900):
+        self.limit = limit
+        self.proc = None
+        self.peak_dirty = 0
+
+    def start(self):
+        n = os.cpu_count() or 1
+        script = (f'for i in $(seq {n}); do (end=$((SECONDS + {self.limit})); '
+                  f'while [ $SECONDS -lt $end ]; do :; done) & done; wait')
+        self.proc = subprocess.Popen(["bash", "-c", script], start_new_session=True,
+                                     stdin=subprocess.DEVNULL)
+        time.sleep(0.5)  # the loops are running before the clock starts
+
+    def note(self):
+        pass
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # bash and its loops, nothing else
+            self.proc.wait()
+        self.proc = None
+
+    def remove(self):
+        self.stop()
+
+
 def client_cmd(client, server, sessions, msgs):
     if client == "smtpload":
         return [SMTPLOAD, "-s", str(sessions), "-m", str(msgs), "-l", str(MSG_LEN),
@@ -471,6 +507,23 @@ def write_results(path, args, facts, versions, plan, res, started, load, peak_di
         p = med(m / x[1] for x in runs("neighbour", "Postfix", 20))
         lines.append(f"| accepted and delivered | {fmt(r)} | {fmt(p)} | {ratio(r, p)} |")
         lines.append("")
+    if "contention" in args.scenarios:
+        lines.append("## Beside CPU contention\n")
+        lines.append(
+            f"The same load while one busy loop per core (`while :; do :; done` in bash, "
+            f"normal priority, started before each run and stopped by its pid after the "
+            f"run's last delivery) competes for the CPUs; median of {args.runs}.\n")
+        lines.append("| concurrency | messages per run | Raven msg/s | Postfix msg/s | Raven / Postfix "
+                     "| delivered too: Raven / Postfix |")
+        lines.append("|---:|---:|---:|---:|---:|---:|")
+        for s_, m in contention_plan(args):
+            r = med(m / x[0] for x in runs("contention", "Raven", s_))
+            p = med(m / x[0] for x in runs("contention", "Postfix", s_))
+            rd = med(m / x[1] for x in runs("contention", "Raven", s_))
+            pd = med(m / x[1] for x in runs("contention", "Postfix", s_))
+            lines.append(f"| {s_} | {m} | {fmt(r)} | {fmt(p)} | {ratio(r, p)} | "
+                         f"{fmt(rd)} / {fmt(pd)} ({ratio(rd, pd)}) |")
+        lines.append("")
     if "latency" in args.scenarios:
         m = args.latency_msgs
         lines.append("## Latency: end of DATA to 250, 20 sessions\n")
@@ -499,8 +552,8 @@ def write_results(path, args, facts, versions, plan, res, started, load, peak_di
     lines.append("| scenario | server | concurrency | run | accept s | msg/s | delivered s | msg/s | p50 / p99 ms | load |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (sc, name, s), rs in sorted(res.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
-        m = {"throughput": dict(plan).get(s, 0), "neighbour": args.neighbour_msgs}.get(
-            sc, args.latency_msgs)
+        m = {"throughput": dict(plan).get(s, 0), "neighbour": args.neighbour_msgs,
+             "contention": dict(contention_plan(args)).get(s, 0)}.get(sc, args.latency_msgs)
         for i, (a, e, ld, fig) in enumerate(rs, 1):
             lat = f"{fig['p50_ms']:.2f} / {fig['p99_ms']:.2f}" if fig else ""
             lines.append(
@@ -541,6 +594,11 @@ def write_results(path, args, facts, versions, plan, res, started, load, peak_di
         f.write("\n".join(lines))
 
 
+def contention_plan(args):
+    """(sessions, messages) of the CPU-contention runs: 1 and 20 sessions."""
+    return [(1, args.contention_msgs // 4), (20, args.contention_msgs)]
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -559,13 +617,16 @@ def main():
     ap.add_argument("--raven-port", type=int, default=int(os.environ.get("BENCH_RAVEN_PORT", "40025")))
     ap.add_argument("--postfix-port", type=int, default=int(os.environ.get("BENCH_POSTFIX_PORT", "40026")))
     ap.add_argument("--scenarios", default=os.environ.get("BENCH_SCENARIOS",
-                                                          "throughput,neighbour,latency"),
-                    help="comma-separated: throughput, neighbour, latency")
+                                                          "throughput,contention,neighbour,latency"),
+                    help="comma-separated: throughput, contention, neighbour, latency")
     ap.add_argument("--neighbour-mb", type=int,
                     default=int(os.environ.get("BENCH_NEIGHBOUR_MB", "3072")),
                     help="size of each pass of the neighbour's dd, MB")
     ap.add_argument("--neighbour-msgs", type=int,
                     default=int(os.environ.get("BENCH_NEIGHBOUR_MSGS", "3000")))
+    ap.add_argument("--contention-msgs", type=int,
+                    default=int(os.environ.get("BENCH_CONTENTION_MSGS", "2000")),
+                    help="messages per 20-session contention run (a quarter at 1 session)")
     ap.add_argument("--latency-msgs", type=int,
                     default=int(os.environ.get("BENCH_LATENCY_MSGS", "3000")))
     ap.add_argument("--raven-conf", default=os.environ.get("BENCH_RAVEN_CONF", ""),
@@ -576,7 +637,7 @@ def main():
     args.ravend = os.path.abspath(args.ravend)
     args.scenarios = [x.strip() for x in args.scenarios.split(",") if x.strip()]
     for sc in args.scenarios:
-        if sc not in ("throughput", "neighbour", "latency"):
+        if sc not in ("throughput", "contention", "neighbour", "latency"):
             sys.exit(f"bench: unknown scenario {sc}")
     if "latency" in args.scenarios and not os.access(SMTPLOAD, os.X_OK):
         sys.exit(f"bench: {SMTPLOAD} is missing (bench/run.sh builds it)")
@@ -609,6 +670,7 @@ def main():
     res = {}
     ok = False
     neighbour = Neighbour(root, args.neighbour_mb)
+    busy = BusyLoops()
 
     def measure(scenario, s, m, client="smtp-source", nb=None):
         for i in range(args.runs):
@@ -636,6 +698,9 @@ def main():
         if "throughput" in args.scenarios:
             for s, m in plan:
                 measure("throughput", s, m)
+        if "contention" in args.scenarios:
+            for s, m in contention_plan(args):
+                measure("contention", s, m, nb=busy)
         if "latency" in args.scenarios:
             measure("lat-quiet", 20, args.latency_msgs, client="smtpload")
         if "neighbour" in args.scenarios:
@@ -645,6 +710,7 @@ def main():
         ok = True
     finally:
         neighbour.remove()
+        busy.remove()
         for srv in servers:
             try:
                 srv.stop()

@@ -10,7 +10,8 @@
 #   BENCH_TMP=/tmp                        where the scratch directory goes
 #   BENCH_CONNS=10000                     idle connections held (bench/conns.py)
 #   BENCH_RELAY_DRAIN=10000 BENCH_RELAY_E2E=5000   relay scenarios (bench/relay.py)
-#   BENCH_SCENARIOS=throughput,neighbour,latency
+#   BENCH_SCENARIOS=throughput,contention,neighbour,latency
+#   BENCH_CONTENTION_MSGS=2000            per 20-session run beside busy loops (1 session: /4)
 #   BENCH_NEIGHBOUR_MB=3072               size of each pass of the neighbour's dd
 #   BENCH_NEIGHBOUR_MSGS=3000 BENCH_LATENCY_MSGS=3000
 #   BENCH_RAVEN_CONF="queue sync syncfs"   extra raven.conf lines (; between)
