@@ -40,12 +40,25 @@ static void send_res(struct peer *p, uint64_t req, uint8_t status, const char *l
 	buf_free(&b);
 }
 
+/* The current auth role; a retiring one while its successor starts, so a
+ * reload does not turn AUTH away (it is closed once it has answered). */
 static struct peer *auth_peer(const struct queue_role *q)
 {
+	struct peer *old = NULL;
 	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == PEER_AUTH && p->ch != NULL)
+		if (p->kind == PEER_AUTH && p->ch != NULL && !p->retiring)
 			return p;
-	return NULL;
+		else if (p->kind == PEER_AUTH && p->ch != NULL)
+			old = p;
+	return old;
+}
+
+int queue_auth_busy(const struct queue_role *q, const struct peer *p)
+{
+	for (const struct auth_pending *a = q->auth_list; a; a = a->next)
+		if (a->auth == p)
+			return 1;
+	return 0;
 }
 
 static void pending_unlink(struct queue_role *q, struct auth_pending *a)

@@ -34,6 +34,12 @@
  *                                 that LMTP action (its path is the parent's to read
  *                                 from its own configuration, never the relay's to say)
  *   parent -> relay  CONNECT_RES  {req, errno, reason} + the connected fd when errno is 0
+ *   queue -> parent  RELOAD_REQ   {req}: ravenctl reload asked for a reload
+ *   parent -> queue  RELOAD_RES   {req, errno, reason}: 0 done, else why not ("file:line: ...")
+ *   parent -> queue  CONFIG       {req} + a memfd with the new configuration (conf_bundle.h):
+ *                                 every peer connected before it is of the old one and
+ *                                 retires; every NEW_PEER after it is of the new one
+ *   queue -> smtp    RETIRE       {req}: stop accepting, finish the open sessions, exit
  *
  * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
  * (metrics.h has their encoders and decoders).
@@ -66,6 +72,10 @@ enum proto_type {
 	PROTO_METRICS_REQ,  /* metrics.h */
 	PROTO_METRICS_TEXT, /* metrics.h */
 	PROTO_ROLE_STARTS,  /* metrics.h */
+	PROTO_RELOAD_REQ,
+	PROTO_RELOAD_RES,
+	PROTO_CONFIG,
+	PROTO_RETIRE,
 };
 
 enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH, PEER_PICKUP, PEER_METRICS };
