@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conf_bundle.h"
 #include "conf_int.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -612,7 +613,8 @@ void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path
 {
 	struct table *t = table_add(p, line, name);
 	char err[300];
-	if (t != NULL && table_load_file(t, path, err, sizeof(err)) == -1)
+	if (t != NULL &&
+	    conf_bundle_load_table(p->bundle, p->record, t, path, err, sizeof(err)) == -1)
 		conf_error(p, line, "table %s: %s", name, err);
 	free(name);
 	free(path);

@@ -63,9 +63,15 @@ struct conf_scratch {
 	char *dkim_domain, *dkim_selector, *dkim_key;
 };
 
+struct conf_bundle;
+
 struct conf_parser {
 	const char *name; /* file name for messages */
 	struct config *c;
+	/* Table files: read and recorded into bundle (record), or taken from
+	 * it (!record); NULL: read from the file system only. */
+	struct conf_bundle *bundle;
+	int record;
 
 	/* lexer */
 	const char *text;
@@ -101,6 +107,12 @@ struct conf_parser {
 
 	struct conf_scratch s;
 };
+
+/* config.c: parse text with p's table-file source set by the caller. */
+struct config *conf_parse_with(struct conf_parser *p, const char *text, size_t len, char *err,
+                               size_t errlen);
+/* conf_finish() with paths made absolute from cwd. */
+int conf_finish_in(struct config *c, const char *cwd, char *err, size_t errlen);
 
 /* lex.c */
 void conf_lex_init(struct conf_parser *p, const char *text, size_t len);

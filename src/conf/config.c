@@ -259,31 +259,37 @@ static void conf_validate(struct conf_parser *p)
 		conf_error(p, last, "no match rule (no mail would be accepted)");
 }
 
+struct config *conf_parse_with(struct conf_parser *p, const char *text, size_t len, char *err,
+                               size_t errlen)
+{
+	if (len > CONF_MAX_TEXT) {
+		err_set(err, errlen, "%s: too large (more than %zu bytes)", p->name, CONF_MAX_TEXT);
+		return NULL;
+	}
+	p->c = conf_new();
+	p->c->file = xstrdup(p->name);
+	conf_lex_init(p, text, len);
+	int rc = conf_yyparse(p);
+	if (rc != 0 && !p->has_err)
+		conf_error(p, p->line, "cannot parse (out of memory?)");
+	if (!p->has_err)
+		conf_validate(p);
+	conf_scratch_clear(&p->s);
+	if (p->has_err) {
+		err_set(err, errlen, "%s", p->err);
+		conf_free(p->c);
+		return NULL;
+	}
+	return p->c;
+}
+
 struct config *conf_parse_string(const char *name, const char *text, size_t len, char *err,
                                  size_t errlen)
 {
-	if (len > CONF_MAX_TEXT) {
-		err_set(err, errlen, "%s: too large (more than %zu bytes)", name, CONF_MAX_TEXT);
-		return NULL;
-	}
 	struct conf_parser p;
 	memset(&p, 0, sizeof(p));
 	p.name = name;
-	p.c = conf_new();
-	p.c->file = xstrdup(name);
-	conf_lex_init(&p, text, len);
-	int rc = conf_yyparse(&p);
-	if (rc != 0 && !p.has_err)
-		conf_error(&p, p.line, "cannot parse (out of memory?)");
-	if (!p.has_err)
-		conf_validate(&p);
-	conf_scratch_clear(&p.s);
-	if (p.has_err) {
-		err_set(err, errlen, "%s", p.err);
-		conf_free(p.c);
-		return NULL;
-	}
-	return p.c;
+	return conf_parse_with(&p, text, len, err, errlen);
 }
 
 struct config *conf_load(const char *path, char *err, size_t errlen)
@@ -382,6 +388,13 @@ int conf_finish(struct config *c, char *err, size_t errlen)
 		err_set(err, errlen, "cannot get the current directory: %s", strerror(errno));
 		return -1;
 	}
+	return conf_finish_in(c, cwd, err, errlen);
+}
+
+int conf_finish_in(struct config *c, const char *cwd, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
 	char *d = absolute(cwd, c->data_dir);
 	free(c->data_dir);
 	c->data_dir = d;

@@ -22,7 +22,6 @@
 
 #define TABLE_MAX_LINE    4096
 #define TABLE_MAX_ENTRIES 1000000
-#define TABLE_MAX_FILE    ((size_t)64 << 20)
 
 struct table_entry {
 	char *key; /* NULL: empty slot */
@@ -331,11 +330,17 @@ int table_load_file(struct table *t, const char *path, char *err, size_t errlen)
 	char *text = file_read_bounded(path, TABLE_MAX_FILE, &len, err, errlen);
 	if (text == NULL)
 		return -1;
-	int rc = table_load_string(t, path, text, len, err, errlen);
+	int rc = table_load_file_text(t, path, text, len, err, errlen);
 	explicit_bzero(text, len);
 	free(text);
-	t->from_file = 1;
 	return rc;
+}
+
+int table_load_file_text(struct table *t, const char *path, const char *text, size_t len, char *err,
+                         size_t errlen)
+{
+	t->from_file = 1;
+	return table_load_string(t, path, text, len, err, errlen);
 }
 
 int table_from_file(const struct table *t)

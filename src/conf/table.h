@@ -17,8 +17,13 @@ void table_free(struct table *t);
 const char *table_name(const struct table *t);
 /* Add or replace; value may be NULL. */
 void table_put(struct table *t, const char *key, const char *value);
+#define TABLE_MAX_FILE ((size_t)64 << 20)
+
 /* Load a file. 0 or -1 with "path:line: reason" in err. */
 int table_load_file(struct table *t, const char *path, char *err, size_t errlen);
+/* A file's text read elsewhere (conf_bundle.h): as table_load_file. */
+int table_load_file_text(struct table *t, const char *path, const char *text, size_t len, char *err,
+                         size_t errlen);
 /* Same, from memory (tests, fuzzing). */
 int table_load_string(struct table *t, const char *name, const char *text, size_t len, char *err,
                       size_t errlen);

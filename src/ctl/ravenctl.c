@@ -106,10 +106,6 @@ int main(int argc, char **argv)
 	struct control_req req;
 	if (control_req_parse(line, strlen(line), &req, err, sizeof(err)) == -1)
 		return usage_error(err);
-	if (req.verb == CTL_RELOAD) {
-		fprintf(stderr, "ravenctl: reload is not supported yet\n");
-		return 1;
-	}
 	char *path = socket_path(file);
 	if (path == NULL)
 		return 1;

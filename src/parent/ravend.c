@@ -32,6 +32,7 @@
 #include "config.h"
 #include "control.h"
 #include "log.h"
+#include "parent_fds.h"
 #include "role_exec.h"
 #include "roles.h"
 #include "server.h"
@@ -39,8 +40,6 @@
 #include "util.h"
 #include "version.h"
 #include "xmalloc.h"
-
-#define LISTEN_BACKLOG 4096
 
 static void usage(FILE *f)
 {
@@ -60,49 +59,13 @@ static void usage(FILE *f)
 	exit(2);
 }
 
-/* Bind one listener; -1 with errno when the address cannot be used. */
-static int listen_on(const struct listener *l)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, l->addr, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(l->port);
-		sl = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, l->addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(l->port);
-		sl = sizeof(*in6);
-	} else {
-		errno = EINVAL;
-		return -1;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1)
-		return -1;
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 static void bind_listeners(struct parent *p)
 {
 	const struct config *c = p->conf;
 	p->listen = xcalloc(c->n_listeners, sizeof(*p->listen));
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener *l = &c->listeners[i];
-		int fd = listen_on(l);
+		int fd = parent_listen_on(l);
 		if (fd == -1) {
 			/* A host without IPv6 still serves the built-in default on IPv4. */
 			if ((errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT) && c->file == NULL) {
@@ -130,7 +93,7 @@ static void bind_metrics(struct parent *p)
 	p->metrics_fd = xcalloc(c->n_metrics_listeners + 1, sizeof(*p->metrics_fd));
 	for (size_t i = 0; i < c->n_metrics_listeners; i++) {
 		const struct listener *l = &c->metrics_listeners[i];
-		int fd = listen_on(l);
+		int fd = parent_listen_on(l);
 		if (fd == -1)
 			fatalx("cannot listen on [%s]:%u (metrics)", l->addr, l->port);
 		log_info("event=listening addr=%s port=%u metrics=1", l->addr, l->port);
@@ -370,15 +333,6 @@ static void notify_ready(const struct parent *p)
 #endif
 }
 
-/* The configuration text, for the roles to parse exactly what we did. */
-static int config_memfd(const char *text, size_t len)
-{
-	int fd = memfd_create("raven.conf", MFD_CLOEXEC);
-	if (fd == -1 || fd_write_all(fd, text, len) == -1)
-		fatalx("cannot hand the configuration to the roles");
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "-R") == 0)
@@ -459,8 +413,10 @@ int main(int argc, char **argv)
 	p.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if (p.exe_fd == -1)
 		fatalx("cannot open /proc/self/exe to start the roles");
-	if (conf_text != NULL)
-		p.conf_fd = config_memfd(conf_text, conf_len);
+	/* The configuration text, for the roles to parse exactly what we did. */
+	if (conf_text != NULL &&
+	    (p.conf_fd = parent_memfd("raven.conf", conf_text, conf_len)) == -1)
+		fatalx("cannot hand the configuration to the roles");
 	free(conf_text);
 	confine_undumpable();
 	make_dirs(&p);

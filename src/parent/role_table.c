@@ -109,19 +109,19 @@ static void run_dkim(const struct role_env *env)
 }
 
 const struct role_desc role_table[] = {
-    {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue},
-    {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local},
+    {"queue", 0, ACCOUNT_USER, ROOT_SPOOL, 0, FILTER_NONE, ROLE_CONTROL, NULL, run_queue, 0},
+    {"local", PEER_LOCAL, ACCOUNT_USER, ROOT_NONE, 1, FILTER_DELIVERY, 0, NULL, run_local, 1},
     {"smtp", PEER_SMTP, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_LISTENERS, prepare_smtp,
-     run_smtp},
+     run_smtp, 1},
     {"relay", PEER_RELAY, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RELAY, ROLE_PARENT, prepare_relay,
-     run_relay},
-    {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth},
+     run_relay, 1},
+    {"auth", PEER_AUTH, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_NETWORK, 0, prepare_auth, run_auth, 1},
     {"pickup", PEER_PICKUP, ACCOUNT_USER, ROOT_MAILDROP, 0, FILTER_PICKUP, 0, prepare_pickup,
-     run_pickup},
+     run_pickup, 0},
     {"metrics", PEER_METRICS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_METRICS, NULL,
-     run_metrics},
-    {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, 0, prepare_dns, run_dns},
-    {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, 0, prepare_dkim, run_dkim},
+     run_metrics, 1},
+    {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, 0, prepare_dns, run_dns, 1},
+    {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, 0, prepare_dkim, run_dkim, 1},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

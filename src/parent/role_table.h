@@ -66,6 +66,9 @@ struct role_desc {
 	 * NULL: nothing to prepare. Fatal (EX_CONFIG) on failure. */
 	void *(*prepare)(const struct role_env *env);
 	void (*run)(const struct role_env *env);
+	/* At a reload, the new instance may start while the old one is still
+	 * finishing its work (1); 0: only once the old one has exited. */
+	int overlap;
 };
 
 /* The queue comes first: the others are handed channels to it. */

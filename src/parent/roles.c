@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "reload.h"
 #include "role_table.h"
 #include "xmalloc.h"
 
@@ -39,8 +40,19 @@ struct role {
 	struct supervisor *sv;
 };
 
+/* A role instance replaced by a reload, finishing its work before it exits:
+ * reaped without being restarted. */
+struct retired {
+	pid_t pid;
+	const struct role_desc *desc;
+	struct ipc *svc; /* its service channel, if it has one */
+};
+
 struct supervisor {
 	struct parent *p;
+	struct retired *retired;
+	size_t n_retired;
+	unsigned reloads;   /* reloads applied so far */
 	struct role *roles; /* one per row of role_table, in its order */
 	struct ipc *queue;  /* parent's channel to the queue role */
 	struct event *sigchld, *sigterm, *sigint, *sighup;
@@ -49,11 +61,35 @@ struct supervisor {
 	time_t started; /* ravend's start, for the metrics */
 };
 
+static int roles_reload(struct supervisor *sv, char *err, size_t errlen);
+static int retired_reaped(struct supervisor *sv, pid_t pid, int status);
+
+/* ravenctl reload, relayed by the queue (which serves the control socket):
+ * the answer goes back with the queue's request number. */
+static void reload_requested(struct supervisor *sv, const struct ipc_msg *m)
+{
+	uint64_t req;
+	if (proto_decode_req(m->data, m->len, &req) == -1) {
+		log_warn("event=bad-frame from=queue type=%u len=%zu", m->type, m->len);
+		return;
+	}
+	char err[512] = "";
+	int rc = roles_reload(sv, err, sizeof(err));
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_fail(&b, req, rc == 0 ? 0 : EINVAL, rc == 0 ? "" : err);
+	if (sv->queue)
+		ipc_send(sv->queue, PROTO_RELOAD_RES, b.data, b.len, -1);
+	buf_free(&b);
+}
+
 static void queue_channel_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
 	(void)ch;
-	(void)arg;
-	log_warn("event=unexpected-message from=queue type=%u", m->type);
+	if (m->type == PROTO_RELOAD_REQ && m->fd == -1)
+		reload_requested(arg, m);
+	else
+		log_warn("event=unexpected-message from=queue type=%u", m->type);
 	if (m->fd != -1)
 		close(m->fd);
 }
@@ -321,6 +357,10 @@ static void restart_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void stop_all(struct supervisor *sv)
 {
 	sv->stopping = 1;
+	/* Retired instances finishing their sessions are stopped too; they
+	 * are not waited for: their parent's exit ends them (PDEATHSIG). */
+	for (size_t i = 0; i < sv->n_retired; i++)
+		kill(sv->retired[i].pid, SIGTERM);
 	for (size_t k = role_count; k-- > 0;)
 		if (sv->roles[k].pid > 0)
 			kill(sv->roles[k].pid, SIGTERM);
@@ -352,6 +392,8 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (retired_reaped(sv, pid, status))
+			continue;
 		for (size_t k = 0; k < role_count; k++) {
 			struct role *r = &sv->roles[k];
 			if (r->pid != pid)
@@ -366,7 +408,10 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 				         r->desc->name, (int)pid, WEXITSTATUS(status));
 			if (sv->stopping)
 				continue;
-			if (WIFEXITED(status) && WEXITSTATUS(status) == EX_CONFIG) {
+			/* After a reload the daemon keeps going: the old
+			 * configuration's processes may still be serving. */
+			if (WIFEXITED(status) && WEXITSTATUS(status) == EX_CONFIG &&
+			    sv->reloads == 0) {
 				/* It said why (logged above) and it will not fix itself:
 				 * restarting it twice a second for ever serves nobody. */
 				log_warn("event=role-cannot-start role=%s reason=\"see its fatal "
@@ -396,12 +441,82 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(sv->p->base);
 }
 
+/* A retired instance ended: forget it (no restart). 1 if pid was one. */
+static int retired_reaped(struct supervisor *sv, pid_t pid, int status)
+{
+	for (size_t i = 0; i < sv->n_retired; i++) {
+		struct retired *t = &sv->retired[i];
+		if (t->pid != pid)
+			continue;
+		log_info("event=role-retired role=%s pid=%d status=%d", t->desc->name, (int)pid,
+		         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		if (t->svc)
+			ipc_free(t->svc);
+		sv->retired[i] = sv->retired[--sv->n_retired];
+		return 1;
+	}
+	return 0;
+}
+
+/* r's instance finishes its work beside the one about to start. */
+static void retire(struct supervisor *sv, struct role *r)
+{
+	sv->retired = xreallocarray(sv->retired, sv->n_retired + 1, sizeof(*sv->retired));
+	sv->retired[sv->n_retired++] = (struct retired){r->pid, r->desc, r->svc};
+	log_info("event=role-retiring role=%s pid=%d", r->desc->name, (int)r->pid);
+	r->svc = NULL;
+	r->pid = 0;
+}
+
+/*
+ * Apply a new configuration (docs/ARCHITECTURE.md, "Reload"). Everything
+ * that can fail is done by reload_prepare() before anything changes. Then
+ * the queue is handed the new configuration first, so that every peer it
+ * hears of after it is of the new generation, and retires the ones it has:
+ * smtp stops accepting and finishes its sessions, the others get no new
+ * work and are closed once idle. Roles that may run beside their
+ * successor start again at once; the others (pickup, which must not take
+ * the same maildrop file twice) are started again when they exit.
+ */
+static int roles_reload(struct supervisor *sv, char *err, size_t errlen)
+{
+	struct reload_next nx;
+	if (sv->stopping) {
+		snprintf(err, errlen, "ravend is stopping");
+		return -1;
+	}
+	if (reload_prepare(sv->p, &nx, err, errlen) == -1)
+		return -1;
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_req(&b, sv->reloads + 1);
+	int sent = sv->queue ? ipc_send(sv->queue, PROTO_CONFIG, b.data, b.len, nx.bundle_fd) : -1;
+	buf_free(&b);
+	if (sent == -1) {
+		reload_abort(&nx);
+		snprintf(err, errlen, "the queue is not running; try again shortly");
+		return -1;
+	}
+	reload_commit(sv->p, &nx);
+	sv->reloads++;
+	for (size_t k = 0; k < role_count; k++) {
+		struct role *r = &sv->roles[k];
+		if (r->desc->peer != 0 && r->pid > 0 && r->desc->overlap)
+			retire(sv, r);
+	}
+	restart_due(sv);
+	log_info("event=reloaded config=%s generation=%u", sv->p->conf->file, sv->reloads);
+	return 0;
+}
+
 static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_info("event=sighup action=ignored reason=\"reload is not supported yet\"");
+	char err[512], esc[1024];
+	if (roles_reload(arg, err, sizeof(err)) == -1)
+		log_warn("event=reload-refused reason=\"%s\"",
+		         log_escape(esc, sizeof(esc), err, strlen(err)));
 }
 
 int roles_run(struct parent *p)
@@ -434,6 +549,10 @@ int roles_run(struct parent *p)
 		if (sv.roles[k].svc)
 			ipc_free(sv.roles[k].svc);
 	}
+	for (size_t i = 0; i < sv.n_retired; i++)
+		if (sv.retired[i].svc)
+			ipc_free(sv.retired[i].svc);
+	free(sv.retired);
 	free(sv.roles);
 	return sv.failed ? 1 : 0;
 }

@@ -41,6 +41,7 @@ struct conn {
 	struct buf out;
 	size_t off;
 	int writing;
+	uint64_t reload_req; /* waiting for the parent's answer to this reload; 0: none */
 	struct conn *prev, *next;
 };
 
@@ -55,6 +56,7 @@ struct control {
 	struct event *pause_ev; /* re-enables accept after EMFILE */
 	struct conn *conns;
 	size_t n_conns;
+	uint64_t next_reload;
 };
 
 static void conn_free(struct conn *k)
@@ -188,9 +190,6 @@ static int run(struct control *c, const struct control_req *req, struct buf *out
 		queue_admin_status_free(&st);
 		break;
 	}
-	case CTL_RELOAD:
-		snprintf(err, errlen, "reload is not supported yet");
-		return -1;
 	default:
 		snprintf(err, errlen, "unknown command");
 		return -1;
@@ -202,6 +201,47 @@ static int run(struct control *c, const struct control_req *req, struct buf *out
 	return 0;
 }
 
+/* The parent reloads (the queue only relays): wait for its answer, reading
+ * nothing more meanwhile; the timeout still applies. */
+static void reload_ask(struct conn *k)
+{
+	k->reload_req = ++k->c->next_reload;
+	if (queue_admin_reload(k->c->q, k->reload_req) == -1) {
+		k->reload_req = 0;
+		log_info("event=ctl-reload uid=%u result=error reason=\"parent unreachable\"",
+		         (unsigned)k->uid);
+		respond_error(k, "cannot reach ravend's parent process");
+		return;
+	}
+	event_del(k->io);
+}
+
+void control_reload_done(struct control *c, uint64_t req, uint32_t error, const char *reason)
+{
+	struct conn *k = c->conns;
+	while (k && !(k->reload_req == req && !k->writing))
+		k = k->next;
+	char esc[600];
+	log_escape(esc, sizeof(esc), reason, strlen(reason));
+	log_info("event=ctl-reload uid=%u result=%s%s%s%s", k ? (unsigned)k->uid : 0,
+	         error == 0 ? "ok" : "error", error == 0 ? "" : " reason=\"", error == 0 ? "" : esc,
+	         error == 0 ? "" : "\"");
+	if (k == NULL)
+		return; /* it went away (or timed out) meanwhile */
+	k->reload_req = 0;
+	if (error != 0) {
+		/* One status line: a reason with a newline would end it early. */
+		char line[600];
+		snprintf(line, sizeof(line), "%s", reason[0] ? reason : "reload failed");
+		line[strcspn(line, "\r\n")] = '\0';
+		respond_error(k, line);
+		return;
+	}
+	buf_reset(&k->out);
+	buf_append_str(&k->out, "ok\nreloaded\n");
+	conn_respond(k);
+}
+
 static void conn_request(struct conn *k)
 {
 	struct control_req req;
@@ -211,6 +251,10 @@ static void conn_request(struct conn *k)
 		log_info("event=ctl-bad-request uid=%u reason=\"%s\" request=\"%s\"",
 		         (unsigned)k->uid, err, esc);
 		respond_error(k, err);
+		return;
+	}
+	if (req.verb == CTL_RELOAD) {
+		reload_ask(k);
 		return;
 	}
 	buf_reset(&k->out);

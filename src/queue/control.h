@@ -13,6 +13,7 @@
 #define RAVEN_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -38,6 +39,9 @@ struct control *control_new_fd(struct event_base *base, int fd, uid_t allowed_ui
  * control_free. NULL with a reason in err. */
 struct control *control_new(struct event_base *base, const char *path, uid_t allowed_uid,
                             struct queue_role *q, char *err, size_t errlen);
+/* The parent's answer to the reload request numbered req (error 0: done,
+ * else reason says why): the ravenctl connection that asked gets it. */
+void control_reload_done(struct control *c, uint64_t req, uint32_t error, const char *reason);
 /* Change the read/write timeout (default CONTROL_TIMEOUT); for tests. */
 void control_set_timeout(struct control *c, unsigned seconds);
 /* Close the listener and every connection (and unlink the socket that

@@ -62,6 +62,9 @@ int queue_admin_flush(struct queue_role *q, const char *id, char *err, size_t er
 /* Every metric as Prometheus text (queue_metrics.c); 0, or -1 when out's
  * maximum was reached. */
 int queue_admin_prometheus(struct queue_role *q, struct buf *out);
+/* Ask the parent for a reload; its answer comes back as
+ * control_reload_done(req, ...). 0, or -1 if the parent cannot be asked. */
+int queue_admin_reload(struct queue_role *q, uint64_t req);
 /* The message's header section (up to 64 KiB) appended to out. */
 int queue_admin_headers(struct queue_role *q, const char *id, struct buf *out, char *err,
                         size_t errlen);

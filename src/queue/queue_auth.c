@@ -40,12 +40,12 @@ static void send_res(struct peer *p, uint64_t req, uint8_t status, const char *l
 	buf_free(&b);
 }
 
-static struct peer *auth_peer(const struct queue_role *q)
+int queue_auth_busy(const struct queue_role *q, const struct peer *p)
 {
-	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == PEER_AUTH && p->ch != NULL)
-			return p;
-	return NULL;
+	for (const struct auth_pending *a = q->auth_list; a; a = a->next)
+		if (a->auth == p)
+			return 1;
+	return 0;
 }
 
 static void pending_unlink(struct queue_role *q, struct auth_pending *a)
@@ -65,7 +65,7 @@ int queue_auth_request(struct queue_role *q, struct peer *p, const struct ipc_ms
 	struct proto_auth_req a;
 	if (proto_decode_auth_req(m->data, m->len, &a) == -1)
 		return -1;
-	struct peer *auth = auth_peer(q);
+	struct peer *auth = queue_peer_of(q, PEER_AUTH);
 	if (auth == NULL || q->n_auth_pending >= AUTH_MAX_PENDING) {
 		log_warn("event=auth-unavailable reason=\"%s\"",
 		         auth == NULL ? "no auth role connected" : "too many requests waiting");

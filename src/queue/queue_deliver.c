@@ -49,7 +49,7 @@ static const char *transport_name(uint8_t transport)
 static struct peer *peer_of_kind(struct queue_role *q, enum peer_kind kind)
 {
 	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == kind && p->ch)
+		if (p->kind == kind && p->ch && !p->retiring)
 			return p;
 	return NULL;
 }

@@ -50,12 +50,12 @@ static void send_tempfail(struct peer *p, uint64_t req, const char *why)
 	send_res(p, &r);
 }
 
-static struct peer *dns_peer(const struct queue_role *q)
+int queue_dns_busy(const struct queue_role *q, const struct peer *p)
 {
-	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == PEER_DNS && p->ch != NULL)
-			return p;
-	return NULL;
+	for (const struct dns_pending *w = q->dns_list; w; w = w->next)
+		if (w->dns == p)
+			return 1;
+	return 0;
 }
 
 static void pending_unlink(struct queue_role *q, struct dns_pending *w)
@@ -75,7 +75,7 @@ int queue_dns_request(struct queue_role *q, struct peer *p, const struct ipc_msg
 	struct proto_dns_req a;
 	if (proto_decode_dns_req(m->data, m->len, &a) == -1)
 		return -1;
-	struct peer *dns = dns_peer(q);
+	struct peer *dns = queue_peer_of(q, PEER_DNS);
 	if (dns == NULL || q->n_dns_pending >= DNS_FWD_MAX_PENDING) {
 		const char *why = dns == NULL ? "no resolver role connected" : "too many questions";
 		if (!q->dns_warned)

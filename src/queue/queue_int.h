@@ -28,8 +28,18 @@
  */
 #define QUEUE_LEGACY_REMOTE "relay:"
 
+/* A configuration and how many hold it: the queue (the current one) and
+ * each peer connected under it (queue_reload.c). */
+struct conf_gen {
+	const struct config *conf;
+	struct config *owned; /* NULL: the one the role started with, not ours to free */
+	unsigned refs;
+};
+
 struct peer {
 	struct queue_role *q;
+	struct conf_gen *gen;      /* the configuration it was started with */
+	int retiring;              /* of an older configuration: no new work; closed once idle */
 	struct ipc *ch;            /* NULL once closed */
 	struct ipc *ch_dead;       /* the closed channel, until it is freed */
 	struct inflight *jobs;     /* delivery peers: the jobs handed to it */
@@ -80,7 +90,9 @@ struct queue_clock {
 };
 
 struct queue_role {
-	const struct config *conf;
+	const struct config *conf; /* gen->conf: the current configuration */
+	struct conf_gen *gen;
+	struct event *retire_ev; /* looks for retiring peers that became idle */
 	struct queue_clock clock;
 	struct event_base *base;
 	struct spool *spool;
@@ -145,6 +157,17 @@ void queue_finish(struct queue_role *q, struct sched_msg *m, const char *why);
  * recycled files back and retry the deferred deliveries once space is freed. */
 void queue_space_trouble(struct queue_role *q, const char *id);
 
+/* queue_reload.c */
+struct conf_gen *queue_gen_new(const struct config *conf, struct config *owned);
+struct conf_gen *queue_gen_ref(struct conf_gen *g);
+void queue_gen_release(struct conf_gen *g);
+/* CONFIG from the parent: take the new configuration (m->fd, conf_bundle.h)
+ * and retire every peer connected so far. 0, or -1 (logged; the running
+ * configuration stays). */
+int queue_reload_config(struct queue_role *q, const struct ipc_msg *m);
+/* RELOAD_RES from the parent: answer the ravenctl connection waiting for it. */
+void queue_reload_answered(struct queue_role *q, const struct ipc_msg *m);
+
 /* queue_deliver.c */
 void queue_schedule(struct queue_role *q);
 /* The scheduler's dest_of: a recipient's transport and next hop, from the
@@ -167,6 +190,15 @@ void queue_job_fail(struct queue_role *q, struct sched_job *j, const char *why);
  * -1 for a frame that does not decode or answers nothing asked. */
 int queue_auth_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
 int queue_auth_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* 1 if p (an auth peer) has questions waiting for its answer. */
+int queue_auth_busy(const struct queue_role *q, const struct peer *p);
+/* 1 if p (a resolver or signer peer) has questions waiting for its answer. */
+int queue_dns_busy(const struct queue_role *q, const struct peer *p);
+int queue_sign_busy(const struct queue_role *q, const struct peer *p);
+/* The connected peer of that kind: the current one; a retiring one while
+ * its successor starts, so a reload turns no question away (it is closed
+ * once it has answered). NULL: none. */
+struct peer *queue_peer_of(const struct queue_role *q, uint32_t kind);
 /* A peer closed: its questions are forgotten (smtp) or answered AUTH_TEMP (auth). */
 void queue_auth_peer_gone(struct queue_role *q, struct peer *p);
 void queue_auth_free(struct queue_role *q);

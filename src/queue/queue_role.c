@@ -144,12 +144,12 @@ static int handle_new(struct queue_role *q, struct peer *p, const struct ipc_msg
  * authors the spool and checks them against its own configuration first,
  * so a compromised network role cannot make anyone deliver elsewhere.
  */
-static int envelope_routed(struct queue_role *q, const struct envelope *e)
+static int envelope_routed(const struct config *conf, const struct envelope *e)
 {
 	for (size_t i = 0; i < e->n_rcpts; i++) {
 		const struct envelope_rcpt *r = &e->rcpts[i];
 		char why[256], to[300];
-		if (route_verify_rcpt(q->conf, r->action, r->addr, r->user, why, sizeof(why)) == 0)
+		if (route_verify_rcpt(conf, r->action, r->addr, r->user, why, sizeof(why)) == 0)
 			continue;
 		char esc[600];
 		log_escape(to, sizeof(to), r->addr, strlen(r->addr));
@@ -175,7 +175,9 @@ static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_
 		envelope_free(&c.env);
 		return 0;
 	}
-	if (envelope_routed(q, &c.env) == -1) {
+	/* Under the configuration its author runs with: a session opened
+	 * before a reload finishes on the configuration it started with. */
+	if (envelope_routed(p->gen->conf, &c.env) == -1) {
 		reply_fail(p, PROTO_COMMIT_FAIL, c.req, EPERM, "envelope refused");
 		incoming_discard(q, in);
 		envelope_free(&c.env);
@@ -516,6 +518,7 @@ static void free_peer_later(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ipc_free(p->ch_dead);
+	queue_gen_release(p->gen);
 	free(p);
 }
 
@@ -556,11 +559,23 @@ static void peer_closed(struct ipc *ch, void *arg)
 	}
 }
 
+struct peer *queue_peer_of(const struct queue_role *q, uint32_t kind)
+{
+	struct peer *old = NULL;
+	for (struct peer *p = q->peers; p; p = p->next)
+		if (p->kind == kind && p->ch != NULL && !p->retiring)
+			return p;
+		else if (p->kind == kind && p->ch != NULL)
+			old = p;
+	return old;
+}
+
 static void add_peer(struct queue_role *q, uint32_t kind, int fd)
 {
 	struct peer *p = xcalloc(1, sizeof(*p));
 	p->q = q;
 	p->kind = kind;
+	p->gen = queue_gen_ref(q->gen);
 	struct ipc_handlers h = {peer_msg, peer_closed, p};
 	p->ch = ipc_new(q->base, fd, &h);
 	p->next = q->peers;
@@ -577,6 +592,16 @@ static void parent_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	(void)ch;
 	if (m->type == PROTO_ROLE_STARTS && m->fd == -1 && queue_metrics_starts(q, m) == 0)
 		return;
+	if (m->type == PROTO_CONFIG) {
+		queue_reload_config(q, m);
+		if (m->fd != -1)
+			close(m->fd);
+		return;
+	}
+	if (m->type == PROTO_RELOAD_RES && m->fd == -1) {
+		queue_reload_answered(q, m);
+		return;
+	}
 	if (m->type != PROTO_NEW_PEER || m->fd == -1 ||
 	    proto_decode_peer(m->data, m->len, &kind) == -1 || kind < PEER_SMTP ||
 	    kind > PEER_KIND_MAX) {
@@ -642,6 +667,7 @@ struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, si
 	q->lock_fd = -1;
 	const struct config *conf = o->conf;
 	q->conf = conf;
+	q->gen = queue_gen_new(conf, NULL);
 	q->base = o->base;
 	q->clock.now = o->now ? o->now : system_now;
 	q->clock.mono_usec = o->mono_usec ? o->mono_usec : system_mono_usec;
@@ -726,6 +752,7 @@ void queue_role_free(struct queue_role *q)
 			free(in);
 		}
 		ipc_free(p->ch);
+		queue_gen_release(p->gen);
 		free(p);
 	}
 	for (size_t i = 0; i < q->n_batch; i++) {
@@ -767,6 +794,9 @@ void queue_role_free(struct queue_role *q)
 		event_free(q->spool_ev);
 	if (q->space_ev)
 		event_free(q->space_ev);
+	if (q->retire_ev)
+		event_free(q->retire_ev);
+	queue_gen_release(q->gen);
 	hmap_free(q->inflight);
 	hmap_free(q->incoming);
 	if (q->sched)

@@ -32,10 +32,15 @@ struct sign_wait {
 
 struct peer *queue_signer(const struct queue_role *q)
 {
-	for (struct peer *p = q->peers; p; p = p->next)
-		if (p->kind == PEER_DKIM && p->ch != NULL)
-			return p;
-	return NULL;
+	return queue_peer_of(q, PEER_DKIM);
+}
+
+int queue_sign_busy(const struct queue_role *q, const struct peer *p)
+{
+	for (const struct sign_wait *w = q->sign_list; w; w = w->next)
+		if (w->signer == p)
+			return 1;
+	return 0;
 }
 
 static void park(struct queue_role *q, struct sched_job *j, uint64_t req, struct peer *signer)

@@ -35,6 +35,7 @@ struct acceptor {
 	struct smtp_server *srv;
 	const struct listener *l;
 	struct event *ev;
+	int fd;
 };
 
 /*
@@ -76,11 +77,12 @@ struct smtp_server {
 	size_t spares_asked; /* spare requests without an answer yet */
 	int data_started;    /* a DATA since the idle timer last fired */
 	struct event *spares_idle;
-	struct event *accept_resume;     /* listeners paused: out of descriptors */
-	time_t accept_logged;            /* the last "paused" log line */
-	unsigned accept_pauses;          /* pauses since then */
-	unsigned auth_delay_ms;          /* before a refused AUTH is answered */
-	struct dns_resolver *dns;        /* the checks' resolver, through the queue */
+	struct event *accept_resume; /* listeners paused: out of descriptors */
+	time_t accept_logged;        /* the last "paused" log line */
+	unsigned accept_pauses;      /* pauses since then */
+	unsigned auth_delay_ms;      /* before a refused AUTH is answered */
+	int retiring;             /* a reload replaced us: no new sessions; exit when none left */
+	struct dns_resolver *dns; /* the checks' resolver, through the queue */
 	struct dkim_keycache *dkim_keys; /* keys decoded for DKIM verification */
 	const struct dmarc_psl *psl;
 	uint64_t rng;
@@ -300,6 +302,8 @@ struct tls_server *smtp_tls_prepare(const struct config *conf)
 /* How many spare files the current number of sessions justifies. */
 static size_t spares_wanted(const struct smtp_server *srv)
 {
+	if (srv->retiring)
+		return 0;
 	size_t n = srv->n_sessions / 2;
 	return n > SPARES_MAX ? SPARES_MAX : n;
 }
@@ -388,6 +392,31 @@ void smtp_server_forget(struct smtp_server *srv, struct session *s)
 	metrics_gauge(srv->metrics, MET_SMTP_SESSIONS, srv->n_sessions);
 	if (s->waiting)
 		hmap_del_u64(srv->waiting, s->req);
+	if (srv->retiring && srv->n_sessions == 0)
+		event_base_loopbreak(srv->base);
+}
+
+/*
+ * A reload started our successor on the same listening sockets: stop
+ * accepting (the kernel's queue of new connections is its now), give the
+ * spare files back, and let the open sessions finish on the configuration
+ * they started with; the role exits when the last one ends.
+ */
+static void retire(struct smtp_server *srv)
+{
+	if (srv->retiring)
+		return;
+	srv->retiring = 1;
+	for (size_t i = 0; i < srv->n_acceptors; i++) {
+		event_free(srv->acceptors[i].ev);
+		close(srv->acceptors[i].fd);
+	}
+	srv->n_acceptors = 0;
+	event_del(srv->accept_resume);
+	spares_give_back(srv);
+	log_info("event=smtp-retiring sessions=%zu", srv->n_sessions);
+	if (srv->n_sessions == 0)
+		event_base_loopbreak(srv->base);
 }
 
 /* The session an answer is for (no longer waiting for it), or NULL. */
@@ -619,6 +648,13 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		proto_dns_res_free(&d);
 		break;
 	}
+	case PROTO_RETIRE:
+		if (proto_decode_req(m->data, m->len, &req) == -1) {
+			queue_broken(srv, m);
+			return;
+		}
+		retire(srv);
+		break;
 	case PROTO_COMMIT_OK:
 		if (proto_decode_req(m->data, m->len, &req) == -1) {
 			queue_broken(srv, m);
@@ -684,6 +720,7 @@ void smtp_server_listen(struct smtp_server *srv, const struct listen_fd *fds, si
 		struct acceptor *acc = &srv->acceptors[i];
 		acc->srv = srv;
 		acc->l = fds[i].l;
+		acc->fd = fds[i].fd;
 		evutil_make_socket_nonblocking(fds[i].fd);
 		acc->ev = event_new(srv->base, fds[i].fd, EV_READ | EV_PERSIST, accept_cb, acc);
 		event_add(acc->ev, NULL);
@@ -718,5 +755,6 @@ void smtp_role_main(const struct config *conf, struct event_base *base, int queu
 	smtp_server_listen(srv, fds, nfds);
 	log_info("event=smtp-ready listeners=%zu", nfds);
 	event_base_dispatch(base);
+	log_info("event=smtp-retired");
 	exit(0);
 }

@@ -45,6 +45,12 @@
  *   queue -> dkim    SIGN_REQ     {req, id, size, has_crc, crc} + fd (read-only data)
  *   dkim  -> queue   SIGN_RES     {req, status, text} (SIGN_OK: text is the whole
  *                                 DKIM-Signature field; otherwise why not)
+ *   queue -> parent  RELOAD_REQ   {req}: ravenctl reload asked for a reload
+ *   parent -> queue  RELOAD_RES   {req, errno, reason}: 0 done, else why not ("file:line: ...")
+ *   parent -> queue  CONFIG       {req} + a memfd with the new configuration (conf_bundle.h):
+ *                                 every peer connected before it is of the old one and
+ *                                 retires; every NEW_PEER after it is of the new one
+ *   queue -> smtp    RETIRE       {req}: stop accepting, finish the open sessions, exit
  *
  * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
  * (metrics.h has their encoders and decoders).
@@ -81,6 +87,10 @@ enum proto_type {
 	PROTO_DNS_RES,
 	PROTO_SIGN_REQ,
 	PROTO_SIGN_RES,
+	PROTO_RELOAD_REQ,
+	PROTO_RELOAD_RES,
+	PROTO_CONFIG,
+	PROTO_RETIRE,
 };
 
 enum peer_kind {

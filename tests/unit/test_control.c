@@ -35,7 +35,15 @@ struct queue_role {
 	struct queue_counters counters;
 	int headers_fail;
 	int calls;
+	uint64_t reload_req; /* the last reload asked of the parent */
+	int parent_gone;     /* queue_admin_reload fails */
 };
+
+int queue_admin_reload(struct queue_role *q, uint64_t req)
+{
+	q->reload_req = req;
+	return q->parent_gone ? -1 : 0;
+}
 
 int64_t queue_admin_now(struct queue_role *q)
 {
@@ -443,7 +451,6 @@ static void test_bad_requests(void **state)
 	struct fx *f = *state;
 	int calls = f->q.calls;
 	expect(f, "frob\n", "error: unknown command\n");
-	expect(f, "reload\n", "error: reload is not supported yet\n");
 	expect(f, "queue extra\n", "error: this command takes no argument\n");
 	expect(f, "\n", "error: empty request\n");
 	char *big = xmalloc(3000);
@@ -461,6 +468,39 @@ static void test_bad_requests(void **state)
 	close(fd);
 	step(f);
 	expect(f, "hold 0000000000000001\n", "ok\nheld 0000000000000001\n");
+}
+
+/* reload waits for the parent's answer, whatever it is, and relays it. */
+static void test_reload(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		uint32_t error;
+		const char *reason, *want;
+	} cases[] = {
+	    {0, "", "ok\nreloaded\n"},
+	    {EINVAL, "/etc/raven.conf:3: unknown table <x>",
+	     "error: /etc/raven.conf:3: unknown table <x>\n"},
+	    {EINVAL, "two\nlines", "error: two\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = client_connect(f);
+		assert_int_equal(send(fd, "reload\n", 7, MSG_NOSIGNAL), 7);
+		uint64_t before = f->q.reload_req;
+		for (int k = 0; k < 50 && f->q.reload_req == before; k++) {
+			step(f);
+			usleep(1000);
+		}
+		assert_true(f->q.reload_req > before);
+		/* An answer to another request reaches nobody. */
+		control_reload_done(f->c, f->q.reload_req + 100, 0, "");
+		control_reload_done(f->c, f->q.reload_req, cases[i].error, cases[i].reason);
+		char *got = read_all(f, fd, 5);
+		assert_string_equal(got, cases[i].want);
+		free(got);
+	}
+	f->q.parent_gone = 1;
+	expect(f, "reload\n", "error: cannot reach ravend's parent process\n");
 }
 
 static void test_timeout(void **state)
@@ -631,6 +671,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_large_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),

@@ -1,0 +1,80 @@
+/* parent_fds: listening sockets and configuration memfds (parent_fds.h). */
+#include "parent_fds.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* The socket address of a listener; 0, or -1 if the address is not numeric. */
+static int endpoint(const struct listener *l, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, l->addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(l->port);
+		*sl = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, l->addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(l->port);
+		*sl = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+int parent_same_endpoint(const struct listener *a, const struct listener *b)
+{
+	struct sockaddr_storage sa, sb;
+	socklen_t la, lb;
+	if (endpoint(a, &sa, &la) == -1 || endpoint(b, &sb, &lb) == -1)
+		return 0;
+	return la == lb && memcmp(&sa, &sb, la) == 0;
+}
+
+int parent_listen_on(const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (endpoint(l, &ss, &sl) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int parent_memfd(const char *name, const void *data, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fd_write_all(fd, data, len) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
