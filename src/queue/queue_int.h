@@ -110,11 +110,11 @@ struct queue_role {
 	struct event *space_ev;
 	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
 	int lock_fd;        /* the spool's lock, held for the role's life */
-	/* AUTH questions forwarded to the auth role (queue_auth.c) */
-	struct hmap *auth_pending; /* the queue's number -> struct auth_pending */
-	struct auth_pending *auth_list;
-	size_t n_auth_pending;
-	uint64_t next_auth_req;
+	/* Questions forwarded to the auth and lookup roles (queue_fwd.c) */
+	struct hmap *fwd_pending; /* the queue's number -> struct fwd_pending */
+	struct fwd_pending *fwd_list;
+	size_t n_fwd_pending;
+	uint64_t next_fwd_req;
 };
 
 static inline int64_t queue_now(const struct queue_role *q)
@@ -150,13 +150,14 @@ void queue_note_commit(struct queue_role *q);
 int queue_handle_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
 void queue_peer_lost(struct queue_role *q, struct peer *p);
 
-/* queue_auth.c: smtp's AUTH_REQ to the auth role and its AUTH_RES back;
- * -1 for a frame that does not decode or answers nothing asked. */
-int queue_auth_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
-int queue_auth_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
-/* A peer closed: its questions are forgotten (smtp) or answered AUTH_TEMP (auth). */
-void queue_auth_peer_gone(struct queue_role *q, struct peer *p);
-void queue_auth_free(struct queue_role *q);
+/* queue_fwd.c: smtp's AUTH_REQ and LOOKUP_REQ to the auth and lookup roles
+ * and their answers back; -1 for a frame that does not decode. */
+int queue_fwd_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+int queue_fwd_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* A peer closed: its questions are forgotten (smtp) or answered "try
+ * again later" (a serving role). */
+void queue_fwd_peer_gone(struct queue_role *q, struct peer *p);
+void queue_fwd_free(struct queue_role *q);
 
 /* queue_dsn.c: one DSN of kind about recipients idx[0..n) of m (action: the
  * DSN action of all of them, e.g. "relayed"; NULL: the kind's). 0 sent, -1 not. */

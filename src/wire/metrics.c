@@ -135,6 +135,8 @@ const char *metrics_peer_name(enum peer_kind k)
 		return "pickup";
 	case PEER_METRICS:
 		return "metrics";
+	case PEER_LOOKUP:
+		return "lookup";
 	}
 	return "?";
 }

@@ -36,7 +36,8 @@
  *   parent -> relay  CONNECT_RES  {req, errno, reason} + the connected fd when errno is 0
  *
  * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
- * (metrics.h has their encoders and decoders).
+ * (metrics.h has their encoders and decoders); LOOKUP_REQ and LOOKUP_RES
+ * the SQL table lookups (lookup.h).
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -66,10 +67,20 @@ enum proto_type {
 	PROTO_METRICS_REQ,  /* metrics.h */
 	PROTO_METRICS_TEXT, /* metrics.h */
 	PROTO_ROLE_STARTS,  /* metrics.h */
+	PROTO_LOOKUP_REQ,   /* lookup.h */
+	PROTO_LOOKUP_RES,   /* lookup.h */
 };
 
-enum peer_kind { PEER_SMTP = 1, PEER_LOCAL, PEER_RELAY, PEER_AUTH, PEER_PICKUP, PEER_METRICS };
-#define PEER_KIND_MAX PEER_METRICS
+enum peer_kind {
+	PEER_SMTP = 1,
+	PEER_LOCAL,
+	PEER_RELAY,
+	PEER_AUTH,
+	PEER_PICKUP,
+	PEER_METRICS,
+	PEER_LOOKUP
+};
+#define PEER_KIND_MAX PEER_LOOKUP
 /* AUTH_RES: the verdict (smtp: 235, 535 after a delay, 454 locked, 454). */
 enum auth_status { AUTH_OK = 0, AUTH_FAIL, AUTH_LOCKED, AUTH_TEMP };
 /* DELIVER_CORRUPT: the message's data did not match its size or checksum
