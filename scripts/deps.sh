@@ -22,7 +22,7 @@ set_name=${1:-run}
 run_pkgs=(
   build-essential meson ninja-build pkg-config bison git
   libevent-dev libssl-dev openssl libunbound-dev libpsl-dev libcrypt-dev
-  libsqlite3-dev libseccomp-dev libcap-dev liburing-dev libsystemd-dev publicsuffix
+  libsqlite3-dev libpq-dev libseccomp-dev libcap-dev liburing-dev libsystemd-dev publicsuffix
 )
 man_pkgs=(pandoc)
 test_pkgs=(
@@ -34,6 +34,10 @@ test_pkgs=(
   # for the man pages, systemd-analyze for the unit, dpkg-deb and lintian
   # for the package
   man-db groff-base systemd dpkg-dev lintian
+  # SQL tables: a real SQLite file (sqlite3 for inspecting it) and a private
+  # PostgreSQL server the tests start themselves (tests/integ/pg_peer.py:
+  # initdb into a temporary directory, loopback and a unix socket there)
+  sqlite3 postgresql
 )
 # The LMTP tests' peer: a private Dovecot started by the tests themselves
 # (tests/integ/dovecot_peer.py); installed by dovecot_peer below so that the

@@ -89,10 +89,16 @@ static enum route_answer route_table(const struct route_request *rq, struct rout
 		return table_lookup(t, key, value) ? ROUTE_FOUND : ROUTE_ABSENT;
 	if (rq->lookup == NULL)
 		return ROUTE_UNAVAILABLE;
-	enum route_answer a = rq->lookup->fn(rq->lookup->arg, t, key, value);
+	/* Keys are asked lowercased, as memory tables compare them. */
+	char lkey[sizeof(out->need_key)];
+	if (strlen(key) >= sizeof(lkey))
+		return ROUTE_ABSENT; /* longer than any address */
+	snprintf(lkey, sizeof(lkey), "%s", key);
+	ascii_lower_str(lkey);
+	enum route_answer a = rq->lookup->fn(rq->lookup->arg, t, lkey, value);
 	if (a == ROUTE_UNKNOWN && out->need_table[0] == '\0') {
 		snprintf(out->need_table, sizeof(out->need_table), "%s", table_name(t));
-		snprintf(out->need_key, sizeof(out->need_key), "%s", key);
+		snprintf(out->need_key, sizeof(out->need_key), "%s", lkey);
 	}
 	return a;
 }

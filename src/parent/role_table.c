@@ -9,6 +9,7 @@
 #include "auth_role.h"
 #include "local_role.h"
 #include "log.h"
+#include "lookup_role.h"
 #include "pickup.h"
 #include "metrics_role.h"
 #include "queue_role.h"
@@ -78,6 +79,11 @@ static void run_pickup(const struct role_env *env)
 	pickup_run(env->state, env->channel);
 }
 
+static void run_lookup(const struct role_env *env)
+{
+	lookup_role_main(env->conf, env->base, env->channel);
+}
+
 static void run_metrics(const struct role_env *env)
 {
 	metrics_role_main(env->base, env->channel, env->metrics_fds, env->n_metrics);
@@ -95,6 +101,7 @@ const struct role_desc role_table[] = {
      run_pickup},
     {"metrics", PEER_METRICS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_METRICS, NULL,
      run_metrics},
+    {"lookup", PEER_LOOKUP, ACCOUNT_USER, ROOT_NONE, 0, FILTER_LOOKUP, ROLE_SQL, NULL, run_lookup},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 
