@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Relay benchmark: Raven and a private Postfix relaying to smtp-sink.
 
-Both servers relay every message (one recipient at relay.test, 1 KB) to a
-Postfix smtp-sink of their own on loopback, configured the same way: a
+Both servers relay every message (one recipient at relay.test, 1 KB) to the
+same Postfix smtp-sink on loopback (one port; the sink is started afresh for
+each run, so every run begins with an empty count), configured the same way: a
 smarthost (Raven: `action relay host "127.0.0.1" port N`, Postfix:
 `relayhost = [127.0.0.1]:N`), no TLS, default concurrency and connection
 reuse. Two scenarios, RUNS interleaved runs per server, medians:
@@ -315,16 +316,16 @@ def main():
     tmp = tempfile.mkdtemp(prefix="raven-relay-bench-", dir=a.tmp)
     os.chmod(tmp, 0o755)
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
-    sinks = {"Raven": Sink(40045), "Postfix": Sink(40046)}
-    servers = {"Raven": RavenRelay(a.ravend, tmp, 40043, 40045),
-               "Postfix": PostfixRelay(tmp, 40044, pw.pw_uid, pw.pw_gid, 40046)}
+    sink = Sink(40045)  # the one sink both relay to, one run at a time
+    servers = {"Raven": RavenRelay(a.ravend, tmp, 40043, sink.port),
+               "Postfix": PostfixRelay(tmp, 40044, pw.pw_uid, pw.pw_gid, sink.port)}
     res = {}
     versions = {}
     try:
         for i in range(a.runs):
             order = ["Raven", "Postfix"] if i % 2 == 0 else ["Postfix", "Raven"]
             for name in order:
-                srv, sink = servers[name], sinks[name]
+                srv = servers[name]
                 bench.log("relay run %d/%d: %s drain %d" % (i + 1, a.runs, name, a.drain))
                 res.setdefault((name, "drain"), []).append(run_drain(srv, sink, a.drain))
                 bench.log("  %.0f msg/s, %.3f ms CPU/msg" % (res[(name, "drain")][-1]["rate"],
@@ -338,7 +339,7 @@ def main():
     finally:
         for name in servers:
             servers[name].stop()
-            sinks[name].stop()
+        sink.stop()
         if not a.keep:
             subprocess.run(["rm", "-rf", tmp])
     write(a.out, a, bench.machine_facts(a.tmp), versions, res, started)

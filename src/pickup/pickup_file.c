@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "crc32c.h"
 #include "drop.h"
 #include "route.h"
 #include "util.h"
@@ -265,6 +266,7 @@ struct writing {
 	int fd;
 	struct buf b;
 	uint64_t written;
+	uint32_t crc; /* of what was written */
 	int cr, last_lf;
 };
 
@@ -273,6 +275,7 @@ static int flush(struct writing *w)
 	if (fd_write_all(w->fd, w->b.data, w->b.len) == -1)
 		return -1;
 	w->written += w->b.len;
+	w->crc = crc32c_update(w->crc, w->b.data, w->b.len);
 	buf_reset(&w->b);
 	return 0;
 }
@@ -289,7 +292,7 @@ static int write_event(const struct drop_item *it, enum drop_event ev, void *arg
 }
 
 int pickup_file_write(const struct config *conf, const struct pickup_file *f, const char *id,
-                      int fd, uint64_t *written)
+                      int fd, uint64_t *written, uint32_t *crc)
 {
 	struct writing w = {.fd = fd, .last_lf = 1};
 	buf_init(&w.b, 0);
@@ -316,6 +319,7 @@ int pickup_file_write(const struct config *conf, const struct pickup_file *f, co
 		e = errno;
 	buf_free(&w.b);
 	*written = w.written;
+	*crc = w.crc;
 	errno = e;
 	return e ? -1 : 0;
 }

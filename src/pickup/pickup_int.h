@@ -41,11 +41,12 @@ enum pickup_load pickup_file_load(const struct config *conf, int dirfd, const ch
                                   struct pickup_file *f, char *why, size_t whylen);
 /*
  * Write the message into the spool file fd: our Received: header, then
- * the DATA octets with every line ended by CRLF. *written: the octets.
- * 0, or -1 with errno.
+ * the DATA octets with every line ended by CRLF. *written: the octets,
+ * *crc: their CRC-32C (for the envelope, checked at delivery). 0, or -1
+ * with errno.
  */
 int pickup_file_write(const struct config *conf, const struct pickup_file *f, const char *id,
-                      int fd, uint64_t *written);
+                      int fd, uint64_t *written, uint32_t *crc);
 /* The failure notice for f->bad into out (DSN from bounce.c); 0 or -1. */
 int pickup_file_dsn(const struct config *conf, const struct pickup_file *f, const char *id,
                     int data_fd, uint64_t size, struct buf *out, char *why, size_t whylen);

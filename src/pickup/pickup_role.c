@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "crc32c.h"
 #include "ipc.h"
 #include "log.h"
 #include "pickup_int.h"
@@ -249,12 +250,14 @@ static void send_commit(struct pickup *p, const struct envelope_draft *d, enum s
 }
 
 static void draft(struct pickup *p, struct envelope_draft *d, const char *id, uint64_t size,
-                  const char *sender)
+                  uint32_t crc, const char *sender)
 {
 	memset(d, 0, sizeof(*d));
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	d->arrival = (int64_t)time(NULL);
 	d->size = size;
+	d->data_crc = crc;
+	d->has_data_crc = 1;
 	d->sender = sender;
 	d->helo = "localhost";
 	d->client = "local";
@@ -276,8 +279,9 @@ static void spool_write_failed(struct pickup *p, const char *id, int fd)
 static void message_file(struct pickup *p, const char *id, int fd)
 {
 	uint64_t size;
+	uint32_t crc;
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	if (pickup_file_write(p->conf, &p->file, id, fd, &size) == -1) {
+	if (pickup_file_write(p->conf, &p->file, id, fd, &size, &crc) == -1) {
 		spool_write_failed(p, id, fd);
 		return;
 	}
@@ -300,7 +304,7 @@ static void message_file(struct pickup *p, const char *id, int fd)
 		return;
 	}
 	struct envelope_draft d;
-	draft(p, &d, id, size, p->file.sender);
+	draft(p, &d, id, size, crc, p->file.sender);
 	d.n_rcpts = p->file.n_ok;
 	d.rcpts = p->file.ok;
 	send_commit(p, &d, COMMIT_MSG);
@@ -322,7 +326,7 @@ static void dsn_file(struct pickup *p, const char *id, int fd)
 		    (struct envelope_draft_rcpt){p->file.sender, NULL, 0, rr->action->name,
 		                                 rr->verdict == ROUTE_LOCAL ? rr->users[i] : NULL};
 	struct envelope_draft d;
-	draft(p, &d, id, p->dsn.len, "");
+	draft(p, &d, id, p->dsn.len, crc32c_update(0, p->dsn.data, p->dsn.len), "");
 	d.body = bounce_is_8bit(p->dsn.data, p->dsn.len) ? BODY_8BITMIME : BODY_NONE;
 	d.n_rcpts = n;
 	d.rcpts = r;

@@ -68,8 +68,9 @@ struct relay_job {
 	struct relay_dest *dest;
 	uint8_t *status, *rflags;
 	char **text;
-	char **rcpt_to; /* LMTP: the address each RCPT TO names; NULL: d.addr */
-	uint32_t flags; /* PROTO_DEST_UNREACHABLE */
+	char **rcpt_to;              /* LMTP: the address each RCPT TO names; NULL: d.addr */
+	uint32_t flags;              /* PROTO_DEST_UNREACHABLE */
+	char damage[RELAY_TEXT_MAX]; /* the data failed its check: why */
 	struct timeval t_arrived, t_started; /* in this role; transfer began */
 	struct relay_job *next;              /* the destination's waiting list */
 };

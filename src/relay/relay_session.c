@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "crc32c.h"
 #include "log.h"
 #include "relay_int.h"
 #include "xmalloc.h"
@@ -46,6 +47,7 @@ struct relay_sess {
 	char last_failure[RELAY_TEXT_MAX];
 	struct relay_job *job;
 	off_t body_off;
+	uint32_t body_crc; /* CRC-32C of the octets read so far */
 	int body_sent;
 	struct dotstuff ds;
 	struct buf body;
@@ -127,7 +129,10 @@ static void finish_job(struct relay_sess *s)
 	for (size_t k = 0; k < j->d.n; k++) {
 		const struct client_result *r = k < n ? &res[k] : NULL;
 		char text[RELAY_TEXT_MAX], to[600], esc[RELAY_TEXT_MAX * 2];
-		if (r == NULL || r->status == CLIENT_PENDING) {
+		if (j->damage[0]) {
+			snprintf(text, sizeof(text), "%s", j->damage);
+			j->status[k] = DELIVER_CORRUPT;
+		} else if (r == NULL || r->status == CLIENT_PENDING) {
 			snprintf(text, sizeof(text), "4.4.2 host %s[%s]: no outcome", addr(s)->host,
 			         addr(s)->ip);
 			j->status[k] = DELIVER_TEMP;
@@ -268,6 +273,25 @@ static void arm(struct relay_sess *s, unsigned seconds)
 
 /* ---- the body ---- */
 
+/*
+ * The message read whole: is it what its envelope recorded at commit? If
+ * not, the job is marked damaged (finish_job reports DELIVER_CORRUPT and the
+ * queue sets the message aside): never sent, whole or half.
+ */
+static int body_intact(struct relay_sess *s)
+{
+	struct relay_job *j = s->job;
+	if (!j->d.has_crc || ((uint64_t)s->body_off == j->d.size && s->body_crc == j->d.crc))
+		return 1;
+	snprintf(j->damage, sizeof(j->damage),
+	         "4.3.0 spool data damaged: read %llu octets with CRC-32C %08x, the envelope "
+	         "recorded %llu with %08x",
+	         (unsigned long long)s->body_off, s->body_crc, (unsigned long long)j->d.size,
+	         j->d.crc);
+	log_warn("event=relay-data-corrupt id=%s reason=\"%s\"", j->d.id, j->damage);
+	return 0;
+}
+
 /* Queue more of the message on the connection; 1 when all of it is out. */
 static int send_body(struct relay_sess *s)
 {
@@ -283,6 +307,11 @@ static int send_body(struct relay_sess *s)
 			return 0;
 		}
 		buf_reset(&s->body);
+		if (n == 0 && !body_intact(s)) {
+			/* Without the final dot the peer discards what it got. */
+			client_abort(s->cl, CLIENT_ABORT_EOF);
+			return 0;
+		}
 		if (n == 0) {
 			dotstuff_finish(&s->ds, &s->body);
 			conn_write(s->conn, s->body.data, s->body.len);
@@ -290,6 +319,7 @@ static int send_body(struct relay_sess *s)
 			return 1;
 		}
 		s->body_off += n;
+		s->body_crc = crc32c_update(s->body_crc, chunk, (size_t)n);
 		dotstuff_feed(&s->ds, chunk, (size_t)n, &s->body);
 		conn_write(s->conn, s->body.data, s->body.len);
 	}
@@ -378,8 +408,8 @@ static void pump(struct relay_sess *s)
 				client_body_done(s->cl);
 				continue;
 			}
-			if (s->body_sent)
-				continue;
+			if (s->body_sent || client_want(s->cl) != CLIENT_WANT_BODY)
+				continue; /* sent, or given up (the spool could not be read) */
 			arm(s, 180);
 			return;
 		case CLIENT_WANT_CLOSE:
@@ -399,6 +429,7 @@ void relay_session_give(struct relay_sess *s, struct relay_job *j)
 	s->state = SS_BUSY;
 	s->job = j;
 	s->body_off = 0;
+	s->body_crc = 0;
 	s->body_sent = 0;
 	dotstuff_init(&s->ds);
 	event_base_gettimeofday_cached(s->d->r->base, &j->t_started);

@@ -20,6 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 RAVEND = os.environ.get("RAVEND", str(REPO / "build" / "src" / "parent" / "ravend"))
+RAVENCTL = os.environ.get("RAVENCTL", str(REPO / "build" / "src" / "ctl" / "ravenctl"))
 HOSTNAME = "mx.test.example"
 LOCAL_DOMAINS = ("example.org", "localhost")
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "jöran")

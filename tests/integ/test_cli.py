@@ -15,7 +15,7 @@ import pytest
 
 import raven as rv
 
-RAVENCTL = os.environ.get("RAVENCTL", str(rv.REPO / "build" / "src" / "ctl" / "ravenctl"))
+RAVENCTL = rv.RAVENCTL
 LIBS = ("libevent", "OpenSSL", "libunbound", "libpsl", "libcrypt", "libseccomp", "libcap",
         "libsystemd")
 

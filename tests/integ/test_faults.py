@@ -451,7 +451,7 @@ def test_corrupt_envelope_set_aside_at_start(factory):
 
 # --- a data file damaged on disk ------------------------------------------------
 
-RAVENCTL = os.environ.get("RAVENCTL", str(rv.REPO / "build" / "src" / "ctl" / "ravenctl"))
+RAVENCTL = rv.RAVENCTL
 
 
 def test_damaged_data_file_set_aside_not_delivered(factory):

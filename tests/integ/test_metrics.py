@@ -20,7 +20,7 @@ import pytest
 import raven as rv
 from smtpsink import SmtpSink
 
-RAVENCTL = os.environ.get("RAVENCTL", str(rv.REPO / "build" / "src" / "ctl" / "ravenctl"))
+RAVENCTL = rv.RAVENCTL
 REMOTE = "remote.example"
 PUSH_WAIT = 1.5  # seconds: the roles send their counts every 0.5 s
 

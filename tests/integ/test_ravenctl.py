@@ -13,7 +13,7 @@ import pytest
 
 import raven as rv
 
-RAVENCTL = os.environ.get("RAVENCTL", str(rv.REPO / "build" / "src" / "ctl" / "ravenctl"))
+RAVENCTL = rv.RAVENCTL
 
 
 def ctl(raven, *args, user=None, timeout=20):

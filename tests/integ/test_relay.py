@@ -464,3 +464,39 @@ def test_client_timeouts_are_configurable(factory, fakedns, sinks):
     assert mute.session_count >= 1 and not mute.messages
     assert time.monotonic() - t_deferred < 15
 
+
+
+def test_damaged_data_file_is_never_relayed(factory, fakedns, sinks):
+    """A byte changed in a queued message's data file: the relay role reads
+    it against the checksum recorded at commit, never ends the DATA (the
+    sink gets no message, whole or half), and the message goes to corrupt/;
+    an intact message queued beside it is relayed."""
+    mx(fakedns, DOMAIN, (10, "mx." + DOMAIN, "127.0.0.2"))  # nobody listens there yet
+    raven = factory(extra=relay_conf(fakedns, sinks.port, [rv.queue_config(
+        retry_min="60s", retry_max="60s", lifetime="300s")]))
+    bad, good = rv.unique("flipped"), rv.unique("intact")
+    bad_id = submit(raven, ["bob@" + DOMAIN], bad)
+    good_id = submit(raven, ["carol@" + DOMAIN], good)
+    rv.wait_log(raven, "deferred", id=bad_id)
+    rv.wait_log(raven, "deferred", id=good_id)
+    path = os.path.join(raven.queue, "data", bad_id)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:  # one octet of the body, the size unchanged
+        f.seek(size - 3)
+        octet = f.read(1)
+        f.seek(size - 3)
+        f.write(bytes([octet[0] ^ 0x20]))
+    sink = sinks("127.0.0.2")
+    r = subprocess.run([rv.RAVENCTL, "-c", raven.conf, "flush"], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    got = sink.wait_messages(1, timeout=20)
+    rv.wait_until(lambda: any(c.startswith(bad_id) for c in raven.queue_files("corrupt")), 15,
+                  what="%s in queue/corrupt" % bad_id)
+    line = rv.wait_log(raven, "relay-data-corrupt", id=bad_id)[0]
+    assert "damaged" in line["reason"] and " warn" in line["_line"], line
+    rv.wait_log(raven, "data-corrupt", id=bad_id)
+    time.sleep(0.5)
+    assert [good in m.data.decode() for m in sink.messages] == [True], sink.messages
+    assert all(bad not in m.data.decode() for ss in sink.sessions for m in ss.messages)
+    assert raven.proc.poll() is None

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crc32c.h"
 #include "drop.h"
 #include "pickup_int.h"
 #include "util.h"
@@ -110,10 +111,12 @@ static void test_routes(void **state)
 	char *spool = xasprintf("%s/spool", e->dir);
 	int fd = open(spool, O_RDWR | O_CREAT, 0600);
 	uint64_t size;
-	assert_int_equal(pickup_file_write(e->conf, &f, "ABC", fd, &size), 0);
+	uint32_t crc;
+	assert_int_equal(pickup_file_write(e->conf, &f, "ABC", fd, &size, &crc), 0);
 	size_t len;
 	char *got = unit_read_file(spool, &len);
 	assert_int_equal(len, size);
+	assert_int_equal(crc, crc32c_update(0, got, len)); /* what the envelope records */
 	assert_true(strncmp(got, "Received: by mx.test (Raven, from userid ", 41) == 0);
 	assert_non_null(strstr(got, "\tid ABC;\r\n"));
 	assert_non_null(strstr(got, "\r\nSubject: s\r\n\r\nhi\r\n"));
@@ -147,7 +150,8 @@ static void test_line_ends_and_size(void **state)
 	char *spool = xasprintf("%s/spool2", e->dir);
 	int fd = open(spool, O_RDWR | O_CREAT, 0600);
 	uint64_t size;
-	assert_int_equal(pickup_file_write(e->conf, &f, "ID", fd, &size), 0);
+	uint32_t crc;
+	assert_int_equal(pickup_file_write(e->conf, &f, "ID", fd, &size, &crc), 0);
 	close(fd);
 	size_t len;
 	char *got = unit_read_file(spool, &len);
