@@ -22,7 +22,7 @@ set_name=${1:-run}
 run_pkgs=(
   build-essential meson ninja-build pkg-config bison git
   libevent-dev libssl-dev openssl libunbound-dev libpsl-dev libcrypt-dev
-  libsqlite3-dev libseccomp-dev libcap-dev liburing-dev libsystemd-dev publicsuffix
+  libsqlite3-dev libpq-dev libseccomp-dev libcap-dev liburing-dev libsystemd-dev publicsuffix
 )
 man_pkgs=(pandoc)
 test_pkgs=(
@@ -34,11 +34,14 @@ test_pkgs=(
   # for the man pages, systemd-analyze for the unit, dpkg-deb and lintian
   # for the package
   man-db groff-base systemd dpkg-dev lintian
+  # SQL tables: a real SQLite file (sqlite3 for inspecting it); PostgreSQL
+  # below, with the peers
+  sqlite3
 )
-# The LMTP tests' peer: a private Dovecot started by the tests themselves
-# (tests/integ/dovecot_peer.py); installed by dovecot_peer below so that the
-# system's own Dovecot service is never started or enabled by it.
-dovecot_pkgs=(dovecot-core dovecot-lmtpd dovecot-imapd)
+# The servers the tests start privately (a Dovecot for LMTP, a PostgreSQL
+# for SQL tables): installed by private_peers below so that the system's own
+# services are never started or enabled by it.
+peer_pkgs=(dovecot-core dovecot-lmtpd dovecot-imapd postgresql)
 bench_pkgs=(python3 python3-dnspython python3-dkim python3-cryptography)  # checks.py: fake DNS, dkimpy
 
 case $set_name in
@@ -171,37 +174,43 @@ postfix_private() {
   fi
 }
 
-# Dovecot (LMTP and IMAP) for the LMTP tests. Installing dovecot-core would
-# start and enable the system's Dovecot (IMAP on 143/993): the tests only
-# run private instances with their own configuration, base_dir and ports,
-# so the packages go in with a policy-rc.d that refuses to start the
-# service (unless the machine has its own policy already, as containers
-# do), and the service is then disabled. A Dovecot that was already
-# installed is left exactly as it was.
-dovecot_peer() {
-  local missing_dc=() p policy=/usr/sbin/policy-rc.d made_policy=0
-  for p in "${dovecot_pkgs[@]}"; do
-    installed "$p" || missing_dc+=("$p")
+# Servers the tests start privately: Dovecot (LMTP and IMAP, for the LMTP
+# tests) and PostgreSQL (tests/integ/pg_peer.py: initdb into a temporary
+# directory, loopback and a unix socket there, for the SQL tables).
+# Installing them would start and enable the system's services (IMAP on
+# 143/993, a cluster on 5432): the tests only run private instances with
+# their own configuration and ports, so the packages go in with a
+# policy-rc.d that refuses to start those services (unless the machine has
+# its own policy already, as containers do), and the services are then
+# disabled. A server that was already installed is left exactly as it was.
+peer_services=(dovecot postgresql)
+private_peers() {
+  local missing=() p policy=/usr/sbin/policy-rc.d made_policy=0
+  for p in "${peer_pkgs[@]}"; do
+    installed "$p" || missing+=("$p")
   done
-  [ ${#missing_dc[@]} -gt 0 ] || return 0
+  [ ${#missing[@]} -gt 0 ] || return 0
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\n# raven deps.sh: no system Dovecot during the install\n[ "$1" = dovecot ] && exit 101\nexit 0\n' |
+    printf '#!/bin/sh\n# raven deps.sh: no system Dovecot or PostgreSQL during the install\ncase "$1" in dovecot|postgresql*) exit 101 ;; esac\nexit 0\n' |
       $SUDO tee "$policy" >/dev/null
     $SUDO chmod 755 "$policy"
     made_policy=1
   fi
-  apt_install "${missing_dc[@]}" || { [ $made_policy -eq 0 ] || $SUDO rm -f "$policy"; return 1; }
+  apt_install "${missing[@]}" || { [ $made_policy -eq 0 ] || $SUDO rm -f "$policy"; return 1; }
   [ $made_policy -eq 0 ] || $SUDO rm -f "$policy"
   # Not at the next boot either (systemctl disables without a running
   # systemd too, SysV links included).
-  if [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now dovecot.service dovecot.socket </dev/null >/dev/null 2>&1 || true
-  elif command -v systemctl >/dev/null; then
-    $SUDO systemctl disable dovecot.service dovecot.socket </dev/null >/dev/null 2>&1 || true
-  else
-    $SUDO update-rc.d dovecot disable </dev/null >/dev/null 2>&1 || true
-  fi
-  echo "deps: installed ${missing_dc[*]} (the system Dovecot service is disabled; tests run private ones)" >&2
+  for p in "${peer_services[@]}"; do
+    if [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now "$p.service" </dev/null >/dev/null 2>&1 || true
+      [ "$p" != dovecot ] || $SUDO systemctl disable --now dovecot.socket </dev/null >/dev/null 2>&1 || true
+    elif command -v systemctl >/dev/null; then
+      $SUDO systemctl disable "$p.service" </dev/null >/dev/null 2>&1 || true
+    else
+      $SUDO update-rc.d "$p" disable </dev/null >/dev/null 2>&1 || true
+    fi
+  done
+  echo "deps: installed ${missing[*]} (the system services are disabled; tests run private ones)" >&2
 }
 
 ensure_raven_users
@@ -209,5 +218,5 @@ case $set_name in
 test | bench) postfix_private ;;
 esac
 case $set_name in
-test) dovecot_peer ;;
+test) private_peers ;;
 esac

@@ -558,20 +558,22 @@ static struct table *find_table(const struct config *c, const char *name)
 	return NULL;
 }
 
-static struct table *table_add(struct conf_parser *p, int line, const char *name)
+struct table *conf_table_add(struct conf_parser *p, int line, struct table *t)
 {
 	char q[300];
 	struct config *c = p->c;
+	const char *name = table_name(t);
 	if (!valid_name(name)) {
 		conf_error(p, line, "invalid table name \"%s\" (letters, digits, '_', '-', '.')",
 		           conf_quote(q, sizeof(q), name));
+		table_free(t);
 		return NULL;
 	}
 	if (find_table(c, name) != NULL) {
 		conf_error(p, line, "duplicate table \"%s\"", name);
+		table_free(t);
 		return NULL;
 	}
-	struct table *t = table_new(name);
 	c->tables = xreallocarray(c->tables, c->n_tables + 1, sizeof(*c->tables));
 	c->tables[c->n_tables++] = t;
 	return t;
@@ -602,7 +604,7 @@ static void table_fill(struct conf_parser *p, int line, struct table *t, struct 
 
 void conf_add_table_list(struct conf_parser *p, int line, char *name, struct conf_list *l)
 {
-	struct table *t = table_add(p, line, name);
+	struct table *t = conf_table_add(p, line, table_new(name));
 	if (t != NULL)
 		table_fill(p, line, t, l, 1);
 	free(name);
@@ -611,7 +613,7 @@ void conf_add_table_list(struct conf_parser *p, int line, char *name, struct con
 
 void conf_add_table_file(struct conf_parser *p, int line, char *name, char *path)
 {
-	struct table *t = table_add(p, line, name);
+	struct table *t = conf_table_add(p, line, table_new(name));
 	char err[300];
 	if (t != NULL &&
 	    conf_bundle_load_table(p->bundle, p->record, t, path, err, sizeof(err)) == -1)
@@ -764,6 +766,7 @@ void conf_add_relay(struct conf_parser *p, int line, char *name)
 			           conf_quote(q, sizeof(q), a->relay_host));
 		if (p->s.auth_table != NULL) {
 			a->relay_auth = conf_table_ref(p, line, p->s.auth_table);
+			conf_table_not_sql(p, line, a->relay_auth, "relay auth");
 			credentials_in_file(p, line, a->relay_auth, "relay auth");
 			const char *user, *pass;
 			if (a->relay_auth != NULL &&
@@ -871,6 +874,7 @@ void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table w
 	if (once(p, line, users ? &p->auth_users_line : &p->auth_senders_line,
 	         users ? "auth users" : "auth senders") == 0) {
 		const struct table *t = conf_table_ref(p, line, name);
+		conf_table_not_sql(p, line, t, users ? "auth users" : "auth senders");
 		if (users)
 			credentials_in_file(p, line, t, "auth users");
 		if (users)

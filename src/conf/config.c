@@ -228,12 +228,15 @@ static int is_relay_login_table(const struct config *c, const struct table *t)
 	return 0;
 }
 
-void conf_wipe_secrets(struct config *c, int keep_relay_logins)
+void conf_wipe_secrets(struct config *c, int keep)
 {
-	for (size_t i = 0; i < c->n_tables; i++)
+	for (size_t i = 0; i < c->n_tables; i++) {
 		if (c->tables[i] == c->auth_users ||
-		    (!keep_relay_logins && is_relay_login_table(c, c->tables[i])))
+		    (!(keep & CONF_KEEP_RELAY_LOGINS) && is_relay_login_table(c, c->tables[i])))
 			table_wipe_values(c->tables[i]);
+		if (!(keep & CONF_KEEP_SQL_SOURCES))
+			table_wipe_source(c->tables[i]);
+	}
 }
 
 int conf_auth_enabled(const struct config *c)

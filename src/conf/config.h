@@ -230,9 +230,17 @@ void conf_free(struct config *c);
  * keys: every process but the auth role calls this once the configuration
  * is loaded, so none of them holds a password hash while it runs. The
  * smarthost passwords of relay actions (auth <table>) go too unless
- * keep_relay_logins (the relay role, which sends them).
+ * CONF_KEEP_RELAY_LOGINS (the relay role, which sends them), and the
+ * sources of SQL tables (connection strings may hold passwords) unless
+ * CONF_KEEP_SQL_SOURCES (the lookup role, which connects).
  */
-void conf_wipe_secrets(struct config *c, int keep_relay_logins);
+enum { CONF_KEEP_RELAY_LOGINS = 1, CONF_KEEP_SQL_SOURCES = 2 };
+void conf_wipe_secrets(struct config *c, int keep);
+/* 1 if some table is kept in a database (the lookup role is needed). */
+int conf_has_sql_tables(const struct config *c);
+/* 0 if an SQL table's query is acceptable (only the parameter $1), else -1
+ * with the reason (conf_sql.c). */
+int conf_sql_query_check(const char *q, char *err, size_t errlen);
 /* 1 if AUTH is configured (an "auth users" table). */
 int conf_auth_enabled(const struct config *c);
 

@@ -45,6 +45,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token CONNECT "connect" DOT "dot" IDLE "idle"
 %token AUTH_FAILURES "auth-failures" AUTH_LOCKOUT "auth-lockout" PLAINTEXT_AUTH "plaintext-auth"
 %token SENDERS "senders"
+%token SQLITE "sqlite" POSTGRESQL "postgresql" QUERY "query"
 %token ALLOW_REMOTE "allow-remote" METRICS "metrics"
 %token BOUNCE_SIZE "bounce-size" COMMAND "command" COMMAND_LINE "command-line"
 %token CONCURRENCY "concurrency" CONNECTIONS "connections" DATA "data" DATA_RATE "data-rate"
@@ -93,6 +94,8 @@ stmt	: HOSTNAME str			{ conf_set_hostname(p, @1.first_line, $2); }
 	| LOCAL NETWORKS list		{ conf_set_local_networks(p, @1.first_line, $3); }
 	| TABLE WORD list		{ conf_add_table_list(p, @1.first_line, $2, $3); }
 	| TABLE WORD FILE_ str		{ conf_add_table_file(p, @1.first_line, $2, $4); }
+	| TABLE WORD SQLITE str QUERY str	{ conf_add_table_sql(p, @1.first_line, $2, TABLE_SQLITE, $4, $6); }
+	| TABLE WORD POSTGRESQL str QUERY str	{ conf_add_table_sql(p, @1.first_line, $2, TABLE_POSTGRESQL, $4, $6); }
 	| LIMITS limit_opts
 	| TIMEOUT timeout_opts
 	| RELAY TIMEOUT relay_timeout_opts

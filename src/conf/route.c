@@ -76,9 +76,49 @@ int route_safe_mailbox(const char *name)
 	return 1;
 }
 
-static const struct match_rule *route_match(const struct config *c, const struct route_request *rq,
-                                            const char *domain)
+/* A lookup in any table: in memory here, else the caller's hook, which
+ * may not know yet (the lookup to do is recorded in out). */
+static enum route_answer route_table(const struct route_request *rq, struct route_result *out,
+                                     const struct table *t, const char *key, const char **value)
 {
+	if (value != NULL)
+		*value = NULL;
+	if (t == NULL)
+		return ROUTE_ABSENT;
+	if (table_kind(t) == TABLE_MEMORY)
+		return table_lookup(t, key, value) ? ROUTE_FOUND : ROUTE_ABSENT;
+	if (rq->lookup == NULL)
+		return ROUTE_UNAVAILABLE;
+	/* Keys are asked lowercased, as memory tables compare them. */
+	char lkey[sizeof(out->need_key)];
+	if (strlen(key) >= sizeof(lkey))
+		return ROUTE_ABSENT; /* longer than any address */
+	snprintf(lkey, sizeof(lkey), "%s", key);
+	ascii_lower_str(lkey);
+	enum route_answer a = rq->lookup->fn(rq->lookup->arg, t, lkey, value);
+	if (a == ROUTE_UNKNOWN && out->need_table[0] == '\0') {
+		snprintf(out->need_table, sizeof(out->need_table), "%s", table_name(t));
+		snprintf(out->need_key, sizeof(out->need_key), "%s", lkey);
+	}
+	return a;
+}
+
+/* The verdict of a lookup that could not be answered. */
+static void set_blocked(struct route_result *out, enum route_answer a)
+{
+	if (a == ROUTE_UNKNOWN)
+		set_verdict(out, ROUTE_PENDING, "Lookup pending");
+	else
+		set_verdict(out, ROUTE_TEMP_ERROR, "Lookup table unavailable");
+}
+
+/* The first rule for this client and domain; NULL with *blocked set when an
+ * SQL table of domains could not answer. */
+static const struct match_rule *route_match(const struct config *c, const struct route_request *rq,
+                                            const char *domain, struct route_result *out,
+                                            enum route_answer *blocked)
+{
+	*blocked = ROUTE_FOUND;
 	for (size_t i = 0; i < c->n_rules; i++) {
 		const struct match_rule *r = &c->rules[i];
 		int from = r->from == FROM_ANY ||
@@ -86,22 +126,47 @@ static const struct match_rule *route_match(const struct config *c, const struct
 		           (r->from == FROM_AUTH && rq->authenticated);
 		if (!from)
 			continue;
-		if (r->for_ == FOR_ANY ||
-		    (r->domains != NULL && table_lookup(r->domains, domain, NULL)))
+		if (r->for_ == FOR_ANY)
 			return r;
+		if (r->domains == NULL)
+			continue;
+		if (rq->vouched != NULL && table_kind(r->domains) != TABLE_MEMORY) {
+			if (r->action == rq->vouched)
+				return r;
+			continue;
+		}
+		enum route_answer a = route_table(rq, out, r->domains, domain, NULL);
+		if (a == ROUTE_FOUND)
+			return r;
+		if (a != ROUTE_ABSENT) {
+			*blocked = a;
+			return NULL;
+		}
 	}
 	return NULL;
 }
 
-/* lowercase; "user+tag" -> "user" unless "user+tag" is itself known. */
-static char *normalize(const struct action *a, const char *local)
+static void fail_blocked(struct expand *e, enum route_answer a)
 {
+	fail(e, a == ROUTE_UNKNOWN ? ROUTE_PENDING : ROUTE_TEMP_ERROR,
+	     a == ROUTE_UNKNOWN ? "Lookup pending" : "Lookup table unavailable");
+}
+
+/* lowercase; "user+tag" -> "user" unless "user+tag" is itself known. */
+static char *normalize(struct expand *e, const char *local)
+{
+	const struct action *a = e->action;
 	char *name = lower_dup(local, strlen(local));
 	char *plus = strchr(name, '+');
 	if (plus == NULL || plus == name)
 		return name;
-	if (table_lookup(a->aliases, name, NULL) || table_lookup(a->users, name, NULL))
+	enum route_answer r = route_table(e->rq, e->out, a->aliases, name, NULL);
+	if (r == ROUTE_ABSENT)
+		r = route_table(e->rq, e->out, a->users, name, NULL);
+	if (r == ROUTE_FOUND)
 		return name;
+	if (r != ROUTE_ABSENT)
+		fail_blocked(e, r);
 	*plus = '\0';
 	return name;
 }
@@ -153,8 +218,13 @@ static void expand_target(struct expand *e, const char *parent, const char *t, s
 	const char *at = memchr(t, '@', n);
 	if (at != NULL) {
 		char *domain = xstrndup(at + 1, n - (size_t)(at + 1 - t));
-		const struct match_rule *r = route_match(e->c, e->rq, domain);
+		enum route_answer blocked;
+		const struct match_rule *r = route_match(e->c, e->rq, domain, e->out, &blocked);
 		free(domain);
+		if (r == NULL && blocked != ROUTE_FOUND) {
+			fail_blocked(e, blocked);
+			return;
+		}
 		if (r == NULL || !conf_action_local(r->action)) {
 			fail(e, ROUTE_ERROR, "Forwarding to remote addresses is not supported yet");
 			return;
@@ -177,7 +247,7 @@ static void expand_target(struct expand *e, const char *parent, const char *t, s
 		free(lname);
 		return;
 	}
-	char *name = normalize(e->action, lname);
+	char *name = normalize(e, lname);
 	free(lname);
 	expand_name(e, name, depth);
 	free(name);
@@ -192,7 +262,12 @@ static void expand_name(struct expand *e, const char *name, size_t depth)
 		fail(e, ROUTE_ERROR, "Alias expansion too large");
 		return;
 	}
-	if (!table_lookup(e->action->aliases, name, &value) || value == NULL) {
+	enum route_answer found = route_table(e->rq, e->out, e->action->aliases, name, &value);
+	if (found != ROUTE_FOUND && found != ROUTE_ABSENT) {
+		fail_blocked(e, found);
+		return;
+	}
+	if (found == ROUTE_ABSENT || value == NULL || value[0] == '\0') {
 		add_mailbox(e, name);
 		return;
 	}
@@ -226,6 +301,22 @@ static void expand_name(struct expand *e, const char *name, size_t depth)
 	}
 }
 
+/* route_verify's re-check of an action whose users or aliases are kept in a
+ * database: the smtp role asked them; the mailbox it names is taken if it
+ * is a safe name (the action decides where and as whom it is written). */
+static int vouch_local(const struct action *a, const char *user, struct route_result *out)
+{
+	int sql = (a->users != NULL && table_kind(a->users) != TABLE_MEMORY) ||
+	          (a->aliases != NULL && table_kind(a->aliases) != TABLE_MEMORY);
+	if (!sql || user == NULL || !route_safe_mailbox(user))
+		return 0;
+	out->users = xcalloc(1, sizeof(*out->users));
+	out->users[0] = xstrdup(user);
+	out->n_users = 1;
+	out->verdict = ROUTE_LOCAL;
+	return 1;
+}
+
 /* Local delivery: expansion, then every final mailbox must be acceptable. */
 static void route_local(const struct config *c, const struct route_request *rq,
                         const struct action *a, struct route_result *out)
@@ -237,19 +328,26 @@ static void route_local(const struct config *c, const struct route_request *rq,
 	e.action = a;
 	e.out = out;
 	out->action = a;
-	char *name = normalize(a, rq->local);
+	if (rq->vouched == a && vouch_local(a, rq->vouched_user, out))
+		return;
+	char *name = normalize(&e, rq->local);
 	expand_name(&e, name, 0);
 	if (!e.failed && out->n_users == 0)
 		fail(&e, ROUTE_UNKNOWN_USER, "Alias expands to no mailbox");
 	for (size_t i = 0; i < out->n_users && !e.failed; i++) {
 		const char *m = out->users[i];
+		enum route_answer known = ROUTE_FOUND;
+		if (a->users != NULL && strcmp(m, "postmaster") != 0)
+			known = route_table(rq, out, a->users, m, NULL);
 		if (!route_safe_mailbox(m))
 			fail(&e, ROUTE_UNKNOWN_USER, "Mailbox name not allowed");
-		else if (a->users != NULL && strcmp(m, "postmaster") != 0 &&
-		         !table_lookup(a->users, m, NULL))
+		else if (known == ROUTE_ABSENT)
 			fail(&e, ROUTE_UNKNOWN_USER, "No such user here");
+		else if (known != ROUTE_FOUND)
+			fail_blocked(&e, known);
 	}
-	if (e.failed && strcmp(name, "postmaster") == 0) {
+	/* A lookup still to do: ask it before anything is decided. */
+	if (e.failed && out->verdict != ROUTE_PENDING && strcmp(name, "postmaster") == 0) {
 		/* RFC 5321 §4.5.1: postmaster must work even if its alias is broken. */
 		route_result_free(out);
 		out->action = a;
@@ -285,13 +383,18 @@ void route_resolve(const struct config *c, const struct route_request *rq, struc
 		set_verdict(out, ROUTE_UNKNOWN_USER, "Recipient address needs a domain");
 		return;
 	}
-	r = bare ? NULL : route_match(c, rq, rq->domain);
+	enum route_answer blocked = ROUTE_FOUND;
+	r = bare ? NULL : route_match(c, rq, rq->domain, out, &blocked);
+	if (r == NULL && blocked != ROUTE_FOUND && strcasecmp(local, "postmaster") != 0) {
+		set_blocked(out, blocked);
+		return;
+	}
 	if (r == NULL && strcasecmp(local, "postmaster") == 0 &&
 	    (bare || strcasecmp(rq->domain, c->hostname) == 0)) {
 		/* <postmaster> (RFC 5321 §4.1.1.3) and postmaster@<hostname>
 		 * (§4.5.1): the postmaster of this host, even when the host's
 		 * own name is not one of the routed domains. */
-		r = route_match(c, rq, c->hostname);
+		r = route_match(c, rq, c->hostname, out, &blocked);
 		if (r == NULL || !conf_action_local(r->action)) {
 			r = NULL;
 			for (size_t i = 0; i < c->n_rules && r == NULL; i++)
@@ -347,7 +450,8 @@ int route_verify(const struct config *c, const char *action, const char *local, 
 	} kinds[] = {{FROM_ANY, 0}, {FROM_LOCAL, 0}, {FROM_ANY, 1}, {FROM_LOCAL, 1}};
 	int routed_here = 0;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		struct route_request rq = {local, domain, kinds[i].from, kinds[i].auth};
+		struct route_request rq = {local, domain, kinds[i].from, kinds[i].auth,
+		                           NULL,  a,      user};
 		struct route_result rr;
 		route_resolve(c, &rq, &rr);
 		int ok = 0;

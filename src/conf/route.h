@@ -18,6 +18,7 @@ enum route_verdict {
 	ROUTE_RELAY_DENIED, /* 550 5.7.1 */
 	ROUTE_ERROR,        /* 550 5.3.0 (alias loop, too many, refused target) */
 	ROUTE_TEMP_ERROR,   /* 451 4.3.0 */
+	ROUTE_PENDING,      /* an SQL table must be asked first: need_table, need_key */
 };
 
 #define ROUTE_MAX_EXPANSION 1000 /* final mailboxes from one recipient */
@@ -29,6 +30,24 @@ struct route_result {
 	char **users; /* ROUTE_LOCAL: final mailbox names (safe for paths) */
 	size_t n_users;
 	char reason[256]; /* human text for the reply when refused */
+	/* ROUTE_PENDING: the lookup to do before asking again */
+	char need_table[65];
+	char need_key[513];
+};
+
+/* The answer of a table kept in a database (table_kind() != TABLE_MEMORY). */
+enum route_answer { ROUTE_ABSENT = 0, ROUTE_FOUND, ROUTE_UNKNOWN, ROUTE_UNAVAILABLE };
+
+/*
+ * How routing learns what an SQL table holds: the caller's answer, if it
+ * has one (a cache filled by the lookup role), ROUTE_UNKNOWN to make the
+ * resolution ROUTE_PENDING on this lookup, ROUTE_UNAVAILABLE for 451.
+ * Without a hook, an SQL table is unavailable.
+ */
+struct route_lookup {
+	enum route_answer (*fn)(void *arg, const struct table *t, const char *key,
+	                        const char **value);
+	void *arg;
 };
 
 struct route_request {
@@ -36,6 +55,13 @@ struct route_request {
 	const char *domain;   /* NULL or "" for <postmaster> */
 	enum match_from from; /* FROM_LOCAL if client is in local networks, else FROM_ANY */
 	int authenticated;
+	const struct route_lookup *lookup; /* NULL: SQL tables are unavailable */
+	/* route_verify's re-check: the smtp role looked the SQL tables up; a
+	 * rule whose domains are in one matches if it leads to this action,
+	 * and this action's SQL users and aliases are taken to give this
+	 * mailbox (vouched_user). NULL otherwise. */
+	const struct action *vouched;
+	const char *vouched_user;
 };
 
 void route_resolve(const struct config *c, const struct route_request *rq,

@@ -34,6 +34,9 @@ struct table {
 	size_t cap; /* power of two, or 0 */
 	size_t n;
 	int from_file; /* loaded with table_load_file */
+	enum table_kind kind;
+	char *source; /* TABLE_SQLITE, TABLE_POSTGRESQL */
+	char *query;
 };
 
 static unsigned char ascii_lower(unsigned char c)
@@ -88,7 +91,40 @@ void table_free(struct table *t)
 	}
 	free(t->slots);
 	free(t->name);
+	value_free(t->source);
+	free(t->query);
 	free(t);
+}
+
+struct table *table_new_sql(const char *name, enum table_kind kind, const char *source,
+                            const char *query)
+{
+	struct table *t = table_new(name);
+	t->kind = kind;
+	t->source = xstrdup(source);
+	t->query = xstrdup(query);
+	return t;
+}
+
+enum table_kind table_kind(const struct table *t)
+{
+	return t->kind;
+}
+
+const char *table_source(const struct table *t)
+{
+	return t->source != NULL ? t->source : "";
+}
+
+const char *table_query(const struct table *t)
+{
+	return t->query != NULL ? t->query : "";
+}
+
+void table_wipe_source(struct table *t)
+{
+	if (t->source != NULL)
+		explicit_bzero(t->source, strlen(t->source));
 }
 
 const char *table_name(const struct table *t)

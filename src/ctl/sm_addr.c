@@ -18,7 +18,7 @@
 static int domain_is_local(const struct config *c, const char *domain)
 {
 	/* not postmaster: postmaster@hostname is always local (RFC 5321 §4.5.1) */
-	struct route_request rq = {"root", domain, FROM_LOCAL, 0};
+	struct route_request rq = {.local = "root", .domain = domain, .from = FROM_LOCAL};
 	struct route_result rr;
 	route_resolve(c, &rq, &rr);
 	int local = rr.verdict == ROUTE_LOCAL || rr.verdict == ROUTE_UNKNOWN_USER;

@@ -191,6 +191,22 @@ static int socket_rules(scmp_filter_ctx ctx, const int *calls, size_t n)
 	return 0;
 }
 
+/* open for reading only: no O_WRONLY, O_RDWR, O_CREAT, O_TRUNC */
+static int read_only_open(scmp_filter_ctx ctx)
+{
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' list allows any openat */
+	struct scmp_arg_cmp ro = {.arg = 2,
+	                          .op = SCMP_CMP_MASKED_EQ,
+	                          .datum_a = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC,
+	                          .datum_b = 0};
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, ro) < 0)
+		return -1;
+#else
+	(void)ctx;
+#endif
+	return 0;
+}
+
 /* On top of the network list: the maildrop's files, read-only. */
 static const int pickup_calls[] = {
     SCMP_SYS(pread64),   SCMP_SYS(getdents64), SCMP_SYS(unlinkat),  SCMP_SYS(renameat),
@@ -204,15 +220,30 @@ static int pickup_rules(scmp_filter_ctx ctx)
 	for (size_t i = 0; i < sizeof(pickup_calls) / sizeof(pickup_calls[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, pickup_calls[i], 0) < 0)
 			return -1;
-#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' list allows any openat */
-	/* open for reading only: no O_WRONLY, O_RDWR, O_CREAT, O_TRUNC */
-	struct scmp_arg_cmp ro = {.arg = 2,
-	                          .op = SCMP_CMP_MASKED_EQ,
-	                          .datum_a = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC,
-	                          .datum_b = 0};
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, ro) < 0)
+	return read_only_open(ctx);
+}
+
+/* On top of the network list: worker threads, database connections and
+ * read-only files. */
+static const int lookup_calls[] = {
+    SCMP_SYS(clone),       SCMP_SYS(clone3),     SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+    SCMP_SYS(connect),     SCMP_SYS(poll),       SCMP_SYS(ppoll),           SCMP_SYS(pread64),
+    SCMP_SYS(faccessat),   SCMP_SYS(faccessat2), SCMP_SYS(access),          SCMP_SYS(readlink),
+    SCMP_SYS(readlinkat),  SCMP_SYS(getcwd),     SCMP_SYS(uname),           SCMP_SYS(pipe2),
+    SCMP_SYS(sched_yield), SCMP_SYS(getdents64),
+};
+
+static int lookup_rules(scmp_filter_ctx ctx)
+{
+	if (network_rules(ctx) == -1 || read_only_open(ctx) == -1)
 		return -1;
-#endif
+	for (size_t i = 0; i < sizeof(lookup_calls) / sizeof(lookup_calls[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, lookup_calls[i], 0) < 0)
+			return -1;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_INET)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_INET6)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, arg_eq(0, AF_UNIX)) < 0)
+		return -1;
 	return 0;
 }
 
@@ -243,8 +274,7 @@ void confine_filter(enum confine_filter filter)
 {
 	if (filter == FILTER_NONE)
 		return;
-	int deny = filter == FILTER_NETWORK || filter == FILTER_RELAY || filter == FILTER_PICKUP ||
-	           filter == FILTER_RESOLVER || filter == FILTER_SIGNER;
+	int deny = filter != FILTER_DELIVERY;
 	scmp_filter_ctx ctx = seccomp_init(deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		fatal_status(EX_CONFIG, "seccomp_init failed");
@@ -253,6 +283,7 @@ void confine_filter(enum confine_filter filter)
 	         : filter == FILTER_PICKUP   ? pickup_rules(ctx)
 	         : filter == FILTER_RESOLVER ? resolver_rules(ctx)
 	         : filter == FILTER_SIGNER   ? signer_rules(ctx)
+	         : filter == FILTER_LOOKUP   ? lookup_rules(ctx)
 	                                     : delivery_rules(ctx);
 	if (rc == -1 || seccomp_load(ctx) < 0)
 		fatal_status(EX_CONFIG, "cannot install the system-call filter");

@@ -35,6 +35,10 @@ enum confine_filter {
 	 * files in the maildrop, listing, renaming and removing them, syncing,
 	 * and reading the spool file it wrote (for a failure notice). */
 	FILTER_PICKUP,
+	/* lookup: FILTER_NETWORK, plus threads, TCP and unix-domain sockets
+	 * (PostgreSQL), and opening files for reading only (SQLite files and
+	 * what libpq reads: its password file, the system's user database). */
+	FILTER_LOOKUP,
 };
 
 /* Neither core dumps nor ptrace by a process of the same uid. */

@@ -36,6 +36,7 @@
 #include "role_exec.h"
 #include "roles.h"
 #include "server.h"
+#include "lookup_db.h"
 #include "startup_check.h"
 #include "util.h"
 #include "version.h"
@@ -333,6 +334,33 @@ static void notify_ready(const struct parent *p)
 #endif
 }
 
+/* ravend -n: each SQL table's query asked of its database (prepared, not
+ * run). A query the database refuses is an error; a database that cannot
+ * be reached now, a warning (mail gets 451 until it is back). */
+static int check_sql_tables(const struct config *c)
+{
+	int rc = 0;
+	for (size_t i = 0; i < c->n_tables; i++) {
+		const struct table *t = c->tables[i];
+		char err[512];
+		if (table_kind(t) == TABLE_MEMORY)
+			continue;
+		int r = lookup_db_check(t, err, sizeof(err));
+		if (r == -1) {
+			fprintf(stderr, "ravend: table %s: the query is refused: %s\n",
+			        table_name(t), err);
+			rc = -1;
+		} else if (r == 1) {
+			fprintf(
+			    stderr,
+			    "ravend: warning: table %s: the database cannot be reached now (%s); "
+			    "its lookups will answer 451 4.3.0 until it can\n",
+			    table_name(t), err);
+		}
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "-R") == 0)
@@ -380,6 +408,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ravend: %s\n", err);
 		return 1;
 	}
+	if (check && check_sql_tables(conf) == -1)
+		return 1;
 	conf_wipe_secrets(conf, 0); /* only the auth role keeps password hashes */
 	struct parent p;
 	memset(&p, 0, sizeof(p));

@@ -212,7 +212,9 @@ void role_exec_main(int argc, char **argv)
 	/* Only the auth role needs password hashes, and it copied them in its
 	 * prepare step: no role runs with them in its configuration. Smarthost
 	 * passwords stay with the relay role, which sends them. */
-	conf_wipe_secrets(conf, d->peer == PEER_RELAY);
+	conf_wipe_secrets(conf, d->peer == PEER_RELAY    ? CONF_KEEP_RELAY_LOGINS
+	                        : d->peer == PEER_LOOKUP ? CONF_KEEP_SQL_SOURCES
+	                                                 : 0);
 	/* A change of credentials resets both; set them for the new ones. */
 	confine_undumpable();
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);

@@ -11,6 +11,7 @@
 #include "dns_role.h"
 #include "local_role.h"
 #include "log.h"
+#include "lookup_role.h"
 #include "pickup.h"
 #include "metrics_role.h"
 #include "queue_role.h"
@@ -81,6 +82,11 @@ static void run_pickup(const struct role_env *env)
 	pickup_run(env->state, env->channel);
 }
 
+static void run_lookup(const struct role_env *env)
+{
+	lookup_role_main(env->conf, env->base, env->channel);
+}
+
 static void run_metrics(const struct role_env *env)
 {
 	metrics_role_main(env->base, env->channel, env->metrics_fds, env->n_metrics);
@@ -122,6 +128,8 @@ const struct role_desc role_table[] = {
      run_metrics, 1},
     {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, 0, prepare_dns, run_dns, 1},
     {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, 0, prepare_dkim, run_dkim, 1},
+    {"lookup", PEER_LOOKUP, ACCOUNT_USER, ROOT_NONE, 0, FILTER_LOOKUP, ROLE_SQL, NULL, run_lookup,
+     1},
 };
 const size_t role_count = sizeof(role_table) / sizeof(role_table[0]);
 

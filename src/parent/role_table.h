@@ -48,10 +48,11 @@ enum role_root {
 	ROOT_MAILDROP, /* <data>/maildrop */
 };
 
-/* Inherited sockets. ROLE_PARENT: a service channel to the parent, for the
+/* Inherited sockets (ROLE_SQL: none; the role runs only when the
+ * configuration has SQL tables). ROLE_PARENT: a service channel to the parent, for the
  * one privileged request a role may make (connector.h). A role that needs
  * the metrics listeners runs only when some are configured. */
-enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_PARENT = 4, ROLE_METRICS = 8 };
+enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_PARENT = 4, ROLE_METRICS = 8, ROLE_SQL = 16 };
 
 struct role_desc {
 	const char *name;    /* "queue"; the process is "raven-queue" */

@@ -95,7 +95,7 @@ static int route_rcpt(const struct config *conf, struct pickup_file *f, const ch
 		return 0;
 	}
 	f->smtputf8 |= a.has_utf8;
-	struct route_request rq = {a.local, a.domain, FROM_LOCAL, 0};
+	struct route_request rq = {.local = a.local, .domain = a.domain, .from = FROM_LOCAL};
 	struct route_result rr;
 	route_resolve(conf, &rq, &rr);
 	switch (rr.verdict) {

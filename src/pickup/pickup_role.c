@@ -203,7 +203,7 @@ static int dsn_route(struct pickup *p)
 	struct smtp_reply err;
 	if (s[0] == '\0' || addr_parse_mailbox(s, strlen(s), ADDR_ALLOW_UTF8, &a, &err) == -1)
 		return -1;
-	struct route_request rq = {a.local, a.domain, FROM_LOCAL, 0};
+	struct route_request rq = {.local = a.local, .domain = a.domain, .from = FROM_LOCAL};
 	route_resolve(p->conf, &rq, &p->dsn_route);
 	if (p->dsn_route.verdict == ROUTE_RELAY)
 		return 0;

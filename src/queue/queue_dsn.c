@@ -38,7 +38,7 @@ static int route_sender(struct queue_role *q, const char *sender, struct route_r
 		snprintf(why, whylen, "sender address does not parse: %s", err.text);
 		return -1;
 	}
-	struct route_request rq = {a.local, a.domain, FROM_LOCAL, 0};
+	struct route_request rq = {.local = a.local, .domain = a.domain, .from = FROM_LOCAL};
 	route_resolve(q->conf, &rq, rr);
 	if (rr->verdict == ROUTE_LOCAL)
 		return 0;

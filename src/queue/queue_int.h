@@ -122,17 +122,12 @@ struct queue_role {
 	struct event *space_ev;
 	char dest_buf[256]; /* queue_dest_of's next hop, valid for one call */
 	int lock_fd;        /* the spool's lock, held for the role's life */
-	/* AUTH questions forwarded to the auth role (queue_auth.c) */
-	struct hmap *auth_pending; /* the queue's number -> struct auth_pending */
-	struct auth_pending *auth_list;
-	size_t n_auth_pending;
-	uint64_t next_auth_req;
-	/* DNS questions of the smtp role's checks (queue_dns.c) */
-	struct hmap *dns_pending; /* the queue's number -> struct dns_pending */
-	struct dns_pending *dns_list;
-	size_t n_dns_pending;
-	uint64_t next_dns_req;
-	int dns_warned; /* "no resolver" logged once until one answers again */
+	/* Questions forwarded to the auth, lookup and resolver roles (queue_fwd.c) */
+	struct hmap *fwd_pending; /* the queue's number -> struct fwd_pending */
+	struct fwd_pending *fwd_list;
+	size_t n_fwd_pending;
+	uint64_t next_fwd_req;
+	unsigned fwd_warned; /* per service: "unavailable" logged until it answers again */
 	/* relay jobs waiting for the DKIM signer (queue_sign.c) */
 	struct sign_wait *sign_list;
 	uint64_t next_sign_req;
@@ -186,30 +181,23 @@ void queue_dispatch(struct queue_role *q, struct sched_job *j);
 /* Every recipient of j fails temporarily with why; the job is over. */
 void queue_job_fail(struct queue_role *q, struct sched_job *j, const char *why);
 
-/* queue_auth.c: smtp's AUTH_REQ to the auth role and its AUTH_RES back;
- * -1 for a frame that does not decode or answers nothing asked. */
-int queue_auth_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
-int queue_auth_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
-/* 1 if p (an auth peer) has questions waiting for its answer. */
-int queue_auth_busy(const struct queue_role *q, const struct peer *p);
-/* 1 if p (a resolver or signer peer) has questions waiting for its answer. */
-int queue_dns_busy(const struct queue_role *q, const struct peer *p);
+/* queue_fwd.c: smtp's AUTH_REQ, LOOKUP_REQ and DNS_REQ to the auth, lookup
+ * and resolver roles and their answers back; -1 for a frame that does not
+ * decode or answers nothing asked. */
+int queue_fwd_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+int queue_fwd_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
+/* 1 if p (a serving role) has questions waiting for its answer. */
+int queue_fwd_busy(const struct queue_role *q, const struct peer *p);
+/* 1 if p (a signer peer) has messages waiting for its signature. */
 int queue_sign_busy(const struct queue_role *q, const struct peer *p);
 /* The connected peer of that kind: the current one; a retiring one while
  * its successor starts, so a reload turns no question away (it is closed
  * once it has answered). NULL: none. */
 struct peer *queue_peer_of(const struct queue_role *q, uint32_t kind);
-/* A peer closed: its questions are forgotten (smtp) or answered AUTH_TEMP (auth). */
-void queue_auth_peer_gone(struct queue_role *q, struct peer *p);
-void queue_auth_free(struct queue_role *q);
-
-/* queue_dns.c: smtp's DNS_REQ to the resolver role and its DNS_RES back;
- * -1 for a frame that does not decode or answers nothing asked. */
-int queue_dns_request(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
-int queue_dns_result(struct queue_role *q, struct peer *p, const struct ipc_msg *m);
-/* A peer closed: its questions are forgotten (smtp) or failed (resolver). */
-void queue_dns_peer_gone(struct queue_role *q, struct peer *p);
-void queue_dns_free(struct queue_role *q);
+/* A peer closed: its questions are forgotten (smtp) or answered "try
+ * again later" (a serving role). */
+void queue_fwd_peer_gone(struct queue_role *q, struct peer *p);
+void queue_fwd_free(struct queue_role *q);
 
 /* queue_sign.c: DKIM signatures of relayed mail, from the signer role. */
 /* 1 if relay job j waits for its message's signature (it is dispatched

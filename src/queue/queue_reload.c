@@ -67,7 +67,7 @@ static int peer_idle(const struct queue_role *q, const struct peer *p)
 		for (size_t i = 0; i < f->n; i++)
 			if (f->v[i].from == p)
 				return 0;
-	return !queue_auth_busy(q, p) && !queue_dns_busy(q, p) && !queue_sign_busy(q, p);
+	return !queue_fwd_busy(q, p) && !queue_sign_busy(q, p);
 }
 
 static void retire_cb(evutil_socket_t fd, short what, void *arg)

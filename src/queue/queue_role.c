@@ -463,14 +463,16 @@ static const struct {
     {PEER_PICKUP, PROTO_ABORT, handle_abort},
     {PEER_LOCAL, PROTO_DELIVER_RES, queue_handle_result},
     {PEER_RELAY, PROTO_DELIVER_RES, queue_handle_result},
-    {PEER_SMTP, PROTO_AUTH_REQ, queue_auth_request},
-    {PEER_AUTH, PROTO_AUTH_RES, queue_auth_result},
+    {PEER_SMTP, PROTO_AUTH_REQ, queue_fwd_request},
+    {PEER_AUTH, PROTO_AUTH_RES, queue_fwd_result},
+    {PEER_SMTP, PROTO_LOOKUP_REQ, queue_fwd_request},
+    {PEER_LOOKUP, PROTO_LOOKUP_RES, queue_fwd_result},
     {PEER_SMTP, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_LOCAL, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_RELAY, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_METRICS, PROTO_METRICS_REQ, queue_metrics_request},
-    {PEER_SMTP, PROTO_DNS_REQ, queue_dns_request},
-    {PEER_DNS, PROTO_DNS_RES, queue_dns_result},
+    {PEER_SMTP, PROTO_DNS_REQ, queue_fwd_request},
+    {PEER_DNS, PROTO_DNS_RES, queue_fwd_result},
     {PEER_DKIM, PROTO_SIGN_RES, queue_sign_result},
 };
 
@@ -536,8 +538,7 @@ static void peer_closed(struct ipc *ch, void *arg)
 		}
 	/* Freed after this callback returns: the channel is still on the stack. */
 	event_base_once(q->base, -1, EV_TIMEOUT, free_peer_later, p, NULL);
-	queue_auth_peer_gone(q, p);
-	queue_dns_peer_gone(q, p);
+	queue_fwd_peer_gone(q, p);
 	queue_sign_peer_gone(q, p);
 	if (p->kind != PEER_SMTP && p->kind != PEER_PICKUP) {
 		queue_peer_lost(q, p); /* its deliveries in flight are retried */
@@ -688,7 +689,7 @@ struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, si
 	q->sched = sched_new(&sp);
 	q->inflight = hmap_new();
 	q->incoming = hmap_new();
-	q->auth_pending = hmap_new();
+	q->fwd_pending = hmap_new();
 	/* One process delivers to every Maildir, in batches that cost one sync
 	 * each: a per-destination limit there would only cap the batch size
 	 * (20 in flight, one batch per ~30 ms: 700 deliveries a second). */
@@ -777,8 +778,7 @@ void queue_role_free(struct queue_role *q)
 		free(f->v);
 		free(f);
 	}
-	queue_auth_free(q);
-	queue_dns_free(q);
+	queue_fwd_free(q);
 	queue_sign_free(q);
 	control_free(q->control);
 	ipc_free(q->parent);

@@ -24,9 +24,11 @@
 #include "hmap.h"
 #include "ipc.h"
 #include "log.h"
+#include "lookup.h"
 #include "proto.h"
 #include "session.h"
 #include "tls_server.h"
+#include "ttl_cache.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -86,6 +88,8 @@ struct smtp_server {
 	struct dkim_keycache *dkim_keys; /* keys decoded for DKIM verification */
 	const struct dmarc_psl *psl;
 	uint64_t rng;
+	struct ttl_cache *lookups; /* SQL table answers (session_lookup.c) */
+	struct route_lookup hook;  /* routing's way to them */
 };
 
 /* The checks' questions wait at most this long for the resolver role (it
@@ -482,6 +486,31 @@ void smtp_server_request_auth(struct smtp_server *srv, struct session *s, const 
 	buf_free(&b);
 }
 
+void smtp_server_request_lookup(struct smtp_server *srv, struct session *s, const char *table,
+                                const char *key)
+{
+	struct lookup_req q = {.table = (char *)table, .key = (char *)key};
+	struct buf b;
+	buf_init(&b, 0);
+	s->req = ++srv->next_req;
+	q.req = s->req;
+	s->waiting = 1;
+	hmap_put_u64(srv->waiting, s->req, s);
+	lookup_encode_req(&b, &q);
+	ipc_send(srv->queue, PROTO_LOOKUP_REQ, b.data, b.len, -1);
+	buf_free(&b);
+}
+
+const struct route_lookup *smtp_server_lookup_hook(const struct smtp_server *srv)
+{
+	return &srv->hook;
+}
+
+struct ttl_cache *smtp_server_lookups(struct smtp_server *srv)
+{
+	return srv->lookups;
+}
+
 void smtp_server_cancel(struct smtp_server *srv, struct session *s)
 {
 	if (s->waiting)
@@ -655,6 +684,18 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 		}
 		retire(srv);
 		break;
+	case PROTO_LOOKUP_RES: {
+		struct lookup_res lr;
+		if (lookup_decode_res(m->data, m->len, &lr) == -1) {
+			queue_broken(srv, m);
+			return;
+		}
+		s = take_waiting(srv, lr.req);
+		if (s)
+			session_lookup_result(s, lr.status, lr.value);
+		lookup_res_free(&lr);
+		break;
+	}
 	case PROTO_COMMIT_OK:
 		if (proto_decode_req(m->data, m->len, &req) == -1) {
 			queue_broken(srv, m);
@@ -706,6 +747,9 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 		srv->dns = dns_new_remote(base, &ops, SMTP_DNS_TIMEOUT_MS, SMTP_DNS_CACHE);
 		srv->dkim_keys = dkim_keycache_new(SMTP_DKIM_KEYS);
 	}
+	srv->lookups = ttl_cache_new(LOOKUP_CACHE_MAX, LOOKUP_CACHE_TTL);
+	srv->hook.fn = session_lookup_cached;
+	srv->hook.arg = srv->lookups;
 	/* Session ids count on from the start time, so that a restarted role
 	 * does not reuse the ids already in the log (2^20 sessions a second). */
 	srv->next_session = (uint64_t)time(NULL) << 20;
@@ -743,6 +787,7 @@ void smtp_server_free(struct smtp_server *srv)
 	ipc_free(srv->queue);
 	hmap_free(srv->per_ip);
 	hmap_free(srv->waiting);
+	ttl_cache_free(srv->lookups);
 	free(srv);
 }
 

@@ -67,6 +67,13 @@ void smtp_server_abort(struct smtp_server *srv, const char *id);
  * the verdict reaches session_auth_result(). */
 void smtp_server_request_auth(struct smtp_server *srv, struct session *s, const char *login,
                               const char *password);
+/* Ask the lookup role (through the queue) for key in an SQL table; the
+ * answer reaches session_lookup_result(). */
+void smtp_server_request_lookup(struct smtp_server *srv, struct session *s, const char *table,
+                                const char *key);
+/* Routing's hook to the answers the lookup role gave (cached briefly). */
+const struct route_lookup *smtp_server_lookup_hook(const struct smtp_server *srv);
+struct ttl_cache *smtp_server_lookups(struct smtp_server *srv);
 /* Forget the question s is waiting on (its answer will be dropped). */
 void smtp_server_cancel(struct smtp_server *srv, struct session *s);
 /* The least delay before a refused AUTH is answered, in ms (default 1000;

@@ -174,6 +174,7 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	s->slow_data = evtimer_new(base, data_too_slow, s);
 	s->tls_timer = evtimer_new(base, session_tls_too_long, s);
 	session_auth_init(s);
+	session_lookup_init(s);
 	struct timeval life = {conf->limits.timeout_session, 0};
 	evtimer_add(s->deadline, &life);
 	log_info("event=connect session=%s client=%s local=%d submission=%d tls=%d", s->idtext,
@@ -211,6 +212,7 @@ void session_free(struct session *s)
 	event_free(s->slow_data);
 	event_free(s->tls_timer);
 	event_free(s->auth_timer);
+	session_lookup_free(s);
 	sasl_clear(&s->sasl);
 	conn_free(s->conn);
 	free(s);

@@ -89,6 +89,12 @@ struct session {
 	struct event *auth_timer;       /* a refusal's delay; the auth role's deadline */
 	int auth_result;                /* the answer the delay holds back */
 	unsigned auth_failures;         /* in this session */
+	/* RCPT waiting for SQL table lookups (session_lookup.c) */
+	struct smtp_cmd *lookup_cmd; /* the command to run again; NULL if none */
+	struct event *lookup_timer;
+	unsigned lookup_rounds;
+	char lookup_table[65];
+	char lookup_key[513];
 	enum session_state state;
 	int esmtp;
 	char helo[256];
@@ -160,6 +166,23 @@ void session_auth_reset(struct session *s);
 /* MAIL FROM under AUTH: 0 if the client may use this sender, else -1 and
  * the reply has been sent. */
 int session_auth_mail(struct session *s, const struct mailaddr *sender);
+
+/* SQL table lookups at RCPT (session_lookup.c). */
+#define LOOKUP_CACHE_MAX 10000 /* answers kept by one smtp role */
+#define LOOKUP_CACHE_TTL 5     /* seconds an answer (found or not) is kept */
+/* route_lookup's function: the cached answer of the lookup role, or
+ * ROUTE_UNKNOWN; arg is the cache. */
+enum route_answer session_lookup_cached(void *arg, const struct table *t, const char *key,
+                                        const char **value);
+/* RCPT c is ROUTE_PENDING on rr's lookup: ask it, and wait. */
+void session_lookup_start(struct session *s, const struct smtp_cmd *c,
+                          const struct route_result *rr);
+/* The lookup role's answer (LOOKUP_RES), reaching the session that asked. */
+void session_lookup_result(struct session *s, int status, const char *value);
+void session_lookup_init(struct session *s);
+void session_lookup_free(struct session *s);
+/* RCPT (session_cmds.c), run again once a lookup is answered. */
+void session_cmd_rcpt(struct session *s, const struct smtp_cmd *c);
 
 /* DATA (session_data.c). */
 void session_data_start(struct session *s);

@@ -149,7 +149,7 @@ static enum metric_id refusal_metric(enum route_verdict v)
 	                               : MET_SMTP_RCPT_RELAY_DENIED;
 }
 
-static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
+void session_cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 {
 	struct transaction *tx = &s->tx;
 	char esc[600];
@@ -175,10 +175,16 @@ static void cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	    .domain = c->addr.domain,
 	    .from = s->peer_local ? FROM_LOCAL : FROM_ANY,
 	    .authenticated = s->authenticated,
+	    .lookup = smtp_server_lookup_hook(s->srv),
 	};
 	struct route_result rr;
 	struct smtp_reply r;
 	route_resolve(s->conf, &rq, &rr);
+	if (rr.verdict == ROUTE_PENDING) {
+		session_lookup_start(s, c, &rr);
+		route_result_free(&rr);
+		return;
+	}
 	switch (rr.verdict) {
 	case ROUTE_LOCAL:
 		break;
@@ -311,7 +317,7 @@ static const struct smtp_command command_table[] = {
     {CMD_HELO, ANY_STATE, cmd_helo},
     {CMD_EHLO, ANY_STATE, cmd_helo},
     {CMD_MAIL, S_HELO, cmd_mail},
-    {CMD_RCPT, S_MAIL | S_RCPT, cmd_rcpt},
+    {CMD_RCPT, S_MAIL | S_RCPT, session_cmd_rcpt},
     {CMD_DATA, S_RCPT, cmd_data},
     {CMD_RSET, ANY_STATE, cmd_rset},
     {CMD_NOOP, ANY_STATE, cmd_noop},

@@ -139,6 +139,8 @@ const char *metrics_peer_name(enum peer_kind k)
 		return "dns";
 	case PEER_DKIM:
 		return "dkim";
+	case PEER_LOOKUP:
+		return "lookup";
 	}
 	return "?";
 }

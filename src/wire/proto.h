@@ -53,7 +53,8 @@
  *   queue -> smtp    RETIRE       {req}: stop accepting, finish the open sessions, exit
  *
  * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
- * (metrics.h has their encoders and decoders).
+ * (metrics.h has their encoders and decoders); LOOKUP_REQ and LOOKUP_RES
+ * the SQL table lookups (lookup.h).
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -91,6 +92,8 @@ enum proto_type {
 	PROTO_RELOAD_RES,
 	PROTO_CONFIG,
 	PROTO_RETIRE,
+	PROTO_LOOKUP_REQ, /* lookup.h */
+	PROTO_LOOKUP_RES, /* lookup.h */
 };
 
 enum peer_kind {
@@ -101,9 +104,10 @@ enum peer_kind {
 	PEER_PICKUP,
 	PEER_METRICS,
 	PEER_DNS,
-	PEER_DKIM
+	PEER_DKIM,
+	PEER_LOOKUP
 };
-#define PEER_KIND_MAX PEER_DKIM
+#define PEER_KIND_MAX PEER_LOOKUP
 /* AUTH_RES: the verdict (smtp: 235, 535 after a delay, 454 locked, 454). */
 enum auth_status { AUTH_OK = 0, AUTH_FAIL, AUTH_LOCKED, AUTH_TEMP };
 /* DELIVER_CORRUPT: the message's data did not match its size or checksum

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "lookup.h"
 #include "proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size - 1;
 	struct buf b;
 	buf_init(&b, 0);
-	switch (data[0] % 11) {
+	switch (data[0] % 13) {
 	case 0: {
 		uint64_t req;
 		if (proto_decode_req(p, n, &req) == 0) {
@@ -129,6 +130,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort(); /* names become label values */
 			metrics_encode_starts(&b, &rs);
 			same(&b, p, n);
+		}
+		break;
+	}
+	case 11: {
+		struct lookup_req q;
+		if (lookup_decode_req(p, n, &q) == 0) {
+			lookup_encode_req(&b, &q);
+			same(&b, p, n);
+			lookup_req_free(&q);
+		}
+		break;
+	}
+	case 12: {
+		struct lookup_res r;
+		if (lookup_decode_res(p, n, &r) == 0) {
+			if (r.status != LOOKUP_FOUND && r.value[0] != '\0')
+				abort();
+			lookup_encode_res(&b, &r);
+			same(&b, p, n);
+			lookup_res_free(&r);
 		}
 		break;
 	}

@@ -134,6 +134,26 @@ static void test_signer_filter(void **state)
 	exited_ok(in_child(FILTER_SIGNER, read_handed_file));
 }
 
+static void open_for_writing(void)
+{
+	(void)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
+}
+
+/* The lookup role: database sockets (a unix-domain one too), files for
+ * reading only, no programs. */
+static void test_lookup_filter(void **state)
+{
+	(void)state;
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizers' runtime opens files */
+	killed_by_sigsys(in_child(FILTER_LOOKUP, open_for_writing));
+	exited_ok(in_child(FILTER_LOOKUP, open_a_file));
+#endif
+	killed_by_sigsys(in_child(FILTER_LOOKUP, run_a_program));
+	exited_ok(in_child(FILTER_LOOKUP, make_a_unix_socket));
+	exited_ok(in_child(FILTER_LOOKUP, make_inet_sockets));
+	exited_ok(in_child(FILTER_LOOKUP, serve));
+}
+
 static void become_root(void)
 {
 	(void)syscall(SYS_setuid, 0);
@@ -254,6 +274,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_network_filter),
 		cmocka_unit_test(test_relay_filter),
+		cmocka_unit_test(test_lookup_filter),
 		cmocka_unit_test(test_delivery_filter),
 		cmocka_unit_test(test_pickup_filter),
 		cmocka_unit_test(test_signer_filter),
