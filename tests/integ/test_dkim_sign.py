@@ -102,3 +102,32 @@ def test_other_domains_not_signed_and_keygen_refuses_overwrite(factory, fakedns,
     # the signer alone is the process that loaded the key
     lines = rv.log_events(raven, "dkim-key-loaded")
     assert lines and all(line.get("role", "dkim") in ("dkim", "raven-dkim") for line in lines)
+
+
+def test_new_key_taken_by_reload(factory, fakedns, sink):
+    """A key rotated by reload: the signer role is replaced, and mail relayed
+    after `ravenctl reload` is signed with the new selector, verified by
+    dkimpy against the new record; mail before it carried the old one."""
+    raven = factory(start=False)
+    txt1, conf1, _ = keygen(raven, "example.org", "s1", "ed25519")
+    txt2, conf2, _ = keygen(raven, "example.org", "s2", "ed25519")
+    raven = signing_raven(factory, fakedns, sink, [conf1])
+    relay(raven, rv.unique("before"), "someone@example.org")
+    sink.wait_messages(1)
+    assert b" s=s1;" in sink.messages[0].data.split(b"\r\n\r\n")[0].replace(b"\r\n", b"")
+    lines = ['resolver "127.0.0.1" port %d' % fakedns.port,
+             'action "out" relay port %d' % sink.port,
+             'match from local for any action "out"', conf2]
+    raven.write_config(extra=lines)
+    p = subprocess.run([RAVENCTL, "-c", raven.conf, "reload"], capture_output=True, text=True,
+                       timeout=30, cwd=raven.root)
+    assert p.returncode == 0, p.stderr
+    rv.wait_until(lambda: len(rv.log_events(raven, "dkim-key-loaded")) >= 2, 10,
+                  what="the new signer's key loaded")
+    token = rv.unique("after")
+    relay(raven, token, "someone@example.org")
+    sink.wait_messages(2)
+    data = [m.data for m in sink.messages if token.encode() in m.data][0]
+    records = {b"s1._domainkey.example.org.": txt1, b"s2._domainkey.example.org.": txt2}
+    assert b" s=s2;" in data.split(b"\r\n\r\n")[0].replace(b"\r\n", b""), data[:400]
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: records[name].encode())
