@@ -874,7 +874,10 @@ void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table w
 	if (once(p, line, users ? &p->auth_users_line : &p->auth_senders_line,
 	         users ? "auth users" : "auth senders") == 0) {
 		const struct table *t = conf_table_ref(p, line, name);
-		conf_table_not_sql(p, line, t, users ? "auth users" : "auth senders");
+		/* An SQL "auth users" table is asked by the auth role through
+		 * the lookup role (auth_sql.h). */
+		if (!users)
+			conf_table_not_sql(p, line, t, "auth senders");
 		if (users)
 			credentials_in_file(p, line, t, "auth users");
 		if (users)

@@ -82,8 +82,8 @@ static void test_grammar(void **state)
 	        "connection string");
 	refused("listen on 127.0.0.1\n"
 	        "table t sqlite \"/a.db\" query \"SELECT 1 FROM u WHERE n = $1\"\n"
-	        "auth users <t>\n",
-	        "kept in a database");
+	        "auth users <t>\nauth senders <t>\n",
+	        "auth senders: table <t> is kept in a database");
 }
 
 static void test_frames(void **state)
