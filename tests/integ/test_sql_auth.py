@@ -27,15 +27,23 @@ def auth_config(kind, source):
             "auth users <sqlcreds>"]
 
 
-def sqlite_creds(root, hashes):
-    path = os.path.join(root, "creds.db")
+def sqlite_file(root, name, schema, rows):
+    """An SQLite file root/name with one table of rows, readable by the lookup role."""
+    path = os.path.join(root, name)
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE creds (login TEXT PRIMARY KEY, password TEXT)")
-    db.executemany("INSERT INTO creds VALUES (?, ?)", hashes.items())
+    db.execute(schema)
+    table = schema.split()[2]
+    db.executemany("INSERT INTO %s VALUES (?, ?)" % table, rows)
     db.commit()
     db.close()
     os.chmod(path, 0o644)
     return path
+
+
+def sqlite_creds(root, hashes):
+    return sqlite_file(root, "creds.db",
+                       "CREATE TABLE creds (login TEXT PRIMARY KEY, password TEXT)",
+                       hashes.items())
 
 
 def login(port, user, password):
@@ -104,3 +112,45 @@ def test_postgresql_auth_users_down_and_back(factory):
         assert code == 235, resp
     finally:
         pg.cleanup()
+
+
+SENDERS_QUERY = "SELECT owns FROM senders WHERE login = $1"
+
+
+def sqlite_senders(root):
+    return sqlite_file(root, "senders.db", "CREATE TABLE senders (login TEXT, owns TEXT)",
+                       [("alice", "alice@example.org"), ("alice", "@sql.test")])
+
+
+def mail_as(port, user, sender):
+    with tls_session(port) as s:
+        assert auth_plain(s, user, ta.PASSWORDS[user])[0] == 235
+        return s.docmd("MAIL", "FROM:<%s>" % sender)
+
+
+def test_sqlite_auth_senders(factory):
+    """`auth senders` from SQL: listed addresses and domains (one row each)
+    are owned, others 553 5.7.1; an unlisted login owns its own name."""
+    root = rv.make_root()
+    creds = sqlite_creds(root, creds_rows())
+    r = factory(root=root, extra=auth_config("sqlite", creds) + [
+        'table sqlsenders sqlite "%s" query "%s"' % (sqlite_senders(root), SENDERS_QUERY),
+        "auth senders <sqlsenders>"])
+    assert mail_as(r.port, "alice", "alice@example.org")[0] == 250
+    assert mail_as(r.port, "alice", "anyone@sql.test")[0] == 250
+    code, resp = mail_as(r.port, "alice", "bob@example.org")
+    assert (code, resp[:5]) == (553, b"5.7.1"), resp
+    code, resp = mail_as(r.port, "bob", "alice@example.org")
+    assert (code, resp[:5]) == (553, b"5.7.1"), resp
+
+
+def test_sqlite_auth_senders_database_missing_is_451(factory):
+    root = rv.make_root()
+    creds = sqlite_creds(root, creds_rows())
+    r = factory(root=root, extra=auth_config("sqlite", creds) + [
+        'table sqlsenders sqlite "%s" query "%s"' % (os.path.join(root, "none.db"),
+                                                       SENDERS_QUERY),
+        "auth senders <sqlsenders>"])
+    code, resp = mail_as(r.port, "alice", "alice@example.org")
+    assert (code, resp[:5]) == (451, b"4.3.0"), resp
+    assert r.proc.poll() is None
