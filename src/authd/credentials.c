@@ -76,18 +76,30 @@ size_t credentials_unusable(const struct credentials *c)
 	return c->unusable;
 }
 
+void credentials_lookup(const struct credentials *c, const char *login, const char **value)
+{
+	if (c->users == NULL || !table_lookup(c->users, login, value))
+		*value = NULL;
+}
+
 int credentials_check(struct credentials *c, const char *login, const char *password, char *canon,
                       size_t canonlen)
 {
-	const char *value = NULL;
-	int known = c->users != NULL && table_lookup(c->users, login, &value);
+	const char *value;
+	credentials_lookup(c, login, &value);
+	return credentials_verify(c, login, value, password, canon, canonlen);
+}
+
+int credentials_verify(struct credentials *c, const char *login, const char *value,
+                       const char *password, char *canon, size_t canonlen)
+{
 	size_t len = credentials_hash_len(value);
+	int known = len > 0;
 	char stored[CRYPT_OUTPUT_SIZE];
-	if (known && len > 0) {
+	if (known) {
 		memcpy(stored, value, len);
 		stored[len] = '\0';
 	} else {
-		known = 0;
 		snprintf(stored, sizeof(stored), "%s", c->dummy);
 		len = strlen(stored);
 	}

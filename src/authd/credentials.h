@@ -28,6 +28,15 @@ void credentials_free(struct credentials *c);
  */
 int credentials_check(struct credentials *c, const char *login, const char *password, char *canon,
                       size_t canonlen);
+/* login's entry in the table file (NULL if none), for credentials_verify. */
+void credentials_lookup(const struct credentials *c, const char *login, const char **value);
+/*
+ * The same check against a hash the caller found (an SQL table's value,
+ * asked of the lookup role), NULL if the login is unknown: the time taken
+ * is the same either way.
+ */
+int credentials_verify(struct credentials *c, const char *login, const char *value,
+                       const char *password, char *canon, size_t canonlen);
 /*
  * The length of the usable hash at the start of a table value (up to a
  * ':' that may follow, as in Dovecot's passwd-file), or 0 if the value is

@@ -766,7 +766,17 @@ void conf_add_relay(struct conf_parser *p, int line, char *name)
 			           conf_quote(q, sizeof(q), a->relay_host));
 		if (p->s.auth_table != NULL) {
 			a->relay_auth = conf_table_ref(p, line, p->s.auth_table);
-			conf_table_not_sql(p, line, a->relay_auth, "relay auth");
+			/* A smarthost password is a password, not a hash: from SQL it
+			 * would cross the queue and the lookup role in clear, for a
+			 * single login a file holds as well. */
+			if (a->relay_auth != NULL && table_kind(a->relay_auth) != TABLE_MEMORY)
+				conf_error(
+				    p, line,
+				    "relay auth: table <%s> is kept in a database; a smarthost's "
+				    "password must be in a table file (table %s file \"PATH\", "
+				    "readable by root only): only raven-relay may hold it",
+				    conf_quote(q, sizeof(q), table_name(a->relay_auth)),
+				    conf_quote(q, sizeof(q), table_name(a->relay_auth)));
 			credentials_in_file(p, line, a->relay_auth, "relay auth");
 			const char *user, *pass;
 			if (a->relay_auth != NULL &&
@@ -874,7 +884,8 @@ void conf_set_auth_table(struct conf_parser *p, int line, enum conf_auth_table w
 	if (once(p, line, users ? &p->auth_users_line : &p->auth_senders_line,
 	         users ? "auth users" : "auth senders") == 0) {
 		const struct table *t = conf_table_ref(p, line, name);
-		conf_table_not_sql(p, line, t, users ? "auth users" : "auth senders");
+		/* SQL tables serve both: "auth users" asked by the auth role
+		 * (auth_sql.h), "auth senders" by the smtp role at MAIL. */
 		if (users)
 			credentials_in_file(p, line, t, "auth users");
 		if (users)

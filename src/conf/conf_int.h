@@ -183,8 +183,6 @@ struct table *conf_table_add(struct conf_parser *p, int line, struct table *t);
 /* conf_sql.c: table NAME sqlite|postgresql "SOURCE" query "SQL" */
 void conf_add_table_sql(struct conf_parser *p, int line, char *name, enum table_kind kind,
                         char *source, char *query);
-/* An error if t is kept in a database where only in-memory tables work. */
-void conf_table_not_sql(struct conf_parser *p, int line, const struct table *t, const char *what);
 void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, struct conf_num n);
 void conf_delay_warning_off(struct conf_parser *p);
 void conf_set_queue_sync(struct conf_parser *p, int line, char *how);

@@ -88,15 +88,6 @@ void conf_add_table_sql(struct conf_parser *p, int line, char *name, enum table_
 	free(name);
 }
 
-void conf_table_not_sql(struct conf_parser *p, int line, const struct table *t, const char *what)
-{
-	if (t != NULL && table_kind(t) != TABLE_MEMORY)
-		conf_error(p, line,
-		           "%s: table <%s> is kept in a database; only tables in the "
-		           "configuration or in files are supported here",
-		           what, table_name(t));
-}
-
 int conf_has_sql_tables(const struct config *c)
 {
 	for (size_t i = 0; i < c->n_tables; i++)

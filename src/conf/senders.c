@@ -67,12 +67,19 @@ static int local_domain(const struct config *c, const char *domain)
 
 int senders_owns(const struct config *c, const char *login, const struct mailaddr *a)
 {
+	const char *list = NULL;
+	int listed = c->auth_senders != NULL && table_lookup(c->auth_senders, login, &list);
+	return senders_owns_listed(c, login, a, listed, list);
+}
+
+int senders_owns_listed(const struct config *c, const char *login, const struct mailaddr *a,
+                        int listed, const char *list)
+{
 	if (a->is_null)
 		return 1;
 	if (a->domain[0] == '\0' || a->is_literal)
 		return 0;
-	const char *list = NULL;
-	if (c->auth_senders != NULL && table_lookup(c->auth_senders, login, &list))
+	if (listed)
 		return list != NULL && list_owns(a, list);
 	if (strchr(login, '@') != NULL)
 		return address_is(a, login, strlen(login));

@@ -18,5 +18,9 @@
 
 /* 1 if login may send as a. */
 int senders_owns(const struct config *c, const char *login, const struct mailaddr *a);
+/* The same, with login's entry found by the caller (an SQL table's answer,
+ * asked of the lookup role): listed, and its list of what it owns. */
+int senders_owns_listed(const struct config *c, const char *login, const struct mailaddr *a,
+                        int listed, const char *list);
 
 #endif

@@ -86,11 +86,16 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 void buf_consume(struct buf *b, size_t n)
 {
+	/* The bytes consumed are wiped, not left behind the end: channel
+	 * buffers carry passwords and hashes (AUTH, CRED frames). */
 	if (n >= b->len) {
+		if (b->len)
+			explicit_bzero(b->data, b->len);
 		b->len = 0;
 		return;
 	}
 	memmove(b->data, b->data + n, b->len - n);
+	explicit_bzero(b->data + b->len - n, n);
 	b->len -= n;
 }
 

@@ -23,7 +23,7 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 int buf_append_byte(struct buf *b, uint8_t c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Drop the first n bytes. */
+/* Drop n bytes from the front; they are wiped (see buf.c). */
 void buf_consume(struct buf *b, size_t n);
 /* NUL-terminated copy of the contents (the buffer itself is not changed). */
 char *buf_strdup(const struct buf *b);

@@ -165,7 +165,10 @@ static void ipc_read_cb(evutil_socket_t fd, short what, void *arg)
 				ipc_fail(ch);
 			return;
 		}
-		if (buf_append(&ch->in, tmp, (size_t)r) == -1) {
+		int full = buf_append(&ch->in, tmp, (size_t)r) == -1;
+		/* Frames may hold a password or a hash: no copy left on the stack. */
+		explicit_bzero(tmp, (size_t)r);
+		if (full) {
 			ipc_fail(ch);
 			return;
 		}

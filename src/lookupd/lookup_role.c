@@ -26,7 +26,9 @@
 
 struct job {
 	uint64_t req;
-	size_t table; /* index in conf->tables */
+	uint32_t res_type; /* PROTO_LOOKUP_RES, or PROTO_CRED_RES for the auth role */
+	int presence_only; /* the "auth users" table asked by smtp: never the hash */
+	size_t table;      /* index in conf->tables */
 	char *key;
 	uint8_t status;
 	char value[LOOKUP_VALUE_MAX + 1];
@@ -50,13 +52,15 @@ static void answer(struct lookup_role *l, const struct job *j)
 	struct buf b;
 	buf_init(&b, 0);
 	lookup_encode_res(&b, &r);
-	ipc_send(l->queue, PROTO_LOOKUP_RES, b.data, b.len, -1);
+	ipc_send(l->queue, j->res_type, b.data, b.len, -1);
+	explicit_bzero(b.data, b.len);
 	buf_free(&b);
 }
 
 static void job_free(struct job *j)
 {
 	free(j->key);
+	explicit_bzero(j->value, sizeof(j->value)); /* a hash, for the auth role */
 	free(j);
 }
 
@@ -90,6 +94,8 @@ static void *worker(void *arg)
 			         table_name(c->tables[j->table]), key, why);
 			j->value[0] = '\0';
 		}
+		if (j->presence_only)
+			explicit_bzero(j->value, sizeof(j->value));
 		pthread_mutex_lock(&l->mu);
 		j->next = l->done;
 		l->done = j;
@@ -131,14 +137,33 @@ static int table_index(const struct config *c, const char *name, size_t *idx)
 	return -1;
 }
 
+/*
+ * A question's table: any SQL table of ours for LOOKUP_REQ (the "auth
+ * users" one answered with presence only: smtp may check that a mailbox
+ * exists, never see its hash), only the "auth users" one for CRED_REQ,
+ * which the queue accepts from the auth role alone.
+ */
+static int job_table(const struct lookup_role *l, uint32_t type, const char *name, struct job *j)
+{
+	const struct table *creds = l->conf->auth_users;
+	if (table_index(l->conf, name, &j->table) == -1)
+		return -1;
+	int is_creds = l->conf->tables[j->table] == creds;
+	if (type == PROTO_CRED_REQ && !is_creds)
+		return -1;
+	j->res_type = type == PROTO_CRED_REQ ? PROTO_CRED_RES : PROTO_LOOKUP_RES;
+	j->presence_only = type == PROTO_LOOKUP_REQ && is_creds;
+	return 0;
+}
+
 static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 {
 	struct lookup_role *l = arg;
 	struct lookup_req q;
 	if (m->fd != -1)
 		close(m->fd);
-	if (m->type != PROTO_LOOKUP_REQ || m->fd != -1 || m->fd_lost ||
-	    lookup_decode_req(m->data, m->len, &q) == -1) {
+	if ((m->type != PROTO_LOOKUP_REQ && m->type != PROTO_CRED_REQ) || m->fd != -1 ||
+	    m->fd_lost || lookup_decode_req(m->data, m->len, &q) == -1) {
 		/* The queue is broken: go, as if it had died (we are restarted). */
 		log_warn("event=bad-frame from=queue type=%u len=%zu", m->type, m->len);
 		ipc_shutdown(ch);
@@ -146,9 +171,11 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	}
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->req = q.req;
-	if (table_index(l->conf, q.table, &j->table) == -1) {
-		/* Not an SQL table of ours: the smtp role's configuration is
-		 * another (a reload in between); it is told to try again. */
+	if (job_table(l, m->type, q.table, j) == -1) {
+		/* Not an SQL table of ours (for that frame): the asking role's
+		 * configuration is another (a reload in between); it is told to
+		 * try again. */
+		j->res_type = m->type == PROTO_CRED_REQ ? PROTO_CRED_RES : PROTO_LOOKUP_RES;
 		j->status = LOOKUP_TEMP;
 		answer(l, j);
 		job_free(j);

@@ -2,13 +2,16 @@
  * queue_fwd: the queue as the hub between the smtp role and the roles that
  * answer its questions — the auth role (AUTH_REQ/AUTH_RES: SMTP AUTH), the
  * lookup role (LOOKUP_REQ/LOOKUP_RES: SQL tables) and the resolver role
- * (DNS_REQ/DNS_RES: the sender checks' DNS questions). A question goes to
+ * (DNS_REQ/DNS_RES: the sender checks' DNS questions); and between the auth
+ * role and the lookup role (CRED_REQ/CRED_RES: password hashes of an SQL
+ * "auth users" table). A question goes to
  * the serving role under a number of the queue's own; the answer comes back
  * to the smtp peer that asked, under that peer's number. The queue keeps
  * nothing and judges nothing: it decodes each frame strictly (a malformed
  * one, or an answer to a question that peer was never asked, closes that
  * peer only), forwards its bytes with the number replaced, and wipes its
- * copy (an AUTH question holds a password).
+ * copy and the bytes it received (an AUTH question holds a password, a
+ * CRED answer a hash), logging neither.
  *
  * Without a connected serving role, or with too many questions outstanding,
  * smtp is answered "temporary failure" at once (AUTH: 454 4.7.0; a lookup:
@@ -38,6 +41,9 @@ struct fwd_service {
 	int (*check_res)(const uint8_t *p, size_t n, uint64_t *req);
 	/* the "try again later" answer to req */
 	void (*encode_temp)(struct buf *b, uint64_t req);
+	/* the frames hold a password or a hash: the received bytes are wiped
+	 * once forwarded (the copies we make are wiped in any case) */
+	int secret;
 };
 
 struct fwd_pending {
@@ -91,11 +97,18 @@ static int lookup_check_res(const uint8_t *p, size_t n, uint64_t *req)
 	if (lookup_decode_res(p, n, &r) == -1)
 		return -1;
 	*req = r.req;
+	explicit_bzero(r.value, strlen(r.value)); /* CRED_RES: a hash */
 	lookup_res_free(&r);
 	return 0;
 }
 
 static void lookup_temp(struct buf *b, uint64_t req)
+{
+	struct lookup_res r = {.req = req, .status = LOOKUP_TEMP, .value = ""};
+	lookup_encode_res(b, &r);
+}
+
+static void cred_temp(struct buf *b, uint64_t req)
 {
 	struct lookup_res r = {.req = req, .status = LOOKUP_TEMP, .value = ""};
 	lookup_encode_res(b, &r);
@@ -132,10 +145,14 @@ static void dns_temp(struct buf *b, uint64_t req)
 }
 
 static const struct fwd_service services[] = {
-    {"auth", PEER_AUTH, PROTO_AUTH_REQ, PROTO_AUTH_RES, auth_check_req, auth_check_res, auth_temp},
+    {"auth", PEER_AUTH, PROTO_AUTH_REQ, PROTO_AUTH_RES, auth_check_req, auth_check_res, auth_temp,
+     1},
     {"lookup", PEER_LOOKUP, PROTO_LOOKUP_REQ, PROTO_LOOKUP_RES, lookup_check_req, lookup_check_res,
-     lookup_temp},
-    {"dns", PEER_DNS, PROTO_DNS_REQ, PROTO_DNS_RES, dns_check_req, dns_check_res, dns_temp},
+     lookup_temp, 0},
+    {"dns", PEER_DNS, PROTO_DNS_REQ, PROTO_DNS_RES, dns_check_req, dns_check_res, dns_temp, 0},
+    /* the auth role's questions for hashes (an SQL "auth users" table) */
+    {"credentials", PEER_LOOKUP, PROTO_CRED_REQ, PROTO_CRED_RES, lookup_check_req, lookup_check_res,
+     cred_temp, 1},
 };
 
 static const struct fwd_service *service_of(uint32_t type)
@@ -160,6 +177,14 @@ static void send_renumbered(struct peer *p, uint32_t type, const uint8_t *data, 
 	ipc_send(p->ch, type, b.data, b.len, -1);
 	explicit_bzero(b.data, b.len);
 	buf_free(&b);
+}
+
+/* The received frame's bytes, in the channel's input buffer (ours to
+ * write: ipc hands them as const only so that handlers do not by mistake). */
+static void wipe_received(const struct fwd_service *svc, const struct ipc_msg *m)
+{
+	if (svc->secret)
+		explicit_bzero((void *)m->data, m->len);
 }
 
 static void send_temp(struct peer *p, const struct fwd_service *svc, uint64_t req)
@@ -200,6 +225,7 @@ int queue_fwd_request(struct queue_role *q, struct peer *p, const struct ipc_msg
 			                        : "too many requests waiting");
 		q->fwd_warned |= bit;
 		send_temp(p, svc, req);
+		wipe_received(svc, m);
 		return 0;
 	}
 	q->fwd_warned &= ~bit;
@@ -216,6 +242,7 @@ int queue_fwd_request(struct queue_role *q, struct peer *p, const struct ipc_msg
 	q->n_fwd_pending++;
 	hmap_put_u64(q->fwd_pending, w->qreq, w);
 	send_renumbered(server, m->type, m->data, m->len, w->qreq);
+	wipe_received(svc, m);
 	return 0;
 }
 
@@ -230,6 +257,7 @@ int queue_fwd_result(struct queue_role *q, struct peer *p, const struct ipc_msg 
 		return -1; /* an answer to nothing this peer was asked: it is broken */
 	pending_unlink(q, w);
 	send_renumbered(w->client, m->type, m->data, m->len, w->client_req);
+	wipe_received(svc, m);
 	free(w);
 	return 0;
 }

@@ -467,6 +467,9 @@ static const struct {
     {PEER_AUTH, PROTO_AUTH_RES, queue_fwd_result},
     {PEER_SMTP, PROTO_LOOKUP_REQ, queue_fwd_request},
     {PEER_LOOKUP, PROTO_LOOKUP_RES, queue_fwd_result},
+    /* hashes: asked by the auth role only, never by smtp */
+    {PEER_AUTH, PROTO_CRED_REQ, queue_fwd_request},
+    {PEER_LOOKUP, PROTO_CRED_RES, queue_fwd_result},
     {PEER_SMTP, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_LOCAL, PROTO_COUNTERS, queue_metrics_counters},
     {PEER_RELAY, PROTO_COUNTERS, queue_metrics_counters},

@@ -91,6 +91,7 @@ struct session {
 	unsigned auth_failures;         /* in this session */
 	/* RCPT waiting for SQL table lookups (session_lookup.c) */
 	struct smtp_cmd *lookup_cmd; /* the command to run again; NULL if none */
+	void (*lookup_rerun)(struct session *s, const struct smtp_cmd *c); /* RCPT or MAIL */
 	struct event *lookup_timer;
 	unsigned lookup_rounds;
 	char lookup_table[65];
@@ -164,8 +165,9 @@ void session_auth_init(struct session *s);
 /* Forget the authentication (STARTTLS) and any exchange in progress. */
 void session_auth_reset(struct session *s);
 /* MAIL FROM under AUTH: 0 if the client may use this sender, else -1 and
- * the reply has been sent. */
-int session_auth_mail(struct session *s, const struct mailaddr *sender);
+ * the reply has been sent, or 1: an SQL "auth senders" table is asked
+ * first (session_lookup), and c runs again when it answers. */
+int session_auth_mail(struct session *s, const struct smtp_cmd *c);
 
 /* SQL table lookups at RCPT (session_lookup.c). */
 #define LOOKUP_CACHE_MAX 10000 /* answers kept by one smtp role */
@@ -174,15 +176,18 @@ int session_auth_mail(struct session *s, const struct mailaddr *sender);
  * ROUTE_UNKNOWN; arg is the cache. */
 enum route_answer session_lookup_cached(void *arg, const struct table *t, const char *key,
                                         const char **value);
-/* RCPT c is ROUTE_PENDING on rr's lookup: ask it, and wait. */
-void session_lookup_start(struct session *s, const struct smtp_cmd *c,
-                          const struct route_result *rr);
+typedef void (*session_cmd_fn)(struct session *s, const struct smtp_cmd *c);
+/* c (RCPT, or MAIL) needs table's answer for key: ask it, wait, and run
+ * c again with rerun when it is cached. */
+void session_lookup_start(struct session *s, const struct smtp_cmd *c, session_cmd_fn rerun,
+                          const char *table, const char *key);
 /* The lookup role's answer (LOOKUP_RES), reaching the session that asked. */
 void session_lookup_result(struct session *s, int status, const char *value);
 void session_lookup_init(struct session *s);
 void session_lookup_free(struct session *s);
-/* RCPT (session_cmds.c), run again once a lookup is answered. */
+/* RCPT and MAIL (session_cmds.c), run again once a lookup is answered. */
 void session_cmd_rcpt(struct session *s, const struct smtp_cmd *c);
+void session_cmd_mail(struct session *s, const struct smtp_cmd *c);
 
 /* DATA (session_data.c). */
 void session_data_start(struct session *s);

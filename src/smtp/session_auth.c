@@ -22,6 +22,7 @@
 #include "senders.h"
 #include "server.h"
 #include "session.h"
+#include "util.h"
 
 /* How long the auth role may take to answer one question. */
 #define AUTH_ANSWER_SECS 30
@@ -196,15 +197,43 @@ void session_auth_result(struct session *s, int status, const char *login)
 	delay_refusal(s, status);
 }
 
-int session_auth_mail(struct session *s, const struct mailaddr *sender)
+/*
+ * Whether the login owns sender; with an SQL "auth senders" table, from
+ * the lookup role's cached answer: -1 (and the lookup started) if there
+ * is none yet.
+ */
+static int owns(struct session *s, const struct smtp_cmd *c)
+{
+	const struct table *t = s->conf->auth_senders;
+	if (t == NULL || table_kind(t) == TABLE_MEMORY)
+		return senders_owns(s->conf, s->login, &c->addr);
+	char key[sizeof(s->login)];
+	const char *list = NULL;
+	snprintf(key, sizeof(key), "%s", s->login);
+	ascii_lower_str(key);
+	enum route_answer a = session_lookup_cached(smtp_server_lookups(s->srv), t, key, &list);
+	if (a == ROUTE_UNKNOWN) {
+		session_lookup_start(s, c, session_cmd_mail, table_name(t), key);
+		return -1;
+	}
+	return senders_owns_listed(s->conf, s->login, &c->addr, a == ROUTE_FOUND, list);
+}
+
+int session_auth_mail(struct session *s, const struct smtp_cmd *c)
 {
 	struct smtp_reply r;
+	const struct mailaddr *sender = &c->addr;
 	if (s->submission && !s->authenticated) {
 		smtp_reply_set(&r, 530, "5.7.0", "Authentication required");
 		session_refuse(s, &r);
 		return -1;
 	}
-	if (!s->authenticated || senders_owns(s->conf, s->login, sender))
+	if (!s->authenticated)
+		return 0;
+	int owned = owns(s, c);
+	if (owned == -1)
+		return 1; /* asked: MAIL runs again when the answer comes */
+	if (owned)
 		return 0;
 	char from[600], login[600];
 	log_escape(from, sizeof(from), sender->text, strlen(sender->text));

@@ -45,7 +45,7 @@ static void cmd_helo(struct session *s, const struct smtp_cmd *c)
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
-static void cmd_mail(struct session *s, const struct smtp_cmd *c)
+void session_cmd_mail(struct session *s, const struct smtp_cmd *c)
 {
 	if (!s->esmtp && (c->has_size || c->body || c->smtputf8 || c->ret || c->envid[0] ||
 	                  c->ignored.event != NULL)) {
@@ -72,7 +72,7 @@ static void cmd_mail(struct session *s, const struct smtp_cmd *c)
 		              s->conf->limits.message_size);
 		return;
 	}
-	if (session_auth_mail(s, &c->addr) == -1)
+	if (session_auth_mail(s, c) != 0) /* refused, or waiting for a lookup */
 		return;
 	session_tx_reset(s);
 	struct transaction *tx = &s->tx;
@@ -181,7 +181,7 @@ void session_cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	struct smtp_reply r;
 	route_resolve(s->conf, &rq, &rr);
 	if (rr.verdict == ROUTE_PENDING) {
-		session_lookup_start(s, c, &rr);
+		session_lookup_start(s, c, session_cmd_rcpt, rr.need_table, rr.need_key);
 		route_result_free(&rr);
 		return;
 	}
@@ -316,7 +316,7 @@ static void cmd_not_implemented(struct session *s, const struct smtp_cmd *c)
 static const struct smtp_command command_table[] = {
     {CMD_HELO, ANY_STATE, cmd_helo},
     {CMD_EHLO, ANY_STATE, cmd_helo},
-    {CMD_MAIL, S_HELO, cmd_mail},
+    {CMD_MAIL, S_HELO, session_cmd_mail},
     {CMD_RCPT, S_MAIL | S_RCPT, session_cmd_rcpt},
     {CMD_DATA, S_RCPT, cmd_data},
     {CMD_RSET, ANY_STATE, cmd_rset},

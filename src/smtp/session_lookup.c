@@ -1,5 +1,6 @@
 /*
- * session_lookup: RCPT against tables kept in databases. Routing
+ * session_lookup: RCPT (and MAIL, for an SQL "auth senders" table) against
+ * tables kept in databases. Routing
  * (route_resolve) takes the answers it needs from a cache of the lookup
  * role's answers; one it lacks makes the recipient ROUTE_PENDING on that
  * lookup: the session asks it (smtp -> queue -> raven-lookup), stops
@@ -65,10 +66,13 @@ static void temp_failure(struct session *s, const char *why)
 	struct smtp_reply r;
 	char esc[600];
 	const char *addr = s->lookup_cmd ? s->lookup_cmd->addr.text : "";
+	int rcpt = s->lookup_rerun == session_cmd_rcpt;
 	log_escape(esc, sizeof(esc), addr, strlen(addr));
-	log_warn("event=rcpt-refused session=%s rcpt=\"%s\" code=451 table=%s reason=\"%s\"",
-	         s->idtext, esc, s->lookup_table, why);
-	smtp_server_count(s->srv, MET_SMTP_RCPT_TEMPFAIL);
+	log_warn("event=%s-refused session=%s %s=\"%s\" code=451 table=%s reason=\"%s\"",
+	         rcpt ? "rcpt" : "mail", s->idtext, rcpt ? "rcpt" : "from", esc, s->lookup_table,
+	         why);
+	if (rcpt)
+		smtp_server_count(s->srv, MET_SMTP_RCPT_TEMPFAIL);
 	snprintf(r.text, sizeof(r.text), "<%.60s>: Temporary lookup failure", addr);
 	r.code = 451;
 	snprintf(r.enh, sizeof(r.enh), "4.3.0");
@@ -88,16 +92,17 @@ static void lookup_timer_cb(evutil_socket_t fd, short what, void *arg)
 	session_resume(s);
 }
 
-void session_lookup_start(struct session *s, const struct smtp_cmd *c,
-                          const struct route_result *rr)
+void session_lookup_start(struct session *s, const struct smtp_cmd *c, session_cmd_fn rerun,
+                          const char *table, const char *key)
 {
 	if (s->lookup_cmd == NULL) {
 		s->lookup_cmd = xmalloc(sizeof(*c));
 		memcpy(s->lookup_cmd, c, sizeof(*c));
 		s->lookup_rounds = 0;
 	}
-	snprintf(s->lookup_table, sizeof(s->lookup_table), "%s", rr->need_table);
-	snprintf(s->lookup_key, sizeof(s->lookup_key), "%s", rr->need_key);
+	s->lookup_rerun = rerun;
+	snprintf(s->lookup_table, sizeof(s->lookup_table), "%s", table);
+	snprintf(s->lookup_key, sizeof(s->lookup_key), "%s", key);
 	if (++s->lookup_rounds > LOOKUP_MAX_ROUNDS) {
 		temp_failure(s, "too many lookups for one recipient");
 		return;
@@ -124,8 +129,9 @@ void session_lookup_result(struct session *s, int status, const char *value)
 	struct smtp_cmd *c = s->lookup_cmd;
 	evtimer_del(s->lookup_timer);
 	s->waiting = 0;
-	session_cmd_rcpt(s, c);
-	if (!s->waiting) { /* decided: not another round */
+	s->lookup_rerun(s, c);
+	/* Decided, not another round (MAIL may still wait, for its DNS checks). */
+	if (!evtimer_pending(s->lookup_timer, NULL)) {
 		free(s->lookup_cmd);
 		s->lookup_cmd = NULL;
 	}

@@ -10,6 +10,19 @@
  *
  * The network role never holds a connection string and never reaches a
  * database; the queue only checks and forwards the frames.
+ *
+ * An SQL "auth users" table (login -> crypt hash) is asked for by the auth
+ * role alone, with frames of their own type but the same layout and codec:
+ *
+ *   auth   -> queue   CRED_REQ    {req, table, key}: the table must be the
+ *                                 lookup role's "auth users" table
+ *   queue  -> lookup  CRED_REQ    the same, with the queue's own req
+ *   lookup -> queue   CRED_RES    {req, status, value}: value is the hash
+ *   queue  -> auth    CRED_RES    the same, with the auth role's req
+ *
+ * The queue accepts CRED_REQ from the auth role only (peer_frames), so the
+ * smtp role cannot ask for a hash; and the lookup role answers a LOOKUP_REQ
+ * on the "auth users" table with presence only, never the value.
  */
 #ifndef RAVEN_LOOKUP_H
 #define RAVEN_LOOKUP_H

@@ -54,7 +54,8 @@
  *
  * COUNTERS, METRICS_REQ, METRICS_TEXT and ROLE_STARTS carry the metrics
  * (metrics.h has their encoders and decoders); LOOKUP_REQ and LOOKUP_RES
- * the SQL table lookups (lookup.h).
+ * the SQL table lookups, CRED_REQ and CRED_RES the auth role's lookups of
+ * password hashes in an SQL "auth users" table (lookup.h).
  */
 #ifndef RAVEN_PROTO_H
 #define RAVEN_PROTO_H
@@ -94,6 +95,8 @@ enum proto_type {
 	PROTO_RETIRE,
 	PROTO_LOOKUP_REQ, /* lookup.h */
 	PROTO_LOOKUP_RES, /* lookup.h */
+	PROTO_CRED_REQ,   /* lookup.h: LOOKUP_REQ's layout, asked by the auth role */
+	PROTO_CRED_RES,   /* lookup.h: LOOKUP_RES's layout, the hash for the auth role */
 };
 
 enum peer_kind {

@@ -80,10 +80,12 @@ static void test_grammar(void **state)
 	refused("listen on 127.0.0.1\n"
 	        "table t postgresql \"\" query \"SELECT $1\"\n",
 	        "connection string");
+	/* SQL serves auth users and auth senders; the relay's auth still not. */
 	refused("listen on 127.0.0.1\n"
 	        "table t sqlite \"/a.db\" query \"SELECT 1 FROM u WHERE n = $1\"\n"
-	        "auth users <t>\n",
-	        "kept in a database");
+	        "auth users <t>\nauth senders <t>\n"
+	        "action \"r\" relay host \"smarthost.example\" auth <t>\n",
+	        "relay auth: table <t> is kept in a database");
 }
 
 static void test_frames(void **state)
