@@ -85,8 +85,10 @@ static void deliver(struct pickup_file *f, const char *addr, const char *action,
 	};
 }
 
-/* Route one recipient as a local client's; -1 on a temporary failure. */
-static int route_rcpt(const struct config *conf, struct pickup_file *f, const char *raw)
+/* Route one recipient as a local client's; -1 on a temporary failure, -2
+ * when an SQL table must be asked first (f->need_table, f->need_key). */
+static int route_rcpt(const struct config *conf, const struct route_lookup *lookup,
+                      struct pickup_file *f, const char *raw)
 {
 	struct mailaddr a;
 	struct smtp_reply err;
@@ -95,10 +97,16 @@ static int route_rcpt(const struct config *conf, struct pickup_file *f, const ch
 		return 0;
 	}
 	f->smtputf8 |= a.has_utf8;
-	struct route_request rq = {.local = a.local, .domain = a.domain, .from = FROM_LOCAL};
+	struct route_request rq = {
+	    .local = a.local, .domain = a.domain, .from = FROM_LOCAL, .lookup = lookup};
 	struct route_result rr;
 	route_resolve(conf, &rq, &rr);
 	switch (rr.verdict) {
+	case ROUTE_PENDING:
+		snprintf(f->need_table, sizeof(f->need_table), "%s", rr.need_table);
+		snprintf(f->need_key, sizeof(f->need_key), "%s", rr.need_key);
+		route_result_free(&rr);
+		return -2;
 	case ROUTE_LOCAL:
 		for (size_t i = 0; i < rr.n_users; i++)
 			deliver(f, a.text, rr.action->name, rr.users[i]);
@@ -195,8 +203,9 @@ static int load_event(const struct drop_item *it, enum drop_event ev, void *arg)
 	return 0;
 }
 
-enum pickup_load pickup_file_load(const struct config *conf, int dirfd, const char *name,
-                                  struct pickup_file *f, char *why, size_t whylen)
+enum pickup_load pickup_file_load(const struct config *conf, const struct route_lookup *lookup,
+                                  int dirfd, const char *name, struct pickup_file *f, char *why,
+                                  size_t whylen)
 {
 	memset(f, 0, sizeof(*f));
 	snprintf(f->name, sizeof(f->name), "%s", name);
@@ -234,9 +243,14 @@ enum pickup_load pickup_file_load(const struct config *conf, int dirfd, const ch
 		f->smtputf8 |= s.has_utf8;
 	}
 	for (size_t i = 0; i < n_rcpts; i++) {
-		if (rc == LOAD_OK && route_rcpt(conf, f, rcpts[i]) == -1) {
+		int r = rc == LOAD_OK ? route_rcpt(conf, lookup, f, rcpts[i]) : 0;
+		if (r == -1) {
 			err_set(why, whylen, "temporary lookup failure for %s", rcpts[i]);
 			rc = LOAD_LATER;
+		} else if (r == -2) {
+			err_set(why, whylen, "table %s must be asked for %s", f->need_table,
+			        rcpts[i]);
+			rc = LOAD_PENDING;
 		}
 		free(rcpts[i]);
 	}

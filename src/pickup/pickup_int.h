@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "config.h"
 #include "envelope.h"
+#include "route.h"
 
 /* What pickup_file_load() made of a maildrop file. */
 struct pickup_file {
@@ -26,6 +27,8 @@ struct pickup_file {
 	int eightbit, smtputf8;
 	char **strings; /* everything the arrays above point to */
 	size_t n_strings;
+	/* LOAD_PENDING: what an SQL table must be asked before loading again */
+	char need_table[65], need_key[513];
 };
 
 enum pickup_load {
@@ -33,12 +36,15 @@ enum pickup_load {
 	LOAD_GONE,    /* vanished meanwhile (already taken) */
 	LOAD_CORRUPT, /* not a maildrop file: moved to corrupt/ */
 	LOAD_LATER,   /* a temporary failure: left for the next scan */
+	LOAD_PENDING, /* routing needs an SQL table's answer: need_table, need_key */
 };
 
-/* Read and check the whole file, route its recipients. why: the reason
- * of anything but LOAD_OK. */
-enum pickup_load pickup_file_load(const struct config *conf, int dirfd, const char *name,
-                                  struct pickup_file *f, char *why, size_t whylen);
+/* Read and check the whole file, route its recipients (SQL tables through
+ * lookup: NULL makes them unavailable). why: the reason of anything but
+ * LOAD_OK. */
+enum pickup_load pickup_file_load(const struct config *conf, const struct route_lookup *lookup,
+                                  int dirfd, const char *name, struct pickup_file *f, char *why,
+                                  size_t whylen);
 /*
  * Write the message into the spool file fd: our Received: header, then
  * the DATA octets with every line ended by CRLF. *written: the octets,

@@ -31,9 +31,11 @@
 #include "crc32c.h"
 #include "ipc.h"
 #include "log.h"
+#include "lookup.h"
 #include "pickup_int.h"
 #include "proto.h"
 #include "route.h"
+#include "route_cache.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -41,8 +43,16 @@
 #define SCAN_MAX    1000        /* names taken in one scan */
 #define STALE_TMP   (24 * 3600) /* seconds before a t.* file is a dead helper's */
 #define CORRUPT_DIR "corrupt"
+/* A file whose recipients are routed through SQL tables: the lookup role
+ * may take this long to answer, and one file may need this many answers
+ * (an alias, then its users) before it is left for a later scan. */
+#define LOOKUP_ANSWER_SECS 15
+#define LOOKUP_MAX_ROUNDS  32
 
-enum stage { IDLE, NEW_MSG, COMMIT_MSG, NEW_DSN, COMMIT_DSN };
+/* LOOKUP: routing the next file needs an SQL table's answer (asked of the
+ * lookup role through the queue, as the smtp role does at RCPT); the file
+ * is loaded again once it is in the cache. */
+enum stage { IDLE, LOOKUP, NEW_MSG, COMMIT_MSG, NEW_DSN, COMMIT_DSN };
 
 struct pickup {
 	const struct config *conf;
@@ -60,6 +70,13 @@ struct pickup {
 	char id[ENVELOPE_ID_MAX + 1], dsn_id[ENVELOPE_ID_MAX + 1];
 	struct buf dsn;
 	struct route_result dsn_route;
+	/* SQL tables: the answers so far, and the question in flight */
+	struct ttl_cache *lookups;
+	struct route_lookup hook;
+	struct event *lookup_timer;
+	unsigned lookup_rounds;   /* for the file at names[next] */
+	uint64_t lookup_given_up; /* the req of a question that timed out */
+	char need_table[65], need_key[513];
 };
 
 static void take_next(struct pickup *p);
@@ -203,11 +220,78 @@ static int dsn_route(struct pickup *p)
 	struct smtp_reply err;
 	if (s[0] == '\0' || addr_parse_mailbox(s, strlen(s), ADDR_ALLOW_UTF8, &a, &err) == -1)
 		return -1;
-	struct route_request rq = {.local = a.local, .domain = a.domain, .from = FROM_LOCAL};
+	/* SQL tables answer from what the recipients' lookups left in the
+	 * cache (the sender is often one of their mailboxes); a sender they
+	 * did not cover gets no notice. */
+	struct route_request rq = {
+	    .local = a.local, .domain = a.domain, .from = FROM_LOCAL, .lookup = &p->hook};
 	route_resolve(p->conf, &rq, &p->dsn_route);
 	if (p->dsn_route.verdict == ROUTE_RELAY)
 		return 0;
 	return p->dsn_route.verdict == ROUTE_LOCAL && p->dsn_route.n_users > 0 ? 0 : -1;
+}
+
+/* Ask the lookup role what routing the file at names[next] lacks. */
+static void ask_lookup(struct pickup *p)
+{
+	snprintf(p->need_table, sizeof(p->need_table), "%s", p->file.need_table);
+	snprintf(p->need_key, sizeof(p->need_key), "%s", p->file.need_key);
+	struct lookup_req q = {.req = ++p->req, .table = p->need_table, .key = p->need_key};
+	struct buf b;
+	buf_init(&b, 0);
+	lookup_encode_req(&b, &q);
+	ipc_send(p->queue, PROTO_LOOKUP_REQ, b.data, b.len, -1);
+	buf_free(&b);
+	p->stage = LOOKUP;
+	struct timeval tv = {LOOKUP_ANSWER_SECS, 0};
+	evtimer_add(p->lookup_timer, &tv);
+}
+
+/* No answer to use: the file stays for a later scan, and so do the next
+ * ones (they would meet the same trouble). */
+static void lookup_failed(struct pickup *p, const char *why)
+{
+	log_warn("event=pickup-deferred file=%s reason=\"table %s: %s\"",
+	         p->next < p->n_names ? p->names[p->next] : "?", p->need_table, why);
+	evtimer_del(p->lookup_timer);
+	p->stage = IDLE;
+	p->lookup_rounds = 0;
+	names_free(p);
+}
+
+static void lookup_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pickup *p = arg;
+	(void)fd;
+	(void)what;
+	if (p->stage != LOOKUP)
+		return;
+	p->lookup_given_up = p->req;
+	lookup_failed(p, "no answer from the lookup role");
+}
+
+/* LOOKUP_RES: 0, or -1 for a frame that answers nothing asked. */
+static int lookup_answered(struct pickup *p, const struct ipc_msg *m)
+{
+	struct lookup_res r;
+	if (lookup_decode_res(m->data, m->len, &r) == -1)
+		return -1;
+	int asked = p->stage == LOOKUP && r.req == p->req;
+	if (!asked && r.req != p->lookup_given_up) {
+		lookup_res_free(&r);
+		return -1;
+	}
+	if (asked && r.status == LOOKUP_TEMP) {
+		lookup_failed(p, "the database did not answer");
+	} else if (asked) {
+		route_cache_put(p->lookups, p->need_table, p->need_key, r.status == LOOKUP_FOUND,
+		                r.value);
+		evtimer_del(p->lookup_timer);
+		p->stage = IDLE;
+		take_next(p); /* the same file, one answer more */
+	}
+	lookup_res_free(&r);
+	return 0;
 }
 
 static void take_next(struct pickup *p)
@@ -216,7 +300,18 @@ static void take_next(struct pickup *p)
 		const char *name = p->names[p->next++];
 		char why[300];
 		enum pickup_load rc =
-		    pickup_file_load(p->conf, p->dirfd, name, &p->file, why, sizeof(why));
+		    pickup_file_load(p->conf, &p->hook, p->dirfd, name, &p->file, why, sizeof(why));
+		if (rc == LOAD_PENDING && ++p->lookup_rounds <= LOOKUP_MAX_ROUNDS) {
+			p->next--; /* loaded again once the answer is in */
+			ask_lookup(p);
+			pickup_file_free(&p->file);
+			return;
+		}
+		p->lookup_rounds = 0;
+		if (rc == LOAD_PENDING) {
+			snprintf(why, sizeof(why), "too many lookups for one file");
+			rc = LOAD_LATER;
+		}
 		if (rc == LOAD_OK) {
 			buf_init(&p->dsn, 0);
 			send_new(p, NEW_MSG);
@@ -372,6 +467,11 @@ static void queue_msg(struct ipc *ch, const struct ipc_msg *m, void *arg)
 	}
 	if (m->fd != -1)
 		close(m->fd);
+	if (m->type == PROTO_LOOKUP_RES) {
+		if (lookup_answered(p, m) == -1)
+			queue_broken(p, m);
+		return;
+	}
 	if (m->type == PROTO_NEW_FAIL || m->type == PROTO_COMMIT_FAIL) {
 		if (proto_decode_fail(m->data, m->len, &r) == -1) {
 			queue_broken(p, m);
@@ -458,6 +558,10 @@ void pickup_run(struct pickup *p, int queue_sock)
 {
 	struct ipc_handlers h = {queue_msg, queue_closed, p};
 	p->queue = ipc_new(p->base, queue_sock, &h);
+	p->lookups = ttl_cache_new(ROUTE_CACHE_MAX, ROUTE_CACHE_TTL);
+	p->hook.fn = route_cache_get;
+	p->hook.arg = p->lookups;
+	p->lookup_timer = evtimer_new(p->base, lookup_timer_cb, p);
 	if (p->ino_fd != -1) {
 		p->ino_ev = event_new(p->base, p->ino_fd, EV_READ | EV_PERSIST, inotify_cb, p);
 		event_add(p->ino_ev, NULL);

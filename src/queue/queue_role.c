@@ -466,6 +466,7 @@ static const struct {
     {PEER_SMTP, PROTO_AUTH_REQ, queue_fwd_request},
     {PEER_AUTH, PROTO_AUTH_RES, queue_fwd_result},
     {PEER_SMTP, PROTO_LOOKUP_REQ, queue_fwd_request},
+    {PEER_PICKUP, PROTO_LOOKUP_REQ, queue_fwd_request},
     {PEER_LOOKUP, PROTO_LOOKUP_RES, queue_fwd_result},
     /* hashes: asked by the auth role only, never by smtp */
     {PEER_AUTH, PROTO_CRED_REQ, queue_fwd_request},

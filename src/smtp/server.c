@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "session.h"
 #include "tls_server.h"
+#include "route_cache.h"
 #include "ttl_cache.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -747,8 +748,8 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 		srv->dns = dns_new_remote(base, &ops, SMTP_DNS_TIMEOUT_MS, SMTP_DNS_CACHE);
 		srv->dkim_keys = dkim_keycache_new(SMTP_DKIM_KEYS);
 	}
-	srv->lookups = ttl_cache_new(LOOKUP_CACHE_MAX, LOOKUP_CACHE_TTL);
-	srv->hook.fn = session_lookup_cached;
+	srv->lookups = ttl_cache_new(ROUTE_CACHE_MAX, ROUTE_CACHE_TTL);
+	srv->hook.fn = route_cache_get;
 	srv->hook.arg = srv->lookups;
 	/* Session ids count on from the start time, so that a restarted role
 	 * does not reuse the ids already in the log (2^20 sessions a second). */

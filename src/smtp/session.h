@@ -170,12 +170,6 @@ void session_auth_reset(struct session *s);
 int session_auth_mail(struct session *s, const struct smtp_cmd *c);
 
 /* SQL table lookups at RCPT (session_lookup.c). */
-#define LOOKUP_CACHE_MAX 10000 /* answers kept by one smtp role */
-#define LOOKUP_CACHE_TTL 5     /* seconds an answer (found or not) is kept */
-/* route_lookup's function: the cached answer of the lookup role, or
- * ROUTE_UNKNOWN; arg is the cache. */
-enum route_answer session_lookup_cached(void *arg, const struct table *t, const char *key,
-                                        const char **value);
 typedef void (*session_cmd_fn)(struct session *s, const struct smtp_cmd *c);
 /* c (RCPT, or MAIL) needs table's answer for key: ask it, wait, and run
  * c again with rerun when it is cached. */

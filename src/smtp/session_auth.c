@@ -21,6 +21,7 @@
 #include "proto.h"
 #include "senders.h"
 #include "server.h"
+#include "route_cache.h"
 #include "session.h"
 #include "util.h"
 
@@ -211,7 +212,7 @@ static int owns(struct session *s, const struct smtp_cmd *c)
 	const char *list = NULL;
 	snprintf(key, sizeof(key), "%s", s->login);
 	ascii_lower_str(key);
-	enum route_answer a = session_lookup_cached(smtp_server_lookups(s->srv), t, key, &list);
+	enum route_answer a = route_cache_get(smtp_server_lookups(s->srv), t, key, &list);
 	if (a == ROUTE_UNKNOWN) {
 		session_lookup_start(s, c, session_cmd_mail, table_name(t), key);
 		return -1;

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "lookup.h"
+#include "route_cache.h"
 #include "server.h"
 #include "session.h"
 #include "ttl_cache.h"
@@ -28,30 +29,6 @@
 #define LOOKUP_ANSWER_SECS 15
 /* Lookups one RCPT may need (alias targets checked one by one). */
 #define LOOKUP_MAX_ROUNDS 32
-
-/* "table" US "key": one cache for every table. */
-static void cache_key(char *out, size_t outlen, const char *table, const char *key)
-{
-	snprintf(out, outlen, "%s\x1f%s", table, key);
-}
-
-enum route_answer session_lookup_cached(void *arg, const struct table *t, const char *key,
-                                        const char **value)
-{
-	char k[LOOKUP_TABLE_MAX + LOOKUP_KEY_MAX + 2];
-	int present;
-	const char *v;
-	if (strlen(key) > LOOKUP_KEY_MAX)
-		return ROUTE_ABSENT; /* nobody's address: not worth a query */
-	cache_key(k, sizeof(k), table_name(t), key);
-	if (!ttl_cache_get(arg, k, (int64_t)time(NULL), &present, &v))
-		return ROUTE_UNKNOWN;
-	if (!present)
-		return ROUTE_ABSENT;
-	if (value != NULL)
-		*value = v;
-	return ROUTE_FOUND;
-}
 
 static void lookup_over(struct session *s)
 {
@@ -121,10 +98,8 @@ void session_lookup_result(struct session *s, int status, const char *value)
 		session_resume(s);
 		return;
 	}
-	char k[sizeof(s->lookup_table) + sizeof(s->lookup_key) + 1];
-	cache_key(k, sizeof(k), s->lookup_table, s->lookup_key);
-	ttl_cache_put(smtp_server_lookups(s->srv), k, status == LOOKUP_FOUND, value,
-	              (int64_t)time(NULL));
+	route_cache_put(smtp_server_lookups(s->srv), s->lookup_table, s->lookup_key,
+	                status == LOOKUP_FOUND, value);
 	/* The command again, from the start, with one more answer known. */
 	struct smtp_cmd *c = s->lookup_cmd;
 	evtimer_del(s->lookup_timer);

@@ -15,6 +15,7 @@ import pytest
 
 import pg_peer
 import raven as rv
+from test_sendmail import WAIT, maildrop, submitter  # noqa: F401 (a fixture)
 
 DOMAIN = "sql.test"
 CACHE_TTL = 5  # LOOKUP_CACHE_TTL in src/smtp/session.h
@@ -121,6 +122,42 @@ def test_sqlite_file_missing_is_451(factory):
     time.sleep(1)
     code, msg = rcpt(r.port, "alice@%s" % DOMAIN)
     assert code == 250, msg
+
+
+def test_sendmail_to_sql_routed_addresses(factory, submitter):
+    """raven-sendmail's mail to addresses routed through SQL tables: the
+    pickup role asks the lookup role (through the queue, as the smtp role
+    does at RCPT) and loads the file again with each answer — a user, an
+    alias with two rows; an unknown user is bounced to the sender; while
+    the database is missing, the file waits in the maildrop, and it goes
+    once the database is back."""
+    r, path = start_sqlite(factory, None)
+    tok = rv.unique("pickup-sql")
+    msg = "Subject: %s\n\nfrom cron\n" % tok
+    p = submitter.run(["-C", r.conf, "-f", "alice@%s" % DOMAIN, "bob@%s" % DOMAIN,
+                       "team@%s" % DOMAIN, "nobody@%s" % DOMAIN], msg.encode())
+    assert p.returncode == 0, p.stderr
+    r.wait_for("bob", tok, timeout=WAIT)
+    r.wait_for("alice", tok, timeout=WAIT)  # through the alias
+    # nobody@: bounced to the sender, a mailbox in the same SQL tables
+    bounce = r.wait_for("alice", "nobody@%s" % DOMAIN, timeout=WAIT)
+    assert b"5.1.1" in bounce[0], bounce[0][:600]
+    rv.wait_until(lambda: not maildrop(r), 10, what="the maildrop empty")
+
+    os.rename(path, path + ".away")
+    time.sleep(CACHE_TTL + 1)  # nothing answered from the cache
+    tok = rv.unique("pickup-sql-later")
+    p = submitter.run(["-C", r.conf, "bob@%s" % DOMAIN], ("Subject: %s\n\nx\n" % tok).encode())
+    assert p.returncode == 0, p.stderr
+    rv.wait_log(r, "pickup-deferred")
+    assert len(maildrop(r)) == 1
+    os.rename(path + ".away", path)
+    # the next file dropped makes the pickup role scan again: both go
+    tok2 = rv.unique("pickup-sql-next")
+    p = submitter.run(["-C", r.conf, "bob@%s" % DOMAIN], ("Subject: %s\n\nx\n" % tok2).encode())
+    assert p.returncode == 0, p.stderr
+    r.wait_for("bob", tok2, timeout=WAIT)
+    r.wait_for("bob", tok, timeout=WAIT)
 
 
 pg_only = pytest.mark.skipif(not pg_peer.available(), reason="PostgreSQL server not installed")

@@ -92,7 +92,8 @@ static void test_routes(void **state)
 	drop_file(e, "f1", "bob@localhost", rcpts, "Subject: s\n\nhi\n");
 	struct pickup_file f;
 	char why[256];
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "f1", &f, why, sizeof(why)), LOAD_OK);
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "f1", &f, why, sizeof(why)),
+	                 LOAD_OK);
 	assert_int_equal(f.uid, getuid());
 	assert_string_equal(f.sender, "bob@localhost");
 	assert_int_equal(f.n_ok, 2); /* alice once; x@remote.example relayed */
@@ -144,7 +145,8 @@ static void test_line_ends_and_size(void **state)
 	drop_file(e, "f2", "", rcpts, "A: b\n\nbare\rcr\nlf only\nno end \xc3\xa9");
 	struct pickup_file f;
 	char why[256];
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "f2", &f, why, sizeof(why)), LOAD_OK);
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "f2", &f, why, sizeof(why)),
+	                 LOAD_OK);
 	assert_string_equal(f.sender, "");
 	assert_int_equal(f.eightbit, 1);
 	char *spool = xasprintf("%s/spool2", e->dir);
@@ -166,7 +168,8 @@ static void test_line_ends_and_size(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	drop_file(e, "f3", "bob@localhost", rcpts, big);
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "f3", &f, why, sizeof(why)), LOAD_OK);
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "f3", &f, why, sizeof(why)),
+	                 LOAD_OK);
 	assert_int_equal(f.n_ok, 0);
 	assert_int_equal(f.n_bad, 1);
 	assert_string_equal(f.bad[0].status, "5.3.4");
@@ -181,7 +184,7 @@ static void test_refused(void **state)
 	int fd = openat(e->dirfd, "garbage", O_WRONLY | O_CREAT, 0644);
 	assert_int_equal(fd_write_all(fd, "not a maildrop file", 19), 0);
 	close(fd);
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "garbage", &f, why, sizeof(why)),
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "garbage", &f, why, sizeof(why)),
 	                 LOAD_CORRUPT);
 	assert_string_equal(why, "not a maildrop file");
 	pickup_file_free(&f);
@@ -192,31 +195,88 @@ static void test_refused(void **state)
 	struct stat st;
 	assert_int_equal(stat(cut, &st), 0);
 	assert_int_equal(truncate(cut, st.st_size - 1), 0);
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "cut", &f, why, sizeof(why)),
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "cut", &f, why, sizeof(why)),
 	                 LOAD_CORRUPT);
 	pickup_file_free(&f);
 	/* a symbolic link, a second name of a file: not the submitter's own file */
 	drop_file(e, "real", "", rcpts, "x\n");
 	assert_int_equal(symlinkat("real", e->dirfd, "sym"), 0);
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "sym", &f, why, sizeof(why)),
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "sym", &f, why, sizeof(why)),
 	                 LOAD_CORRUPT);
 	pickup_file_free(&f);
 	assert_int_equal(linkat(e->dirfd, "real", e->dirfd, "hard", 0), 0);
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "hard", &f, why, sizeof(why)),
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "hard", &f, why, sizeof(why)),
 	                 LOAD_CORRUPT);
 	assert_string_equal(why, "linked elsewhere");
 	pickup_file_free(&f);
 	/* gone meanwhile: taken already */
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "missing", &f, why, sizeof(why)),
+	assert_int_equal(pickup_file_load(e->conf, NULL, e->dirfd, "missing", &f, why, sizeof(why)),
 	                 LOAD_GONE);
 	pickup_file_free(&f);
 	/* a sender that does not parse */
 	drop_file(e, "badsender", "a b@", rcpts, "x\n");
-	assert_int_equal(pickup_file_load(e->conf, e->dirfd, "badsender", &f, why, sizeof(why)),
-	                 LOAD_CORRUPT);
+	assert_int_equal(
+	    pickup_file_load(e->conf, NULL, e->dirfd, "badsender", &f, why, sizeof(why)),
+	    LOAD_CORRUPT);
 	assert_non_null(strstr(why, "bad sender"));
 	pickup_file_free(&f);
 	free(cut);
+}
+
+/* A fake lookup role's cache: users "carol" only, once it "knows". */
+static enum route_answer fake_sql(void *arg, const struct table *t, const char *key,
+                                  const char **value)
+{
+	(void)t;
+	if (!*(int *)arg)
+		return ROUTE_UNKNOWN;
+	if (value)
+		*value = "";
+	return strcmp(key, "carol") == 0 ? ROUTE_FOUND : ROUTE_ABSENT;
+}
+
+/* Recipients routed through an SQL table: LOAD_PENDING names the question
+ * (the role asks it and loads the file again); with the answer known, the
+ * file loads; without a hook, such a table is a temporary failure. */
+static void test_sql_routed(void **state)
+{
+	(void)state;
+	static const char conf[] =
+	    "hostname \"mx.test\"\n"
+	    "listen on 127.0.0.1 port 25\n"
+	    "table sqlusers sqlite \"/x/mail.db\" query \"SELECT 1 FROM u WHERE n = $1\"\n"
+	    "action \"box\" maildir \"/tmp/x/%{user}\" users <sqlusers>\n"
+	    "match from any for domain \"localhost\" action \"box\"\n";
+	char err[256], why[256];
+	struct config *c = conf_parse_string("t.conf", conf, strlen(conf), err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	struct env e = {.dir = unit_tmpdir()};
+	e.dirfd = open(e.dir, O_RDONLY | O_DIRECTORY);
+	const char *rcpts[] = {"Carol@localhost", "dave@localhost", NULL};
+	drop_file(&e, "s1", "", rcpts, "Subject: s\n\nhi\n");
+	int known = 0;
+	struct route_lookup hook = {fake_sql, &known};
+	struct pickup_file f;
+	assert_int_equal(pickup_file_load(c, &hook, e.dirfd, "s1", &f, why, sizeof(why)),
+	                 LOAD_PENDING);
+	assert_string_equal(f.need_table, "sqlusers");
+	assert_string_equal(f.need_key, "carol");
+	pickup_file_free(&f);
+	known = 1;
+	assert_int_equal(pickup_file_load(c, &hook, e.dirfd, "s1", &f, why, sizeof(why)), LOAD_OK);
+	assert_int_equal(f.n_ok, 1);
+	assert_string_equal(f.ok[0].user, "carol");
+	assert_int_equal(f.n_bad, 1);
+	assert_string_equal(f.bad[0].status, "5.1.1");
+	pickup_file_free(&f);
+	assert_int_equal(pickup_file_load(c, NULL, e.dirfd, "s1", &f, why, sizeof(why)),
+	                 LOAD_LATER);
+	pickup_file_free(&f);
+	close(e.dirfd);
+	unit_rmtree(e.dir);
+	free(e.dir);
+	conf_free(c);
 }
 
 int main(void)
@@ -225,6 +285,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_ends_and_size, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+	    cmocka_unit_test(test_sql_routed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
