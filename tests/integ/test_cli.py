@@ -161,7 +161,8 @@ def test_notify_ready_when_listening(factory, tmp_path):
         assert time.monotonic() - t0 < rv.START_TIMEOUT
         r.wait_ready()
         assert "event=ready notified=systemd" in r.log_text()
-        for name in ("raven-smtp", "raven-queue", "raven-local"):
+        # the roles are not dumpable: their environment is root's to read
+        for name in ("raven-smtp", "raven-queue", "raven-local") if os.geteuid() == 0 else ():
             with open("/proc/%d/environ" % r.role_pid(name), "rb") as f:
                 assert b"NOTIFY_SOCKET=" not in f.read(), name
         # one notification only
