@@ -70,7 +70,7 @@ struct commit_flight {
 	struct pending_commit *v;
 	size_t n;
 	struct spool_commit *items;
-	int syncing; /* its files are still being synced */
+	int syncing; /* its wave is in flight */
 	struct commit_flight *next;
 };
 
@@ -104,7 +104,7 @@ struct queue_role {
 	size_t n_batch, cap_batch;
 	struct event *batch_ev;
 	struct commit_flight *flights; /* batches being synced */
-	int syncing;                   /* a batch's files are being synced */
+	int syncing;                   /* a batch's wave is in flight */
 	struct event *spool_ev;        /* the spool's syncs report */
 	struct event *timer;
 	struct hmap *inflight; /* job number -> struct inflight */

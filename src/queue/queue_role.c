@@ -204,8 +204,8 @@ static int handle_commit(struct queue_role *q, struct peer *p, const struct ipc_
 	return 0;
 }
 
-/* A batch's files are durable; only its directory syncs are left. The
- * next batch may start its own file syncs now. */
+/* A batch's wave is over (the spool calls this just before commit_done):
+ * the next batch may start its wave now. */
 static void commit_synced(void *arg)
 {
 	struct commit_flight *f = arg;
@@ -222,7 +222,7 @@ static void commit_done(void *arg)
 	struct commit_flight *f = arg;
 	struct queue_role *q = f->q;
 	if (f->syncing)
-		commit_synced(f); /* it failed before its directory syncs */
+		commit_synced(f); /* not called (a batch that failed early) */
 	q->counters.batches++;
 	queue_metrics_batch(q, f->n);
 	int64_t now = queue_now(q);
@@ -266,9 +266,9 @@ static void commit_done(void *arg)
 }
 
 /*
- * Start a batch with every COMMIT waiting — unless a batch's files are
- * being synced: then the requests wait and form the next batch, started
- * when those files are durable (its directory syncs may still run).
+ * Start a batch with every COMMIT waiting — unless a batch's wave is in
+ * flight: then the requests wait and form the next batch, started when
+ * that wave is over (docs/SPOOL.md §6).
  */
 static void batch_cb(evutil_socket_t fd, short what, void *arg)
 {

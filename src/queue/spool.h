@@ -7,12 +7,13 @@
  *   <queue>/env/<id>      committed envelope (+ appended STATE records)
  *   <queue>/corrupt/      damaged messages, moved aside, never delivered
  *
- * Commit point: rename(tmp/<id>, env/<id>) followed by fsync(env/). Before
- * it, the data file and the envelope are fdatasync'ed and data/ is
- * fsync'ed. spool_commit_batch() does this for many messages at once, the
- * fdatasyncs all in flight together on the spool's sync threads and one
- * fsync of each directory per batch (group commit); spool_commit_start()
- * does it in the background for an event loop.
+ * Commit: the envelope is written to tmp/<id> and renamed into env/<id>,
+ * then one flush wave makes the batch durable — an fdatasync of each data
+ * file and each envelope and an fsync of data/ and of env/, all in flight
+ * together on the spool's sync threads (group commit). The commit point is
+ * the end of the wave; recovery sets aside what an unfinished wave left
+ * (docs/SPOOL.md §3, §5). spool_commit_start() does it in the background
+ * for an event loop.
  */
 #ifndef RAVEN_SPOOL_H
 #define RAVEN_SPOOL_H
@@ -75,10 +76,9 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n);
  * the syncs run on the spool's threads, and done(arg) is called from a
  * later spool_reap() once every item has its result. items (and what they
  * point to) must stay untouched until then. synced(arg), if not NULL, is
- * called (also from spool_reap) when the batch's files are durable and
- * only the directory syncs of the commit point are left: a caller that
- * starts one batch at a time may start the next one then. Batches may
- * overlap.
+ * called (also from spool_reap) just before done(arg), when the batch's
+ * wave is over: a caller that starts one batch at a time may start the
+ * next one then. Batches may overlap.
  */
 void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
                         void (*synced)(void *arg), void (*done)(void *arg), void *arg);

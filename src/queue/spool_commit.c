@@ -1,23 +1,28 @@
 /*
  * spool_commit: the commit protocol (docs/SPOOL.md §3, §6) — the steps
  * between "smtp wrote the data file" and "the 250 may be sent" — for a
- * whole batch of messages at once (group commit).
+ * whole batch of messages at once (group commit), in ONE flush wave.
  *
- * A batch waits only for its own files. Step 1 writes every envelope to
- * tmp/ on the caller's thread; step 2 makes every data file and envelope
- * durable with one fdatasync each plus one fsync of data/, all issued at
- * once on the spool's sync threads, so that the file system and the
- * device merge their flushes; step 3 renames the envelopes into env/ (on
- * the caller's thread, quick); step 4, the commit point, fsyncs env/.
- * syncfs(2) instead of the per-file syncs of step 2 is an option
- * (SPOOL_SYNC_SYNCFS): one call, but it also waits for every other
- * writer's dirty pages on the file system.
+ * A batch waits only for its own files. Step 1, on the caller's thread,
+ * writes every envelope to tmp/ and renames it into env/ at once, before
+ * anything is synced; step 2 makes the whole batch durable in one wave on
+ * the spool's sync threads: one fdatasync of each data file and of each
+ * envelope, one fsync of data/ and one of env/, all issued together so
+ * that the file system and the device merge their flushes. The commit
+ * point is the end of the wave: the 250 comes after it. A crash before
+ * that can leave an envelope in env/ whose files are not whole; recovery
+ * (spool_recover.c) sets such a message aside, never delivers it (it was
+ * never acknowledged, or if it was, it was damaged afterwards and cannot
+ * be delivered whole either). syncfs(2) instead of the per-file syncs is
+ * an option (SPOOL_SYNC_SYNCFS): one call for the wave, but it also waits
+ * for every other writer's dirty pages on the file system.
  *
  * spool_commit_batch() runs the steps and returns; spool_commit_start()
- * runs the syncs in the background and reports through spool_reap(), so
+ * runs the wave in the background and reports through spool_reap(), so
  * that the caller's event loop keeps serving while a batch syncs. Both use
- * the same step functions below. Every result is checked: a failed fsync
- * is a failed commit, of exactly the items it concerns.
+ * the same step functions below. Every result is checked: a failed sync is
+ * a failed commit, of exactly the items it concerns, whose env/ entries are
+ * then taken back (and that undo synced, on a sync thread).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,9 +42,8 @@
 
 enum commit_stage {
 	STAGE_FAILED = 0,
-	STAGE_WRITTEN, /* tmp/<id> written and closed, nothing synced yet */
-	STAGE_SYNCED,  /* data file and tmp/<id> durable */
-	STAGE_RENAMED, /* env/<id> exists, not yet durable */
+	STAGE_RENAMED, /* env/<id> exists, nothing synced yet */
+	STAGE_DURABLE, /* the wave made it durable: committed */
 };
 
 struct commit_slot {
@@ -50,7 +54,7 @@ struct commit_slot {
 	const char *env_what;
 };
 
-/* The directory syncs: data/ in step 2, env/ in step 4. */
+/* The directory syncs of the wave: data/ and env/. */
 enum { DIR_DATA = 0, DIR_ENV = 1, DIR_MAX = 2 };
 
 struct spool_batch {
@@ -58,9 +62,9 @@ struct spool_batch {
 	struct spool_commit *items;
 	size_t n;
 	struct commit_slot *slot;
-	size_t *live; /* the items this step's tasks sync */
+	size_t *live; /* the items the wave syncs */
 	size_t n_live;
-	int syncfs; /* step 2 is one syncfs(2) (the option, until ENOSYS) */
+	int syncfs; /* the wave is one syncfs(2) (the option, until ENOSYS) */
 	int dir_err[DIR_MAX];
 	void (*synced)(void *arg);
 	void (*done)(void *arg);
@@ -74,19 +78,12 @@ static void item_fail(struct spool_commit *it, int e, const char *what)
 	snprintf(it->reason, sizeof(it->reason), "%s: %s", what, strerror(it->error));
 }
 
-/* An item that failed after its envelope was written: take it back. */
-static void slot_fail(struct spool_batch *b, size_t i, int e, const char *what)
-{
-	unlinkat(b->s->tmp, b->items[i].env->id, 0);
-	item_fail(&b->items[i], e, what);
-	b->slot[i].stage = STAGE_FAILED;
-}
-
 /*
  * Step 1 for one item: the data file is data/<id> and has the envelope's
- * size; the envelope is written to tmp/<id> and closed (a sync task opens
- * it again: at most one descriptor per sync thread, however large the
- * batch). 0, or -1 with nothing of this item left in tmp/.
+ * size; the envelope is written to tmp/<id>, closed (a sync task opens it
+ * again: at most one descriptor per sync thread, however large the batch)
+ * and renamed into env/<id>, never replacing. 0, or -1 with nothing of
+ * this item left in tmp/ or env/.
  */
 static int commit_write(struct spool *s, struct spool_commit *it, struct buf *enc)
 {
@@ -149,6 +146,14 @@ static int commit_write(struct spool *s, struct spool_commit *it, struct buf *en
 		item_fail(it, saved, "close envelope");
 		return -1;
 	}
+	/* Into env/ before anything is synced: the wave then makes the
+	 * envelope, its name and the data durable together (§3). */
+	if (spool_rename_noreplace(s, s->tmp, e->id, s->env, e->id) == -1) {
+		int saved = errno;
+		unlinkat(s->tmp, e->id, 0);
+		item_fail(it, saved, "rename envelope into env/");
+		return -1;
+	}
 	return 0;
 }
 
@@ -171,7 +176,14 @@ static void batch_free(struct spool_batch *b)
 	free(b);
 }
 
-/* Step 1 for every item; returns the number of step-2 tasks. */
+/* The wave's tasks: each item's data file and envelope, then data/ and
+ * env/ (with syncfs, the data/ task is the one syncfs). */
+static size_t wave_tasks(const struct spool_batch *b)
+{
+	return b->n_live ? 2 * b->n_live + DIR_MAX : 0;
+}
+
+/* Step 1 for every item; returns the number of wave tasks. */
 static size_t step_write(struct spool_batch *b)
 {
 	struct buf enc;
@@ -182,34 +194,27 @@ static size_t step_write(struct spool_batch *b)
 		it->error = 0;
 		it->reason[0] = '\0';
 		if (commit_write(b->s, it, &enc) == 0) {
-			b->slot[i].stage = STAGE_WRITTEN;
+			b->slot[i].stage = STAGE_RENAMED;
 			b->live[b->n_live++] = i;
 		}
 	}
 	buf_free(&enc);
-	return b->n_live ? 2 * b->n_live + 1 : 0;
+	return wave_tasks(b);
 }
 
 /* Read back what the writer wrote, 64 KiB at a time. */
 #define SPOOL_CHECK_CHUNK (64 * 1024)
 
-/*
- * The data file holds what the envelope says: env->size octets whose
- * CRC-32C is env->data_crc (the smtp role summed them as it wrote them).
- * Read back from the page cache on a sync thread, beside the syncs: cheap,
- * and a message whose checksum would fail at delivery is never
- * acknowledged. 0, or -1 with errno (EBADMSG: it does not match).
- */
-static int check_data(const struct spool_commit *it)
+int spool_check_data(int fd, uint64_t size, uint32_t want_crc)
 {
 	uint8_t *p = xmalloc(SPOOL_CHECK_CHUNK);
 	uint32_t crc = 0;
-	uint64_t off = 0, size = it->env->size;
+	uint64_t off = 0;
 	int rc = 0;
 	while (off < size) {
 		size_t want =
 		    size - off < SPOOL_CHECK_CHUNK ? (size_t)(size - off) : SPOOL_CHECK_CHUNK;
-		ssize_t r = pread(it->data_fd, p, want, (off_t)off);
+		ssize_t r = pread(fd, p, want, (off_t)off);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -221,36 +226,52 @@ static int check_data(const struct spool_commit *it)
 		off += (uint64_t)r;
 	}
 	free(p);
-	if (rc == 0 && crc != it->env->data_crc) {
+	if (rc == 0 && crc != want_crc) {
 		errno = EBADMSG;
 		rc = -1;
 	}
 	return rc;
 }
 
+/* One directory task: 0 or the errno. */
+static int dir_sync(struct spool_batch *b, int which)
+{
+	struct spool *s = b->s;
+	int rc;
+	if (which == DIR_DATA)
+		rc = b->syncfs ? s->ops.syncfs(s->ops.arg, s->data)
+		               : s->ops.fsync(s->ops.arg, s->data);
+	else if (b->syncfs)
+		return 0; /* the syncfs covered env/ */
+	else
+		rc = s->ops.fsync(s->ops.arg, s->env);
+	return rc == -1 ? (errno ? errno : EIO) : 0;
+}
+
 /*
- * Step 2, one task: an item's data file, an item's envelope, or (the last
- * task) the data/ directory — or, with the syncfs option, the whole file
- * system in that one task. The data file and the envelope are separate
- * tasks so that every flush of the batch can be in flight at once (the
- * block layer merges the flushes that wait together). Runs on a sync
- * thread: it touches only its own slot's field.
+ * The wave, one task: an item's data file (read back and checked against
+ * the envelope's checksum, §7, then fdatasync'ed), an item's envelope, or
+ * (the last two tasks) the data/ and env/ directories — or, with the
+ * syncfs option, the whole file system in the data/ task. Every flush of
+ * the batch is in flight at once (the block layer merges the flushes that
+ * wait together). Runs on a sync thread: it touches only its own slot's
+ * field.
  */
 static void sync_task(void *arg, size_t t)
 {
 	struct spool_batch *b = arg;
 	struct spool *s = b->s;
-	if (t == 2 * b->n_live) {
-		int rc = b->syncfs ? s->ops.syncfs(s->ops.arg, s->data)
-		                   : s->ops.fsync(s->ops.arg, s->data);
-		b->dir_err[DIR_DATA] = rc == -1 ? (errno ? errno : EIO) : 0;
+	if (t >= 2 * b->n_live) {
+		int which = (int)(t - 2 * b->n_live);
+		b->dir_err[which] = dir_sync(b, which);
 		return;
 	}
 	size_t i = b->live[t % b->n_live];
 	struct commit_slot *sl = &b->slot[i];
 	const struct spool_commit *it = &b->items[i];
 	if (t < b->n_live) {
-		if (it->env->has_data_crc && check_data(it) == -1) {
+		if (it->env->has_data_crc &&
+		    spool_check_data(it->data_fd, it->env->size, it->env->data_crc) == -1) {
 			sl->data_err = errno ? errno : EIO;
 			sl->data_what = sl->data_err == EBADMSG
 			                    ? "data file differs from its checksum"
@@ -263,7 +284,7 @@ static void sync_task(void *arg, size_t t)
 	}
 	if (b->syncfs)
 		return;
-	int fd = openat(s->tmp, it->env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(s->env, it->env->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1) {
 		sl->env_err = errno;
 		sl->env_what = "open envelope";
@@ -277,12 +298,13 @@ static void sync_task(void *arg, size_t t)
 }
 
 /*
- * After step 2: the items whose files are durable — and whose data/ entry
- * is, with the directory — are renamed into env/ (step 3). Returns the
- * number of step-4 tasks, 0 when nothing was renamed, or -1 when step 2
- * must run again without syncfs (ENOSYS).
+ * After the wave: the items whose files and directories all synced are
+ * committed; the others fail and their envelopes are taken out of env/
+ * again. Returns the number of undo tasks (one fsync of env/, so that the
+ * undo is durable before the 451), 0 when nothing failed, or -1 when the
+ * wave must run again without syncfs (ENOSYS).
  */
-static int step_rename(struct spool_batch *b)
+static int step_settle(struct spool_batch *b)
 {
 	struct spool *s = b->s;
 	int e = b->dir_err[DIR_DATA];
@@ -291,82 +313,53 @@ static int step_rename(struct spool_batch *b)
 		         strerror(e));
 		s->sync = SPOOL_SYNC_FILES;
 		b->syncfs = 0;
+		b->dir_err[DIR_DATA] = b->dir_err[DIR_ENV] = 0;
 		return -1;
 	}
-	size_t renamed = 0;
+	const char *dir_what = b->syncfs ? "syncfs spool" : "fsync data directory";
+	if (e == 0 && b->dir_err[DIR_ENV]) {
+		e = b->dir_err[DIR_ENV];
+		dir_what = "fsync env directory";
+	}
+	size_t undone = 0;
 	for (size_t k = 0; k < b->n_live; k++) {
 		size_t i = b->live[k];
 		struct commit_slot *sl = &b->slot[i];
-		if (sl->data_err) {
-			slot_fail(b, i, sl->data_err, sl->data_what);
+		int err = sl->data_err ? sl->data_err : sl->env_err ? sl->env_err : e;
+		const char *what = sl->data_err  ? sl->data_what
+		                   : sl->env_err ? sl->env_what
+		                                 : dir_what;
+		if (err == 0) {
+			sl->stage = STAGE_DURABLE;
+			b->items[i].result = 0;
+			b->items[i].error = 0;
 			continue;
 		}
-		if (sl->env_err) {
-			slot_fail(b, i, sl->env_err, sl->env_what);
-			continue;
-		}
-		if (e) {
-			slot_fail(b, i, e, b->syncfs ? "syncfs spool" : "fsync data directory");
-			continue;
-		}
-		sl->stage = STAGE_SYNCED;
+		/* About to report failure (451): take the envelope back. If the
+		 * unlink does not reach the disk, recovery finds the envelope:
+		 * with its data whole, the message is delivered (a duplicate of
+		 * one the client will send again, never a loss); otherwise it is
+		 * set aside, never delivered half. */
 		const char *id = b->items[i].env->id;
-		if (spool_rename_noreplace(s, s->tmp, id, s->env, id) == -1) {
-			slot_fail(b, i, errno, "rename envelope into env/");
-			continue;
-		}
-		sl->stage = STAGE_RENAMED;
-		b->live[renamed++] = i;
+		if (unlinkat(s->env, id, 0) == -1)
+			log_warn("event=spool-commit id=%s error=\"unlink after failed sync: %s\"",
+			         id, strerror(errno));
+		item_fail(&b->items[i], err, what);
+		sl->stage = STAGE_FAILED;
+		undone++;
 	}
-	b->n_live = renamed;
-	return renamed ? 1 : 0;
+	return undone ? 1 : 0;
 }
 
-/*
- * Step 4: fsync(env/), the commit point. tmp/ is not synced: on a
- * journalled file system the renames reach the disk whole; without a
- * journal a renamed envelope's tmp/ name may come back after a crash, and
- * recovery leaves such a second name of a committed envelope alone
- * (spool_recover.c).
- */
-static void dir_task(void *arg, size_t t)
+/* The undo of failed items, on a sync thread: env/ synced once more. */
+static void undo_task(void *arg, size_t t)
 {
 	struct spool_batch *b = arg;
 	struct spool *s = b->s;
 	(void)t;
-	int rc = s->ops.fsync(s->ops.arg, s->env);
-	b->dir_err[DIR_ENV] = rc == -1 ? (errno ? errno : EIO) : 0;
-}
-
-/* After step 4: report. */
-static void step_finish(struct spool_batch *b)
-{
-	struct spool *s = b->s;
-	int e = b->dir_err[DIR_ENV];
-	if (b->n_live > 0 && e) {
-		/* We are about to report failure (451), so take the envelopes back:
-		 * if the unlinks do not reach the disk either, recovery finds an
-		 * envelope whose data file the caller discarded and quarantines it,
-		 * rather than delivering a message the client was told failed. */
-		for (size_t k = 0; k < b->n_live; k++) {
-			size_t i = b->live[k];
-			if (unlinkat(s->env, b->items[i].env->id, 0) == -1)
-				log_warn("event=spool-commit id=%s error=\"unlink after failed "
-				         "sync: %s\"",
-				         b->items[i].env->id, strerror(errno));
-			item_fail(&b->items[i], e, "fsync env directory");
-			b->slot[i].stage = STAGE_FAILED;
-		}
-		if (s->ops.fsync(s->ops.arg, s->env) == -1)
-			log_warn("event=spool-commit error=\"env directory sync failed twice: %s\"",
-			         strerror(errno));
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->slot[i].stage == STAGE_RENAMED) {
-			b->items[i].result = 0;
-			b->items[i].error = 0;
-		}
-	}
+	if (s->ops.fsync(s->ops.arg, s->env) == -1)
+		log_warn("event=spool-commit error=\"env directory sync after a failed wave: %s\"",
+		         strerror(errno));
 }
 
 void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
@@ -375,42 +368,42 @@ void spool_commit_batch(struct spool *s, struct spool_commit *items, size_t n)
 		return;
 	struct spool_batch *b = batch_new(s, items, n);
 	size_t tasks = step_write(b);
-	int dirs;
+	int undo;
 	do {
 		syncpool_run(s->syncer, tasks, sync_task, b);
-		dirs = step_rename(b);
-		tasks = 2 * b->n_live + 1;
-	} while (dirs == -1);
-	if (dirs > 0)
-		syncpool_run(s->syncer, (size_t)dirs, dir_task, b);
-	step_finish(b);
+		undo = step_settle(b);
+		tasks = wave_tasks(b);
+	} while (undo == -1);
+	if (undo > 0)
+		syncpool_run(s->syncer, (size_t)undo, undo_task, b);
 	batch_free(b);
 }
 
-/* ---- the same in the background: each step's tasks are submitted, and
- * the next step runs from spool_reap() when they are done ---- */
-
-static void async_synced(void *arg);
+/* ---- the same in the background: the wave's tasks are submitted, and
+ * the rest runs from spool_reap() when they are done ---- */
 
 static void async_done(void *arg)
 {
 	struct spool_batch *b = arg;
-	step_finish(b);
+	if (b->synced)
+		b->synced(b->arg);
 	b->done(b->arg);
 	batch_free(b);
 }
 
-static void async_synced(void *arg)
+static void async_waved(void *arg)
 {
 	struct spool_batch *b = arg;
-	int dirs = step_rename(b);
-	if (dirs == -1) {
-		syncpool_submit(b->s->syncer, 2 * b->n_live + 1, sync_task, async_synced, b);
+	int undo = step_settle(b);
+	if (undo == -1) {
+		syncpool_submit(b->s->syncer, wave_tasks(b), sync_task, async_waved, b);
 		return;
 	}
-	syncpool_submit(b->s->syncer, (size_t)dirs, dir_task, async_done, b);
-	if (b->synced)
-		b->synced(b->arg);
+	if (undo == 0) {
+		async_done(b); /* no extra round through the pool (a wake-up) */
+		return;
+	}
+	syncpool_submit(b->s->syncer, (size_t)undo, undo_task, async_done, b);
 }
 
 void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
@@ -421,7 +414,7 @@ void spool_commit_start(struct spool *s, struct spool_commit *items, size_t n,
 	b->done = done;
 	b->arg = arg;
 	size_t tasks = step_write(b);
-	syncpool_submit(s->syncer, tasks, sync_task, async_synced, b);
+	syncpool_submit(s->syncer, tasks, sync_task, async_waved, b);
 }
 
 int spool_event_fd(const struct spool *s)

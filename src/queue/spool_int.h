@@ -85,6 +85,10 @@ int64_t spool_pool_blocks_kept(struct spool *s, int dir, const char *name, const
  * -1 means the file is bad, -2 that it could not be read (which says
  * nothing about the message, so recovery must not quarantine it).
  */
+/* Whether fd's first size octets have the CRC-32C want_crc (read with
+ * pread, 64 KiB at a time): 0, or -1 with errno (EBADMSG: they do not, or
+ * the file is shorter). */
+int spool_check_data(int fd, uint64_t size, uint32_t want_crc);
 int spool_load_env(struct spool *s, const char *id, struct envelope *e, size_t *used,
                    size_t *filelen, char *err, size_t errlen);
 

@@ -142,6 +142,58 @@ static int truncate_env(struct spool *s, const char *id, size_t used)
 	return spool_close_checked(fd);
 }
 
+/*
+ * Whether the message has a delivery history: a STATE record is appended
+ * only to a committed message (after its wave, after the 250), so such a
+ * message was certainly acknowledged. One without may be the remains of a
+ * commit a crash interrupted (docs/SPOOL.md §4).
+ */
+static int has_history(const struct envelope *e)
+{
+	for (size_t i = 0; i < e->n_rcpts; i++)
+		if (e->rcpts[i].state != RCPT_PENDING || e->rcpts[i].attempts > 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A message recovery cannot deliver whole is set aside in corrupt/, never
+ * deleted: the spool cannot tell a commit interrupted by a crash (never
+ * acknowledged) from an acknowledged message damaged on disk afterwards,
+ * and deleting would lose the second kind's remains. Logged with which of
+ * the two it may be.
+ */
+static void set_aside(struct spool *s, const char *id, const char *why, int committed)
+{
+	char reason[256];
+	snprintf(reason, sizeof(reason), "%s (%s)", why,
+	         committed ? "damaged on disk after its commit"
+	                   : "an unfinished commit, never acknowledged, if a crash interrupted it; "
+	                     "else damaged on disk");
+	log_warn("event=spool-recover action=set-aside id=%s committed=%s reason=\"%s\"", id,
+	         committed ? "yes" : "unknown", why);
+	spool_quarantine(s, id, reason);
+}
+
+/* The data file matches its checksum: 0, -1 if not (or unreadable:
+ * *io set, the message is skipped for this run). */
+static int data_whole(struct spool *s, const char *id, const struct envelope *e, int *io)
+{
+	*io = 0;
+	int fd = openat(s->data, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1) {
+		*io = 1;
+		return -1;
+	}
+	int rc = spool_check_data(fd, e->size, e->data_crc);
+	int saved = errno;
+	if (rc == -1 && saved != EBADMSG)
+		*io = 1;
+	spool_close_quiet(fd);
+	errno = saved;
+	return rc;
+}
+
 /* One env/ entry: 1 if handed to cb, 0 otherwise. */
 static int recover_one(struct spool *s, const char *id,
                        void (*cb)(const struct envelope *e, void *arg), void *arg)
@@ -155,9 +207,12 @@ static int recover_one(struct spool *s, const char *id,
 		return 0;
 	}
 	if (rc == -1) {
-		spool_quarantine(s, id, err);
+		/* A torn envelope: its committed part is written once, so it
+		 * was never whole on disk, or was damaged there. */
+		set_aside(s, id, err, 0);
 		return 0;
 	}
+	int committed = has_history(&e);
 	struct stat st;
 	if (fstatat(s->data, id, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT && all_final(&e)) {
@@ -166,7 +221,7 @@ static int recover_one(struct spool *s, const char *id,
 			spool_remove(s, id);
 			log_info("event=spool-recover action=finish-remove id=%s", id);
 		} else if (errno == ENOENT) {
-			spool_quarantine(s, id, "data file missing");
+			set_aside(s, id, "data file missing", committed);
 		} else {
 			log_warn("event=spool-recover id=%s error=\"stat data: %s\" action=skip",
 			         id, strerror(errno));
@@ -178,7 +233,22 @@ static int recover_one(struct spool *s, const char *id,
 		char why[96];
 		snprintf(why, sizeof(why), "data file size %lld, envelope says %llu",
 		         (long long)st.st_size, (unsigned long long)e.size);
-		spool_quarantine(s, id, why);
+		set_aside(s, id, why, committed);
+		envelope_free(&e);
+		return 0;
+	}
+	/* Not yet tried, so perhaps from the wave a crash interrupted: its
+	 * data is read and checked now, so that such a message is set aside
+	 * here rather than at its first delivery. (A message with a history
+	 * is checked as it is delivered, §7: recovery does not read the whole
+	 * queue.) */
+	int io = 0;
+	if (!committed && e.has_data_crc && data_whole(s, id, &e, &io) == -1) {
+		if (io)
+			log_warn("event=spool-recover id=%s action=skip error=\"read data: %s\"",
+			         id, strerror(errno));
+		else
+			set_aside(s, id, "data file fails its checksum", 0);
 		envelope_free(&e);
 		return 0;
 	}

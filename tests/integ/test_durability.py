@@ -248,3 +248,49 @@ def test_sigterm_with_open_sessions_keeps_mail(factory):
     raven.wait_for("alice", token)
     raven.wait_queue_empty()
     assert count_by_message_id(raven, token) == 1
+
+
+def _unfinished(raven, qid, how):
+    """Leave a committed message as a crash during its commit wave could:
+    the wave renames the envelope into env/ before it syncs anything."""
+    data = os.path.join(raven.queue, "data", qid)
+    env = os.path.join(raven.queue, "env", qid)
+    if how == "data-missing":
+        os.unlink(data)
+    elif how == "data-short":
+        os.truncate(data, os.path.getsize(data) // 2)
+    elif how == "data-zeros":  # the size reached the disk, the blocks did not
+        size = os.path.getsize(data)
+        with open(data, "r+b") as f:
+            f.write(b"\0" * size)
+    elif how == "env-zeros":
+        size = os.path.getsize(env)
+        with open(env, "r+b") as f:
+            f.write(b"\0" * size)
+
+
+@pytest.mark.parametrize("how", ["data-missing", "data-short", "data-zeros", "env-zeros"])
+def test_unfinished_wave_set_aside(factory, how):
+    """What an interrupted one-wave commit leaves in env/ is never delivered,
+    never deleted: set aside in corrupt/ and logged (docs/SPOOL.md §5); an
+    acknowledged message beside it is recovered and delivered once."""
+    raven = factory()
+    stop_local(raven)
+    bad, good = rv.unique("wave-bad"), rv.unique("wave-good")
+    bad_id = send_one(raven.port, bad)
+    good_id = send_one(raven.port, good, rcpt="bob@example.org")
+    raven.kill9_all()
+    env = raven.queue_files("env")
+    assert len(env) == 2 and bad_id in env and good_id in env, env
+    _unfinished(raven, bad_id, how)
+    raven.start()
+    raven.wait_for("bob", good)
+    rv.wait_until(lambda: any(bad_id in c for c in raven.queue_files("corrupt")), 5,
+                  what="the unfinished message in queue/corrupt")
+    assert bad_id not in raven.queue_files("env")
+    assert bad_id not in raven.queue_files("data")
+    log = raven.log_text()
+    assert "event=spool-recover action=set-aside id=%s committed=unknown" % bad_id in log, log
+    raven.assert_not_delivered(bad, settle=0.3)
+    raven.wait_queue_empty()
+    assert count_by_message_id(raven, good) == 1

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "envelope.h"
+#include "log.h"
 #include "spool.h"
 #include "spool_fixture.h"
 #include "xmalloc.h"
@@ -607,6 +608,122 @@ static void test_recover(void **state)
 	assert_int_equal(spool_recover(f->s, NULL, NULL), 2);
 }
 
+/* Overwrite name in sub with n octets of what it holds, the rest zeros
+ * (the blocks a crash left unwritten read as zeros). */
+static void zero_tail(const struct fixture *f, const char *sub, const char *name, size_t keep)
+{
+	char *p = fx_path(f, sub, name);
+	size_t len;
+	char *content = unit_read_file(p, &len);
+	assert_true(keep <= len);
+	memset(content + keep, 0, len - keep);
+	fx_put_file(f, sub, name, content, len);
+	free(content);
+	free(p);
+}
+
+/*
+ * The one-wave commit renames envelopes into env/ before the wave that
+ * syncs them, so a crash during the wave can leave, in env/, messages that
+ * were never acknowledged and whose files are not whole: the data missing,
+ * short, or not what its checksum says; the envelope torn. Recovery must
+ * never deliver those (never half a message) and never delete them (it
+ * cannot tell them from acknowledged messages damaged afterwards): they
+ * are set aside in corrupt/, logged. An acknowledged message beside them
+ * is recovered, whole.
+ */
+static void test_recover_unfinished_wave(void **state)
+{
+	struct fixture *f = *state;
+	fx_commit_msg(f, "Acked", "acknowledged body\r\n", 1);
+	fx_commit_msg(f, "Tried", "tried body\r\n", 1); /* with a delivery history */
+	assert_int_equal(spool_append_state(f->s, "Tried", 0, RCPT_DEFERRED, 1, 0, "451"), 0);
+	/* the wave's leftovers, as a crash finds them */
+	fx_commit_msg(f, "NoData", "n body\r\n", 1);
+	char *p = fx_path(f, "data", "NoData");
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	fx_commit_msg(f, "Short", "short body\r\n", 1);
+	p = fx_path(f, "data", "Short");
+	assert_int_equal(truncate(p, 3), 0);
+	free(p);
+	fx_commit_msg(f, "Zeroed", "zeroed body\r\n", 1); /* size reached the disk, blocks not */
+	zero_tail(f, "data", "Zeroed", 2);
+	fx_commit_msg(f, "TornEnv", "torn env body\r\n", 1);
+	p = fx_path(f, "env", "TornEnv");
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(truncate(p, st.st_size / 2), 0);
+	free(p);
+	fx_commit_msg(f, "ZeroEnv", "zero env body\r\n", 1);
+	zero_tail(f, "env", "ZeroEnv", 0);
+	fx_commit_msg(f, "EmptyEnv", "empty env body\r\n", 1);
+	p = fx_path(f, "env", "EmptyEnv");
+	assert_int_equal(truncate(p, 0), 0);
+	free(p);
+
+	spool_close(f->s);
+	f->s = NULL;
+	char *logp = fx_path(f, "", "recover.log");
+	int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(logfd >= 0);
+	log_set_target(logfd, 0);
+	char err[128];
+	f->s = spool_open(f->queue, err, sizeof(err));
+	assert_non_null(f->s);
+	struct seen seen = {0};
+	size_t n = spool_recover(f->s, collect, &seen);
+	log_set_target(STDERR_FILENO, 0);
+	close(logfd);
+
+	assert_int_equal(n, 2);
+	assert_non_null(seen_find(&seen, "Acked"));
+	assert_non_null(seen_find(&seen, "Tried"));
+	const char *aside[] = {"NoData", "Short", "Zeroed", "TornEnv", "ZeroEnv", "EmptyEnv"};
+	size_t len;
+	char *log = unit_read_file(logp, &len);
+	for (size_t i = 0; i < sizeof(aside) / sizeof(aside[0]); i++) {
+		char name[64], line[96];
+		assert_false(fx_exists(f, "env", aside[i]));
+		assert_false(fx_exists(f, "data", aside[i]));
+		snprintf(name, sizeof(name), "%s.env", aside[i]);
+		assert_true(fx_exists(f, "corrupt", name));
+		snprintf(line, sizeof(line), "action=set-aside id=%s committed=unknown", aside[i]);
+		if (strstr(log, line) == NULL)
+			fail_msg("not logged: %s", line);
+	}
+	assert_non_null(
+	    strstr(log, "id=Zeroed committed=unknown reason=\"data file fails its checksum\""));
+	assert_non_null(strstr(log, "id=NoData committed=unknown reason=\"data file missing\""));
+	free(log);
+	free(logp);
+	/* the acknowledged ones are whole and stay */
+	struct envelope d;
+	assert_int_equal(spool_load(f->s, "Acked", &d, err, sizeof(err)), 0);
+	envelope_free(&d);
+	assert_true(fx_exists(f, "data", "Acked"));
+	assert_true(fx_exists(f, "data", "Tried"));
+	for (size_t i = 0; i < seen.n; i++)
+		envelope_free(&seen.e[i]);
+	/* idempotent */
+	assert_int_equal(spool_recover(f->s, NULL, NULL), 2);
+}
+
+/* A message with a delivery history was acknowledged: damaged on disk
+ * afterwards, it is logged as such when set aside. */
+static void test_recover_damaged_after_commit(void **state)
+{
+	struct fixture *f = *state;
+	fx_commit_msg(f, "Hist", "history body\r\n", 2);
+	assert_int_equal(spool_append_state(f->s, "Hist", 1, RCPT_DEFERRED, 1, 0, "451"), 0);
+	char *p = fx_path(f, "data", "Hist");
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	fx_reopen(f);
+	assert_int_equal(spool_recover(f->s, NULL, NULL), 0);
+	assert_true(fx_exists(f, "corrupt", "Hist.env"));
+}
+
 /* Without a journal, a crash can bring back a renamed file's old name in
  * tmp/ or free/ beside its new one: recovery must neither delete nor
  * recycle such a name, or it would free or overwrite a committed message. */
@@ -682,6 +799,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_quarantine_clash, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover_keeps_second_names, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_unfinished_wave, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_damaged_after_commit, fx_setup,
+	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -93,6 +94,9 @@ static void test_data_fdatasync_fails(void **state)
 	assert_committed(f, &b, 0);
 	assert_failed(f, &b, 1, EIO, "fdatasync data file");
 	assert_committed(f, &b, 2);
+	/* the wave's env/ sync, then the undo's: the failed item's envelope,
+	 * renamed before the wave, is out of env/ for good before the 451 */
+	assert_int_equal(fx_calls(f, OP_FSYNC, "env"), 2);
 	batch_free(&b);
 }
 
@@ -101,7 +105,7 @@ static void test_envelope_fdatasync_fails(void **state)
 	struct fixture *f = *state;
 	struct batch b;
 	batch_make(f, &b, BATCH);
-	fx_fail(f, OP_FDATASYNC, "tmp/M2", ENOSPC);
+	fx_fail(f, OP_FDATASYNC, "env/M2", ENOSPC);
 	spool_commit_batch(f->s, b.it, b.n);
 	assert_committed(f, &b, 0);
 	assert_committed(f, &b, 1);
@@ -162,7 +166,7 @@ static void test_failures_stay_apart(void **state)
 	struct batch b;
 	batch_make(f, &b, 6);
 	fx_fail(f, OP_FDATASYNC, "data/M1", EIO);
-	fx_fail(f, OP_FDATASYNC, "tmp/M3", ENOSPC);
+	fx_fail(f, OP_FDATASYNC, "env/M3", ENOSPC);
 	fx_fail(f, OP_RENAME, "tmp/M4", EXDEV);
 	spool_commit_batch(f->s, b.it, b.n);
 	assert_committed(f, &b, 0);
@@ -188,7 +192,7 @@ static void test_syncs_only_own_files(void **state)
 		assert_committed(f, &b, i);
 		snprintf(p, sizeof(p), "data/%s", b.e[i].id);
 		assert_int_equal(fx_calls(f, OP_FDATASYNC, p), 1);
-		snprintf(p, sizeof(p), "tmp/%s", b.e[i].id);
+		snprintf(p, sizeof(p), "env/%s", b.e[i].id);
 		assert_int_equal(fx_calls(f, OP_FDATASYNC, p), 1);
 	}
 	assert_int_equal(fx_calls(f, OP_FDATASYNC, "*"), 2 * b.n);
@@ -198,6 +202,59 @@ static void test_syncs_only_own_files(void **state)
 	assert_int_equal(fx_calls(f, OP_FSYNC, "*"), fx_calls(f, OP_FSYNC, "data") +
 	                                                 fx_calls(f, OP_FSYNC, "env") +
 	                                                 fx_calls(f, OP_FSYNC, "tmp"));
+	batch_free(&b);
+}
+
+static void set_flag(void *arg);
+static void release_and_reap(struct fixture *f, const int *done);
+
+/* One flush wave: every rename into env/ comes before the first sync, and
+ * each file and directory is synced once — no second wave after the
+ * renames. */
+static void test_one_wave(void **state)
+{
+	struct fixture *f = *state;
+	struct batch b;
+	batch_make(f, &b, 4);
+	fx_calls_reset(f);
+	spool_commit_batch(f->s, b.it, b.n);
+	size_t last_rename = 0, first_sync = SIZE_MAX, renames = 0;
+	for (size_t k = 0; k < f->faults->n_calls; k++) {
+		if (f->faults->calls[k].op == OP_RENAME) {
+			last_rename = k;
+			renames++;
+		} else if (first_sync == SIZE_MAX) {
+			first_sync = k;
+		}
+	}
+	assert_int_equal(renames, b.n);
+	assert_true(last_rename < first_sync);
+	assert_int_equal(fx_calls(f, OP_FDATASYNC, "*"), 2 * b.n);
+	assert_int_equal(fx_calls(f, OP_FSYNC, "data"), 1);
+	assert_int_equal(fx_calls(f, OP_FSYNC, "env"), 1);
+	for (size_t i = 0; i < b.n; i++)
+		assert_committed(f, &b, i);
+	batch_free(&b);
+}
+
+/* The directories are synced in the same wave as the files: the env/ sync
+ * is in flight while every fdatasync is held. */
+static void test_dirs_in_the_wave(void **state)
+{
+	struct fixture *f = *state;
+	struct batch b;
+	batch_make(f, &b, 2);
+	f->faults->hold = 1; /* fdatasyncs wait until released */
+	f->faults->hold_until = 0;
+	int done = 0;
+	spool_commit_start(f->s, b.it, b.n, NULL, set_flag, &done);
+	for (int i = 0; i < 500 && fx_calls(f, OP_FSYNC, "env") == 0; i++)
+		usleep(10000);
+	assert_int_equal(fx_calls(f, OP_FSYNC, "env"), 1);
+	assert_int_equal(fx_calls(f, OP_FSYNC, "data"), 1);
+	release_and_reap(f, &done);
+	for (size_t i = 0; i < b.n; i++)
+		assert_committed(f, &b, i);
 	batch_free(&b);
 }
 
@@ -259,7 +316,9 @@ static void test_syncfs_option(void **state)
 		assert_committed(f, &b, i);
 	assert_int_equal(fx_calls(f, OP_SYNCFS, "*"), 1);
 	assert_int_equal(fx_calls(f, OP_FDATASYNC, "*"), 0);
-	assert_int_equal(fx_calls(f, OP_FSYNC, "env"), 1);
+	/* the one wave: the renames were made before it, so the syncfs covers
+	 * env/ as well */
+	assert_int_equal(fx_calls(f, OP_FSYNC, "*"), 0);
 	batch_free(&b);
 }
 
@@ -290,8 +349,8 @@ static void test_syncfs_missing_falls_back(void **state)
 	assert_committed(f, &b, 0);
 	assert_failed(f, &b, 1, EIO, "fdatasync data file");
 	assert_committed(f, &b, 2);
-	assert_int_equal(fx_calls(f, OP_FDATASYNC, "tmp/M0"), 1);
-	assert_int_equal(fx_calls(f, OP_FDATASYNC, "tmp/M2"), 1);
+	assert_int_equal(fx_calls(f, OP_FDATASYNC, "env/M0"), 1);
+	assert_int_equal(fx_calls(f, OP_FDATASYNC, "env/M2"), 1);
 	assert_int_equal(fx_calls(f, OP_FSYNC, "data"), 1);
 	fx_calls_reset(f);
 	fx_commit_msg(f, "Next", "x", 1);
@@ -315,6 +374,17 @@ static void reap_until(struct fixture *f, const int *flag)
 	}
 }
 
+/* Let the held fdatasyncs go, and reap until the batch reported. */
+static void release_and_reap(struct fixture *f, const int *done)
+{
+	pthread_mutex_lock(&f->faults->mu);
+	f->faults->hold = 0;
+	pthread_cond_broadcast(&f->faults->cv);
+	pthread_mutex_unlock(&f->faults->mu);
+	reap_until(f, done);
+	assert_int_equal(*done, 1);
+}
+
 /* spool_commit_start returns while the syncs are still running — the
  * caller's loop may serve others meanwhile — and reports through
  * spool_reap once every item has its result. */
@@ -323,15 +393,17 @@ static void test_commit_in_background(void **state)
 	struct fixture *f = *state;
 	struct batch b;
 	batch_make(f, &b, 4);
-	fx_fail(f, OP_FDATASYNC, "tmp/M3", EIO);
+	fx_fail(f, OP_FDATASYNC, "env/M3", EIO);
 	f->faults->hold = 1; /* every fdatasync waits until released */
 	f->faults->hold_until = 0;
 	int done = 0;
 	spool_commit_start(f->s, b.it, b.n, NULL, set_flag, &done);
-	/* written, not yet committed, and the spool still serves */
+	/* written and renamed into env/ before the wave, not yet committed
+	 * (no result), and the spool still serves */
 	for (size_t i = 0; i < b.n; i++) {
-		assert_true(fx_exists(f, "tmp", b.e[i].id));
-		assert_false(fx_exists(f, "env", b.e[i].id));
+		assert_false(fx_exists(f, "tmp", b.e[i].id));
+		assert_true(fx_exists(f, "env", b.e[i].id));
+		assert_int_equal(b.it[i].result, -1);
 	}
 	int fd = spool_create_data(f->s, "Meanwhile");
 	assert_true(fd >= 0);
@@ -339,12 +411,7 @@ static void test_commit_in_background(void **state)
 	spool_discard(f->s, "Meanwhile");
 	spool_reap(f->s);
 	assert_int_equal(done, 0);
-	pthread_mutex_lock(&f->faults->mu);
-	f->faults->hold = 0;
-	pthread_cond_broadcast(&f->faults->cv);
-	pthread_mutex_unlock(&f->faults->mu);
-	reap_until(f, &done);
-	assert_int_equal(done, 1);
+	release_and_reap(f, &done);
 	for (size_t i = 0; i < 3; i++)
 		assert_committed(f, &b, i);
 	assert_failed(f, &b, 3, EIO, "fdatasync envelope");
@@ -373,6 +440,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_syncs_only_own_files, fx_setup_faults,
 	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_syncs_concurrently, fx_setup_faults, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_wave, fx_setup_faults, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_dirs_in_the_wave, fx_setup_faults, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_data_checksum_checked, fx_setup_faults,
 	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_data_checksum_checked_syncfs, fx_setup_faults,
