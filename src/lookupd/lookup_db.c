@@ -1,11 +1,13 @@
 /* lookup_db: SQLite and PostgreSQL behind one interface (see lookup_db.h). */
 #include "lookup_db.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util.h"
 #include "xmalloc.h"
@@ -14,6 +16,8 @@ struct lookup_db {
 	const struct table *t;
 	sqlite3 *lite;
 	sqlite3_stmt *stmt;
+	dev_t dev; /* the SQLite file the connection has open */
+	ino_t ino;
 	PGconn *pg;
 };
 
@@ -52,11 +56,26 @@ static void append_value(char *value, size_t valuelen, const char *v)
 	snprintf(value + n, valuelen - n, "%s%s", n > 0 ? ", " : "", v);
 }
 
-/* Open read-only: the lookup role never writes a table. */
+/*
+ * Open read-only: the lookup role never writes a table. An open connection
+ * keeps reading the file it opened, so the path is looked at before each
+ * query: a file replaced (a new one moved into place, as administrators
+ * regenerate them) is opened afresh; a file gone is a failure (451), not
+ * the old contents.
+ */
 static int lite_open(struct lookup_db *db, char *err, size_t errlen)
 {
-	if (db->stmt != NULL)
+	struct stat st;
+	if (stat(table_source(db->t), &st) == -1) {
+		err_set(err, errlen, "%s: %s", table_source(db->t), strerror(errno));
+		db_close(db);
+		return -1;
+	}
+	if (db->stmt != NULL && st.st_dev == db->dev && st.st_ino == db->ino)
 		return 0;
+	db_close(db);
+	db->dev = st.st_dev;
+	db->ino = st.st_ino;
 	int rc = sqlite3_open_v2(table_source(db->t), &db->lite,
 	                         SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
