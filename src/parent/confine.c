@@ -226,11 +226,25 @@ static int pickup_rules(scmp_filter_ctx ctx)
 /* On top of the network list: worker threads, database connections and
  * read-only files. */
 static const int lookup_calls[] = {
-    SCMP_SYS(clone),       SCMP_SYS(clone3),     SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
-    SCMP_SYS(connect),     SCMP_SYS(poll),       SCMP_SYS(ppoll),           SCMP_SYS(pread64),
-    SCMP_SYS(faccessat),   SCMP_SYS(faccessat2), SCMP_SYS(access),          SCMP_SYS(readlink),
-    SCMP_SYS(readlinkat),  SCMP_SYS(getcwd),     SCMP_SYS(uname),           SCMP_SYS(pipe2),
-    SCMP_SYS(sched_yield), SCMP_SYS(getdents64),
+    SCMP_SYS(clone),
+    SCMP_SYS(clone3),
+    SCMP_SYS(set_robust_list),
+    SCMP_SYS(rseq),
+    SCMP_SYS(connect),
+    SCMP_SYS(poll),
+    SCMP_SYS(ppoll),
+    SCMP_SYS(pread64),
+    SCMP_SYS(faccessat),
+    SCMP_SYS(faccessat2),
+    SCMP_SYS(access),
+    SCMP_SYS(readlink),
+    SCMP_SYS(readlinkat),
+    SCMP_SYS(getcwd),
+    SCMP_SYS(uname),
+    SCMP_SYS(pipe2),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(getdents64),
+    SCMP_SYS(sched_getaffinity), /* thread starts */
 };
 
 static int lookup_rules(scmp_filter_ctx ctx)

@@ -133,7 +133,8 @@ static void scan(struct pickup *p)
 	}
 	p->rescan = e != NULL; /* more than one scan's worth */
 	closedir(d);
-	qsort(p->names, p->n_names, sizeof(*p->names), by_name);
+	if (p->n_names > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(p->names, p->n_names, sizeof(*p->names), by_name);
 	take_next(p);
 }
 
