@@ -145,9 +145,9 @@ static void become_self_again(const struct local_role *lr)
 /* Take on the owner's identity for file-system access only. 0 or -1. */
 static int become_owner(struct local_role *lr, const char *owner, char *err, size_t errlen)
 {
-	if (!lr->root)
-		return 0; /* not started as root: deliver as ourselves */
 	const struct owner_ids *o = owner_lookup(lr, owner);
+	if (!lr->root && (o == NULL || o->uid != 0))
+		return 0; /* not started as root: deliver as ourselves */
 	if (o == NULL) {
 		snprintf(err, errlen, "4.3.5 mailbox owner %s does not exist", owner);
 		return -1;
