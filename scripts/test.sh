@@ -61,8 +61,8 @@ stage "integration tests (pytest, real ravend)"
 RAVEND="$PWD/$BUILD/src/parent/ravend" $PY -m pytest -q -p no:cacheprovider tests/integ 2>&1 | tee "$log/integ"
 add_pytest "$log/integ"
 
-stage "fuzz smoke (libFuzzer, 10 s per target)"
-if FUZZ_TIME=10 bash scripts/fuzz.sh 2>&1 | tee "$log/fuzz"; then :; fi
+stage "fuzz smoke (libFuzzer, 5 s per target)"
+if FUZZ_TIME=5 bash scripts/fuzz.sh 2>&1 | tee "$log/fuzz"; then :; fi
 f_ok=$(grep -oE '^fuzz: [0-9]+ passed' "$log/fuzz" | awk '{print $2}')
 f_bad=$(grep -oE '[0-9]+ failed$' "$log/fuzz" | tail -1 | awk '{print $1}')
 [ -z "$f_ok" ] && f_bad=$(( ${f_bad:-0} + 1 ))
