@@ -18,9 +18,8 @@ void line_reader_init(struct line_reader *lr, size_t max)
 {
 	/* The smallest useful line is a bare CRLF. */
 	lr->max = max < 2 ? 2 : max;
-	lr->cap = lr->max + 1;
-	lr->line = xmalloc(lr->cap);
-	lr->line[0] = 0;
+	lr->cap = 0;
+	lr->line = NULL; /* grown as lines need it: an idle client costs nothing */
 	lr->len = 0;
 	lr->overflow = 0;
 	lr->last_cr = 0;
@@ -34,6 +33,20 @@ void line_reader_free(struct line_reader *lr)
 	lr->len = lr->cap = 0;
 }
 
+/* Room for need octets (with the NUL), never more than a whole line's. */
+static void line_reader_reserve(struct line_reader *lr, size_t need)
+{
+	if (need <= lr->cap)
+		return;
+	size_t cap = lr->cap ? lr->cap : 128;
+	while (cap < need)
+		cap *= 2;
+	if (cap > lr->max + 1)
+		cap = lr->max + 1;
+	lr->line = xreallocarray(lr->line, cap, 1);
+	lr->cap = cap;
+}
+
 /* Content octets never exceed max - 1 (the shortest terminator is LF). */
 static void line_reader_put(struct line_reader *lr, uint8_t c)
 {
@@ -44,6 +57,7 @@ static void line_reader_put(struct line_reader *lr, uint8_t c)
 		lr->len = 0;
 		return;
 	}
+	line_reader_reserve(lr, lr->len + 2);
 	lr->line[lr->len++] = (char)c;
 }
 
@@ -61,6 +75,7 @@ enum line_result line_reader_feed(struct line_reader *lr, const uint8_t *in, siz
 			size_t eol = lr->last_cr ? 2 : 1;
 			lr->last_cr = 0;
 			*consumed = i + 1;
+			line_reader_reserve(lr, lr->len + 1);
 			if (lr->overflow || lr->len + eol > lr->max) {
 				lr->overflow = 0;
 				lr->len = 0;

@@ -32,17 +32,6 @@ static void session_read_cb(struct conn *c, void *arg);
 static void session_drain_cb(struct conn *c, void *arg);
 static void session_event_cb(struct conn *c, enum conn_event ev, void *arg);
 
-/* A handshake that has not ended by its deadline (limits timeout tls),
- * however slowly the client keeps it moving: it holds a connection slot. */
-static void session_tls_too_long(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	(void)fd;
-	(void)what;
-	if (s->state == S_TLS)
-		session_tls_failed(s, "handshake timed out");
-}
-
 static void peer_format(const struct sockaddr *sa, char *dst, size_t len)
 {
 	if (sa->sa_family == AF_INET6) {
@@ -96,6 +85,35 @@ static void session_too_long(evutil_socket_t fd, short what, void *arg)
 	              s->conf->hostname);
 }
 
+static void data_too_slow(evutil_socket_t fd, short what, void *arg);
+
+void session_timer_add(struct session *s, struct event **ev,
+                       void (*cb)(int fd, short what, void *arg), const struct timeval *tv)
+{
+	if (*ev == NULL)
+		*ev = evtimer_new(smtp_server_base(s->srv), cb, s);
+	if (*ev == NULL)
+		fatal("out of memory for a timer");
+	evtimer_add(*ev, tv);
+}
+
+void session_timer_del(struct event *ev)
+{
+	if (ev != NULL)
+		evtimer_del(ev);
+}
+
+int session_timer_pending(const struct event *ev)
+{
+	return ev != NULL && evtimer_pending(ev, NULL);
+}
+
+static void timer_free(struct event *ev)
+{
+	if (ev != NULL)
+		event_free(ev);
+}
+
 /* When the octets received so far stop being enough. */
 static void arm_rate(struct session *s)
 {
@@ -108,7 +126,7 @@ static void arm_rate(struct session *s)
 	timersub(&at, &now, &tv);
 	if (tv.tv_sec < 0)
 		tv.tv_sec = 0, tv.tv_usec = 0;
-	evtimer_add(s->slow_data, &tv);
+	session_timer_add(s, &s->slow_data, data_too_slow, &tv);
 }
 
 static void data_too_slow(evutil_socket_t fd, short what, void *arg)
@@ -144,7 +162,7 @@ void session_watch_rate(struct session *s)
 
 void session_unwatch_rate(struct session *s)
 {
-	evtimer_del(s->slow_data);
+	session_timer_del(s->slow_data);
 }
 
 struct session *session_new(struct smtp_server *srv, const struct config *conf, uint64_t id, int fd,
@@ -171,10 +189,6 @@ struct session *session_new(struct smtp_server *srv, const struct config *conf, 
 	line_reader_init(&s->lines, s->conf->limits.command_line);
 	struct event_base *base = smtp_server_base(srv);
 	s->deadline = evtimer_new(base, session_too_long, s);
-	s->slow_data = evtimer_new(base, data_too_slow, s);
-	s->tls_timer = evtimer_new(base, session_tls_too_long, s);
-	session_auth_init(s);
-	session_lookup_init(s);
 	struct timeval life = {conf->limits.timeout_session, 0};
 	evtimer_add(s->deadline, &life);
 	log_info("event=connect session=%s client=%s local=%d submission=%d tls=%d", s->idtext,
@@ -209,13 +223,18 @@ void session_free(struct session *s)
 	log_info("event=disconnect session=%s client=%s", s->idtext, s->peer_text);
 	smtp_server_forget(s->srv, s);
 	event_free(s->deadline);
-	event_free(s->slow_data);
-	event_free(s->tls_timer);
-	event_free(s->auth_timer);
+	timer_free(s->slow_data);
+	timer_free(s->tls_timer);
+	timer_free(s->auth_timer);
 	session_lookup_free(s);
-	sasl_clear(&s->sasl);
+	session_auth_reset(s);
 	conn_free(s->conn);
 	free(s);
+}
+
+const char *session_sender(const struct session *s)
+{
+	return s->tx.sender != NULL ? s->tx.sender : "";
 }
 
 void session_tx_reset(struct session *s)
@@ -230,6 +249,7 @@ void session_tx_reset(struct session *s)
 		free(r->users);
 	}
 	free(tx->rcpts);
+	free(tx->sender);
 	if (tx->fd != -1)
 		close(tx->fd);
 	struct buf out = tx->out;

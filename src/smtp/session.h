@@ -39,6 +39,13 @@ enum session_state {
 	S_AUTH = 128,    /* an AUTH exchange: lines are SASL responses, not commands */
 };
 
+/* A command waiting for an SQL table's answer (session_lookup.c). */
+struct session_lookup_wait {
+	struct smtp_cmd cmd;
+	char table[65];
+	char key[513];
+};
+
 struct session_rcpt {
 	struct mailaddr addr;
 	unsigned notify;
@@ -49,7 +56,7 @@ struct session_rcpt {
 };
 
 struct transaction {
-	struct mailaddr sender;
+	char *sender; /* MAIL FROM's address ("" for <>); NULL before MAIL */
 	uint64_t size_param;
 	int body;
 	int smtputf8;
@@ -84,18 +91,16 @@ struct session {
 	struct event *tls_timer; /* the handshake's deadline (limits timeout tls) */
 	/* AUTH (session_auth.c) */
 	int authenticated;
-	char login[SASL_FIELD_MAX + 1]; /* the credentials' key, once authenticated */
-	struct sasl_server sasl;        /* the exchange in progress (S_AUTH) */
-	struct event *auth_timer;       /* a refusal's delay; the auth role's deadline */
-	int auth_result;                /* the answer the delay holds back */
-	unsigned auth_failures;         /* in this session */
+	char *login;              /* the credentials' key, once authenticated */
+	struct sasl_server *sasl; /* the exchange in progress (S_AUTH), else NULL */
+	struct event *auth_timer; /* a refusal's delay; the auth role's deadline */
+	int auth_result;          /* the answer the delay holds back */
+	unsigned auth_failures;   /* in this session */
 	/* RCPT waiting for SQL table lookups (session_lookup.c) */
-	struct smtp_cmd *lookup_cmd; /* the command to run again; NULL if none */
+	struct session_lookup_wait *lookup; /* the command to run again; NULL if none */
 	void (*lookup_rerun)(struct session *s, const struct smtp_cmd *c); /* RCPT or MAIL */
 	struct event *lookup_timer;
 	unsigned lookup_rounds;
-	char lookup_table[65];
-	char lookup_key[513];
 	enum session_state state;
 	int esmtp;
 	char helo[256];
@@ -136,8 +141,16 @@ void session_close(struct session *s, const char *fmt, ...) __attribute__((forma
 /* Continue consuming buffered input (after a queue answer arrived). */
 void session_resume(struct session *s);
 void session_tx_reset(struct session *s);
+/* MAIL FROM's address, "" for <> (or before MAIL). */
+const char *session_sender(const struct session *s);
 /* Set the connection's idle timeouts for the current state. */
 void session_set_timeout(struct session *s);
+/* A session's timer, made on first use: most sessions never need most of
+ * them, and an idle connection should cost little (100,000 of them). */
+void session_timer_add(struct session *s, struct event **ev,
+                       void (*cb)(int fd, short what, void *arg), const struct timeval *tv);
+void session_timer_del(struct event *ev);
+int session_timer_pending(const struct event *ev);
 
 /* The command table (session_cmds.c). */
 void session_dispatch(struct session *s, const char *line, size_t len);
@@ -161,7 +174,6 @@ void session_auth_result(struct session *s, int status, const char *login);
 /* AUTH may be offered: credentials are configured, and TLS is on (or the
  * listener is marked plaintext-auth). */
 int session_auth_offer(const struct session *s);
-void session_auth_init(struct session *s);
 /* Forget the authentication (STARTTLS) and any exchange in progress. */
 void session_auth_reset(struct session *s);
 /* MAIL FROM under AUTH: 0 if the client may use this sender, else -1 and
@@ -177,7 +189,6 @@ void session_lookup_start(struct session *s, const struct smtp_cmd *c, session_c
                           const char *table, const char *key);
 /* The lookup role's answer (LOOKUP_RES), reaching the session that asked. */
 void session_lookup_result(struct session *s, int status, const char *value);
-void session_lookup_init(struct session *s);
 void session_lookup_free(struct session *s);
 /* RCPT and MAIL (session_cmds.c), run again once a lookup is answered. */
 void session_cmd_rcpt(struct session *s, const struct smtp_cmd *c);

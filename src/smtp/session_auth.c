@@ -13,6 +13,7 @@
  */
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -24,9 +25,12 @@
 #include "route_cache.h"
 #include "session.h"
 #include "util.h"
+#include "xmalloc.h"
 
 /* How long the auth role may take to answer one question. */
 #define AUTH_ANSWER_SECS 30
+static void auth_timer_cb(evutil_socket_t fd, short what, void *arg);
+
 /* auth_result while the answer itself is awaited. */
 #define AUTH_WAITING (-1)
 
@@ -35,32 +39,43 @@ int session_auth_offer(const struct session *s)
 	return conf_auth_enabled(s->conf) && (s->tls || (s->l != NULL && s->l->plaintext_auth));
 }
 
+/* The exchange's state lives only while it lasts (a password above all). */
+static void sasl_drop(struct session *s)
+{
+	if (s->sasl == NULL)
+		return;
+	sasl_clear(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
+}
+
 void session_auth_reset(struct session *s)
 {
 	s->authenticated = 0;
-	s->login[0] = '\0';
-	sasl_clear(&s->sasl);
+	free(s->login);
+	s->login = NULL;
+	sasl_drop(s);
 	if (s->state == S_AUTH)
 		s->state = S_HELO;
 }
 
 static void auth_over(struct session *s)
 {
-	sasl_clear(&s->sasl);
+	sasl_drop(s);
 	s->state = S_HELO;
 }
 
 static void send_challenge(struct session *s)
 {
 	s->state = S_AUTH;
-	session_reply(s, "334 %s", s->sasl.challenge);
+	session_reply(s, "334 %s", s->sasl->challenge);
 }
 
 /* The exchange gave a user name and a password: ask the auth role. */
 static void submit(struct session *s)
 {
 	struct smtp_reply r;
-	if (s->sasl.authzid[0] != '\0' && strcasecmp(s->sasl.authzid, s->sasl.authcid) != 0) {
+	if (s->sasl->authzid[0] != '\0' && strcasecmp(s->sasl->authzid, s->sasl->authcid) != 0) {
 		/* Acting for someone else (RFC 4616 authzid) is nobody's right here. */
 		auth_over(s);
 		smtp_reply_set(&r, 535, "5.7.8", "Authorization identity not permitted");
@@ -70,10 +85,10 @@ static void submit(struct session *s)
 	s->state = S_AUTH;
 	s->auth_result = AUTH_WAITING;
 	struct timeval tv = {AUTH_ANSWER_SECS, 0};
-	evtimer_add(s->auth_timer, &tv);
-	smtp_server_request_auth(s->srv, s, s->sasl.authcid, s->sasl.passwd);
+	session_timer_add(s, &s->auth_timer, auth_timer_cb, &tv);
+	smtp_server_request_auth(s->srv, s, s->sasl->authcid, s->sasl->passwd);
 	/* The password is in the frame now; nothing here keeps it. */
-	explicit_bzero(s->sasl.passwd, sizeof(s->sasl.passwd));
+	explicit_bzero(s->sasl->passwd, sizeof(s->sasl->passwd));
 }
 
 static void step_result(struct session *s, enum sasl_result r, const struct smtp_reply *err)
@@ -112,7 +127,9 @@ void session_cmd_auth(struct session *s, const struct smtp_cmd *c, const char *l
 		return;
 	}
 	enum sasl_mech m = sasl_mech_parse(c->arg, strlen(c->arg));
-	enum sasl_result res = sasl_start(&s->sasl, m, c->has_ir, line + c->ir_off, c->ir_len, &r);
+	if (s->sasl == NULL)
+		s->sasl = xcalloc(1, sizeof(*s->sasl));
+	enum sasl_result res = sasl_start(s->sasl, m, c->has_ir, line + c->ir_off, c->ir_len, &r);
 	step_result(s, res, &r);
 }
 
@@ -125,7 +142,7 @@ void session_auth_line(struct session *s, const char *line, size_t len, int too_
 		session_refuse(s, &r);
 		return;
 	}
-	enum sasl_result res = sasl_step(&s->sasl, line, len, &r);
+	enum sasl_result res = sasl_step(s->sasl, line, len, &r);
 	step_result(s, res, &r);
 }
 
@@ -165,18 +182,19 @@ static void delay_refusal(struct session *s, int status)
 	s->auth_result = status;
 	s->waiting = 1; /* nothing the client sends meanwhile is read */
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	evtimer_add(s->auth_timer, &tv);
+	session_timer_add(s, &s->auth_timer, auth_timer_cb, &tv);
 }
 
 void session_auth_result(struct session *s, int status, const char *login)
 {
 	char esc[600];
-	evtimer_del(s->auth_timer);
-	log_escape(esc, sizeof(esc), s->sasl.authcid, strlen(s->sasl.authcid));
+	session_timer_del(s->auth_timer);
+	log_escape(esc, sizeof(esc), s->sasl->authcid, strlen(s->sasl->authcid));
 	if (status == AUTH_OK) {
 		s->waiting = 0;
 		s->authenticated = 1;
-		snprintf(s->login, sizeof(s->login), "%s", login);
+		free(s->login);
+		s->login = xstrdup(login);
 		log_info("event=auth session=%s client=%s login=\"%s\" tls=%d", s->idtext,
 		         s->peer_text, esc, s->tls);
 		auth_over(s);
@@ -208,7 +226,7 @@ static int owns(struct session *s, const struct smtp_cmd *c)
 	const struct table *t = s->conf->auth_senders;
 	if (t == NULL || table_kind(t) == TABLE_MEMORY)
 		return senders_owns(s->conf, s->login, &c->addr);
-	char key[sizeof(s->login)];
+	char key[SASL_FIELD_MAX + 1];
 	const char *list = NULL;
 	snprintf(key, sizeof(key), "%s", s->login);
 	ascii_lower_str(key);
@@ -247,9 +265,4 @@ int session_auth_mail(struct session *s, const struct smtp_cmd *c)
 	snprintf(r.enh, sizeof(r.enh), "5.7.1");
 	session_refuse(s, &r);
 	return -1;
-}
-
-void session_auth_init(struct session *s)
-{
-	s->auth_timer = evtimer_new(smtp_server_base(s->srv), auth_timer_cb, s);
 }

@@ -116,7 +116,7 @@ static void spf_done(enum spf_result res, const char *explanation, const char *r
 	snprintf(c->spf_reason, sizeof(c->spf_reason), "%s", reason ? reason : "");
 	snprintf(c->spf_expl, sizeof(c->spf_expl), "%s", explanation ? explanation : "");
 	char from[600], helo[600], why[600];
-	const char *sender = c->s->tx.sender.text;
+	const char *sender = session_sender(c->s);
 	log_escape(from, sizeof(from), sender, strlen(sender));
 	log_escape(helo, sizeof(helo), c->s->helo, strlen(c->s->helo));
 	log_escape(why, sizeof(why), c->spf_reason, strlen(c->spf_reason));
@@ -130,7 +130,7 @@ static void spf_start(struct session_checks *c)
 	struct session *s = c->s;
 	struct spf_request req = {
 	    .ip = s->peer_text,
-	    .sender = s->tx.sender.text,
+	    .sender = session_sender(s),
 	    .helo = s->helo,
 	    .receiver = s->conf->hostname,
 	};
@@ -241,15 +241,25 @@ void checks_progress(struct session_checks *c)
 		checks_dot_finish(c);
 }
 
+struct session_checks *checks_state(struct session *s)
+{
+	if (s->chk == NULL) {
+		s->chk = xcalloc(1, sizeof(*s->chk));
+		s->chk->s = s;
+		buf_init(&s->chk->scratch, 0);
+	}
+	return s->chk;
+}
+
+/* The state is made only for a client the checks apply to (or at DATA, for
+ * the header filter): an idle connection should cost little. */
 void session_checks_connect(struct session *s)
 {
-	struct session_checks *c = xcalloc(1, sizeof(*c));
-	c->s = s;
-	s->chk = c;
-	buf_init(&c->scratch, 0);
-	c->active = conf_checks_on(s->conf) && !s->peer_local && smtp_server_dns(s->srv) != NULL;
-	if (c->active)
-		bl_start(c);
+	if (!conf_checks_on(s->conf) || s->peer_local || smtp_server_dns(s->srv) == NULL)
+		return;
+	struct session_checks *c = checks_state(s);
+	c->active = 1;
+	bl_start(c);
 }
 
 void session_checks_tx_reset(struct session *s)

@@ -70,6 +70,8 @@ struct session_checks {
 };
 
 /* session_checks.c */
+/* The session's check state, made on first need. */
+struct session_checks *checks_state(struct session *s);
 /* 1 if the checks apply to the session's mail now. */
 int checks_apply(const struct session *s);
 /* A lookup came back: the verdict that waited for it may be due. */

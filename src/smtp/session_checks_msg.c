@@ -125,9 +125,7 @@ static void lookups_start(struct session_checks *c)
 
 void session_checks_data_start(struct session *s)
 {
-	struct session_checks *c = s->chk;
-	if (c == NULL)
-		return;
+	struct session_checks *c = checks_state(s);
 	checks_msg_reset(c);
 	authres_filter_init(&c->filt, s->conf->hostname);
 	c->filt_on = 1;
@@ -211,7 +209,7 @@ static void dot_deadline(evutil_socket_t fd, short what, void *arg)
 /* The domain SPF vouched for: MAIL FROM's, or the HELO name for <>. */
 static const char *spf_vouched(const struct session *s)
 {
-	const char *at = strrchr(s->tx.sender.text, '@');
+	const char *at = strrchr(session_sender(s), '@');
 	return at ? at + 1 : s->helo;
 }
 
@@ -249,8 +247,8 @@ static char *trace_build(struct session_checks *c, const struct verdict *vd)
 	struct authres *a = authres_new(s->conf->hostname);
 	checks_bl_authres(c, a);
 	if (c->spf_ran) {
-		int null = s->tx.sender.text[0] == '\0';
-		authres_add_spf(a, spf_result_name(c->spf_res), null ? NULL : s->tx.sender.text,
+		int null = session_sender(s)[0] == '\0';
+		authres_add_spf(a, spf_result_name(c->spf_res), null ? NULL : session_sender(s),
 		                null ? s->helo : NULL, NULL);
 	}
 	if (c->v != NULL && dkim_verify_result_count(c->v) == 0)

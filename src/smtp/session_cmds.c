@@ -76,7 +76,7 @@ void session_cmd_mail(struct session *s, const struct smtp_cmd *c)
 		return;
 	session_tx_reset(s);
 	struct transaction *tx = &s->tx;
-	tx->sender = c->addr;
+	tx->sender = xstrdup(c->addr.text);
 	tx->size_param = c->size;
 	tx->body = c->body;
 	tx->smtputf8 = c->smtputf8;

@@ -161,14 +161,14 @@ static void fill_envelope(struct session *s, struct envelope_draft *e,
 	e->size = tx->written;
 	e->data_crc = tx->data_crc;
 	e->has_data_crc = 1;
-	e->sender = tx->sender.text;
+	e->sender = session_sender(s);
 	e->helo = s->helo;
 	e->client = s->peer_text;
 	e->envid = tx->envid[0] ? tx->envid : NULL;
 	e->ret = (uint8_t)tx->ret;
 	e->body = (uint8_t)tx->body;
 	e->smtputf8 = (uint8_t)tx->smtputf8;
-	e->auth = s->authenticated && s->login[0] ? s->login : NULL;
+	e->auth = s->authenticated && s->login != NULL && s->login[0] ? s->login : NULL;
 	e->trace = session_checks_trace(s);
 	e->n_rcpts = tx->n_deliveries;
 	e->rcpts = rcpts;
@@ -248,7 +248,7 @@ void session_data_commit_ok(struct session *s)
 	struct transaction *tx = &s->tx;
 	char esc[600];
 	s->waiting = 0;
-	log_escape(esc, sizeof(esc), tx->sender.text, strlen(tx->sender.text));
+	log_escape(esc, sizeof(esc), session_sender(s), strlen(session_sender(s)));
 	log_info("event=queued session=%s id=%s from=\"%s\" rcpts=%zu size=%llu", s->idtext, tx->id,
 	         esc, tx->n_deliveries, (unsigned long long)tx->written);
 	smtp_server_count(s->srv, MET_SMTP_MSG_ACCEPTED);

@@ -32,21 +32,21 @@
 
 static void lookup_over(struct session *s)
 {
-	evtimer_del(s->lookup_timer);
+	session_timer_del(s->lookup_timer);
 	s->waiting = 0;
-	free(s->lookup_cmd);
-	s->lookup_cmd = NULL;
+	free(s->lookup);
+	s->lookup = NULL;
 }
 
 static void temp_failure(struct session *s, const char *why)
 {
 	struct smtp_reply r;
 	char esc[600];
-	const char *addr = s->lookup_cmd ? s->lookup_cmd->addr.text : "";
+	const char *addr = s->lookup ? s->lookup->cmd.addr.text : "";
 	int rcpt = s->lookup_rerun == session_cmd_rcpt;
 	log_escape(esc, sizeof(esc), addr, strlen(addr));
 	log_warn("event=%s-refused session=%s %s=\"%s\" code=451 table=%s reason=\"%s\"",
-	         rcpt ? "rcpt" : "mail", s->idtext, rcpt ? "rcpt" : "from", esc, s->lookup_table,
+	         rcpt ? "rcpt" : "mail", s->idtext, rcpt ? "rcpt" : "from", esc, s->lookup->table,
 	         why);
 	if (rcpt)
 		smtp_server_count(s->srv, MET_SMTP_RCPT_TEMPFAIL);
@@ -62,7 +62,7 @@ static void lookup_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	(void)fd;
 	(void)what;
-	if (s->lookup_cmd == NULL)
+	if (s->lookup == NULL)
 		return;
 	smtp_server_cancel(s->srv, s);
 	temp_failure(s, "no answer from the lookup role");
@@ -72,55 +72,51 @@ static void lookup_timer_cb(evutil_socket_t fd, short what, void *arg)
 void session_lookup_start(struct session *s, const struct smtp_cmd *c, session_cmd_fn rerun,
                           const char *table, const char *key)
 {
-	if (s->lookup_cmd == NULL) {
-		s->lookup_cmd = xmalloc(sizeof(*c));
-		memcpy(s->lookup_cmd, c, sizeof(*c));
+	if (s->lookup == NULL) {
+		s->lookup = xcalloc(1, sizeof(*s->lookup));
+		s->lookup->cmd = *c;
 		s->lookup_rounds = 0;
 	}
 	s->lookup_rerun = rerun;
-	snprintf(s->lookup_table, sizeof(s->lookup_table), "%s", table);
-	snprintf(s->lookup_key, sizeof(s->lookup_key), "%s", key);
+	snprintf(s->lookup->table, sizeof(s->lookup->table), "%s", table);
+	snprintf(s->lookup->key, sizeof(s->lookup->key), "%s", key);
 	if (++s->lookup_rounds > LOOKUP_MAX_ROUNDS) {
 		temp_failure(s, "too many lookups for one recipient");
 		return;
 	}
 	struct timeval tv = {LOOKUP_ANSWER_SECS, 0};
-	evtimer_add(s->lookup_timer, &tv);
-	smtp_server_request_lookup(s->srv, s, s->lookup_table, s->lookup_key);
+	session_timer_add(s, &s->lookup_timer, lookup_timer_cb, &tv);
+	smtp_server_request_lookup(s->srv, s, s->lookup->table, s->lookup->key);
 }
 
 void session_lookup_result(struct session *s, int status, const char *value)
 {
-	if (s->lookup_cmd == NULL)
+	if (s->lookup == NULL)
 		return;
 	if (status == LOOKUP_TEMP) {
 		temp_failure(s, "the table's database did not answer");
 		session_resume(s);
 		return;
 	}
-	route_cache_put(smtp_server_lookups(s->srv), s->lookup_table, s->lookup_key,
+	route_cache_put(smtp_server_lookups(s->srv), s->lookup->table, s->lookup->key,
 	                status == LOOKUP_FOUND, value);
 	/* The command again, from the start, with one more answer known. */
-	struct smtp_cmd *c = s->lookup_cmd;
-	evtimer_del(s->lookup_timer);
+	struct smtp_cmd *c = &s->lookup->cmd;
+	session_timer_del(s->lookup_timer);
 	s->waiting = 0;
 	s->lookup_rerun(s, c);
 	/* Decided, not another round (MAIL may still wait, for its DNS checks). */
-	if (!evtimer_pending(s->lookup_timer, NULL)) {
-		free(s->lookup_cmd);
-		s->lookup_cmd = NULL;
+	if (!session_timer_pending(s->lookup_timer)) {
+		free(s->lookup);
+		s->lookup = NULL;
 	}
 	session_resume(s);
 }
 
-void session_lookup_init(struct session *s)
-{
-	s->lookup_timer = evtimer_new(smtp_server_base(s->srv), lookup_timer_cb, s);
-}
-
 void session_lookup_free(struct session *s)
 {
-	event_free(s->lookup_timer);
-	free(s->lookup_cmd);
-	s->lookup_cmd = NULL;
+	if (s->lookup_timer != NULL)
+		event_free(s->lookup_timer);
+	free(s->lookup);
+	s->lookup = NULL;
 }

@@ -32,6 +32,17 @@ static void tls_unavailable(struct session *s)
 	session_close(s, "421 4.7.0 %s TLS not available, closing connection", s->conf->hostname);
 }
 
+/* A handshake that has not ended by its deadline (limits timeout tls),
+ * however slowly the client keeps it moving: it holds a connection slot. */
+static void session_tls_too_long(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->state == S_TLS)
+		session_tls_failed(s, "handshake timed out");
+}
+
 void session_tls_start(struct session *s)
 {
 	struct tls_server *t = smtp_server_tls(s->srv);
@@ -39,7 +50,7 @@ void session_tls_start(struct session *s)
 	s->state = S_TLS;
 	session_set_timeout(s);
 	struct timeval tv = {s->conf->limits.timeout_tls, 0};
-	evtimer_add(s->tls_timer, &tv);
+	session_timer_add(s, &s->tls_timer, session_tls_too_long, &tv);
 	if (ssl == NULL || conn_start_tls(s->conn, ssl) == -1)
 		tls_unavailable(s);
 }
@@ -74,7 +85,7 @@ void session_tls_ready(struct session *s)
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if (name != NULL)
 		log_escape(sni, sizeof(sni), name, strlen(name));
-	evtimer_del(s->tls_timer);
+	session_timer_del(s->tls_timer);
 	s->tls = 1;
 	snprintf(s->tls_info, sizeof(s->tls_info), "%s with cipher %s", SSL_get_version(ssl),
 	         SSL_get_cipher_name(ssl));
