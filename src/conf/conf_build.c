@@ -145,6 +145,7 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 	    [LIM_RECIPIENTS] = {"recipients", 0, 1, 1000000},
 	    [LIM_CONNECTIONS] = {"connections", 0, 1, 1000000},
 	    [LIM_PER_IP] = {"per-ip", 0, 1, 1000000},
+	    [LIM_SMTP_PROCESSES] = {"smtp-processes", 0, 1, 64},
 	    /* RFC 5321 §4.5.3.1.4 and §4.5.3.1.6 minima; our parsers need a cap. */
 	    [LIM_COMMAND_LINE] = {"command-line", 0, 512, 65536},
 	    [LIM_TEXT_LINE] = {"text-line", 0, 1000, 65536},
@@ -192,6 +193,9 @@ void conf_set_limit(struct conf_parser *p, int line, enum conf_limit_kind k, str
 		break;
 	case LIM_PER_IP:
 		c->limits.per_ip = (size_t)v;
+		break;
+	case LIM_SMTP_PROCESSES:
+		c->limits.smtp_processes = (size_t)v;
 		break;
 	case LIM_COMMAND_LINE:
 		c->limits.command_line = (size_t)v;

@@ -138,6 +138,7 @@ struct config *conf_new(void)
 	c->limits.recipients = 100;
 	c->limits.connections = 1000;
 	c->limits.per_ip = 20;
+	c->limits.smtp_processes = 1;
 	c->limits.command_line = 2048;
 	c->limits.text_line = 1000;
 	c->limits.errors = 10;
@@ -480,6 +481,12 @@ int conf_netmask_match(const struct netmask *masks, size_t n, const struct socka
 			return 1;
 	}
 	return 0;
+}
+
+size_t conf_connections_each(const struct config *c)
+{
+	size_t n = c->limits.smtp_processes ? c->limits.smtp_processes : 1;
+	return (c->limits.connections + n - 1) / n;
 }
 
 int conf_is_local_net(const struct config *c, const struct sockaddr *sa)

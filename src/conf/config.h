@@ -71,6 +71,7 @@ struct limits {
 	size_t recipients;         /* per message; default 100 */
 	size_t connections;        /* concurrent sessions; default 1000 */
 	size_t per_ip;             /* concurrent sessions per client IP; default 20 */
+	size_t smtp_processes;     /* smtp role processes sharing the listeners; default 1 */
 	size_t command_line;       /* octets incl. CRLF; default 2048 */
 	size_t text_line;          /* octets incl. CRLF; default 1000 */
 	size_t errors;             /* protocol errors per session before 421; default 10 */
@@ -236,6 +237,9 @@ void conf_free(struct config *c);
  */
 enum { CONF_KEEP_RELAY_LOGINS = 1, CONF_KEEP_SQL_SOURCES = 2 };
 void conf_wipe_secrets(struct config *c, int keep);
+/* The sessions each smtp process may hold: limits connections shared out
+ * over limits smtp-processes (rounded up). */
+size_t conf_connections_each(const struct config *c);
 /* 1 if some table is kept in a database (the lookup role is needed). */
 int conf_has_sql_tables(const struct config *c);
 /* 0 if an SQL table's query is acceptable (only the parameter $1), else -1

@@ -88,6 +88,7 @@ static const struct {
     {"senders", SENDERS},
     {"session", SESSION},
     {"sign", SIGN},
+    {"smtp-processes", SMTP_PROCESSES},
     {"spf", SPF},
     {"sqlite", SQLITE},
     {"submission", SUBMISSION},

@@ -57,7 +57,7 @@ void conf_yyerror(CONF_YYLTYPE *lloc, struct conf_parser *p, const char *msg);
 %token MATCH "match" MESSAGE_SIZE "message-size" MIN_FREE "min-free" MIN_FREE_INODES "min-free-inodes" NETWORK "network" NETWORKS "networks" OFF "off" ON "on" OWNER "owner"
 %token PER_DESTINATION "per-destination" PER_IP "per-ip" PORT "port" QUEUE "queue" RECIPIENTS "recipients" RELAY "relay"
 %token RESOLVER "resolver" RETRY_MAX "retry-max" RETRY_MIN "retry-min" SELECTOR "selector"
-%token SIGN "sign" SUBMISSION "submission" SYNC "sync" TABLE "table" TEXT_LINE "text-line"
+%token SIGN "sign" SMTP_PROCESSES "smtp-processes" SUBMISSION "submission" SYNC "sync" TABLE "table" TEXT_LINE "text-line"
 %token TIMEOUT "timeout" TLS "tls" USER "user" USERS "users" VERIFY "verify"
 %token ALLOW "allow" CODES "codes" DMARC "dmarc" QUARANTINE "quarantine" REJECT "reject"
 %token SPF "spf" TAG "tag"
@@ -146,6 +146,7 @@ limit_opt : MESSAGE_SIZE NUMBER	{ conf_set_limit(p, @1.first_line, LIM_MESSAGE_S
 	| RECIPIENTS NUMBER		{ conf_set_limit(p, @1.first_line, LIM_RECIPIENTS, $2); }
 	| CONNECTIONS NUMBER		{ conf_set_limit(p, @1.first_line, LIM_CONNECTIONS, $2); }
 	| PER_IP NUMBER			{ conf_set_limit(p, @1.first_line, LIM_PER_IP, $2); }
+	| SMTP_PROCESSES NUMBER		{ conf_set_limit(p, @1.first_line, LIM_SMTP_PROCESSES, $2); }
 	| COMMAND_LINE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_COMMAND_LINE, $2); }
 	| TEXT_LINE NUMBER		{ conf_set_limit(p, @1.first_line, LIM_TEXT_LINE, $2); }
 	| ERRORS NUMBER			{ conf_set_limit(p, @1.first_line, LIM_ERRORS, $2); }

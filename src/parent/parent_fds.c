@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,7 +42,27 @@ int parent_same_endpoint(const struct listener *a, const struct listener *b)
 	return la == lb && memcmp(&sa, &sb, la) == 0;
 }
 
-int parent_listen_on(const struct listener *l)
+/* The group's choice: the source address (from the IP header, whatever
+ * the family; an IPv6 listener also takes v4-mapped clients) modulo n. */
+static int steer_by_address(int fd, unsigned n)
+{
+	struct sock_filter code[] = {
+	    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (__u32)SKF_NET_OFF),
+	    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 2),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (__u32)SKF_NET_OFF + 20), /* IPv6 source, low word */
+	    BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (__u32)SKF_NET_OFF + 12), /* IPv4 source */
+	    BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+	    BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = {sizeof(code) / sizeof(code[0]), code};
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
+}
+
+/* One socket of a group of n (n == 1: a plain listener); first: the one
+ * that carries the group's program. */
+static int listen_one(const struct listener *l, unsigned n, int first)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -56,13 +77,36 @@ int parent_listen_on(const struct listener *l)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+	if ((n > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) ||
+	    (n > 1 && first && steer_by_address(fd, n) == -1) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
 		int e = errno;
 		close(fd);
 		errno = e;
 		return -1;
 	}
 	return fd;
+}
+
+int parent_listen_on(const struct listener *l)
+{
+	return listen_one(l, 1, 1);
+}
+
+int parent_listen_group(const struct listener *l, unsigned n, int *fds)
+{
+	/* The group's order is the order of listen(): fds[i] is its i-th. */
+	for (unsigned i = 0; i < n; i++) {
+		fds[i] = listen_one(l, n, i == 0);
+		if (fds[i] != -1)
+			continue;
+		int e = errno;
+		while (i-- > 0)
+			close(fds[i]);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 int parent_memfd(const char *name, const void *data, size_t len)

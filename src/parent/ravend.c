@@ -63,11 +63,12 @@ static void usage(FILE *f)
 static void bind_listeners(struct parent *p)
 {
 	const struct config *c = p->conf;
-	p->listen = xcalloc(c->n_listeners, sizeof(*p->listen));
+	unsigned w = (unsigned)c->limits.smtp_processes;
+	p->listen = xcalloc(c->n_listeners * w + 1, sizeof(*p->listen));
+	int *fds = xcalloc(w, sizeof(*fds));
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener *l = &c->listeners[i];
-		int fd = parent_listen_on(l);
-		if (fd == -1) {
+		if (parent_listen_group(l, w, fds) == -1) {
 			/* A host without IPv6 still serves the built-in default on IPv4. */
 			if ((errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT) && c->file == NULL) {
 				log_warn("event=listen-skipped addr=%s port=%u error=\"%s\"",
@@ -76,12 +77,12 @@ static void bind_listeners(struct parent *p)
 			}
 			fatalx("cannot listen on [%s]:%u", l->addr, l->port);
 		}
-		log_info("event=listening addr=%s port=%u submission=%d", l->addr, l->port,
-		         l->submission);
-		p->listen[p->n_listen].fd = fd;
-		p->listen[p->n_listen].l = l;
-		p->n_listen++;
+		log_info("event=listening addr=%s port=%u submission=%d processes=%u", l->addr,
+		         l->port, l->submission, w);
+		for (unsigned k = 0; k < w; k++)
+			p->listen[p->n_listen++] = (struct listen_fd){fds[k], l, k};
 	}
+	free(fds);
 	if (p->n_listen == 0)
 		fatal("no listening socket could be opened");
 }

@@ -56,6 +56,8 @@ int reload_check_fixed(const struct config *o, const struct config *n, char *err
 		what = "queue";
 	else if (metrics_differ(o, n))
 		what = "metrics listen";
+	else if (o->limits.smtp_processes != n->limits.smtp_processes)
+		what = "limits smtp-processes";
 	if (what == NULL)
 		return 0;
 	char at[32] = "";
@@ -71,29 +73,38 @@ int reload_check_fixed(const struct config *o, const struct config *n, char *err
 static int plan_listeners(const struct parent *p, struct reload_next *nx, char *err, size_t errlen)
 {
 	const struct config *c = nx->conf;
-	nx->listen = xcalloc(c->n_listeners + 1, sizeof(*nx->listen));
-	nx->fresh = xcalloc(c->n_listeners + 1, sizeof(*nx->fresh));
+	/* The number of smtp processes is fixed until a restart
+	 * (reload_check_fixed): an endpoint kept keeps its whole group. */
+	unsigned w = (unsigned)c->limits.smtp_processes;
+	nx->listen = xcalloc(c->n_listeners * w + 1, sizeof(*nx->listen));
+	nx->fresh = xcalloc(c->n_listeners * w + 1, sizeof(*nx->fresh));
+	int *fds = xcalloc(w, sizeof(*fds));
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener *l = &c->listeners[i];
-		int fd = -1;
-		for (size_t k = 0; k < p->n_listen && fd == -1; k++)
-			if (parent_same_endpoint(p->listen[k].l, l))
-				fd = p->listen[k].fd;
-		if (fd == -1) {
-			fd = parent_listen_on(l);
-			if (fd == -1) {
-				err_set(err, errlen, "%s: cannot listen on [%s]:%u: %s", c->file,
-				        l->addr, l->port, strerror(errno));
-				return -1;
-			}
-			nx->fresh[nx->n_listen] = 1;
-			log_info("event=listening addr=%s port=%u submission=%d", l->addr, l->port,
-			         l->submission);
+		size_t found = 0;
+		for (unsigned g = 0; g < w; g++) {
+			fds[g] = -1;
+			for (size_t k = 0; k < p->n_listen && fds[g] == -1; k++)
+				if (p->listen[k].worker == g &&
+				    parent_same_endpoint(p->listen[k].l, l))
+					fds[g] = p->listen[k].fd, found++;
 		}
-		nx->listen[nx->n_listen].fd = fd;
-		nx->listen[nx->n_listen].l = l;
-		nx->n_listen++;
+		int fresh = found == 0;
+		if (fresh && parent_listen_group(l, w, fds) == -1) {
+			err_set(err, errlen, "%s: cannot listen on [%s]:%u: %s", c->file, l->addr,
+			        l->port, strerror(errno));
+			free(fds);
+			return -1;
+		}
+		if (fresh)
+			log_info("event=listening addr=%s port=%u submission=%d processes=%u",
+			         l->addr, l->port, l->submission, w);
+		for (unsigned g = 0; g < w; g++) {
+			nx->fresh[nx->n_listen] = fresh;
+			nx->listen[nx->n_listen++] = (struct listen_fd){fds[g], l, g};
+		}
 	}
+	free(fds);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 
 struct role {
 	const struct role_desc *desc;
+	unsigned instance; /* which of the row's processes (smtp: limits smtp-processes) */
 	pid_t pid;
 	time_t started;
 	uint64_t starts; /* for the queue's metrics (ROLE_STARTS) */
@@ -53,8 +54,10 @@ struct supervisor {
 	struct retired *retired;
 	size_t n_retired;
 	unsigned reloads;   /* reloads applied so far */
-	struct role *roles; /* one per row of role_table, in its order */
-	struct ipc *queue;  /* parent's channel to the queue role */
+	struct role *roles; /* one per process: the rows of role_table in order, with
+	                     * smtp's processes side by side */
+	size_t n_roles;
+	struct ipc *queue; /* parent's channel to the queue role */
 	struct event *sigchld, *sigterm, *sigint, *sighup;
 	int stopping;
 	int failed;     /* a role could not start: ravend exits 1 */
@@ -141,10 +144,10 @@ static int plan_apply(struct fd_plan *pl, int exe_fd)
 }
 
 /* Runs in the forked child: execute ravend afresh as the role. */
-static void role_child(struct supervisor *sv, const struct role_desc *d, int sock, int svc,
-                       pid_t parent)
+static void role_child(struct supervisor *sv, const struct role *r, int sock, int svc, pid_t parent)
 {
 	struct parent *p = sv->p;
+	const struct role_desc *d = r->desc;
 	struct fd_plan pl = {.n = 0};
 	char *argv[16 + 2 * 8 + 2 * 256];
 	size_t n = 0;
@@ -184,6 +187,8 @@ static void role_child(struct supervisor *sv, const struct role_desc *d, int soc
 	char(*lbuf)[24] = xcalloc(p->n_listen + 1, sizeof(*lbuf));
 	if (d->sockets & ROLE_LISTENERS) {
 		for (size_t i = 0; i < p->n_listen && i < 256; i++) {
+			if (p->listen[i].worker != r->instance)
+				continue; /* another smtp process's socket of the group */
 			int fd = plan_add(&pl, p->listen[i].fd);
 			size_t idx = (size_t)(p->listen[i].l - p->conf->listeners);
 			snprintf(lbuf[i], sizeof(lbuf[i]), "%d:%zu", fd, idx);
@@ -262,11 +267,14 @@ static void send_starts(struct supervisor *sv)
 {
 	struct role_starts rs = {.started = (int64_t)sv->started};
 	for (size_t k = 0; k < role_count && rs.n < METRICS_ROLES_MAX; k++) {
-		if (sv->roles[k].starts == 0)
+		uint64_t starts = 0; /* of all the row's processes */
+		for (size_t i = 0; i < sv->n_roles; i++)
+			if (sv->roles[i].desc == &role_table[k])
+				starts += sv->roles[i].starts;
+		if (starts == 0)
 			continue;
-		snprintf(rs.role[rs.n].name, sizeof(rs.role[rs.n].name), "%s",
-		         sv->roles[k].desc->name);
-		rs.role[rs.n++].starts = sv->roles[k].starts;
+		snprintf(rs.role[rs.n].name, sizeof(rs.role[rs.n].name), "%s", role_table[k].name);
+		rs.role[rs.n++].starts = starts;
 	}
 	struct buf b;
 	buf_init(&b, 0);
@@ -313,7 +321,7 @@ static void start_role(struct supervisor *sv, struct role *r)
 		/* Everything inherited but what the role needs is closed there
 		 * (plan_apply) — without event_del(), which would edit the
 		 * parent's epoll set, shared across fork. */
-		role_child(sv, d, sp[1], svc[1], parent);
+		role_child(sv, r, sp[1], svc[1], parent);
 	}
 	close(sp[1]);
 	if (svc[0] != -1) {
@@ -338,7 +346,7 @@ static void start_role(struct supervisor *sv, struct role *r)
 static void restart_due(struct supervisor *sv)
 {
 	/* Queue first: the others need it to be handed their channels. */
-	for (size_t k = 0; k < role_count; k++) {
+	for (size_t k = 0; k < sv->n_roles; k++) {
 		struct role *r = &sv->roles[k];
 		/* The metrics endpoint runs only where it has listeners. */
 		int wanted = !(r->desc->sockets & ROLE_METRICS) || sv->p->n_metrics > 0;
@@ -364,13 +372,13 @@ static void stop_all(struct supervisor *sv)
 	 * are not waited for: their parent's exit ends them (PDEATHSIG). */
 	for (size_t i = 0; i < sv->n_retired; i++)
 		kill(sv->retired[i].pid, SIGTERM);
-	for (size_t k = role_count; k-- > 0;)
+	for (size_t k = sv->n_roles; k-- > 0;)
 		if (sv->roles[k].pid > 0)
 			kill(sv->roles[k].pid, SIGTERM);
 	/* Bounded wait, then force. */
 	for (int tries = 0; tries < 50; tries++) {
 		int alive = 0;
-		for (size_t k = 0; k < role_count; k++) {
+		for (size_t k = 0; k < sv->n_roles; k++) {
 			if (sv->roles[k].pid > 0 && waitpid(sv->roles[k].pid, NULL, WNOHANG) == 0)
 				alive = 1;
 			else
@@ -380,7 +388,7 @@ static void stop_all(struct supervisor *sv)
 			return;
 		usleep(100 * 1000);
 	}
-	for (size_t k = 0; k < role_count; k++)
+	for (size_t k = 0; k < sv->n_roles; k++)
 		if (sv->roles[k].pid > 0) {
 			kill(sv->roles[k].pid, SIGKILL);
 			waitpid(sv->roles[k].pid, NULL, 0);
@@ -397,7 +405,7 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (retired_reaped(sv, pid, status))
 			continue;
-		for (size_t k = 0; k < role_count; k++) {
+		for (size_t k = 0; k < sv->n_roles; k++) {
 			struct role *r = &sv->roles[k];
 			if (r->pid != pid)
 				continue;
@@ -502,7 +510,7 @@ static int roles_reload(struct supervisor *sv, char *err, size_t errlen)
 	}
 	reload_commit(sv->p, &nx);
 	sv->reloads++;
-	for (size_t k = 0; k < role_count; k++) {
+	for (size_t k = 0; k < sv->n_roles; k++) {
 		struct role *r = &sv->roles[k];
 		if (r->desc->peer != 0 && r->pid > 0 && r->desc->overlap)
 			retire(sv, r);
@@ -529,11 +537,19 @@ int roles_run(struct parent *p)
 	sv.p = p;
 	sv.started = time(NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sv.roles = xcalloc(role_count, sizeof(*sv.roles));
+	size_t max = role_count + p->conf->limits.smtp_processes;
+	sv.roles = xcalloc(max, sizeof(*sv.roles));
 	for (size_t k = 0; k < role_count; k++) {
-		sv.roles[k].desc = &role_table[k];
-		sv.roles[k].sv = &sv;
-		sv.roles[k].restart = evtimer_new(p->base, restart_timer_cb, &sv);
+		unsigned n = role_table[k].sockets & ROLE_LISTENERS
+		                 ? (unsigned)p->conf->limits.smtp_processes
+		                 : 1;
+		for (unsigned i = 0; i < n && sv.n_roles < max; i++) {
+			struct role *r = &sv.roles[sv.n_roles++];
+			r->desc = &role_table[k];
+			r->instance = i;
+			r->sv = &sv;
+			r->restart = evtimer_new(p->base, restart_timer_cb, &sv);
+		}
 	}
 	sv.sigchld = evsignal_new(p->base, SIGCHLD, sigchld_cb, &sv);
 	sv.sigterm = evsignal_new(p->base, SIGTERM, sigterm_cb, &sv);
@@ -547,7 +563,7 @@ int roles_run(struct parent *p)
 	event_base_dispatch(p->base);
 	if (sv.queue)
 		ipc_free(sv.queue);
-	for (size_t k = 0; k < role_count; k++) {
+	for (size_t k = 0; k < sv.n_roles; k++) {
 		event_free(sv.roles[k].restart);
 		if (sv.roles[k].svc)
 			ipc_free(sv.roles[k].svc);

@@ -104,8 +104,9 @@ int startup_check_data_dir(const struct privsep *ps, const struct config *c, cha
 size_t startup_fds_needed(const struct config *c)
 {
 	/* A session holds its socket and, in DATA, a spool file (the queue
-	 * holds one more for it); spares, channels, the log, libraries. */
-	return 2 * c->limits.connections + 256;
+	 * holds one more for it, whichever smtp process has the session);
+	 * spares, channels, the log, libraries. */
+	return c->limits.connections + 2 * conf_connections_each(c) + 256;
 }
 
 int startup_check_fd_limit(const struct config *c, char *err, size_t errlen)
@@ -116,14 +117,15 @@ int startup_check_fd_limit(const struct config *c, char *err, size_t errlen)
 	/* Holding the connections at all is the minimum; beyond it, a session
 	 * in DATA that finds no descriptor for its spool file gets 451 and
 	 * tries again, nobody else is hurt. */
-	size_t need = c->limits.connections + 256;
+	size_t need = conf_connections_each(c) + 256;
 	if (rl.rlim_max >= need)
 		return 0;
 	err_set(err, errlen,
-	        "limits connections %zu needs at least %zu descriptors but the limit is %llu: "
-	        "raise it (ulimit -Hn, or LimitNOFILE= in the service unit) or lower "
-	        "connections",
-	        c->limits.connections, need, (unsigned long long)rl.rlim_max);
+	        "limits connections %zu needs at least %zu descriptors in each of the %zu smtp "
+	        "processes but the limit is %llu: raise it (ulimit -Hn, or LimitNOFILE= in the "
+	        "service unit), lower connections or raise smtp-processes",
+	        c->limits.connections, need, c->limits.smtp_processes,
+	        (unsigned long long)rl.rlim_max);
 	return -1;
 }
 

@@ -208,7 +208,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 			return;
 		}
 		const struct limits *lim = &srv->conf->limits;
-		if (srv->n_sessions >= lim->connections) {
+		if (srv->n_sessions >= conf_connections_each(srv->conf)) {
 			smtp_server_count(srv, MET_SMTP_CONN_REFUSED_LIMIT);
 			log_info("event=connection-refused reason=\"too many connections\"");
 			refuse_connection(fd, srv->conf->hostname,
@@ -752,8 +752,10 @@ struct smtp_server *smtp_server_new(const struct config *conf, struct event_base
 	srv->hook.fn = route_cache_get;
 	srv->hook.arg = srv->lookups;
 	/* Session ids count on from the start time, so that a restarted role
-	 * does not reuse the ids already in the log (2^20 sessions a second). */
-	srv->next_session = (uint64_t)time(NULL) << 20;
+	 * does not reuse the ids already in the log (2^20 sessions a second);
+	 * the top bits tell the smtp processes (limits smtp-processes) apart. */
+	srv->next_session =
+	    ((uint64_t)((unsigned)getpid() & 0xfffu) << 52) | ((uint64_t)time(NULL) << 20);
 	return srv;
 }
 

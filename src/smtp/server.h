@@ -22,6 +22,7 @@ struct tls_server;
 struct listen_fd {
 	int fd;
 	const struct listener *l;
+	unsigned worker; /* the smtp process it is for (limits smtp-processes) */
 };
 
 /* What the smtp role reads before it is confined (its prepare step): the
