@@ -104,21 +104,6 @@ int dkim_tags_parse(const char *s, size_t len, struct dkim_tag *tags, size_t max
 	return 0;
 }
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int dkim_base64_decode(const char *s, size_t len, uint8_t *out, size_t max, size_t *outlen)
 {
 	uint32_t acc = 0;
@@ -132,7 +117,7 @@ int dkim_base64_decode(const char *s, size_t len, uint8_t *out, size_t max, size
 			pad++;
 			continue;
 		}
-		int v = b64val(c);
+		int v = b64_digit(c);
 		if (v < 0 || pad > 0)
 			return -1;
 		q++;
@@ -361,7 +346,7 @@ int dkim_sig_parse(const char *value, size_t len, struct dkim_sig *sig, char *er
 	if (b) {
 		size_t k = 0;
 		for (size_t j = 0; j < b->value_len && k < 8; j++)
-			if (b64val((unsigned char)b->value[j]) >= 0)
+			if (b64_digit((unsigned char)b->value[j]) >= 0)
 				sig->b8[k++] = b->value[j];
 		sig->b8[k] = '\0';
 	}

@@ -340,6 +340,11 @@ int conf_checks_on(const struct config *c)
 	return conf_spf_policy(c) != CHECK_OFF || conf_dkim_verifying(c) || c->n_dnsbl > 0;
 }
 
+int conf_has_dkim_sign(const struct config *c)
+{
+	return c->n_dkim_sign > 0;
+}
+
 const struct dkim_signing *conf_dkim_signing_for(const struct config *c, const char *domain)
 {
 	const struct dkim_signing *best = NULL;

@@ -272,8 +272,12 @@ int conf_is_local_addr(const struct config *c, const char *ip);
 enum check_policy conf_spf_policy(const struct config *c);
 /* DKIM signatures are verified (dkim verify, or dmarc, which needs them). */
 int conf_dkim_verifying(const struct config *c);
-/* Any check of incoming mail is on (the smtp role then needs DNS). */
+/* Any check of incoming mail is on (the smtp role then needs DNS: the
+ * resolver role runs only then). */
 int conf_checks_on(const struct config *c);
+/* Relayed mail is DKIM-signed (some `dkim sign`): the queue waits for the
+ * signer role, which runs only then. */
+int conf_has_dkim_sign(const struct config *c);
 /* The signing entry for a From: domain: its own, else the nearest parent
  * domain's ("example.org" signs news.example.org); NULL if none. */
 const struct dkim_signing *conf_dkim_signing_for(const struct config *c, const char *domain);

@@ -118,3 +118,18 @@ uint32_t util_rand(uint64_t *state)
 	*state = x;
 	return (uint32_t)((x * 2685821657736338717ull) >> 32);
 }
+
+int b64_digit(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}

@@ -2,8 +2,8 @@
  * util: the small helpers every area needs and none should write again —
  * an error-string formatter for the "0/-1 with a reason" calling
  * convention, a write loop that does not lose short writes, a bounded file
- * reader, a socket close that does not reset, and ASCII lowercasing
- * (domains and local parts; never locale's).
+ * reader, a socket close that does not reset, ASCII lowercasing
+ * (domains and local parts; never locale's) and the base64 alphabet.
  */
 #ifndef RAVEN_UTIL_H
 #define RAVEN_UTIL_H
@@ -34,5 +34,8 @@ void sock_drain_close(int fd, size_t max);
 uint32_t util_rand(uint64_t *state);
 /* Lowercase A-Z in s, in place; other octets (UTF-8 included) stay. Returns s. */
 char *ascii_lower_str(char *s);
+/* The value 0..63 of a base64 digit (RFC 4648 section 4 alphabet), or -1
+ * for any other octet, '=' included: padding is the caller's to handle. */
+int b64_digit(unsigned char c);
 
 #endif

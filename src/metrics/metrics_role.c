@@ -25,26 +25,21 @@
 #include "metrics.h"
 #include "prom.h"
 #include "proto.h"
-#include "util.h"
+#include "reqconn.h"
 #include "xmalloc.h"
 
 #define ACCEPTS_PER_WAKEUP 32
-#define DRAIN_MAX          (64u * 1024) /* unread request octets discarded before close */
 #define RESPONSE_MAX       (IPC_MAX_PAYLOAD + 1024)
 
 enum mc_state { MC_READ, MC_WAIT, MC_WRITE };
 
 struct mconn {
+	struct reqconn rc; /* the socket, its events and the response */
 	struct metrics_role *mr;
-	int fd;
 	char client[INET6_ADDRSTRLEN];
-	struct event *io, *timer;
 	enum mc_state state;
 	struct http_req req;
 	uint64_t reqno; /* MC_WAIT: the METRICS_REQ it waits for */
-	struct buf out;
-	size_t off;
-	struct mconn *prev, *next;
 };
 
 struct metrics_role {
@@ -53,36 +48,16 @@ struct metrics_role {
 	struct event **listen_ev;
 	size_t n_listen;
 	struct event *resume_ev; /* re-enables accept after EMFILE */
-	struct mconn *conns;
-	size_t n_conns;
+	struct reqconn_list conns;
 	uint64_t next_req;
 	unsigned read_ms, answer_ms;
 };
 
 static void conn_free(struct mconn *k)
 {
-	struct metrics_role *mr = k->mr;
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		mr->conns = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
-	mr->n_conns--;
-	event_free(k->io);
-	event_free(k->timer);
-	sock_drain_close(k->fd, DRAIN_MAX);
-	buf_free(&k->out);
+	reqconn_close(&k->rc);
 	free(k);
 }
-
-static void arm(struct mconn *k, unsigned ms)
-{
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-	evtimer_add(k->timer, &tv);
-}
-
-static void conn_io(evutil_socket_t fd, short what, void *arg);
 
 static const char *status_text(int status)
 {
@@ -108,18 +83,19 @@ static const char *status_text(int status)
 	}
 }
 
-/* Build the whole response in k->out and start writing it. */
+/* Build the whole response in k->rc.out and start writing it. */
 static void respond(struct mconn *k, int status, const void *body, size_t len)
 {
-	buf_reset(&k->out);
-	int rc = buf_printf(&k->out,
+	struct buf *out = &k->rc.out;
+	buf_reset(out);
+	int rc = buf_printf(out,
 	                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	                    "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
 	                    status, status_text(status),
 	                    status == 200 ? PROM_CONTENT_TYPE : "text/plain; charset=utf-8", len,
 	                    status == 405 ? "Allow: GET\r\n" : "");
 	if (rc == 0 && k->req.method != HTTP_HEAD) /* a HEAD's answer has no body */
-		rc = buf_append(&k->out, body, len);
+		rc = buf_append(out, body, len);
 	if (rc != 0) {
 		conn_free(k);
 		return;
@@ -129,11 +105,7 @@ static void respond(struct mconn *k, int status, const void *body, size_t len)
 	else
 		log_info("event=metrics-refused client=%s status=%d", k->client, status);
 	k->state = MC_WRITE;
-	k->off = 0;
-	event_del(k->io);
-	event_assign(k->io, k->mr->base, k->fd, EV_WRITE | EV_PERSIST, conn_io, k);
-	event_add(k->io, NULL);
-	arm(k, k->mr->answer_ms);
+	reqconn_respond(&k->rc, k->mr->answer_ms);
 }
 
 static void respond_text(struct mconn *k, int status, const char *text)
@@ -154,14 +126,14 @@ static void ask_queue(struct mconn *k)
 	ipc_send(k->mr->queue, PROTO_METRICS_REQ, b.data, b.len, -1);
 	buf_free(&b);
 	k->state = MC_WAIT;
-	event_del(k->io); /* nothing more is read from this client */
-	arm(k, k->mr->answer_ms);
+	event_del(k->rc.io); /* nothing more is read from this client */
+	reqconn_arm(&k->rc, k->mr->answer_ms);
 }
 
 static void conn_read(struct mconn *k)
 {
 	uint8_t tmp[1024];
-	ssize_t n = recv(k->fd, tmp, sizeof(tmp), 0);
+	ssize_t n = recv(k->rc.fd, tmp, sizeof(tmp), 0);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -187,20 +159,12 @@ static void conn_read(struct mconn *k)
 
 static void conn_write(struct mconn *k)
 {
-	ssize_t n = send(k->fd, k->out.data + k->off, k->out.len - k->off, MSG_NOSIGNAL);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	enum reqconn_sent r = reqconn_write(&k->rc);
+	if (r == REQCONN_MORE)
 		return;
-	if (n <= 0) {
-		conn_free(k);
-		return;
-	}
-	k->off += (size_t)n;
-	if (k->off == k->out.len) {
-		shutdown(k->fd, SHUT_WR);
-		conn_free(k);
-		return;
-	}
-	arm(k, k->mr->answer_ms);
+	if (r == REQCONN_SENT)
+		shutdown(k->rc.fd, SHUT_WR);
+	conn_free(k);
 }
 
 static void conn_io(evutil_socket_t fd, short what, void *arg)
@@ -231,7 +195,7 @@ static void conn_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void conn_new(struct metrics_role *mr, int fd, const struct sockaddr_storage *ss)
 {
-	if (mr->n_conns >= METRICS_MAX_CONNS) {
+	if (mr->conns.n >= METRICS_MAX_CONNS) {
 		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "
 		                           "0\r\nConnection: close\r\n\r\n";
 		ssize_t ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -241,26 +205,16 @@ static void conn_new(struct metrics_role *mr, int fd, const struct sockaddr_stor
 	}
 	struct mconn *k = xcalloc(1, sizeof(*k));
 	k->mr = mr;
-	k->fd = fd;
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, k->client,
 		          sizeof(k->client));
 	else if (ss->ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, k->client,
 		          sizeof(k->client));
-	buf_init(&k->out, RESPONSE_MAX);
 	http_req_init(&k->req);
-	k->io = event_new(mr->base, fd, EV_READ | EV_PERSIST, conn_io, k);
-	k->timer = evtimer_new(mr->base, conn_timeout, k);
-	if (k->io == NULL || k->timer == NULL)
-		fatal("event_new failed");
-	k->next = mr->conns;
-	if (mr->conns)
-		mr->conns->prev = k;
-	mr->conns = k;
-	mr->n_conns++;
-	event_add(k->io, NULL);
-	arm(k, mr->read_ms); /* for the whole head: not re-armed per octet */
+	/* read_ms is for the whole head: not re-armed per octet */
+	reqconn_open(&k->rc, &mr->conns, mr->base, fd, RESPONSE_MAX, conn_io, conn_timeout, k,
+	             mr->read_ms);
 }
 
 static void listen_resume(evutil_socket_t fd, short what, void *arg)
@@ -299,9 +253,11 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
 
 static struct mconn *waiting_for(struct metrics_role *mr, uint64_t req)
 {
-	for (struct mconn *k = mr->conns; k; k = k->next)
+	for (struct reqconn *rc = mr->conns.head; rc; rc = rc->next) {
+		struct mconn *k = rc->arg;
 		if (k->state == MC_WAIT && k->reqno == req)
 			return k;
+	}
 	return NULL;
 }
 
@@ -369,8 +325,8 @@ void metrics_role_free(struct metrics_role *mr)
 {
 	if (mr == NULL)
 		return;
-	while (mr->conns)
-		conn_free(mr->conns);
+	while (mr->conns.head)
+		conn_free(mr->conns.head->arg);
 	for (size_t i = 0; i < mr->n_listen; i++) {
 		close(event_get_fd(mr->listen_ev[i]));
 		event_free(mr->listen_ev[i]);

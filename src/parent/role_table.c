@@ -7,6 +7,7 @@
 #include <sysexits.h>
 
 #include "auth_role.h"
+#include "config.h"
 #include "dkim_role.h"
 #include "dns_role.h"
 #include "local_role.h"
@@ -126,8 +127,10 @@ const struct role_desc role_table[] = {
      run_pickup, 0},
     {"metrics", PEER_METRICS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_NETWORK, ROLE_METRICS, NULL,
      run_metrics, 1},
-    {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, 0, prepare_dns, run_dns, 1},
-    {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, 0, prepare_dkim, run_dkim, 1},
+    {"dns", PEER_DNS, ACCOUNT_NET, ROOT_EMPTY, 0, FILTER_RESOLVER, ROLE_DNS_CHECKS, prepare_dns,
+     run_dns, 1},
+    {"dkim", PEER_DKIM, ACCOUNT_USER, ROOT_EMPTY, 0, FILTER_SIGNER, ROLE_DKIM_SIGN, prepare_dkim,
+     run_dkim, 1},
     {"lookup", PEER_LOOKUP, ACCOUNT_USER, ROOT_NONE, 0, FILTER_LOOKUP, ROLE_SQL, NULL, run_lookup,
      1},
 };
@@ -139,4 +142,17 @@ const struct role_desc *role_find(const char *name)
 		if (strcmp(role_table[i].name, name) == 0)
 			return &role_table[i];
 	return NULL;
+}
+
+int role_wanted(const struct role_desc *d, const struct config *conf, size_t n_metrics)
+{
+	if ((d->sockets & ROLE_METRICS) && n_metrics == 0)
+		return 0;
+	if ((d->sockets & ROLE_SQL) && !conf_has_sql_tables(conf))
+		return 0;
+	if ((d->sockets & ROLE_DNS_CHECKS) && !conf_checks_on(conf))
+		return 0;
+	if ((d->sockets & ROLE_DKIM_SIGN) && !conf_has_dkim_sign(conf))
+		return 0;
+	return 1;
 }

@@ -48,11 +48,24 @@ enum role_root {
 	ROOT_MAILDROP, /* <data>/maildrop */
 };
 
-/* Inherited sockets (ROLE_SQL: none; the role runs only when the
- * configuration has SQL tables). ROLE_PARENT: a service channel to the parent, for the
- * one privileged request a role may make (connector.h). A role that needs
- * the metrics listeners runs only when some are configured. */
-enum { ROLE_LISTENERS = 1, ROLE_CONTROL = 2, ROLE_PARENT = 4, ROLE_METRICS = 8, ROLE_SQL = 16 };
+/*
+ * What a role inherits, and when it runs (role_wanted()). ROLE_LISTENERS,
+ * ROLE_CONTROL, ROLE_METRICS: the sockets it is handed; ROLE_PARENT: a
+ * service channel to the parent, for the one privileged request a role may
+ * make (connector.h). A role without work does not run: ROLE_METRICS only
+ * with metrics listeners, ROLE_SQL only with SQL tables, ROLE_DNS_CHECKS
+ * only with sender checks that ask DNS, ROLE_DKIM_SIGN only with `dkim
+ * sign`.
+ */
+enum {
+	ROLE_LISTENERS = 1,
+	ROLE_CONTROL = 2,
+	ROLE_PARENT = 4,
+	ROLE_METRICS = 8,
+	ROLE_SQL = 16,
+	ROLE_DNS_CHECKS = 32,
+	ROLE_DKIM_SIGN = 64,
+};
 
 struct role_desc {
 	const char *name;    /* "queue"; the process is "raven-queue" */
@@ -77,5 +90,8 @@ extern const struct role_desc role_table[];
 extern const size_t role_count;
 
 const struct role_desc *role_find(const char *name);
+/* 1 if the role has work under conf with n_metrics metrics listeners (the
+ * parent starts it, and starts it again when it exits), else 0. */
+int role_wanted(const struct role_desc *d, const struct config *conf, size_t n_metrics);
 
 #endif

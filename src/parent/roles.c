@@ -348,12 +348,8 @@ static void restart_due(struct supervisor *sv)
 	/* Queue first: the others need it to be handed their channels. */
 	for (size_t k = 0; k < sv->n_roles; k++) {
 		struct role *r = &sv->roles[k];
-		/* The metrics endpoint runs only where it has listeners. */
-		int wanted = !(r->desc->sockets & ROLE_METRICS) || sv->p->n_metrics > 0;
-		/* The lookup role only where there are SQL tables to ask. */
-		if ((r->desc->sockets & ROLE_SQL) && !conf_has_sql_tables(sv->p->conf))
-			wanted = 0;
-		if (r->pid == 0 && wanted && !evtimer_pending(r->restart, NULL))
+		if (r->pid == 0 && role_wanted(r->desc, sv->p->conf, sv->p->n_metrics) &&
+		    !evtimer_pending(r->restart, NULL))
 			start_role(sv, r);
 	}
 }

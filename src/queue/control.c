@@ -23,81 +23,52 @@
 #include "control_req.h"
 #include "log.h"
 #include "queue_admin.h"
+#include "reqconn.h"
 #include "scheduler.h"
-#include "util.h"
 #include "xmalloc.h"
 
 #define ACCEPTS_PER_WAKEUP 32
 #define HEADERS_MAX        (64u * 1024 + 1024)
-#define DRAIN_MAX          (64u * 1024) /* unread request bytes discarded before close */
 
 struct conn {
+	struct reqconn rc; /* the socket, its events and the answer */
 	struct control *c;
-	int fd;
 	uid_t uid;
-	struct event *io;
-	struct event *timer;
 	struct control_reader rd;
-	struct buf out;
-	size_t off;
 	int writing;
 	uint64_t reload_req; /* waiting for the parent's answer to this reload; 0: none */
-	struct conn *prev, *next;
 };
 
 struct control {
 	struct event_base *base;
 	char *path;
 	uid_t allowed_uid;
-	unsigned timeout;
+	unsigned timeout_ms; /* to read the request; per step of writing */
 	struct queue_role *q;
 	int fd;
 	struct event *listen_ev;
 	struct event *pause_ev; /* re-enables accept after EMFILE */
-	struct conn *conns;
-	size_t n_conns;
+	struct reqconn_list conns;
 	uint64_t next_reload;
 };
 
 static void conn_free(struct conn *k)
 {
-	struct control *c = k->c;
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		c->conns = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
-	c->n_conns--;
-	event_free(k->io);
-	event_free(k->timer);
-	sock_drain_close(k->fd, DRAIN_MAX);
-	buf_free(&k->out);
+	reqconn_close(&k->rc);
 	free(k);
 }
 
-static void arm_timer(struct conn *k)
-{
-	struct timeval tv = {(time_t)k->c->timeout, 0};
-	evtimer_add(k->timer, &tv);
-}
-
-static void conn_io(evutil_socket_t fd, short what, void *arg);
-
-/* Switch the connection to writing k->out. */
+/* Switch the connection to writing k->rc.out. */
 static void conn_respond(struct conn *k)
 {
 	k->writing = 1;
-	event_del(k->io);
-	event_assign(k->io, k->c->base, k->fd, EV_WRITE | EV_PERSIST, conn_io, k);
-	event_add(k->io, NULL);
-	arm_timer(k);
+	reqconn_respond(&k->rc, k->c->timeout_ms);
 }
 
 static void respond_error(struct conn *k, const char *reason)
 {
-	buf_reset(&k->out);
-	buf_printf(&k->out, "error: %s\n", reason);
+	buf_reset(&k->rc.out);
+	buf_printf(&k->rc.out, "error: %s\n", reason);
 	conn_respond(k);
 }
 
@@ -213,14 +184,17 @@ static void reload_ask(struct conn *k)
 		respond_error(k, "cannot reach ravend's parent process");
 		return;
 	}
-	event_del(k->io);
+	event_del(k->rc.io);
 }
 
 void control_reload_done(struct control *c, uint64_t req, uint32_t error, const char *reason)
 {
-	struct conn *k = c->conns;
-	while (k && !(k->reload_req == req && !k->writing))
-		k = k->next;
+	struct conn *k = NULL;
+	for (struct reqconn *rc = c->conns.head; rc && k == NULL; rc = rc->next) {
+		struct conn *x = rc->arg;
+		if (x->reload_req == req && !x->writing)
+			k = x;
+	}
 	char esc[600];
 	log_escape(esc, sizeof(esc), reason, strlen(reason));
 	log_info("event=ctl-reload uid=%u result=%s%s%s%s", k ? (unsigned)k->uid : 0,
@@ -237,8 +211,8 @@ void control_reload_done(struct control *c, uint64_t req, uint32_t error, const 
 		respond_error(k, line);
 		return;
 	}
-	buf_reset(&k->out);
-	buf_append_str(&k->out, "ok\nreloaded\n");
+	buf_reset(&k->rc.out);
+	buf_append_str(&k->rc.out, "ok\nreloaded\n");
 	conn_respond(k);
 }
 
@@ -257,10 +231,10 @@ static void conn_request(struct conn *k)
 		reload_ask(k);
 		return;
 	}
-	buf_reset(&k->out);
-	buf_append_str(&k->out, "ok\n");
+	buf_reset(&k->rc.out);
+	buf_append_str(&k->rc.out, "ok\n");
 	err[0] = '\0';
-	int rc = run(k->c, &req, &k->out, err, sizeof(err));
+	int rc = run(k->c, &req, &k->rc.out, err, sizeof(err));
 	log_escape(esc, sizeof(esc), err, strlen(err));
 	log_info("event=ctl-%s%s%s uid=%u result=%s%s%s%s", control_verb_name(req.verb),
 	         req.id[0] ? " id=" : "", req.id, (unsigned)k->uid, rc == 0 ? "ok" : "error",
@@ -275,7 +249,7 @@ static void conn_request(struct conn *k)
 static void conn_read(struct conn *k)
 {
 	uint8_t tmp[CONTROL_REQ_MAX];
-	ssize_t n = recv(k->fd, tmp, sizeof(tmp), 0);
+	ssize_t n = recv(k->rc.fd, tmp, sizeof(tmp), 0);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -299,19 +273,8 @@ static void conn_read(struct conn *k)
 
 static void conn_write(struct conn *k)
 {
-	ssize_t n = send(k->fd, k->out.data + k->off, k->out.len - k->off, MSG_NOSIGNAL);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
+	if (reqconn_write(&k->rc) != REQCONN_MORE)
 		conn_free(k);
-		return;
-	}
-	k->off += (size_t)n;
-	if (k->off == k->out.len) {
-		conn_free(k);
-		return;
-	}
-	arm_timer(k);
 }
 
 static void conn_io(evutil_socket_t fd, short what, void *arg)
@@ -343,29 +306,20 @@ static void conn_new(struct control *c, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	if (c->n_conns >= CONTROL_MAX_CONNS) {
+	if (c->conns.n >= CONTROL_MAX_CONNS) {
 		static const char busy[] = "error: too many control connections\n";
 		ssize_t ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)ignored;
-		log_warn("event=ctl-busy connections=%zu", c->n_conns);
+		log_warn("event=ctl-busy connections=%zu", c->conns.n);
 		close(fd);
 		return;
 	}
 	struct conn *k = xcalloc(1, sizeof(*k));
 	k->c = c;
-	k->fd = fd;
 	k->uid = (uid_t)-1;
-	buf_init(&k->out, CONTROL_MAX_RESPONSE);
 	control_reader_init(&k->rd);
-	k->io = event_new(c->base, fd, EV_READ | EV_PERSIST, conn_io, k);
-	k->timer = evtimer_new(c->base, conn_timeout, k);
-	if (k->io == NULL || k->timer == NULL)
-		fatal("event_new failed");
-	k->next = c->conns;
-	if (c->conns)
-		c->conns->prev = k;
-	c->conns = k;
-	c->n_conns++;
+	reqconn_open(&k->rc, &c->conns, c->base, fd, CONTROL_MAX_RESPONSE, conn_io, conn_timeout, k,
+	             c->timeout_ms);
 	int ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
 	if (ok)
 		k->uid = cred.uid;
@@ -373,10 +327,7 @@ static void conn_new(struct control *c, int fd)
 		log_warn("event=ctl-denied uid=%d pid=%d", ok ? (int)cred.uid : -1,
 		         ok ? (int)cred.pid : -1);
 		respond_error(k, "permission denied");
-		return;
 	}
-	event_add(k->io, NULL);
-	arm_timer(k);
 }
 
 static void listen_resume(evutil_socket_t fd, short what, void *arg)
@@ -458,7 +409,7 @@ struct control *control_new_fd(struct event_base *base, int fd, uid_t allowed_ui
 	struct control *c = xcalloc(1, sizeof(*c));
 	c->base = base;
 	c->allowed_uid = allowed_uid;
-	c->timeout = CONTROL_TIMEOUT;
+	c->timeout_ms = CONTROL_TIMEOUT * 1000u;
 	c->q = q;
 	c->fd = fd;
 	evutil_make_socket_nonblocking(fd);
@@ -484,15 +435,15 @@ struct control *control_new(struct event_base *base, const char *path, uid_t all
 
 void control_set_timeout(struct control *c, unsigned seconds)
 {
-	c->timeout = seconds;
+	c->timeout_ms = seconds * 1000u;
 }
 
 void control_free(struct control *c)
 {
 	if (c == NULL)
 		return;
-	while (c->conns)
-		conn_free(c->conns);
+	while (c->conns.head)
+		conn_free(c->conns.head->arg);
 	event_free(c->listen_ev);
 	event_free(c->pause_ev);
 	close(c->fd);

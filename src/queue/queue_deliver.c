@@ -92,7 +92,7 @@ void queue_transports_update(struct queue_role *q)
 		enum peer_kind k = transports[i].peer;
 		/* With signing keys, nothing is relayed without the signer. */
 		int unsigned_relay =
-		    k == PEER_RELAY && q->conf->n_dkim_sign > 0 && queue_signer(q) == NULL;
+		    k == PEER_RELAY && conf_has_dkim_sign(q->conf) && queue_signer(q) == NULL;
 		sched_pause_transport(q->sched, transports[i].transport,
 		                      k != 0 && (peer_of_kind(q, k) == NULL || unsigned_relay),
 		                      now);

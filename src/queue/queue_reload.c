@@ -11,6 +11,10 @@
  * and go once idle — smtp closes its listeners and finishes its sessions
  * itself (RETIRE), the others are closed by the queue when nothing of
  * theirs is in flight. Their successors connect meanwhile under the new one.
+ * A resolver or lookup role may have none (the new configuration has no
+ * sender checks, or no SQL tables: ravend no longer runs it); it then stays
+ * until the retiring peers that may still ask it (smtp, whose sessions keep
+ * the old configuration; auth and pickup, for the lookup role) have gone.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -54,8 +58,27 @@ void queue_gen_release(struct conf_gen *g)
 	free(g);
 }
 
+/* A retiring resolver or lookup role that retiring peers may still ask,
+ * with no successor to answer them instead. */
+static int still_asked(const struct queue_role *q, const struct peer *p)
+{
+	if (p->kind != PEER_DNS && p->kind != PEER_LOOKUP)
+		return 0;
+	int asker = 0;
+	for (const struct peer *o = q->peers; o; o = o->next) {
+		if (o->ch == NULL)
+			continue;
+		if (o->kind == p->kind && !o->retiring)
+			return 0; /* its successor answers */
+		if (o->retiring &&
+		    (o->kind == PEER_SMTP || o->kind == PEER_AUTH || o->kind == PEER_PICKUP))
+			asker = 1;
+	}
+	return asker;
+}
+
 /* Nothing of p's is in flight: no job, no spool file, no commit, no
- * question to the auth, resolver or signer role. */
+ * question to the auth, resolver or signer role, and none to come. */
 static int peer_idle(const struct queue_role *q, const struct peer *p)
 {
 	if (p->jobs != NULL || p->incoming != NULL)
@@ -67,7 +90,7 @@ static int peer_idle(const struct queue_role *q, const struct peer *p)
 		for (size_t i = 0; i < f->n; i++)
 			if (f->v[i].from == p)
 				return 0;
-	return !queue_fwd_busy(q, p) && !queue_sign_busy(q, p);
+	return !queue_fwd_busy(q, p) && !queue_sign_busy(q, p) && !still_asked(q, p);
 }
 
 static void retire_cb(evutil_socket_t fd, short what, void *arg)

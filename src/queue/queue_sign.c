@@ -78,7 +78,7 @@ static int ask(struct queue_role *q, struct peer *signer, struct sched_msg *m, u
 int queue_sign_wait(struct queue_role *q, struct sched_job *j)
 {
 	struct sched_msg *m = j->msg;
-	if (q->conf->n_dkim_sign == 0 || m->sign_state == SIGN_STATE_DONE)
+	if (!conf_has_dkim_sign(q->conf) || m->sign_state == SIGN_STATE_DONE)
 		return 0;
 	struct peer *signer = queue_signer(q);
 	if (signer == NULL) /* the transport is paused: not expected */

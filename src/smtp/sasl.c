@@ -10,23 +10,9 @@
 #include <strings.h>
 
 #include "utf8.h"
+#include "util.h"
 
 /* ---- base64 ---- */
-
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 void b64_init(struct b64_decoder *d)
 {
@@ -73,7 +59,7 @@ int b64_feed(struct b64_decoder *d, const char *in, size_t n, uint8_t *out, size
 			b64_emit(d, o, d->nq - 1, out, outmax);
 			continue;
 		}
-		int v = b64_val(c);
+		int v = b64_digit(c);
 		if (v < 0 || d->npad > 0) {
 			d->err = 1;
 			break;

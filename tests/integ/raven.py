@@ -368,6 +368,17 @@ class Raven:
             self.known_pids.add(pid)
         return out
 
+    def settled_roles(self, want=(), timeout=START_TIMEOUT):
+        """roles() once every child has named itself (a role just executed
+        has not yet) and each name in want runs. ravend starts every role
+        it wants at once, so what is missing then is not coming."""
+        def settled():
+            roles = self.roles()
+            named = all(n.startswith("raven-") for n in roles)
+            return roles if named and all(n in roles for n in want) else None
+        return wait_until(settled, timeout, what="the role processes %s (children: %s)"
+                          % (list(want), children(self.proc.pid)))
+
     def role_pid(self, name, timeout=START_TIMEOUT, exclude=()):
         """Pid of the one child named name (waiting for it to appear)."""
         def find():
@@ -375,6 +386,15 @@ class Raven:
             return pids[0] if len(pids) == 1 else None
         return wait_until(find, timeout, what="a %s process (children: %s)"
                           % (name, children(self.proc.pid)))
+
+    def wait_role_ended(self, role, pid):
+        """The role instance pid, retired by a reload whose configuration
+        no longer wants the role, exits and is not started again."""
+        wait_log(self, "role-retired", role=role)
+        wait_until(lambda: not alive(pid), 10, what="the old raven-%s to exit" % role)
+        time.sleep(1.5)  # longer than a restart pause: nothing starts it again
+        assert "raven-" + role not in self.roles()
+        assert len(log_events(self, "role-started", role=role)) == 1
 
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM, then SIGKILL after timeout; returns the exit status."""

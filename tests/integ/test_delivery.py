@@ -116,12 +116,17 @@ def _port_busy(host, port):
 def test_builtin_default_as_make_run_starts_it(factory):
     """`make run`: ravend -d without a configuration, in a fresh directory,
     serves 127.0.0.1:2525 (and [::1]:2525, submission on 2587), and mail to
-    alice@localhost from smtplib lands in ./var/mail/alice/new intact."""
+    alice@localhost from smtplib lands in ./var/mail/alice/new intact. It
+    runs no role it has no work for (resolver, signer, metrics, lookup)."""
     busy = [hp for hp in (("127.0.0.1", 2525), ("127.0.0.1", 2587)) if _port_busy(*hp)]
     if busy:
         pytest.skip("the built-in default's ports are taken by another program: %s" % busy)
     raven = factory(start=False, port=2525, builtin=True)
     raven.start()
+    # no sender checks, no signing, no metrics, no SQL: seven processes
+    roles = raven.settled_roles(("raven-smtp", "raven-queue", "raven-local", "raven-relay",
+                                 "raven-auth", "raven-pickup"))
+    assert not set(roles) & {"raven-dns", "raven-dkim", "raven-metrics", "raven-lookup"}, roles
     token = rv.unique("builtin")
     msg = rv.make_message(token, to="alice@localhost")
     refused, qid = smtp_send(2525, "someone@remote.test", ["alice@localhost"], msg)

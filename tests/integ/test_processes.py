@@ -364,3 +364,65 @@ def test_roles_confined(raven):
         assert int(local["Uid"].split()[0]) != 0
     queue = _status(raven.role_pid("raven-queue"))
     assert int(queue["CapEff"], 16) == 0
+
+
+# --- roles that run only when configured -------------------------------------
+
+# The roles every configuration runs (the test configuration has no metrics
+# listeners and no SQL tables: neither raven-metrics nor raven-lookup).
+ALWAYS = ROLES + ("raven-relay", "raven-auth", "raven-pickup")
+
+
+def dkim_sign_line(raven):
+    """A fresh key (ravenctl dkim-keygen) and its `dkim sign` statement."""
+    p = subprocess.run([rv.RAVENCTL, "-c", raven.conf, "dkim-keygen", "example.org", "s1",
+                        "ed25519"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return re.search(r'^dkim sign .*$', p.stdout, re.M).group(0)
+
+
+def reload(raven):
+    p = subprocess.run([rv.RAVENCTL, "-c", raven.conf, "reload"], capture_output=True,
+                       text=True, timeout=30, cwd=raven.root)
+    assert p.returncode == 0, (p.stderr, raven.log_tail())
+
+
+def test_no_resolver_or_signer_without_checks_or_signing(raven):
+    """The test configuration has no sender checks and no `dkim sign`: seven
+    processes, neither raven-dns nor raven-dkim ever started."""
+    roles = raven.settled_roles(ALWAYS)
+    assert sorted(roles) == sorted(ALWAYS), roles
+    assert all(len(pids) == 1 for pids in roles.values()), roles
+    for role in ("dns", "dkim"):
+        assert not rv.log_events(raven, "role-started", role=role), role
+
+
+@pytest.mark.parametrize("checks", [
+    {"spf": "tag"}, {"dmarc": "tag"}, {"dkim_verify": True}, {"dnsbl": [("bl.test", "tag")]},
+], ids=["spf", "dmarc", "dkim-verify", "dnsbl"])
+def test_resolver_runs_with_each_sender_check(factory, fakedns, checks):
+    """Each check that asks DNS starts raven-dns; none of them starts the
+    signer."""
+    raven = factory(extra=rv.checks_config(fakedns.port, **checks))
+    roles = raven.settled_roles(ALWAYS + ("raven-dns",))
+    assert "raven-dkim" not in roles, roles
+    rv.wait_log(raven, "dns-ready")
+
+
+def test_signer_runs_with_dkim_sign_and_goes_at_reload(factory):
+    """`dkim sign` starts raven-dkim (and no resolver: signing asks no DNS);
+    a reload without it retires the signer, which is not started again, and
+    relayed and local mail go on."""
+    raven = factory(start=False)
+    raven.write_config(extra=[dkim_sign_line(raven)])
+    raven.start()
+    roles = raven.settled_roles(ALWAYS + ("raven-dkim",))
+    assert "raven-dns" not in roles, roles
+    rv.wait_log(raven, "dkim-key-loaded", domain="example.org")
+    signer = raven.role_pid("raven-dkim")
+    raven.write_config(extra=[])
+    reload(raven)
+    raven.wait_role_ended("dkim", signer)
+    token = rv.unique("after-signer")
+    send_one(raven.port, token)
+    raven.wait_for("alice", token)

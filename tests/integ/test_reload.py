@@ -173,6 +173,51 @@ def test_session_open_across_reload_completes(factory):
     assert "event=role-retired role=smtp" in r.log_text()
 
 
+def mail_from(port, sender):
+    """The reply to MAIL FROM in a new session from 127.0.0.1."""
+    with rv.session(port) as s:
+        return s.cmd("MAIL FROM:<%s>" % sender)
+
+
+def test_reload_starts_and_retires_the_resolver(factory, fakedns):
+    """raven-dns runs only with sender checks: a reload that turns SPF on
+    starts it and new sessions are checked through it; one that turns the
+    checks off retires it, yet a session open across that reload keeps its
+    checks (the old resolver answers it until it ends), and then the
+    resolver exits and is not started again."""
+    for domain in ("spf-a.test", "spf-b.test"):  # 127.0.0.1 is not allowed
+        fakedns.add(domain, "TXT", "v=spf1 ip4:192.0.2.1 -all")
+    # loopback clients are not local: the checks apply to them
+    r = factory(local_networks=("10.255.255.0/24",))
+    assert "raven-dns" not in r.settled_roles(("raven-smtp",))
+    assert mail_from(r.port, "a@spf-a.test").code == 250  # no checks yet
+
+    r.write_config(extra=rv.checks_config(fakedns.port, spf="reject"))
+    reload(r)
+    dns = r.role_pid("raven-dns")
+    rv.wait_until(lambda: mail_from(r.port, "a@spf-a.test").code == 550, 10,
+                  what="SPF checked by the new smtp role")
+
+    s = rv.session(r.port)
+    try:
+        assert s.cmd("MAIL FROM:<a@spf-a.test>").code == 550  # a checked session
+        r.write_config(extra=[])
+        reload(r)
+        rv.wait_until(lambda: mail_from(r.port, "a@spf-a.test").code == 250, 10,
+                      what="new sessions unchecked")
+        # a domain the old smtp role has not cached: the old resolver answers
+        r_old = s.cmd("MAIL FROM:<b@spf-b.test>")
+        assert (r_old.code, r_old.enh) == (550, "5.7.23"), r_old
+        assert rv.alive(dns)
+        assert s.cmd("QUIT").code == 221
+    finally:
+        s.close()
+    r.wait_role_ended("dns", dns)
+    token = rv.unique("after-checks")
+    send(r, token)
+    r.wait_for("alice", token)
+
+
 def test_sighup_reloads_and_refuses(factory):
     r = factory()
     add_user(r, "hupuser")

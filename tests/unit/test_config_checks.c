@@ -59,9 +59,12 @@ static void test_defaults_off(void **state)
 	assert_int_equal(c->n_dnsbl, 0);
 	assert_int_equal(c->n_dkim_sign, 0);
 	assert_false(conf_checks_on(c));
+	assert_false(conf_has_dkim_sign(c));
 	conf_free(c);
+	/* the built-in default runs neither the resolver nor the signer role */
 	c = conf_default();
 	assert_false(conf_checks_on(c));
+	assert_false(conf_has_dkim_sign(c));
 	conf_free(c);
 }
 
@@ -187,6 +190,7 @@ static void test_dkim(void **state)
 	                                     "\"mail.example.org\"\n");
 	assert_true(c->dkim_verify);
 	assert_int_equal(c->n_dkim_sign, 2);
+	assert_true(conf_has_dkim_sign(c));
 	assert_string_equal(c->dkim_sign[0].domain, "example.org");
 	assert_string_equal(c->dkim_sign[0].selector, "s1");
 	assert_string_equal(c->dkim_sign[0].key, "/etc/raven/s1.key");
@@ -204,6 +208,17 @@ static void test_dkim(void **state)
 	char *want = xasprintf("%s/k2", cwd);
 	assert_string_equal(c->dkim_sign[1].key, want);
 	free(want);
+	conf_free(c);
+
+	/* signing alone asks no DNS: the signer role runs, the resolver not */
+	c = parse_ok(MIN_TAIL "dkim sign domain \"example.org\" selector \"s1\" key \"k\"\n");
+	assert_true(conf_has_dkim_sign(c));
+	assert_false(conf_checks_on(c));
+	conf_free(c);
+	/* verifying alone signs nothing */
+	c = parse_ok(MIN_TAIL "dkim verify\n");
+	assert_false(conf_has_dkim_sign(c));
+	assert_true(conf_checks_on(c));
 	conf_free(c);
 
 	expect_err(MIN_TAIL "dkim\n", "t.conf:5: syntax error, unexpected end of line");

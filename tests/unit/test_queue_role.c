@@ -88,7 +88,8 @@ static int hand_peer(struct fixture *f, uint32_t kind)
 	return sp[0];
 }
 
-static int setup(void **state)
+/* The fixture under the test configuration plus the lines more. */
+static int setup_with(void **state, const char *more)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	f->dir = unit_tmpdir();
@@ -101,8 +102,8 @@ static int setup(void **state)
 	                       "action \"store\" lmtp \"/run/x/lmtp\" users <users>\n"
 	                       "match from any for domain \"example.org\" action \"mbox\"\n"
 	                       "match from any for domain \"lmtp.example\" action \"store\"\n"
-	                       "queue retry-min 60 retry-max 3600 lifetime 1h\n",
-	                       f->dir, f->dir);
+	                       "queue retry-min 60 retry-max 3600 lifetime 1h\n%s",
+	                       f->dir, f->dir, more);
 	char err[256];
 	f->conf = conf_parse_string("q.conf", text, strlen(text), err, sizeof(err));
 	free(text);
@@ -128,6 +129,18 @@ static int setup(void **state)
 	f->local = hand_peer(f, PEER_LOCAL);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, "");
+}
+
+/* With a signing key (never read: the signer role is this test). */
+static int setup_signing(void **state)
+{
+	return setup_with(state, "dkim sign domain \"example.org\" selector \"s1\" key "
+	                         "\"/nonexistent/s1.key\"\n");
 }
 
 static int teardown(void **state)
@@ -528,6 +541,117 @@ static void test_auth_forwarding(void **state)
 	close(auth);
 }
 
+/* The next frame on sock, which must be of type want; its payload (to
+ * free) and length, and its descriptor in *fd (-1 if none). */
+static uint8_t *take_frame(struct fixture *f, int sock, uint32_t want, size_t *len, int *fd)
+{
+	uint32_t type;
+	uint8_t *p;
+	assert_int_equal(next_frame(f, sock, &type, &p, len, fd), 0);
+	assert_int_equal(type, want);
+	return p;
+}
+
+static void dns_req(int sock, uint64_t req, const char *name)
+{
+	struct proto_dns_req q = {req, 16, (char *)name};
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_dns_req(&b, &q);
+	assert_int_equal(ipc_write_frame(sock, PROTO_DNS_REQ, b.data, b.len, -1), 0);
+	buf_free(&b);
+}
+
+/* The next frame on sock is a DNS_RES for req; its status if it is no
+ * reply (0 if it is one). */
+static int expect_dns_res(struct fixture *f, int sock, uint64_t req)
+{
+	size_t len;
+	int fd;
+	uint8_t *p = take_frame(f, sock, PROTO_DNS_RES, &len, &fd);
+	assert_int_equal(fd, -1);
+	struct proto_dns_res r;
+	assert_int_equal(proto_decode_dns_res(p, len, &r), 0);
+	assert_int_equal(r.req, req);
+	int status = r.answered ? 0 : r.status;
+	proto_dns_res_free(&r);
+	free(p);
+	return status;
+}
+
+/* DNS_TEMPFAIL of dns_rdata.h: what the checks treat as a temporary error. */
+#define DNS_TEMPFAIL 3
+
+/*
+ * The resolver role runs only when sender checks are configured; a DNS
+ * question that finds none (a reload just turned the checks off, or it is
+ * restarting) is answered at once with a temporary failure under smtp's
+ * number, never left waiting. With one it is forwarded; one that dies with
+ * questions pending leaves them answered the same way.
+ */
+static void test_dns_without_resolver(void **state)
+{
+	struct fixture *f = *state;
+	dns_req(f->smtp, 7, "example.org");
+	assert_int_equal(expect_dns_res(f, f->smtp, 7), DNS_TEMPFAIL);
+
+	int dns = hand_peer(f, PEER_DNS);
+	dns_req(f->smtp, 8, "example.org");
+	size_t len;
+	int fd;
+	uint8_t *p = take_frame(f, dns, PROTO_DNS_REQ, &len, &fd);
+	struct proto_dns_req q;
+	assert_int_equal(proto_decode_dns_req(p, len, &q), 0);
+	assert_string_equal(q.name, "example.org");
+	proto_dns_req_free(&q);
+	free(p);
+	close(dns);
+	assert_int_equal(expect_dns_res(f, f->smtp, 8), DNS_TEMPFAIL);
+	dns_req(f->smtp, 9, "example.org"); /* and again without one */
+	assert_int_equal(expect_dns_res(f, f->smtp, 9), DNS_TEMPFAIL);
+}
+
+/*
+ * With `dkim sign`, nothing is relayed unsigned: while no signer role is
+ * connected the relay transport waits (no attempt counted, no failure);
+ * once one comes, the message goes to it first, and one that goes away
+ * with the question fails the job temporarily and pauses the transport
+ * again.
+ */
+static void test_relay_waits_for_signer(void **state)
+{
+	struct fixture *f = *state;
+	char id[64];
+	struct envelope_draft_rcpt rc = {"alice@lmtp.example", NULL, 0, "store", "alice"};
+	commit_to(f, "bob@example.org", &rc, id, sizeof(id));
+	int relay = hand_peer(f, PEER_RELAY);
+	settle(f);
+	assert_true(no_frame(relay));
+	struct sched_msg *m = sched_find(f->q->sched, id);
+	assert_int_equal(m->env.rcpts[0].attempts, 0); /* waiting, not failing */
+
+	int signer = hand_peer(f, PEER_DKIM);
+	size_t len;
+	int fd;
+	uint8_t *p = take_frame(f, signer, PROTO_SIGN_REQ, &len, &fd);
+	assert_true(fd >= 0); /* the spooled data, to sign */
+	close(fd);
+	struct proto_sign_req q;
+	assert_int_equal(proto_decode_sign_req(p, len, &q), 0);
+	assert_string_equal(q.id, id);
+	proto_sign_req_free(&q);
+	free(p);
+	assert_true(no_frame(relay)); /* not before the signature */
+	close(signer);
+	settle(f);
+	assert_int_equal(m->env.rcpts[0].state, RCPT_DEFERRED);
+	f->now = m->env.rcpts[0].next_try;
+	queue_schedule(f->q);
+	settle(f);
+	assert_true(no_frame(relay)); /* paused again: no signer */
+	close(relay);
+}
+
 /*
  * An lmtp action's recipients go to the relay role (the LMTP transport),
  * never to local delivery; they wait while no relay is connected; a
@@ -723,6 +847,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lying_peer_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_forwarding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lmtp_transport, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dns_without_resolver, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_waits_for_signer, setup_signing, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,12 +102,33 @@ static void test_ascii_lower_str(void **state)
 	assert_string_equal(ascii_lower_str(empty), "");
 }
 
+static void test_b64_digit(void **state)
+{
+	(void)state;
+	static const char abc[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(b64_digit((unsigned char)abc[i]), i);
+	/* Every other octet is not a digit: padding, the URL-safe alphabet's
+	 * '-' and '_', white space, NUL and 8-bit octets. */
+	int digits = 0;
+	for (int c = 0; c < 256; c++)
+		digits += b64_digit((unsigned char)c) >= 0;
+	assert_int_equal(digits, 64);
+	assert_int_equal(b64_digit('='), -1);
+	assert_int_equal(b64_digit('-'), -1);
+	assert_int_equal(b64_digit('_'), -1);
+	assert_int_equal(b64_digit(' '), -1);
+	assert_int_equal(b64_digit('\0'), -1);
+	assert_int_equal(b64_digit(0xc1), -1); /* 'A' | 0x80 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_err_set),          cmocka_unit_test(test_write_all_file),
 	    cmocka_unit_test(test_write_all_errors), cmocka_unit_test(test_file_read_bounded),
-	    cmocka_unit_test(test_ascii_lower_str),
+	    cmocka_unit_test(test_ascii_lower_str),  cmocka_unit_test(test_b64_digit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
