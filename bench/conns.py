@@ -13,7 +13,14 @@ MIN_AVAILABLE, and everything is closed at the end.
 Postfix is configured for the same number of connections
 (default_process_limit): it runs one smtpd process per connection.
 
+No process may hold more descriptors than RLIMIT_NOFILE allows (20,000 on
+the machine these figures come from, and root cannot raise it), so the
+idle connections are opened by several holder processes of at most HOLD_MAX
+each, and beyond HOLD_MAX Raven runs `limits smtp-processes` processes, each
+taking the connections of its share of the source addresses.
+
     bench/conns.py --ravend build/src/parent/ravend [--connections 10000]
+    bench/conns.py --connections 100000 --skip-postfix
 
 Writes bench/conns.md (and prints the table). Needs root (Postfix's master,
 and ravend dropping privileges as in production).
@@ -36,6 +43,7 @@ import bench  # noqa: E402  (the Postfix wrapper and helpers)
 
 MIN_AVAILABLE = 3 << 30  # bytes of MemAvailable below which no more connections are opened
 PROBES = 20
+HOLD_MAX = 15000  # connections per holder process and per Raven smtp process
 
 
 def log(msg):
@@ -178,15 +186,69 @@ def probe(port, timeout=150):
         s.close()
 
 
+def holder(port, n, sources, deadline, w):
+    """In a child process: open and hold n connections, report how many
+    were greeted (and why not all), then hold them until told to stop."""
+    held, why = open_idle(port, n, sources, deadline)
+    os.write(w, ("%d %s\n" % (len(held), why or "")).encode())
+    os.read(0, 1)  # the parent closes the pipe: let go
+    for s in held:
+        s.close()
+    os._exit(0)
+
+
+def open_idle_many(port, n, sources, deadline):
+    """Up to n connections held by ceil(n / HOLD_MAX) holder processes, each
+    with its slice of the sources; returns (count, why, release())."""
+    k = max(1, -(-n // HOLD_MAX))
+    kids, total, whys = [], 0, []
+    for i in range(k):
+        share = n // k + (1 if i < n % k else 0)
+        mine = sources[i::k] or sources
+        r, w = os.pipe()
+        hold_r, hold_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.close(hold_w)
+            os.dup2(hold_r, 0)
+            try:
+                holder(port, share, mine, deadline, w)
+            finally:
+                os._exit(1)
+        os.close(w)
+        os.close(hold_r)
+        kids.append((pid, r, hold_w))
+    for pid, r, _ in kids:
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(r, 512)
+            if not chunk:
+                break
+            line += chunk
+        os.close(r)
+        got, _, why = line.decode().strip().partition(" ")
+        total += int(got or 0)
+        if why:
+            whys.append(why)
+
+    def release():
+        for pid, _, hold_w in kids:
+            os.close(hold_w)
+        for pid, _, _ in kids:
+            os.waitpid(pid, 0)
+    return total, ("; ".join(whys) or None), release
+
+
 def scenario(server, n, sources):
     log("%s: opening %d idle connections" % (server.name, n))
     t0 = time.monotonic()
-    held, why = open_idle(server.port, n, sources, t0 + 600)
+    held, why, release = open_idle_many(server.port, n, sources, t0 + 900)
     t_open = time.monotonic() - t0
     pids = tree(server.pid())
     rss, pss = memory(pids)
     log("%s: %d held (%s) in %.1fs; %d processes, RSS %.0f MB, PSS %.0f MB"
-        % (server.name, len(held), why or "all", t_open, len(pids), rss / 1e6, pss / 1e6))
+        % (server.name, held, why or "all", t_open, len(pids), rss / 1e6, pss / 1e6))
     greets, msgs, failed = [], [], 0
     for _ in range(PROBES):
         try:
@@ -196,9 +258,8 @@ def scenario(server, n, sources):
         except OSError as e:
             failed += 1
             log("%s: probe failed: %s" % (server.name, e))
-    for s in held:
-        s.close()
-    res = dict(held=len(held), why=why, open_s=t_open, procs=len(pids), rss=rss, pss=pss,
+    release()
+    res = dict(held=held, why=why, open_s=t_open, procs=len(pids), rss=rss, pss=pss,
                greet=greets, msg=msgs, failed=failed)
     if greets:
         log("%s: new client: greeting median %.2f ms (max %.2f), message median %.2f ms "
@@ -206,6 +267,22 @@ def scenario(server, n, sources):
             % (server.name, 1e3 * statistics.median(greets), 1e3 * max(greets),
                1e3 * statistics.median(msgs), 1e3 * max(msgs), failed))
     return res
+
+
+def smtp_processes(n):
+    """Raven's smtp processes for n connections: each under HOLD_MAX."""
+    return max(1, -(-n // HOLD_MAX))
+
+
+def source_addresses(n):
+    """127.0.0.x sources: a multiple of the smtp processes (the kernel hands
+    each address to the process numbered address modulo their count), at
+    least 4, and few enough connections each for the ephemeral ports."""
+    w = smtp_processes(n)
+    k = w * max(1, -(-4 // w))
+    while n / k > 20000:
+        k += w
+    return ["127.0.0.%d" % (2 + i) for i in range(k)]
 
 
 class RavenConns(bench.Raven):
@@ -224,7 +301,8 @@ class RavenConns(bench.Raven):
             f.write(f'hostname "bench.test"\ndata "{var}"\n'
                     f"listen on 127.0.0.1 port {self.port}\n"
                     f'table domains {{ "bench.test" }}\n'
-                    f"limits connections {self.n + 100} per-ip {self.n + 100}\n"
+                    f"limits connections {self.n + 100} per-ip {self.n + 100} "
+                    f"smtp-processes {smtp_processes(self.n)}\n"
                     f'action "mailbox" maildir "{var}/mail/%{{user}}"\n'
                     f'match from any for domain <domains> action "mailbox"\n')
         self.logf = open(os.path.join(self.root, "ravend.log"), "w")
@@ -276,7 +354,7 @@ def main():
     ap.add_argument("--skip-postfix", action="store_true")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = a.connections + 1000
+    need = min(a.connections, HOLD_MAX) + 1000
     if hard < need:
         sys.exit("conns: the descriptor limit %d is too low for %d connections" % (hard, a.connections))
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -285,7 +363,7 @@ def main():
     pw = pwd.getpwnam("raven")
     tmp = tempfile.mkdtemp(prefix="raven-conns-", dir=a.tmp)
     os.chmod(tmp, 0o755)
-    sources = ["127.0.0.%d" % i for i in range(2, 6)]
+    sources = source_addresses(a.connections)
     results = {}
     servers = [RavenConns(a.ravend, tmp, 40035, a.connections)]
     if not a.skip_postfix:

@@ -42,15 +42,20 @@ int parent_same_endpoint(const struct listener *a, const struct listener *b)
 	return la == lb && memcmp(&sa, &sb, la) == 0;
 }
 
-/* The group's choice: the source address (from the IP header, whatever
- * the family; an IPv6 listener also takes v4-mapped clients) modulo n. */
+/* The group's choice: the client's address modulo n, read from the IP
+ * header — IPv4's source address, or the XOR of IPv6's /64 prefix words
+ * (the unit of the AUTH lockout, and a prefix holds one address's
+ * connections too). */
 static int steer_by_address(int fd, unsigned n)
 {
 	struct sock_filter code[] = {
-	    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (__u32)SKF_NET_OFF),
+	    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (__u32)SKF_NET_OFF), /* version, header length */
 	    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
-	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 2),
-	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (__u32)SKF_NET_OFF + 20), /* IPv6 source, low word */
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 5),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (__u32)SKF_NET_OFF + 8), /* IPv6 source */
+	    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (__u32)SKF_NET_OFF + 12),
+	    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
 	    BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0),
 	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (__u32)SKF_NET_OFF + 12), /* IPv4 source */
 	    BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),

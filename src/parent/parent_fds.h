@@ -18,7 +18,7 @@ int parent_listen_on(const struct listener *l);
  * n sockets listening on l, one for each smtp process (limits
  * smtp-processes): fds[0..n). With n > 1 they form one SO_REUSEPORT group
  * in which the kernel hands a connection to fds[address % n], the
- * client's address read as a number (IPv6: its low 32 bits), so every
+ * client's address read as a number (IPv6: its /64 prefix), so every
  * connection from one address reaches the same process and the
  * per-address limits hold whole. 0, or -1 with errno (nothing left open).
  */

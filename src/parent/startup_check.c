@@ -120,12 +120,14 @@ int startup_check_fd_limit(const struct config *c, char *err, size_t errlen)
 	size_t need = conf_connections_each(c) + 256;
 	if (rl.rlim_max >= need)
 		return 0;
+	char over[64] = "";
+	if (c->limits.smtp_processes > 1)
+		snprintf(over, sizeof(over), " over smtp-processes %zu", c->limits.smtp_processes);
 	err_set(err, errlen,
-	        "limits connections %zu needs at least %zu descriptors in each of the %zu smtp "
-	        "processes but the limit is %llu: raise it (ulimit -Hn, or LimitNOFILE= in the "
-	        "service unit), lower connections or raise smtp-processes",
-	        c->limits.connections, need, c->limits.smtp_processes,
-	        (unsigned long long)rl.rlim_max);
+	        "limits connections %zu%s needs at least %zu descriptors but the limit is %llu: "
+	        "raise it (ulimit -Hn, or LimitNOFILE= in the service unit), lower connections "
+	        "or raise smtp-processes",
+	        c->limits.connections, over, need, (unsigned long long)rl.rlim_max);
 	return -1;
 }
 

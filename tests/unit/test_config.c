@@ -43,6 +43,27 @@ static char *table_file(const char *text, char **dir)
 	return path;
 }
 
+/* limits smtp-processes: limits connections is shared out, rounded up. */
+static void test_smtp_processes(void **state)
+{
+	(void)state;
+	struct config *c = parse_ok("limits connections 100000 smtp-processes 7\n"
+	                            "listen on 127.0.0.1 port 2525\n"
+	                            "table domains { \"example.org\" }\n"
+	                            "action \"local\" maildir \"/m/%{user}\"\n"
+	                            "match from any for domain <domains> action \"local\"\n");
+	assert_int_equal(c->limits.smtp_processes, 7);
+	assert_int_equal(conf_connections_each(c), 14286);
+	conf_free(c);
+	c = parse_ok("limits connections 10 smtp-processes 5\n"
+	             "listen on 127.0.0.1 port 2525\n"
+	             "table domains { \"example.org\" }\n"
+	             "action \"local\" maildir \"/m/%{user}\"\n"
+	             "match from any for domain <domains> action \"local\"\n");
+	assert_int_equal(conf_connections_each(c), 2);
+	conf_free(c);
+}
+
 static void expect_err(const char *text, const char *want)
 {
 	char err[512];
@@ -440,6 +461,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->limits.recipients, 100);
 	assert_int_equal(c->limits.connections, 1000);
 	assert_int_equal(c->limits.per_ip, 20);
+	assert_int_equal(c->limits.smtp_processes, 1);
+	assert_int_equal(conf_connections_each(c), 1000);
 	assert_int_equal(c->limits.command_line, 2048);
 	assert_int_equal(c->limits.text_line, 1000);
 	assert_int_equal(c->limits.errors, 10);
@@ -811,6 +834,10 @@ static void test_errors(void **state)
 	           "t.conf:1: recipients: out of range (1 to 1000000)");
 	expect_err("limits recipients 10M\n" MIN_TAIL,
 	           "t.conf:1: recipients: invalid unit 'M' (a plain number is expected)");
+	expect_err("limits smtp-processes 0\n" MIN_TAIL,
+	           "t.conf:1: smtp-processes: out of range (1 to 64)");
+	expect_err("limits smtp-processes 65\n" MIN_TAIL,
+	           "t.conf:1: smtp-processes: out of range (1 to 64)");
 	expect_err("limits command-line 511\n" MIN_TAIL,
 	           "t.conf:1: command-line: out of range (512 to 65536)");
 	expect_err("limits text-line 999\n" MIN_TAIL,
@@ -1172,13 +1199,21 @@ static void test_metrics_listen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_metrics_listen), cmocka_unit_test(test_design_example),
-	    cmocka_unit_test(test_queue_options),  cmocka_unit_test(test_statements),
-	    cmocka_unit_test(test_log_statement),  cmocka_unit_test(test_owner_is_user),
-	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_builtin_default),
-	    cmocka_unit_test(test_unsupported),    cmocka_unit_test(test_relay),
-	    cmocka_unit_test(test_errors),         cmocka_unit_test(test_prefixes),
-	    cmocka_unit_test(test_tls_auth),       cmocka_unit_test(test_lmtp),
+	    cmocka_unit_test(test_metrics_listen),
+	    cmocka_unit_test(test_design_example),
+	    cmocka_unit_test(test_smtp_processes),
+	    cmocka_unit_test(test_queue_options),
+	    cmocka_unit_test(test_statements),
+	    cmocka_unit_test(test_log_statement),
+	    cmocka_unit_test(test_owner_is_user),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_builtin_default),
+	    cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_relay),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_tls_auth),
+	    cmocka_unit_test(test_lmtp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
