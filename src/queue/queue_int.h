@@ -104,7 +104,8 @@ struct queue_role {
 	size_t n_batch, cap_batch;
 	struct event *batch_ev;
 	struct commit_flight *flights; /* batches being synced */
-	int syncing;                   /* a batch's wave is in flight */
+	unsigned syncing;              /* batches whose wave is in flight */
+	uint64_t wave_started_us;      /* when the newest of them started */
 	struct event *spool_ev;        /* the spool's syncs report */
 	struct event *timer;
 	struct hmap *inflight; /* job number -> struct inflight */

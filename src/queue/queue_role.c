@@ -211,9 +211,35 @@ static void commit_synced(void *arg)
 	struct commit_flight *f = arg;
 	struct queue_role *q = f->q;
 	f->syncing = 0;
-	q->syncing = 0;
+	q->syncing--;
 	if (q->n_batch > 0)
 		event_active(q->batch_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Whether the waiting COMMITs may start their batch now. One wave in
+ * flight at a time is what makes a batch large; but a wave still in flight
+ * after COMMIT_OVERLAP_US is waiting behind a saturated device (a
+ * neighbour's write-back ahead of every cache flush), and the requests
+ * that arrived meanwhile would wait for all of it and then for their own
+ * wave: they start beside it instead, up to COMMIT_MAX_WAVES at once.
+ * When not yet, batch_ev is set to look again when the newest wave is
+ * that old.
+ */
+#define COMMIT_OVERLAP_US 10000
+#define COMMIT_MAX_WAVES  4
+static int batch_may_start(struct queue_role *q)
+{
+	if (q->syncing == 0)
+		return 1;
+	if (q->syncing >= COMMIT_MAX_WAVES)
+		return 0; /* commit_synced() calls again */
+	uint64_t age = q->clock.mono_usec(q->clock.arg) - q->wave_started_us;
+	if (age >= COMMIT_OVERLAP_US)
+		return 1;
+	struct timeval tv = {0, (suseconds_t)(COMMIT_OVERLAP_US - age)};
+	event_add(q->batch_ev, &tv);
+	return 0;
 }
 
 /* A batch is durable (or failed): answer every request. */
@@ -275,7 +301,7 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	struct queue_role *q = arg;
 	(void)fd;
 	(void)what;
-	if (q->n_batch == 0 || q->syncing)
+	if (q->n_batch == 0 || !batch_may_start(q))
 		return;
 	if (spool_space_short(q->spool, 0, NULL) == 1) {
 		/* Spare files handed out earlier let DATA start without asking:
@@ -307,7 +333,8 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	f->next = q->flights;
 	q->flights = f;
-	q->syncing = 1;
+	q->syncing++;
+	q->wave_started_us = q->clock.mono_usec(q->clock.arg);
 	spool_commit_start(q->spool, f->items, f->n, commit_synced, commit_done, f);
 }
 
@@ -699,7 +726,8 @@ struct queue_role *queue_role_new(const struct queue_role_opts *o, char *err, si
 	 * (20 in flight, one batch per ~30 ms: 700 deliveries a second). */
 	sched_set_transport_limit(q->sched, TRANSPORT_LOCAL, sp.max_jobs);
 	queue_transports_update(q); /* nothing is connected yet: all wait */
-	q->spool = spool_open(o->spool_dir, err, errlen);
+	q->spool = o->spool_ops ? spool_open_ops(o->spool_dir, o->spool_ops, err, errlen)
+	                        : spool_open(o->spool_dir, err, errlen);
 	if (q->spool == NULL) {
 		queue_role_free(q);
 		errno = EINVAL;

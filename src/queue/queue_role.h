@@ -12,6 +12,7 @@
 #include "config.h"
 
 struct event_base;
+struct spool_ops;
 
 struct queue_role;
 
@@ -25,6 +26,9 @@ struct queue_role_opts {
 	int64_t (*now)(void *arg);
 	uint64_t (*mono_usec)(void *arg);
 	void *clock_arg;
+	/* The spool's system calls (NULL: the real ones), for tests that hold
+	 * a sync. */
+	const struct spool_ops *spool_ops;
 };
 
 /* The queue on base, without running the loop (tests drive it). NULL with

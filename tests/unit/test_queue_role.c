@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "proto.h"
 #include "queue_int.h"
 #include "queue_role.h"
+#include "spool.h"
 #include "unit_util.h"
 #include "xmalloc.h"
 
@@ -39,7 +41,54 @@ struct fixture {
 	int smtp;   /* our end of an smtp peer */
 	int local;  /* our end of a local peer */
 	int64_t now;
+	struct sync_gate *gate; /* NULL: the spool's real syncs */
 };
+
+/* Syncs that wait while the gate is closed: a wave held in flight, as
+ * behind a saturated device. */
+struct sync_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t open;
+	int closed;
+	unsigned calls; /* syncs begun */
+};
+
+static void gate_pass(struct sync_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->calls++;
+	while (g->closed)
+		pthread_cond_wait(&g->open, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static int gated_fdatasync(void *arg, int fd)
+{
+	gate_pass(arg);
+	return fdatasync(fd);
+}
+
+static int gated_fsync(void *arg, int fd)
+{
+	gate_pass(arg);
+	return fsync(fd);
+}
+
+static void gate_set(struct sync_gate *g, int closed)
+{
+	pthread_mutex_lock(&g->mu);
+	g->closed = closed;
+	pthread_cond_broadcast(&g->open);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static unsigned gate_calls(struct sync_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	unsigned n = g->calls;
+	pthread_mutex_unlock(&g->mu);
+	return n;
+}
 
 static int64_t fake_now(void *arg)
 {
@@ -88,10 +137,18 @@ static int hand_peer(struct fixture *f, uint32_t kind)
 	return sp[0];
 }
 
-/* The fixture under the test configuration plus the lines more. */
-static int setup_with(void **state, const char *more)
+/* The fixture under the test configuration plus the lines more; gated:
+ * the spool's syncs pass through a sync_gate. */
+static int setup_full(void **state, const char *more, int gated)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct spool_ops ops = {.fdatasync = gated_fdatasync, .fsync = gated_fsync};
+	if (gated) {
+		f->gate = xcalloc(1, sizeof(*f->gate));
+		pthread_mutex_init(&f->gate->mu, NULL);
+		pthread_cond_init(&f->gate->open, NULL);
+		ops.arg = f->gate;
+	}
 	f->dir = unit_tmpdir();
 	f->spool = xasprintf("%s/queue", f->dir);
 	char *text = xasprintf("hostname \"mx.test\"\n"
@@ -121,7 +178,8 @@ static int setup_with(void **state, const char *more)
 	                            .control_fd = -1,
 	                            .now = fake_now,
 	                            .mono_usec = fake_mono,
-	                            .clock_arg = f};
+	                            .clock_arg = f,
+	                            .spool_ops = gated ? &ops : NULL};
 	f->q = queue_role_new(&o, err, sizeof(err));
 	if (f->q == NULL)
 		fail_msg("queue: %s", err);
@@ -131,9 +189,19 @@ static int setup_with(void **state, const char *more)
 	return 0;
 }
 
+static int setup_with(void **state, const char *more)
+{
+	return setup_full(state, more, 0);
+}
+
 static int setup(void **state)
 {
 	return setup_with(state, "");
+}
+
+static int setup_gated(void **state)
+{
+	return setup_full(state, "", 1);
 }
 
 /* With a signing key (never read: the signer role is this test). */
@@ -146,6 +214,8 @@ static int setup_signing(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	if (f->gate)
+		gate_set(f->gate, 0); /* a failed test may leave syncs held */
 	queue_role_free(f->q);
 	close(f->parent);
 	close(f->smtp);
@@ -153,6 +223,11 @@ static int teardown(void **state)
 	event_base_free(f->base);
 	conf_free(f->conf);
 	unit_rmtree(f->dir);
+	if (f->gate) {
+		pthread_cond_destroy(&f->gate->open);
+		pthread_mutex_destroy(&f->gate->mu);
+		free(f->gate);
+	}
 	free(f->dir);
 	free(f->spool);
 	free(f);
@@ -198,6 +273,124 @@ static void commit_to(struct fixture *f, const char *sender, const struct envelo
 	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
 	assert_int_equal(type, PROTO_COMMIT_OK);
 	free(p);
+}
+
+/* NEW, the data, COMMIT as request req: the commit's answer is not
+ * awaited. */
+static void commit_send(struct fixture *f, uint64_t req)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	proto_encode_req(&b, req);
+	assert_int_equal(ipc_write_frame(f->smtp, PROTO_NEW_REQ, b.data, b.len, -1), 0);
+	uint32_t type;
+	uint8_t *p;
+	size_t len;
+	int fd;
+	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
+	assert_int_equal(type, PROTO_NEW_OK);
+	struct proto_reply r;
+	assert_int_equal(proto_decode_new_ok(p, len, &r), 0);
+	free(p);
+	const char *msg = "Subject: test\r\n\r\nhello\r\n";
+	assert_int_equal(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
+	close(fd);
+	struct envelope_draft_rcpt rc = {"alice@example.org", NULL, 0, "mbox", "alice"};
+	struct envelope_draft d = {.arrival = f->now,
+	                           .size = strlen(msg),
+	                           .data_crc = crc32c_update(0, msg, strlen(msg)),
+	                           .has_data_crc = 1,
+	                           .sender = "s@remote.test",
+	                           .helo = "h",
+	                           .client = "127.0.0.1",
+	                           .n_rcpts = 1,
+	                           .rcpts = &rc};
+	snprintf(d.id, sizeof(d.id), "%s", r.id);
+	proto_reply_free(&r);
+	buf_reset(&b);
+	assert_int_equal(proto_encode_commit(&b, req, &d), 0);
+	assert_int_equal(ipc_write_frame(f->smtp, PROTO_COMMIT_REQ, b.data, b.len, -1), 0);
+	buf_free(&b);
+}
+
+/* Run the loop for about ms milliseconds of real time (timers fire). */
+static void pump(struct fixture *f, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* Until the gate has seen calls syncs begin (bounded). */
+static void wait_calls(struct fixture *f, unsigned calls)
+{
+	for (int i = 0; i < 2000 && gate_calls(f->gate) < calls; i++)
+		pump(f, 1);
+	assert_int_equal(gate_calls(f->gate), calls);
+}
+
+/* A one-message wave: its two files and two directories. */
+#define WAVE_SYNCS 4
+
+/*
+ * Group commit keeps one wave in flight while waves are quick; a wave
+ * still in flight after COMMIT_OVERLAP_US (a saturated device) no longer
+ * holds back the next batch, up to COMMIT_MAX_WAVES at once; every
+ * commit is answered once its own wave is over.
+ */
+static void test_slow_wave_overlapped(void **state)
+{
+	struct fixture *f = *state;
+	gate_set(f->gate, 1);
+	commit_send(f, 10);
+	wait_calls(f, WAVE_SYNCS);
+	assert_int_equal(f->q->syncing, 1);
+	/* a young wave: the next commit waits for it */
+	commit_send(f, 11);
+	pump(f, 40);
+	assert_int_equal(gate_calls(f->gate), WAVE_SYNCS);
+	assert_int_equal(f->q->n_batch, 1);
+	/* the wave grows old (the clock moves a second): the batch starts */
+	f->now++;
+	wait_calls(f, 2 * WAVE_SYNCS);
+	assert_int_equal(f->q->syncing, 2);
+	assert_int_equal(f->q->n_batch, 0);
+	/* up to four waves at once, then the fifth batch waits */
+	for (uint64_t req = 12; req < 14; req++) {
+		commit_send(f, req);
+		f->now++;
+		wait_calls(f, (unsigned)(req - 9) * WAVE_SYNCS);
+	}
+	assert_int_equal(f->q->syncing, 4);
+	commit_send(f, 14);
+	f->now++;
+	pump(f, 40);
+	assert_int_equal(f->q->syncing, 4);
+	assert_int_equal(f->q->n_batch, 1);
+	/* nothing was answered before its wave was over */
+	char c;
+	assert_int_equal(recv(f->smtp, &c, 1, MSG_PEEK | MSG_DONTWAIT), -1);
+	/* the device catches up: every commit is answered, each once */
+	gate_set(f->gate, 0);
+	int seen[5] = {0};
+	for (int i = 0; i < 5; i++) {
+		uint32_t type;
+		uint8_t *p;
+		size_t len;
+		int fd;
+		assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
+		assert_int_equal(type, PROTO_COMMIT_OK);
+		uint64_t req;
+		assert_int_equal(proto_decode_req(p, len, &req), 0);
+		free(p);
+		assert_true(req >= 10 && req < 15);
+		seen[req - 10]++;
+	}
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(f->q->syncing, 0);
+	assert_int_equal(f->q->counters.committed, 5);
 }
 
 /* ... to alice@example.org, a Maildir. */
@@ -850,6 +1043,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dns_without_resolver, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_waits_for_signer, setup_signing, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_wave_overlapped, setup_gated, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
