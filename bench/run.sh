@@ -9,6 +9,7 @@
 #   BENCH_RAVEN_PORT=40025 BENCH_POSTFIX_PORT=40026
 #   BENCH_TMP=/tmp                        where the scratch directory goes
 #   BENCH_CONNS=10000                     idle connections held (bench/conns.py)
+#   BENCH_CONNS_BIG=100000                idle connections held by Raven alone (0: skip)
 #   BENCH_RELAY_DRAIN=10000 BENCH_RELAY_E2E=5000   relay scenarios (bench/relay.py)
 #   BENCH_SCENARIOS=throughput,contention,neighbour,latency
 #   BENCH_CONTENTION_MSGS=2000            per 20-session run beside busy loops (1 session: /4)
@@ -61,4 +62,10 @@ cc -std=c17 -O2 -Wall -Wextra -Werror -o build/bench/smtpload bench/smtpload.c |
 /usr/bin/python3 bench/checks.py --ravend "$RAVEND"
 # Idle connections (BENCH_CONNS, default 10,000): memory and a new client's
 # latency while they are held, Raven then Postfix; writes bench/conns.md.
-exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"
+/usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")"
+# And BENCH_CONNS_BIG (100,000; 0 skips it) held by Raven alone, with as
+# many smtp processes as the descriptor limit needs; writes bench/conns-100k.md.
+if [ "${BENCH_CONNS_BIG:-100000}" -gt 0 ]; then
+	exec /usr/bin/python3 bench/conns.py --ravend "$(realpath "$RAVEND")" --skip-postfix \
+		--connections "${BENCH_CONNS_BIG:-100000}" --out bench/conns-100k.md
+fi
