@@ -234,13 +234,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Commit a message from sender to one recipient; its id goes to id. */
-static void commit_to(struct fixture *f, const char *sender, const struct envelope_draft_rcpt *rc,
-                      char *id, size_t idlen)
+/* NEW, the data and COMMIT (as request req) of a message from sender to
+ * one recipient; its id goes to id. The commit's answer is not awaited. */
+static void commit_send(struct fixture *f, uint64_t req, const char *sender,
+                        const struct envelope_draft_rcpt *rc, char *id, size_t idlen)
 {
 	struct buf b;
 	buf_init(&b, 0);
-	proto_encode_req(&b, 1);
+	proto_encode_req(&b, req);
 	assert_int_equal(ipc_write_frame(f->smtp, PROTO_NEW_REQ, b.data, b.len, -1), 0);
 	uint32_t type;
 	uint8_t *p;
@@ -267,50 +268,31 @@ static void commit_to(struct fixture *f, const char *sender, const struct envelo
 	                           .rcpts = rc};
 	snprintf(d.id, sizeof(d.id), "%s", id);
 	buf_reset(&b);
-	assert_int_equal(proto_encode_commit(&b, 2, &d), 0);
+	assert_int_equal(proto_encode_commit(&b, req, &d), 0);
 	assert_int_equal(ipc_write_frame(f->smtp, PROTO_COMMIT_REQ, b.data, b.len, -1), 0);
 	buf_free(&b);
-	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
-	assert_int_equal(type, PROTO_COMMIT_OK);
-	free(p);
 }
 
-/* NEW, the data, COMMIT as request req: the commit's answer is not
- * awaited. */
-static void commit_send(struct fixture *f, uint64_t req)
+/* Commit a message from sender to one recipient; its id goes to id. */
+static void commit_to(struct fixture *f, const char *sender, const struct envelope_draft_rcpt *rc,
+                      char *id, size_t idlen)
 {
-	struct buf b;
-	buf_init(&b, 0);
-	proto_encode_req(&b, req);
-	assert_int_equal(ipc_write_frame(f->smtp, PROTO_NEW_REQ, b.data, b.len, -1), 0);
+	commit_send(f, 2, sender, rc, id, idlen);
 	uint32_t type;
 	uint8_t *p;
 	size_t len;
 	int fd;
 	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
-	assert_int_equal(type, PROTO_NEW_OK);
-	struct proto_reply r;
-	assert_int_equal(proto_decode_new_ok(p, len, &r), 0);
+	assert_int_equal(type, PROTO_COMMIT_OK);
 	free(p);
-	const char *msg = "Subject: test\r\n\r\nhello\r\n";
-	assert_int_equal(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
-	close(fd);
+}
+
+/* A message to alice@example.org as request req, not awaited. */
+static void commit_async(struct fixture *f, uint64_t req)
+{
 	struct envelope_draft_rcpt rc = {"alice@example.org", NULL, 0, "mbox", "alice"};
-	struct envelope_draft d = {.arrival = f->now,
-	                           .size = strlen(msg),
-	                           .data_crc = crc32c_update(0, msg, strlen(msg)),
-	                           .has_data_crc = 1,
-	                           .sender = "s@remote.test",
-	                           .helo = "h",
-	                           .client = "127.0.0.1",
-	                           .n_rcpts = 1,
-	                           .rcpts = &rc};
-	snprintf(d.id, sizeof(d.id), "%s", r.id);
-	proto_reply_free(&r);
-	buf_reset(&b);
-	assert_int_equal(proto_encode_commit(&b, req, &d), 0);
-	assert_int_equal(ipc_write_frame(f->smtp, PROTO_COMMIT_REQ, b.data, b.len, -1), 0);
-	buf_free(&b);
+	char id[ENVELOPE_ID_MAX + 1];
+	commit_send(f, req, "s@remote.test", &rc, id, sizeof(id));
 }
 
 /* Run the loop for about ms milliseconds of real time (timers fire). */
@@ -343,11 +325,11 @@ static void test_slow_wave_overlapped(void **state)
 {
 	struct fixture *f = *state;
 	gate_set(f->gate, 1);
-	commit_send(f, 10);
+	commit_async(f, 10);
 	wait_calls(f, WAVE_SYNCS);
 	assert_int_equal(f->q->syncing, 1);
 	/* a young wave: the next commit waits for it */
-	commit_send(f, 11);
+	commit_async(f, 11);
 	pump(f, 40);
 	assert_int_equal(gate_calls(f->gate), WAVE_SYNCS);
 	assert_int_equal(f->q->n_batch, 1);
@@ -358,12 +340,12 @@ static void test_slow_wave_overlapped(void **state)
 	assert_int_equal(f->q->n_batch, 0);
 	/* up to four waves at once, then the fifth batch waits */
 	for (uint64_t req = 12; req < 14; req++) {
-		commit_send(f, req);
+		commit_async(f, req);
 		f->now++;
 		wait_calls(f, (unsigned)(req - 9) * WAVE_SYNCS);
 	}
 	assert_int_equal(f->q->syncing, 4);
-	commit_send(f, 14);
+	commit_async(f, 14);
 	f->now++;
 	pump(f, 40);
 	assert_int_equal(f->q->syncing, 4);
