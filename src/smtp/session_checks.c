@@ -288,6 +288,7 @@ void session_checks_free(struct session *s)
 		if (c->bl[i].q)
 			dns_cancel(c->bl[i].q);
 	free(c->bl);
+	free(c->keys);
 	buf_free(&c->scratch);
 	free(c);
 	s->chk = NULL;

@@ -57,7 +57,8 @@ struct session_checks {
 	struct buf scratch; /* the filter's output, swapped with the session's */
 	struct dkim_verify *v;
 	int keys_started;
-	struct key_lookup keys[CHECKS_MAX_KEYS];
+	struct key_lookup *keys; /* CHECKS_MAX_KEYS of them (4 KB), made for the
+	                          * first message with signatures to check */
 	size_t n_keys;
 	struct dmarc_eval *dm;
 	struct dns_query *dm_q;

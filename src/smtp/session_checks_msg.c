@@ -96,6 +96,8 @@ static void lookups_start(struct session_checks *c)
 	const char *names[CHECKS_MAX_KEYS];
 	c->keys_started = 1;
 	size_t n = dkim_verify_keys_needed(c->v, names, CHECKS_MAX_KEYS);
+	if (n > 0 && c->keys == NULL)
+		c->keys = xcalloc(CHECKS_MAX_KEYS, sizeof(*c->keys));
 	for (size_t i = 0; i < n && i < CHECKS_MAX_KEYS; i++) {
 		struct key_lookup *k = &c->keys[c->n_keys++];
 		k->c = c;
