@@ -138,18 +138,6 @@ static int is_atext_phrase(const char *s)
 	return 1;
 }
 
-static void b64(struct buf *b, const unsigned char *p, size_t n)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-		             (i + 2 < n ? p[i + 2] : 0);
-		char q[4] = {t[v >> 18 & 63], t[v >> 12 & 63], i + 1 < n ? t[v >> 6 & 63] : '=',
-		             i + 2 < n ? t[v & 63] : '='};
-		buf_append(b, q, 4);
-	}
-}
-
 char *sm_from_field(const char *fullname, const char *addr)
 {
 	struct buf b;
@@ -170,7 +158,7 @@ char *sm_from_field(const char *fullname, const char *addr)
 			       ((unsigned char)fullname[i + k] & 0xc0) == 0x80)
 				k--; /* never split a UTF-8 sequence */
 			buf_printf(&b, "%s=?UTF-8?B?", i ? " " : "");
-			b64(&b, (const unsigned char *)fullname + i, k);
+			buf_append_b64(&b, fullname + i, k);
 			buf_append_str(&b, "?=");
 			i += k;
 		}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "xmalloc.h"
 
 void buf_init(struct buf *b, size_t max)
@@ -217,4 +218,17 @@ int reader_str(struct reader *r, char **s, size_t max)
 int reader_done(const struct reader *r)
 {
 	return (r->err || r->left != 0) ? -1 : 0;
+}
+
+void buf_append_b64(struct buf *b, const void *p, size_t n)
+{
+	/* Whole quanta at a time, so the pieces join into one encoding. */
+	const uint8_t *in = p;
+	char piece[4 * 64 + 1];
+	while (n > 0) {
+		size_t k = n < 3 * 64 ? n : 3 * 64;
+		buf_append(b, piece, b64_encode(in, k, piece, sizeof(piece)));
+		in += k;
+		n -= k;
+	}
 }

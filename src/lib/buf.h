@@ -58,4 +58,7 @@ int reader_str(struct reader *r, char **s, size_t max);
 /* 0 when everything was read and nothing failed. */
 int reader_done(const struct reader *r);
 
+/* Append p[0..n) in base64 (RFC 4648, with padding). */
+void buf_append_b64(struct buf *b, const void *p, size_t n);
+
 #endif

@@ -133,3 +133,26 @@ int b64_digit(unsigned char c)
 		return 63;
 	return -1;
 }
+
+size_t b64_encode(const uint8_t *in, size_t n, char *out, size_t outmax)
+{
+	static const char abc[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t need = (n + 2) / 3 * 4 + 1;
+	if (n > (SIZE_MAX - 1) / 4 * 3 - 2 || need > outmax)
+		return 0;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[k++] = abc[v >> 18 & 63];
+		out[k++] = abc[v >> 12 & 63];
+		out[k++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+		out[k++] = i + 2 < n ? abc[v & 63] : '=';
+	}
+	out[k] = '\0';
+	return k;
+}

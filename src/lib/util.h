@@ -37,5 +37,8 @@ char *ascii_lower_str(char *s);
 /* The value 0..63 of a base64 digit (RFC 4648 section 4 alphabet), or -1
  * for any other octet, '=' included: padding is the caller's to handle. */
 int b64_digit(unsigned char c);
+/* Encode in[0..n) in base64 (with padding) into out, NUL-terminated; the
+ * length, or 0 when outmax is too small (4 * ceil(n / 3) + 1 is enough). */
+size_t b64_encode(const uint8_t *in, size_t n, char *out, size_t outmax);
 
 #endif

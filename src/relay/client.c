@@ -326,27 +326,11 @@ void client_quit(struct client *c)
 		client_send_quit(c);
 }
 
-static void b64_append(struct buf *b, const uint8_t *p, size_t n)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
-		             i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
-		buf_append(b, q, 4);
-	}
-}
-
 /* One line of base64 (with CRLF) on the output: AUTH's data. */
 static void client_send_b64(struct client *c, const char *prefix, const uint8_t *p, size_t n)
 {
 	buf_append_str(&c->out, prefix);
-	b64_append(&c->out, p, n);
+	buf_append_b64(&c->out, p, n);
 	buf_append_str(&c->out, "\r\n");
 }
 

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "smtp_reply.h"
+#include "util.h"
 
 #define SASL_FIELD_MAX 255 /* RFC 4616: authzid, authcid, passwd */
 
@@ -48,9 +49,7 @@ int b64_feed(struct b64_decoder *d, const char *in, size_t n, uint8_t *out, size
 int b64_finish(struct b64_decoder *d);
 /* Whole input at once; 0 with *outlen, or -1. */
 int b64_decode(const char *in, size_t n, uint8_t *out, size_t outmax, size_t *outlen);
-/* Encode (with padding) into out, NUL-terminated; the length, or 0 when
- * outmax is too small (4 * ceil(n / 3) + 1 is enough). */
-size_t b64_encode(const uint8_t *in, size_t n, char *out, size_t outmax);
+/* b64_encode() is in util.h. */
 
 /* ---- exchanges ---- */
 

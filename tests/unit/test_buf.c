@@ -10,6 +10,7 @@
 #include "unit_util.h"
 
 #include "buf.h"
+#include "util.h"
 #include "xmalloc.h"
 
 static void test_append_grow(void **state)
@@ -352,6 +353,43 @@ static void test_reader_limits(void **state)
 	assert_int_equal(reader_done(&r), -1);
 }
 
+/* RFC 4648 section 10's vectors, and a long input in pieces that join
+ * into the one encoding b64_encode() gives for it whole. */
+static void test_append_b64(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} vec[] = {{"", ""},
+	           {"f", "Zg=="},
+	           {"fo", "Zm8="},
+	           {"foo", "Zm9v"},
+	           {"foob", "Zm9vYg=="},
+	           {"fooba", "Zm9vYmE="},
+	           {"foobar", "Zm9vYmFy"}};
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		struct buf b;
+		buf_init(&b, 0);
+		buf_append_b64(&b, vec[i].in, strlen(vec[i].in));
+		assert_int_equal(b.len, strlen(vec[i].out));
+		assert_memory_equal(b.data, vec[i].out, b.len);
+		buf_free(&b);
+	}
+	uint8_t in[1000];
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 37 + 11);
+	char whole[4 * 334 + 1];
+	for (size_t n = 190; n <= sizeof(in); n += 203) {
+		size_t len = b64_encode(in, n, whole, sizeof(whole));
+		struct buf b;
+		buf_init(&b, 0);
+		buf_append_b64(&b, in, n);
+		assert_int_equal(b.len, len);
+		assert_memory_equal(b.data, whole, len);
+		buf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +403,7 @@ int main(void)
 	    cmocka_unit_test(test_reader_roundtrip),
 	    cmocka_unit_test(test_reader_truncations),
 	    cmocka_unit_test(test_reader_limits),
+	    cmocka_unit_test(test_append_b64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
