@@ -353,33 +353,16 @@ static void test_reader_limits(void **state)
 	assert_int_equal(reader_done(&r), -1);
 }
 
-/* RFC 4648 section 10's vectors, and a long input in pieces that join
- * into the one encoding b64_encode() gives for it whole. */
+/* Pieces that join into the one encoding b64_encode() (test_sasl: RFC
+ * 4648's vectors) gives for the input whole, short and long. */
 static void test_append_b64(void **state)
 {
 	(void)state;
-	static const struct {
-		const char *in, *out;
-	} vec[] = {{"", ""},
-	           {"f", "Zg=="},
-	           {"fo", "Zm8="},
-	           {"foo", "Zm9v"},
-	           {"foob", "Zm9vYg=="},
-	           {"fooba", "Zm9vYmE="},
-	           {"foobar", "Zm9vYmFy"}};
-	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
-		struct buf b;
-		buf_init(&b, 0);
-		buf_append_b64(&b, vec[i].in, strlen(vec[i].in));
-		assert_int_equal(b.len, strlen(vec[i].out));
-		assert_memory_equal(b.data, vec[i].out, b.len);
-		buf_free(&b);
-	}
 	uint8_t in[1000];
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(i * 37 + 11);
 	char whole[4 * 334 + 1];
-	for (size_t n = 190; n <= sizeof(in); n += 203) {
+	for (size_t n = 0; n <= sizeof(in); n += n < 8 ? 1 : 97) {
 		size_t len = b64_encode(in, n, whole, sizeof(whole));
 		struct buf b;
 		buf_init(&b, 0);
