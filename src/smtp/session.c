@@ -108,10 +108,11 @@ int session_timer_pending(const struct event *ev)
 	return ev != NULL && evtimer_pending(ev, NULL);
 }
 
-static void timer_free(struct event *ev)
+void session_timer_free(struct event **ev)
 {
-	if (ev != NULL)
-		event_free(ev);
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
 }
 
 /* When the octets received so far stop being enough. */
@@ -223,9 +224,9 @@ void session_free(struct session *s)
 	log_info("event=disconnect session=%s client=%s", s->idtext, s->peer_text);
 	smtp_server_forget(s->srv, s);
 	event_free(s->deadline);
-	timer_free(s->slow_data);
-	timer_free(s->tls_timer);
-	timer_free(s->auth_timer);
+	session_timer_free(&s->slow_data);
+	session_timer_free(&s->tls_timer);
+	session_timer_free(&s->auth_timer);
 	session_lookup_free(s);
 	session_auth_reset(s);
 	conn_free(s->conn);

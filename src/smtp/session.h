@@ -151,6 +151,7 @@ void session_timer_add(struct session *s, struct event **ev,
                        void (*cb)(int fd, short what, void *arg), const struct timeval *tv);
 void session_timer_del(struct event *ev);
 int session_timer_pending(const struct event *ev);
+void session_timer_free(struct event **ev);
 
 /* The command table (session_cmds.c). */
 void session_dispatch(struct session *s, const char *line, size_t len);

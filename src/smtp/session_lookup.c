@@ -115,8 +115,7 @@ void session_lookup_result(struct session *s, int status, const char *value)
 
 void session_lookup_free(struct session *s)
 {
-	if (s->lookup_timer != NULL)
-		event_free(s->lookup_timer);
+	session_timer_free(&s->lookup_timer);
 	free(s->lookup);
 	s->lookup = NULL;
 }

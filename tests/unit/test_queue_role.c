@@ -273,18 +273,27 @@ static void commit_send(struct fixture *f, uint64_t req, const char *sender,
 	buf_free(&b);
 }
 
-/* Commit a message from sender to one recipient; its id goes to id. */
-static void commit_to(struct fixture *f, const char *sender, const struct envelope_draft_rcpt *rc,
-                      char *id, size_t idlen)
+/* The next answer to the smtp peer is a COMMIT_OK: its request number. */
+static uint64_t expect_commit_ok(struct fixture *f)
 {
-	commit_send(f, 2, sender, rc, id, idlen);
 	uint32_t type;
 	uint8_t *p;
 	size_t len;
 	int fd;
 	assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
 	assert_int_equal(type, PROTO_COMMIT_OK);
+	uint64_t req;
+	assert_int_equal(proto_decode_req(p, len, &req), 0);
 	free(p);
+	return req;
+}
+
+/* Commit a message from sender to one recipient; its id goes to id. */
+static void commit_to(struct fixture *f, const char *sender, const struct envelope_draft_rcpt *rc,
+                      char *id, size_t idlen)
+{
+	commit_send(f, 2, sender, rc, id, idlen);
+	assert_int_equal(expect_commit_ok(f), 2);
 }
 
 /* A message to alice@example.org as request req, not awaited. */
@@ -357,15 +366,7 @@ static void test_slow_wave_overlapped(void **state)
 	gate_set(f->gate, 0);
 	int seen[5] = {0};
 	for (int i = 0; i < 5; i++) {
-		uint32_t type;
-		uint8_t *p;
-		size_t len;
-		int fd;
-		assert_int_equal(next_frame(f, f->smtp, &type, &p, &len, &fd), 0);
-		assert_int_equal(type, PROTO_COMMIT_OK);
-		uint64_t req;
-		assert_int_equal(proto_decode_req(p, len, &req), 0);
-		free(p);
+		uint64_t req = expect_commit_ok(f);
 		assert_true(req >= 10 && req < 15);
 		seen[req - 10]++;
 	}
